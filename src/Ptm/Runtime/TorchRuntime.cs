@@ -1,0 +1,54 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace Ptm.Runtime;
+
+/// <summary>
+/// Prepares the native side before the first torch call: the libstdc++ shim that lets TorchSharp's library
+/// load on Debian 12 (see docs/native-loading.md) and the MKL CPU-vendor fix, both loaded with RTLD_GLOBAL
+/// so the dynamic loader finds their symbols before libtorch's own.
+/// </summary>
+public static class TorchRuntime
+{
+    const int RtldNow = 0x2;
+    const int RtldGlobal = 0x100;
+    static readonly object Gate = new();
+    static bool initialized;
+
+    /// <summary>Whether the MKL CPU-vendor fix was loaded (PTM_MKL_CPU_FIX=0 turns it off).</summary>
+    public static bool MklCpuFixLoaded { get; private set; }
+
+    /// <summary>Whether the libstdc++ shim was loaded (only built where the system libstdc++ is too old).</summary>
+    public static bool GlibcxxShimLoaded { get; private set; }
+
+    /// <summary>The folder the build places TorchSharp's natives and our shims in.</summary>
+    public static string NativeDirectory => Path.Combine(AppContext.BaseDirectory, "runtimes", "linux-x64", "native");
+
+#pragma warning disable CA2255 // A library module initializer is the point: no Ptm type may touch torch before this runs.
+    [ModuleInitializer]
+#pragma warning restore CA2255
+    internal static void InitializeOnLoad() => EnsureInitialized();
+
+    public static void EnsureInitialized()
+    {
+        lock (Gate)
+        {
+            if (initialized) return;
+            initialized = true;
+            if (!OperatingSystem.IsLinux()) return;
+            GlibcxxShimLoaded = TryLoadGlobal("libptm_glibcxx_shim.so");
+            if (Environment.GetEnvironmentVariable("PTM_MKL_CPU_FIX") != "0")
+                MklCpuFixLoaded = TryLoadGlobal("libptm_mkl_cpu.so");
+        }
+    }
+
+    static bool TryLoadGlobal(string fileName)
+    {
+        string path = Path.Combine(NativeDirectory, fileName);
+        if (!File.Exists(path)) return false;
+        return dlopen(path, RtldNow | RtldGlobal) != IntPtr.Zero;
+    }
+
+    [DllImport("libdl.so.2", CharSet = CharSet.Ansi)]
+    static extern IntPtr dlopen(string fileName, int flags);
+}

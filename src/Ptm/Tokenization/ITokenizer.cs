@@ -1,0 +1,24 @@
+namespace Ptm.Tokenization;
+
+/// <summary>Turns text into token ids and back. Implementations are immutable and thread-safe.</summary>
+public interface ITokenizer
+{
+    /// <summary>Short name stored in manifests and checkpoints: "char" or "bpe".</summary>
+    string Kind { get; }
+
+    int VocabSize { get; }
+
+    /// <summary>The document separator (GPT-2's &lt;|endoftext|&gt;), if the vocabulary has one.</summary>
+    int? EndOfTextId { get; }
+
+    int[] Encode(string text);
+
+    /// <summary>The UTF-8 bytes the ids stand for. A byte-level BPE token can hold part of a character, so
+    /// streaming decoders work on bytes and emit text only once a character is complete.</summary>
+    byte[] DecodeToBytes(ReadOnlySpan<int> ids);
+
+    string Decode(ReadOnlySpan<int> ids);
+
+    /// <summary>Writes the tokenizer's files into <paramref name="directory"/> (which must exist).</summary>
+    void Save(string directory);
+}
