@@ -1,0 +1,39 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Ptm.IO;
+
+/// <summary>Reads JSON config files with errors that name the file and, where it can, the field.</summary>
+public static class JsonFiles
+{
+    /// <summary>Strict: numbers must be numbers, no comments or trailing commas, so typos surface at once.</summary>
+    public static readonly JsonSerializerOptions Options = new()
+    {
+        NumberHandling = JsonNumberHandling.Strict,
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Skip,
+    };
+
+    public static readonly JsonSerializerOptions Indented = new()
+    {
+        WriteIndented = true,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    };
+
+    public static JsonElement ReadObject(string path)
+    {
+        if (!File.Exists(path)) throw new InvalidInputException($"{path}: no such file");
+        string text;
+        try { text = File.ReadAllText(path); }
+        catch (IOException e) { throw new InvalidInputException($"{path}: cannot read ({e.Message})"); }
+        JsonElement root;
+        try { root = JsonDocument.Parse(text).RootElement.Clone(); }
+        catch (JsonException e) { throw new InvalidInputException($"{path}: not valid JSON ({FirstLine(e.Message)})"); }
+        if (root.ValueKind != JsonValueKind.Object) throw new InvalidInputException($"{path}: expected a JSON object at the top level");
+        return root;
+    }
+
+    /// <summary>The field a deserialization error happened at, from the exception's JSON path ("$.n_embd").</summary>
+    public static string FieldOf(JsonException e) => e.Path is { Length: > 2 } p && p.StartsWith("$.") ? p[2..] : e.Path ?? "?";
+
+    public static string FirstLine(string message) => message.Split('\n')[0].Trim();
+}

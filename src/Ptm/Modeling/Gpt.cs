@@ -1,0 +1,123 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace Ptm.Modeling;
+
+/// <summary>
+/// Decoder-only Transformer language model (Radford et al. 2018, 2019). Parameter names follow Hugging Face's
+/// GPT2LMHeadModel (<c>transformer.wte.weight</c>, <c>transformer.h.0.attn.c_attn.weight</c>, ...), except
+/// that linear weights are stored (out, in) as in torch.nn.Linear rather than in HF's Conv1D (in, out) layout.
+/// The LM head is tied to <c>transformer.wte</c>, so it adds no parameters and no state_dict key.
+/// </summary>
+public sealed class Gpt : Module<Tensor, Tensor>
+{
+    readonly GptTransformer transformer;
+
+    public Gpt(GptConfig config) : base("GPT2LMHeadModel")
+    {
+        config.Validate("model config");
+        Config = config;
+        transformer = new GptTransformer(config);
+        RegisterComponents();
+        InitializeWeights();
+    }
+
+    public GptConfig Config { get; }
+
+    /// <summary>Token ids (B, T) to next-token logits (B, T, vocab_size).</summary>
+    public override Tensor forward(Tensor idx) => Forward(idx, null);
+
+    public Tensor Forward(Tensor idx, KvCache? cache)
+    {
+        using var scope = NewDisposeScope();
+        var h = transformer.Forward(idx, cache);                           // (B, T, C)
+        return LmHead(h).MoveToOuterDisposeScope();                        // (B, T, V)
+    }
+
+    /// <summary>Final hidden states (B, T, C), after ln_f for pre-LN models: what fine-tuning heads read.</summary>
+    public Tensor Hidden(Tensor idx, KvCache? cache = null) => transformer.Forward(idx, cache);
+
+    /// <summary>The tied output projection: logits = h · wteᵀ.</summary>
+    public Tensor LmHead(Tensor hidden) => functional.linear(hidden, transformer.wte.weight!);
+
+    public KvCache NewCache(long batch, int? capacity = null)
+    {
+        var w = transformer.wte.weight!;
+        return new KvCache(Config.NLayer, batch, Config.NHead, capacity ?? Config.NPositions, Config.HeadSize, w.dtype, w.device);
+    }
+
+    /// <summary>
+    /// Mean cross-entropy of logits (B, T, V) against targets (B, T); positions with target -100 are ignored.
+    /// With <paramref name="normalizer"/> the summed loss is divided by it instead, so that micro-batches of a
+    /// gradient-accumulation step add up to the mean over all their tokens.
+    /// </summary>
+    public static Tensor Loss(Tensor logits, Tensor targets, double? normalizer = null)
+    {
+        var flatLogits = logits.view(-1, logits.shape[^1]);
+        var flatTargets = targets.view(-1);
+        if (normalizer is null) return functional.cross_entropy(flatLogits, flatTargets, ignore_index: -100);
+        return functional.cross_entropy(flatLogits, flatTargets, ignore_index: -100, reduction: Reduction.Sum) / normalizer.Value;
+    }
+
+    public long ParameterCount(bool includePositionEmbeddings = true) =>
+        named_parameters().Where(p => includePositionEmbeddings || p.name != "transformer.wpe.weight").Sum(p => p.parameter.numel());
+
+    /// <summary>GPT-2 initialisation: N(0, 0.02) for weights and embeddings, zero biases, and the projections
+    /// that write into the residual stream scaled by 1/√(2·n_layer) so the stream's variance stays bounded.</summary>
+    void InitializeWeights()
+    {
+        using var _ = no_grad();
+        double std = Config.InitializerRange;
+        foreach (var (name, p) in named_parameters())
+        {
+            if (name.EndsWith("ln_1.weight") || name.EndsWith("ln_2.weight") || name.EndsWith("ln_f.weight")) init.ones_(p);
+            else if (name.EndsWith(".bias")) init.zeros_(p);
+            else init.normal_(p, 0, std);
+        }
+        double residualStd = std / Math.Sqrt(2.0 * Config.NLayer);
+        foreach (var proj in transformer.ResidualProjections) init.normal_(proj.weight!, 0, residualStd);
+    }
+}
+
+/// <summary>The body of the model, HF's <c>transformer</c>: embeddings, blocks <c>h</c> and the final <c>ln_f</c>.</summary>
+public sealed class GptTransformer : Module<Tensor, Tensor>
+{
+    internal readonly Embedding wte;
+    readonly Embedding wpe;
+    readonly Dropout drop;
+    readonly ModuleList<Block> h;
+    readonly LayerNorm? ln_f;
+    readonly GptConfig config;
+
+    public GptTransformer(GptConfig config) : base("transformer")
+    {
+        this.config = config;
+        wte = Embedding(config.VocabSize, config.NEmbd);
+        wpe = Embedding(config.NPositions, config.NEmbd);
+        drop = Dropout(config.EmbdPdrop);
+        h = new ModuleList<Block>(Enumerable.Range(0, config.NLayer).Select(_ => new Block(config)).ToArray());
+        if (config.PreLayerNorm) ln_f = LayerNorm(config.NEmbd, config.LayerNormEpsilon);
+        RegisterComponents();
+    }
+
+    internal IEnumerable<Linear> ResidualProjections => h.SelectMany(b => b.ResidualProjections);
+
+    public override Tensor forward(Tensor idx) => Forward(idx, null);
+
+    public Tensor Forward(Tensor idx, KvCache? cache)
+    {
+        long T = idx.shape[1];
+        long past = cache?.Length ?? 0;
+        if (past + T > config.NPositions)
+            throw new InvalidInputException($"sequence of {past + T} tokens is longer than the context (n_positions = {config.NPositions})");
+        using var scope = NewDisposeScope();
+        var pos = arange(past, past + T, dtype: ScalarType.Int64, device: idx.device); // (T)
+        var x = drop.forward(wte.forward(idx) + wpe.forward(pos));         // (B, T, C)
+        for (int i = 0; i < h.Count; i++) x = h[i].Forward(x, cache?[i]);
+        if (ln_f is not null) x = ln_f.forward(x);
+        cache?.Advance((int)T);
+        return x.MoveToOuterDisposeScope();                                // (B, T, C)
+    }
+}

@@ -1,0 +1,31 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace Ptm.Modeling;
+
+/// <summary>Position-wise feed-forward network: expand (<c>c_fc</c>), GELU with the tanh approximation as in GPT-2, project back (<c>c_proj</c>).</summary>
+public sealed class Mlp : Module<Tensor, Tensor>
+{
+    readonly Linear c_fc;
+    readonly Linear c_proj;
+    readonly Dropout dropout;
+
+    public Mlp(GptConfig config) : base("mlp")
+    {
+        c_fc = Linear(config.NEmbd, config.InnerSize);
+        c_proj = Linear(config.InnerSize, config.NEmbd);
+        dropout = Dropout(config.ResidPdrop);
+        RegisterComponents();
+    }
+
+    internal Linear OutputProjection => c_proj;
+
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var h = functional.gelu(c_fc.forward(x), TorchSharp.Modules.GELU.Approximate.tanh);   // (B, T, 4C)
+        return dropout.forward(c_proj.forward(h)).MoveToOuterDisposeScope(); // (B, T, C)
+    }
+}
