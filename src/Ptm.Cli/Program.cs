@@ -1,6 +1,17 @@
+using System.CommandLine;
+using Ptm.Cli.Commands;
+
 namespace Ptm.Cli;
 
 public static class Program
 {
-    public static int Main(string[] args) => 0;
+    public static int Main(string[] args)
+    {
+        var root = new RootCommand("Ptm: pre-train, then fine-tune, GPT- and BERT-style Transformers on .NET.");
+        root.Subcommands.Add(PrepareCommand.Create());
+        root.Subcommands.Add(PretrainCommand.Create());
+        root.Subcommands.Add(GenerateCommand.Create());
+        root.Subcommands.Add(ScoreCommand.Create());
+        return root.Parse(args).Invoke();
+    }
 }

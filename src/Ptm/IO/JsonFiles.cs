@@ -32,6 +32,29 @@ public static class JsonFiles
         return root;
     }
 
+    /// <summary>
+    /// Deserializes an object whose every field must be a known property of <typeparamref name="T"/> (by its
+    /// JsonPropertyName) or listed in <paramref name="ignored"/>; a typo'd or mistyped field is an error naming it.
+    /// </summary>
+    public static T DeserializeStrict<T>(JsonElement element, string source, IReadOnlySet<string>? ignored = null)
+    {
+        if (element.ValueKind != JsonValueKind.Object) throw new InvalidInputException($"{source}: expected a JSON object");
+        var known = typeof(T).GetProperties()
+            .Select(p => p.GetCustomAttributes(typeof(JsonPropertyNameAttribute), false).Cast<JsonPropertyNameAttribute>().FirstOrDefault()?.Name)
+            .OfType<string>().ToList();
+        foreach (var property in element.EnumerateObject())
+            if (!known.Contains(property.Name) && ignored?.Contains(property.Name) != true)
+                throw new InvalidInputException($"{source}: unknown field '{property.Name}' (known fields: {string.Join(", ", known)})");
+        try
+        {
+            return element.Deserialize<T>(Options) ?? throw new InvalidInputException($"{source}: expected a JSON object");
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidInputException($"{source}: field '{FieldOf(e)}' has the wrong type ({FirstLine(e.Message)})");
+        }
+    }
+
     /// <summary>The field a deserialization error happened at, from the exception's JSON path ("$.n_embd").</summary>
     public static string FieldOf(JsonException e) => e.Path is { Length: > 2 } p && p.StartsWith("$.") ? p[2..] : e.Path ?? "?";
 

@@ -72,24 +72,7 @@ public sealed record GptConfig
 
     public static GptConfig FromJson(JsonElement element, string source)
     {
-        if (element.ValueKind != JsonValueKind.Object)
-            throw new InvalidInputException($"{source}: expected a JSON object with GPT-2 config fields");
-        var known = typeof(GptConfig).GetProperties()
-            .Select(p => p.GetCustomAttributes(typeof(JsonPropertyNameAttribute), false).Cast<JsonPropertyNameAttribute>().FirstOrDefault()?.Name)
-            .Where(n => n is not null).ToHashSet();
-        foreach (var property in element.EnumerateObject())
-            if (!known.Contains(property.Name) && !IgnoredHfFields.Contains(property.Name))
-                throw new InvalidInputException($"{source}: unknown field '{property.Name}' (GPT-2 config.json fields are {string.Join(", ", known)})");
-        GptConfig config;
-        try
-        {
-            config = element.Deserialize<GptConfig>(JsonFiles.Options)
-                ?? throw new InvalidInputException($"{source}: expected a JSON object");
-        }
-        catch (JsonException e)
-        {
-            throw new InvalidInputException($"{source}: field '{JsonFiles.FieldOf(e)}' has the wrong type ({JsonFiles.FirstLine(e.Message)})");
-        }
+        var config = JsonFiles.DeserializeStrict<GptConfig>(element, source, IgnoredHfFields);
         config.Validate(source);
         return config;
     }

@@ -1,0 +1,29 @@
+using Ptm.Tokenization;
+
+namespace Ptm.Data;
+
+/// <summary>Builds the tokenizer a run asks for from the training split of its corpus.</summary>
+public static class CorpusTokenizer
+{
+    public const string EndOfText = "<|endoftext|>";
+
+    public static ITokenizer Train(string kind, int vocabSize, Corpus corpus) => kind switch
+    {
+        // The alphabet covers the validation text too, or it could not be encoded; nothing else is learned from it.
+        "char" => CharTokenizer.Train(string.Concat(corpus.Train.Select(d => d.Text)) + string.Concat(corpus.Validation.Select(d => d.Text))),
+        "bpe" => ByteLevelBpeTokenizer.Train(corpus.Train.Select(d => d.Text), vocabSize, [EndOfText]),
+        _ => throw new InvalidInputException($"tokenizer kind must be \"bpe\" or \"char\" (got \"{kind}\")"),
+    };
+
+    /// <summary>
+    /// Reads a corpus spec. A folder holding train.txt and validation.txt (like data/kjv) uses those as its
+    /// splits; anything else holds out <paramref name="validationFraction"/> of its documents.
+    /// </summary>
+    public static CorpusOptions Options(string spec, string? validationSpec, double validationFraction, ulong seed)
+    {
+        if (validationSpec is null && Directory.Exists(spec)
+            && File.Exists(Path.Combine(spec, "train.txt")) && File.Exists(Path.Combine(spec, "validation.txt")))
+            return new CorpusOptions(Path.Combine(spec, "train.txt"), Path.Combine(spec, "validation.txt"), validationFraction, seed);
+        return new CorpusOptions(spec, validationSpec, validationFraction, seed);
+    }
+}

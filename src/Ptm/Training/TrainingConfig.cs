@@ -1,0 +1,64 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Ptm.IO;
+
+namespace Ptm.Training;
+
+/// <summary>Optimisation settings. Names follow nanoGPT's train.py where it has one.</summary>
+public sealed record TrainingConfig
+{
+    [JsonPropertyName("batch_size")] public int BatchSize { get; init; } = 16;
+    [JsonPropertyName("block_size")] public int BlockSize { get; init; } = 128;
+    [JsonPropertyName("gradient_accumulation_steps")] public int GradientAccumulationSteps { get; init; } = 1;
+    [JsonPropertyName("max_steps")] public int MaxSteps { get; init; } = 1000;
+    [JsonPropertyName("learning_rate")] public double LearningRate { get; init; } = 1e-3;
+    [JsonPropertyName("min_lr")] public double MinLr { get; init; } = 1e-4;
+    [JsonPropertyName("warmup_steps")] public int WarmupSteps { get; init; } = 100;
+    /// <summary>Step at which the cosine reaches min_lr; null means max_steps.</summary>
+    [JsonPropertyName("lr_decay_steps")] public int? LrDecaySteps { get; init; }
+    [JsonPropertyName("weight_decay")] public double WeightDecay { get; init; } = 0.1;
+    [JsonPropertyName("beta1")] public double Beta1 { get; init; } = 0.9;
+    [JsonPropertyName("beta2")] public double Beta2 { get; init; } = 0.99;
+    [JsonPropertyName("grad_clip")] public double GradClip { get; init; } = 1.0;
+    [JsonPropertyName("eval_interval")] public int EvalInterval { get; init; } = 250;
+    [JsonPropertyName("eval_iters")] public int EvalIters { get; init; } = 20;
+    [JsonPropertyName("log_interval")] public int LogInterval { get; init; } = 10;
+    [JsonPropertyName("checkpoint_interval")] public int CheckpointInterval { get; init; } = 250;
+    [JsonPropertyName("seed")] public long Seed { get; init; } = 1337;
+    /// <summary>Intra-op threads for libtorch; 0 keeps libtorch's default (one per physical core).</summary>
+    [JsonPropertyName("threads")] public int Threads { get; init; }
+
+    [JsonIgnore] public int DecaySteps => LrDecaySteps ?? MaxSteps;
+
+    public void Validate(string source)
+    {
+        void Require(bool ok, string field, string expected, object actual)
+        {
+            if (!ok) throw new InvalidInputException($"{source}: field '{field}' must be {expected} (got {actual})");
+        }
+        Require(BatchSize > 0, "batch_size", "a positive integer", BatchSize);
+        Require(BlockSize > 0, "block_size", "a positive integer", BlockSize);
+        Require(GradientAccumulationSteps > 0, "gradient_accumulation_steps", "a positive integer", GradientAccumulationSteps);
+        Require(MaxSteps > 0, "max_steps", "a positive integer", MaxSteps);
+        Require(LearningRate > 0, "learning_rate", "positive", LearningRate);
+        Require(MinLr >= 0 && MinLr <= LearningRate, "min_lr", "in [0, learning_rate]", MinLr);
+        Require(WarmupSteps >= 0, "warmup_steps", "non-negative", WarmupSteps);
+        Require(DecaySteps >= WarmupSteps, "lr_decay_steps", "at least warmup_steps", DecaySteps);
+        Require(WeightDecay >= 0, "weight_decay", "non-negative", WeightDecay);
+        Require(Beta1 is >= 0 and < 1, "beta1", "in [0, 1)", Beta1);
+        Require(Beta2 is >= 0 and < 1, "beta2", "in [0, 1)", Beta2);
+        Require(GradClip >= 0, "grad_clip", "non-negative (0 turns clipping off)", GradClip);
+        Require(EvalInterval > 0, "eval_interval", "a positive integer", EvalInterval);
+        Require(EvalIters > 0, "eval_iters", "a positive integer", EvalIters);
+        Require(LogInterval > 0, "log_interval", "a positive integer", LogInterval);
+        Require(CheckpointInterval > 0, "checkpoint_interval", "a positive integer", CheckpointInterval);
+        Require(Threads >= 0, "threads", "non-negative", Threads);
+    }
+
+    public static TrainingConfig FromJson(JsonElement element, string source)
+    {
+        var config = JsonFiles.DeserializeStrict<TrainingConfig>(element, source);
+        config.Validate(source);
+        return config;
+    }
+}
