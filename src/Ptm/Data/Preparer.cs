@@ -72,7 +72,15 @@ public static class Preparer
     {
         // ITokenizer implementations are thread-safe; whole documents are the unit so the output order is fixed.
         var encoded = new int[documents.Count][];
-        Parallel.For(0, documents.Count, i => encoded[i] = Encode(tokenizer, documents[i]));
+        var errors = new Exception?[documents.Count];
+        Parallel.For(0, documents.Count, i =>
+        {
+            try { encoded[i] = Encode(tokenizer, documents[i]); }
+            catch (Exception e) { errors[i] = e; }
+        });
+        // Report the first failing document in corpus order, whichever thread hit it first.
+        if (errors.FirstOrDefault(e => e is not null) is Exception error)
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
 
         int? eot = tokenizer.EndOfTextId;
         long tokens = 0, sourceBytes = 0;
