@@ -1,0 +1,121 @@
+using System.Buffers.Binary;
+using System.IO.MemoryMappedFiles;
+
+namespace Ptm.Data;
+
+/// <summary>
+/// One split of a prepared folder, memory-mapped read-only: the OS pages tokens in on demand and shares them between
+/// processes, so a corpus larger than RAM still trains. Reads are thread-safe; dispose when done.
+/// </summary>
+public sealed unsafe class TokenDataset : IDisposable
+{
+    readonly MemoryMappedFile? file;
+    readonly MemoryMappedViewAccessor? view;
+    readonly byte* data;
+    readonly int tokenSize;
+    bool disposed;
+
+    public string Directory { get; }
+    public string Split { get; }
+    /// <summary>The split's .bin file.</summary>
+    public string Path { get; }
+    public DataManifest Manifest { get; }
+    /// <summary>Number of tokens.</summary>
+    public long Length { get; }
+
+    TokenDataset(string directory, string split, string path, DataManifest manifest, long length)
+    {
+        Directory = directory;
+        Split = split;
+        Path = path;
+        Manifest = manifest;
+        Length = length;
+        tokenSize = manifest.TokenSize;
+        if (length == 0) return; // an empty file cannot be mapped
+        try
+        {
+            file = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
+            view = file.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
+            byte* pointer = null;
+            view.SafeMemoryMappedViewHandle.AcquirePointer(ref pointer);
+            data = pointer + view.PointerOffset;
+        }
+        catch
+        {
+            view?.Dispose();
+            file?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Opens <paramref name="split"/> ("train" or "validation") of the folder <paramref name="directory"/>.</summary>
+    public static TokenDataset Open(string directory, string split)
+    {
+        DataManifest manifest = DataManifest.Load(directory);
+        string manifestPath = System.IO.Path.Combine(directory, DataManifest.FileName);
+        if (!manifest.Splits.TryGetValue(split, out SplitInfo? info))
+            throw new InvalidInputException(
+                $"{manifestPath}: has no split '{split}' (it has: {string.Join(", ", manifest.Splits.Keys)})");
+
+        string path = System.IO.Path.Combine(directory, info.File);
+        if (!File.Exists(path)) throw new InvalidInputException($"{path}: no such file (listed in {manifestPath})");
+        long expected = info.Tokens * manifest.TokenSize;
+        long actual = new FileInfo(path).Length;
+        if (actual != expected)
+            throw new InvalidInputException(
+                $"{path}: expected {expected} bytes ({info.Tokens} tokens × {manifest.TokenSize} bytes of {manifest.Dtype}, per {manifestPath}) but the file has {actual} bytes");
+        return new TokenDataset(directory, split, path, manifest, info.Tokens);
+    }
+
+    public long this[long index]
+    {
+        get
+        {
+            Span<long> one = stackalloc long[1];
+            Read(index, one);
+            return one[0];
+        }
+    }
+
+    /// <summary>Copies tokens [start, start + destination.Length) into <paramref name="destination"/>.</summary>
+    public void Read(long start, Span<long> destination)
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        if (start < 0 || start > Length - destination.Length)
+            throw new ArgumentOutOfRangeException(nameof(start),
+                $"window [{start}, {start + destination.Length}) is outside the {Split} split's {Length} tokens");
+        if (destination.IsEmpty) return;
+        byte* from = data + start * tokenSize;
+        if (tokenSize == 2)
+        {
+            var source = new ReadOnlySpan<ushort>(from, destination.Length);
+            for (int i = 0; i < source.Length; i++)
+                destination[i] = BitConverter.IsLittleEndian ? source[i] : BinaryPrimitives.ReverseEndianness(source[i]);
+        }
+        else
+        {
+            var source = new ReadOnlySpan<int>(from, destination.Length);
+            for (int i = 0; i < source.Length; i++)
+                destination[i] = BitConverter.IsLittleEndian ? source[i] : BinaryPrimitives.ReverseEndianness(source[i]);
+        }
+    }
+
+    public long[] Read(long start, int count)
+    {
+        var result = new long[count];
+        Read(start, result);
+        return result;
+    }
+
+    public void Dispose()
+    {
+        if (disposed) return;
+        disposed = true;
+        if (view is not null)
+        {
+            view.SafeMemoryMappedViewHandle.ReleasePointer();
+            view.Dispose();
+        }
+        file?.Dispose();
+    }
+}
