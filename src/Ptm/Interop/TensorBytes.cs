@@ -9,8 +9,8 @@ namespace Ptm.Interop;
 /// </summary>
 internal static class TensorBytes
 {
-    /// <summary>Largest slice handed out at once: 1 GiB, well inside a span's int length.</summary>
-    const long SliceBytes = 1L << 30;
+    /// <summary>Largest slice handed out at once: 1 GiB, well inside a span's int length (tests lower it).</summary>
+    internal static long SliceBytes { get; set; } = 1L << 30;
 
     public delegate void SpanAction(Span<byte> bytes);
 

@@ -164,4 +164,26 @@ public class SafeTensorsRoundTripTests : SafeTensorsTestBase
         Assert.False(File.Exists(path));
         Assert.Empty(Directory.GetFileSystemEntries(Dir)); // no temporary file left behind either
     }
+
+    [Fact]
+    public void LargeTensorsAreCopiedInSlices()
+    {
+        using var scope = NewDisposeScope();
+        long saved = TensorBytes.SliceBytes;
+        TensorBytes.SliceBytes = 12; // 3 floats per slice, so 10 elements take 4 uneven slices each way
+        try
+        {
+            var source = arange(10, ScalarType.Float32).reshape(2, 5).t();
+            string path = PathOf("sliced.safetensors");
+            SafeTensorsWriter.Write(path, [T("x", source)]);
+            using var file = SafeTensorsFile.Open(path);
+            var loaded = file.Load("x");
+            Assert.Equal(new long[] { 5, 2 }, loaded.shape);
+            Assert.Equal(new float[] { 0, 5, 1, 6, 2, 7, 3, 8, 4, 9 }, loaded.data<float>().ToArray());
+        }
+        finally
+        {
+            TensorBytes.SliceBytes = saved;
+        }
+    }
 }
