@@ -30,8 +30,6 @@ public sealed class CausalSelfAttention : Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    internal Linear OutputProjection => c_proj;
-
     public override Tensor forward(Tensor x) => Forward(x, null);
 
     public Tensor Forward(Tensor x, LayerKvCache? cache)

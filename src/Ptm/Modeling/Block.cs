@@ -27,7 +27,6 @@ public sealed class Block : Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    internal IEnumerable<Linear> ResidualProjections => [attn.OutputProjection, mlp.OutputProjection];
 
     public override Tensor forward(Tensor x) => Forward(x, null);
 

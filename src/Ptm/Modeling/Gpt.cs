@@ -44,7 +44,8 @@ public sealed class Gpt : Module<Tensor, Tensor>
 
     public KvCache NewCache(long batch, int? capacity = null)
     {
-        var w = transformer.wte.weight!;
+        // Not wte.weight: TorchSharp's getter makes a new handle per call, which would outlive this call.
+        var w = parameters().First();
         return new KvCache(Config.NLayer, batch, Config.NHead, capacity ?? Config.NPositions, Config.HeadSize, w.dtype, w.device);
     }
 
@@ -77,7 +78,8 @@ public sealed class Gpt : Module<Tensor, Tensor>
             else init.normal_(p, 0, std);
         }
         double residualStd = std / Math.Sqrt(2.0 * Config.NLayer);
-        foreach (var proj in transformer.ResidualProjections) init.normal_(proj.weight!, 0, residualStd);
+        foreach (var (name, p) in named_parameters())
+            if (name.EndsWith("attn.c_proj.weight") || name.EndsWith("mlp.c_proj.weight")) init.normal_(p, 0, residualStd);
     }
 }
 
@@ -102,7 +104,6 @@ public sealed class GptTransformer : Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    internal IEnumerable<Linear> ResidualProjections => h.SelectMany(b => b.ResidualProjections);
 
     public override Tensor forward(Tensor idx) => Forward(idx, null);
 

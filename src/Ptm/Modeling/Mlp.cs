@@ -20,8 +20,6 @@ public sealed class Mlp : Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    internal Linear OutputProjection => c_proj;
-
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();

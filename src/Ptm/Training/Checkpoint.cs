@@ -68,7 +68,7 @@ public static class ModelFolder
         if (unexpected.Count > 0) throw new InvalidInputException($"{path}: unexpected tensor(s) {string.Join(", ", unexpected.Take(5))}{(unexpected.Count > 5 ? ", ..." : "")}");
         foreach (var (name, dest) in target)
         {
-            var (_, shape) = file.GetInfo(name);
+            long[] shape = file.GetInfo(name).Shape;
             if (!shape.SequenceEqual(dest.shape))
                 throw new InvalidInputException($"{path}: tensor '{name}' has shape [{string.Join(", ", shape)}] but the model expects [{string.Join(", ", dest.shape)}]");
         }

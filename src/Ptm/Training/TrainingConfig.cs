@@ -28,7 +28,7 @@ public sealed record TrainingConfig
     /// <summary>Intra-op threads for libtorch; 0 keeps libtorch's default (one per physical core).</summary>
     [JsonPropertyName("threads")] public int Threads { get; init; }
 
-    [JsonIgnore] public int DecaySteps => LrDecaySteps ?? MaxSteps;
+    [JsonIgnore] public int DecaySteps => LrDecaySteps ?? Math.Max(MaxSteps, WarmupSteps);
 
     public void Validate(string source)
     {
