@@ -8,7 +8,7 @@ internal sealed class BpeMergeTable
 {
     readonly Dictionary<long, (int Rank, int Result)> rules;
 
-    public BpeMergeTable(int capacity) => rules = new Dictionary<long, (int, int)>(capacity);
+    public BpeMergeTable(int capacity) => rules = new Dictionary<long, (int, int)>(capacity, SymbolPairComparer.Instance);
 
     public int Count => rules.Count;
 

@@ -14,8 +14,8 @@ internal sealed class BpeTrainer
     readonly List<(string, string)> merges = new();
     readonly List<int[]> words = new();
     readonly List<long> wordCounts = new();
-    readonly Dictionary<long, long> pairCounts = new();
-    readonly Dictionary<long, List<int>> wordsByPair = new();  // may list a word twice or after it lost the pair
+    readonly Dictionary<long, long> pairCounts = new(SymbolPairComparer.Instance);
+    readonly Dictionary<long, List<int>> wordsByPair = new(SymbolPairComparer.Instance);  // may list a word twice or after it lost the pair
     readonly PriorityQueue<long, (long Count, long Pair)> queue;
 
     BpeTrainer()

@@ -17,6 +17,8 @@ public sealed partial class ByteLevelBpeTokenizer : ITokenizer
     const int MaxCachedPieceLength = 64;
     /// <summary>Bounds the cache's memory on huge, varied corpora; frequent words are cached first anyway.</summary>
     const int MaxCacheEntries = 200_000;
+    /// <summary>Pieces up to this many UTF-8 bytes are worked on in stack buffers.</summary>
+    const int StackBytes = 256;
 
     readonly string[] tokens;            // id → token as written in the vocabulary (byte alphabet, or a special's literal)
     readonly byte[][] tokenBytes;        // id → the bytes it decodes to
@@ -28,6 +30,7 @@ public sealed partial class ByteLevelBpeTokenizer : ITokenizer
     readonly int[] specialIds;
     readonly ConcurrentDictionary<string, int[]> cache = new(StringComparer.Ordinal);
     readonly ConcurrentDictionary<string, int[]>.AlternateLookup<ReadOnlySpan<char>> cacheBySpan;
+    int cacheEntries;
 
     /// <summary>
     /// Builds a tokenizer from a vocabulary in id order and merges in rank order. When
@@ -171,21 +174,25 @@ public sealed partial class ByteLevelBpeTokenizer : ITokenizer
         }
     }
 
+    // Skipping the zeroing of the stack buffers matters here: this runs once per distinct pre-token.
+    [System.Runtime.CompilerServices.SkipLocalsInit]
     int[] EncodePiece(ReadOnlySpan<char> piece)
     {
         if (cacheBySpan.TryGetValue(piece, out int[]? cached)) return cached;
 
         int maxBytes = Encoding.UTF8.GetMaxByteCount(piece.Length);
-        byte[]? rentedBytes = maxBytes > 512 ? ArrayPool<byte>.Shared.Rent(maxBytes) : null;
-        int[]? rentedSymbols = maxBytes > 512 ? ArrayPool<int>.Shared.Rent(maxBytes) : null;
+        byte[]? rentedBytes = maxBytes > StackBytes ? ArrayPool<byte>.Shared.Rent(maxBytes) : null;
+        int[]? rentedSymbols = maxBytes > StackBytes ? ArrayPool<int>.Shared.Rent(maxBytes) : null;
         try
         {
-            Span<byte> bytes = rentedBytes ?? stackalloc byte[512];
-            Span<int> symbols = rentedSymbols ?? stackalloc int[512];
+            Span<byte> bytes = rentedBytes ?? stackalloc byte[StackBytes];
+            Span<int> symbols = rentedSymbols ?? stackalloc int[StackBytes];
             int count = Encoding.UTF8.GetBytes(piece, bytes);
             for (int k = 0; k < count; k++) symbols[k] = byteIds[bytes[k]];
             int[] result = symbols[..mergeTable.Apply(symbols, count)].ToArray();
-            if (piece.Length <= MaxCachedPieceLength && cache.Count < MaxCacheEntries) cacheBySpan.TryAdd(piece, result);
+            // ConcurrentDictionary.Count takes every lock, so keep our own (approximate under races) count.
+            if (piece.Length <= MaxCachedPieceLength && Volatile.Read(ref cacheEntries) < MaxCacheEntries && cacheBySpan.TryAdd(piece, result))
+                Interlocked.Increment(ref cacheEntries);
             return result;
         }
         finally
