@@ -22,15 +22,6 @@ internal static class ByteLevelAlphabet
         return false;
     }
 
-    /// <summary>The UTF-8 bytes of <paramref name="text"/> written in the alphabet (how GPT-2 spells a pre-token).</summary>
-    public static string Spell(ReadOnlySpan<byte> bytes)
-    {
-        return string.Create(bytes.Length, bytes.ToArray(), static (dst, src) =>
-        {
-            for (int i = 0; i < src.Length; i++) dst[i] = byteToChar[src[i]];
-        });
-    }
-
     /// <summary>Converts a vocabulary token back to its bytes; null if it holds a character outside the alphabet.</summary>
     public static byte[]? Unspell(string token)
     {

@@ -43,6 +43,50 @@ public class BpeTrainerTests
     }
 
     [Fact]
+    public void Train_MatchesANaiveTrainerThatRecountsEveryPair()
+    {
+        var random = new Random(5);
+        string[] texts = { SampleCorpus()[..6000], RoundTripPropertyTests.RandomText(random, 400).Replace("𝐀", "").Replace("𠀀", ""), "aaaa aaaaaaa abab ababab" };
+        var fast = ByteLevelBpeTokenizer.Train(texts, 256 + 300, Array.Empty<string>());
+        Assert.Equal(NaiveMerges(texts, 300), fast.Merges);
+    }
+
+    /// <summary>Textbook BPE: recount all adjacent pairs before every merge; slow but obviously right. Pre-tokens
+    /// come from GPT-2's pattern as a .NET Regex (the same as ours away from astral letters, which the caller strips).</summary>
+    static List<(string, string)> NaiveMerges(IEnumerable<string> texts, int count)
+    {
+        var words = new Dictionary<string, long>(StringComparer.Ordinal);
+        var gpt2 = Gpt2Files.Tokenizer;
+        foreach (string text in texts)
+            foreach (var piece in System.Text.RegularExpressions.Regex.Matches(text, MicrosoftMlTokenizersComparisonTests.Gpt2Pattern))
+                words[piece.ToString()!] = words.GetValueOrDefault(piece.ToString()!) + 1;
+        // GPT-2's ids 0..255 are its single-byte tokens; use them to spell bytes in the byte alphabet.
+        var spell = new string[256];
+        for (int id = 0; id < 256; id++) spell[gpt2.DecodeToBytes(new[] { id }).Single()] = gpt2.TokenText(id);
+        var spelled = words.Select(w => (Symbols: System.Text.Encoding.UTF8.GetBytes(w.Key).Select(b => spell[b]).ToList(), Count: w.Value)).ToList();
+        var merges = new List<(string, string)>();
+        while (merges.Count < count)
+        {
+            var pairs = new Dictionary<(string, string), long>();
+            foreach (var (symbols, n) in spelled)
+                for (int i = 0; i + 1 < symbols.Count; i++)
+                    pairs[(symbols[i], symbols[i + 1])] = pairs.GetValueOrDefault((symbols[i], symbols[i + 1])) + n;
+            if (pairs.Count == 0) break;
+            var best = pairs.OrderByDescending(p => p.Value).ThenBy(p => p.Key.Item1, StringComparer.Ordinal)
+                .ThenBy(p => p.Key.Item2, StringComparer.Ordinal).First().Key;
+            merges.Add(best);
+            foreach (var (symbols, _) in spelled)
+                for (int i = 0; i + 1 < symbols.Count; i++)
+                    if (symbols[i] == best.Item1 && symbols[i + 1] == best.Item2)
+                    {
+                        symbols[i] = best.Item1 + best.Item2;
+                        symbols.RemoveAt(i + 1);
+                    }
+        }
+        return merges;
+    }
+
+    [Fact]
     public void Train_SameInput_WritesIdenticalFiles()
     {
         string corpus = SampleCorpus();

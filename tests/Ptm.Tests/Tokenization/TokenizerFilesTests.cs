@@ -28,6 +28,15 @@ public class TokenizerFilesTests
     }
 
     [Fact]
+    public void Load_MalformedCharVocabulary_ThrowsInvalidInput()
+    {
+        using var dir = new TempDirectory();
+        File.WriteAllText(dir.File("char_vocab.json"), "{\"a\": 1}");
+        var e = Assert.Throws<InvalidInputException>(() => TokenizerFiles.Load(dir.Path));
+        Assert.Contains("char_vocab.json", e.Message);
+    }
+
+    [Fact]
     public void Load_HuggingFaceLayout_GivesBpe()
     {
         using var dir = new TempDirectory();
