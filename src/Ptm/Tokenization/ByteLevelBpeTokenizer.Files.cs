@@ -1,0 +1,122 @@
+using System.Text;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using Ptm.IO;
+
+namespace Ptm.Tokenization;
+
+// Reading and writing the two common layouts of the same data: a JSON object token → id, and a text file of
+// merges "left right", one per line in rank order, after a "#version" line. Hugging Face names them
+// vocab.json + merges.txt; OpenAI's GPT-2 release names them encoder.json + vocab.bpe.
+public sealed partial class ByteLevelBpeTokenizer
+{
+    public const string VocabFileName = "vocab.json";
+    public const string MergesFileName = "merges.txt";
+    public const string Gpt2VocabFileName = "encoder.json";
+    public const string Gpt2MergesFileName = "vocab.bpe";
+
+    /// <summary>Writes vocab.json and merges.txt (Hugging Face layout) into <paramref name="directory"/>.</summary>
+    public void Save(string directory)
+    {
+        var json = new MemoryStream();
+        using (var writer = new Utf8JsonWriter(json, new JsonWriterOptions { Indented = false, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        {
+            writer.WriteStartObject();
+            for (int id = 0; id < tokens.Length; id++) writer.WriteNumber(tokens[id], id);
+            writer.WriteEndObject();
+        }
+        AtomicFile.WriteAllBytes(Path.Combine(directory, VocabFileName), json.ToArray());
+
+        var text = new StringBuilder("#version: 0.2\n");
+        foreach (var (left, right) in merges) text.Append(left).Append(' ').Append(right).Append('\n');
+        AtomicFile.WriteAllText(Path.Combine(directory, MergesFileName), text.ToString());
+    }
+
+    /// <summary>Loads vocab.json + merges.txt, or else encoder.json + vocab.bpe, from <paramref name="directory"/>.</summary>
+    /// <exception cref="InvalidInputException">Neither pair is there, or a file is malformed.</exception>
+    public static ByteLevelBpeTokenizer Load(string directory)
+    {
+        foreach (var (vocab, mergesFile) in new[] { (VocabFileName, MergesFileName), (Gpt2VocabFileName, Gpt2MergesFileName) })
+        {
+            string vocabPath = Path.Combine(directory, vocab), mergesPath = Path.Combine(directory, mergesFile);
+            if (File.Exists(vocabPath) && File.Exists(mergesPath)) return Load(vocabPath, mergesPath);
+        }
+        throw new InvalidInputException(
+            $"{directory}: expected BPE files {VocabFileName} + {MergesFileName} or {Gpt2VocabFileName} + {Gpt2MergesFileName}");
+    }
+
+    /// <summary>Loads a vocabulary JSON file and a merges file (either naming convention).</summary>
+    /// <exception cref="InvalidInputException">A file is missing or malformed; the message names the file.</exception>
+    public static ByteLevelBpeTokenizer Load(string vocabPath, string mergesPath)
+    {
+        string[] vocabulary = ReadVocabulary(vocabPath);
+        var (merges, lines) = ReadMerges(mergesPath);
+        try
+        {
+            return new ByteLevelBpeTokenizer(vocabulary, merges);
+        }
+        catch (InvalidDataException e) when (e.Data[MergeRankKey] is int rank)
+        {
+            throw new InvalidInputException($"{mergesPath}, line {lines[rank]}: {e.Message}", e);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new InvalidInputException($"{vocabPath}: {e.Message}", e);
+        }
+    }
+
+    static string[] ReadVocabulary(string path)
+    {
+        const string expected = "expected a JSON object mapping each token to its id 0..N-1";
+        JsonDocument document;
+        try { document = JsonDocument.Parse(ReadFile(path)); }
+        catch (JsonException e) { throw new InvalidInputException($"{path}: {expected} ({e.Message})", e); }
+        using (document)
+        {
+            if (document.RootElement.ValueKind != JsonValueKind.Object)
+                throw new InvalidInputException($"{path}: {expected}, found a JSON {document.RootElement.ValueKind}");
+            var entries = document.RootElement.EnumerateObject().ToList();
+            var vocabulary = new string?[entries.Count];
+            foreach (var entry in entries)
+            {
+                if (entry.Value.ValueKind != JsonValueKind.Number || !entry.Value.TryGetInt32(out int id))
+                    throw new InvalidInputException($"{path}: token '{entry.Name}' has id {entry.Value.GetRawText()}; {expected}");
+                if ((uint)id >= (uint)entries.Count)
+                    throw new InvalidInputException($"{path}: token '{entry.Name}' has id {id}, outside 0..{entries.Count - 1}; {expected}");
+                if (vocabulary[id] is { } other)
+                    throw new InvalidInputException($"{path}: tokens '{other}' and '{entry.Name}' share id {id}; {expected}");
+                vocabulary[id] = entry.Name;
+            }
+            if (entries.Count == 0) throw new InvalidInputException($"{path}: the vocabulary is empty; {expected}");
+            return vocabulary!;
+        }
+    }
+
+    /// <summary>The merges in rank order and, for error messages, the 1-based file line of each.</summary>
+    static ((string, string)[] Merges, int[] Lines) ReadMerges(string path)
+    {
+        string[] lines = ReadFile(path).Split('\n');
+        var merges = new List<(string, string)>(lines.Length);
+        var lineNumbers = new List<int>(lines.Length);
+        for (int i = 0; i < lines.Length; i++)
+        {
+            string line = lines[i].TrimEnd('\r');
+            if (line.Length == 0 || (i == 0 && line.StartsWith("#version", StringComparison.Ordinal))) continue;
+            string[] parts = line.Split(' ');
+            if (parts.Length != 2 || parts[0].Length == 0 || parts[1].Length == 0)
+                throw new InvalidInputException($"{path}, line {i + 1}: expected a merge of two tokens separated by one space, found '{line}'");
+            merges.Add((parts[0], parts[1]));
+            lineNumbers.Add(i + 1);
+        }
+        return (merges.ToArray(), lineNumbers.ToArray());
+    }
+
+    static string ReadFile(string path)
+    {
+        try { return File.ReadAllText(path, Encoding.UTF8); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new InvalidInputException($"{path}: cannot read the file ({e.Message})", e);
+        }
+    }
+}
