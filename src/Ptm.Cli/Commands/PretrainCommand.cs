@@ -185,7 +185,7 @@ static class PretrainCommand
             {
                 Console.WriteLine($"> {prompt}{string.Concat(generator.Generate(prompt, options))}");
             }
-            catch (ArgumentException)
+            catch (InvalidInputException)
             {
                 Console.WriteLine($"> (prompt \"{prompt}\" is not encodable with this vocabulary)");
             }

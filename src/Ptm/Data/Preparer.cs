@@ -107,7 +107,7 @@ public static class Preparer
         {
             int[] ids;
             try { ids = t.Encode(d.Text); }
-            catch (ArgumentException e) { throw new InvalidInputException($"{d.Path}: document {d.Index}: {e.Message}", e); }
+            catch (Exception e) when (e is ArgumentException or InvalidInputException) { throw new InvalidInputException($"{d.Path}: document {d.Index}: {e.Message}", e); }
             foreach (int id in ids)
                 if ((uint)id >= (uint)t.VocabSize)
                     throw new InvalidOperationException($"tokenizer '{t.Kind}' produced id {id} outside its vocabulary [0, {t.VocabSize})");

@@ -43,7 +43,7 @@ public sealed class CharTokenizer : ITokenizer
         foreach (Rune r in text.EnumerateRunes())
         {
             if (!ids.TryGetValue(r.ToString(), out int id))
-                throw new ArgumentException($"character U+{r.Value:X4} at offset {offset} is not in the character vocabulary");
+                throw new InvalidInputException($"character U+{r.Value:X4} at offset {offset} is not in the character vocabulary");
             result.Add(id);
             offset += r.Utf16SequenceLength;
         }
