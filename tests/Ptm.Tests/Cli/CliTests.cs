@@ -158,6 +158,22 @@ public class CliTests(TinyRunFixture run) : IClassFixture<TinyRunFixture>
         CliHarness.AssertOneLineError(CliHarness.Run("generate", "--model", run.Run, "--prompt", "And", "--top-p", "1.5"), "--top-p");
     }
 
+    [Fact]
+    public void PrepareWritesShardsAndRefusesToOverwrite()
+    {
+        string output = Temp("prepared");
+        var r = CliHarness.Run("prepare", run.Corpus, "--out", output, "--tokenizer", "bpe", "--vocab-size", "300");
+        Assert.Equal(0, r.ExitCode);
+        Assert.Contains("bpe tokenizer, 300 tokens, uint16 shards", r.Out);
+        foreach (var f in new[] { "manifest.json", "train.bin", "validation.bin", "vocab.json", "merges.txt" })
+            Assert.True(File.Exists(Path.Combine(output, f)), f);
+        long size = new FileInfo(Path.Combine(output, "train.bin")).Length;
+        CliHarness.AssertOneLineError(CliHarness.Run("prepare", run.Corpus, "--out", output), output);
+        Assert.Equal(size, new FileInfo(Path.Combine(output, "train.bin")).Length);
+        // A prepared folder is accepted by pretrain as --data.
+        Assert.Equal(0, Pretrain(run.Config, data: output).ExitCode);
+    }
+
     string CopyLatestModel()
     {
         string source = Checkpoints.Latest(run.Run)!;
