@@ -173,13 +173,16 @@ public sealed unsafe class SafeTensorsFile : IDisposable
     }
 
     /// <summary>Loads every tensor (see <see cref="Load"/>); on failure, tensors already created are disposed.</summary>
-    public Dictionary<string, Tensor> LoadAll(ScalarType? convertTo = null)
+    public Dictionary<string, Tensor> LoadAll(ScalarType? convertTo = null) => LoadAllOrNone(names, name => Load(name, convertTo));
+
+    /// <summary>Loads each name; if one fails, the tensors already created are disposed before rethrowing.</summary>
+    internal static Dictionary<string, Tensor> LoadAllOrNone(IEnumerable<string> names, Func<string, Tensor> load)
     {
         var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         try
         {
             foreach (string name in names)
-                result.Add(name, Load(name, convertTo));
+                result.Add(name, load(name));
             return result;
         }
         catch

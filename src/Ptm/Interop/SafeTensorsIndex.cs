@@ -128,21 +128,8 @@ public sealed class SafeTensorsIndex : IDisposable
     public Tensor Load(string name, ScalarType? convertTo = null) => OpenShardContaining(name).Load(name, convertTo);
 
     /// <summary>Loads every tensor in the weight map; on failure, tensors already created are disposed.</summary>
-    public Dictionary<string, Tensor> LoadAll(ScalarType? convertTo = null)
-    {
-        var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-        try
-        {
-            foreach (string name in names)
-                result.Add(name, Load(name, convertTo));
-            return result;
-        }
-        catch
-        {
-            foreach (var t in result.Values) t.Dispose();
-            throw;
-        }
-    }
+    public Dictionary<string, Tensor> LoadAll(ScalarType? convertTo = null) =>
+        SafeTensorsFile.LoadAllOrNone(names, name => Load(name, convertTo));
 
     public void Dispose()
     {
