@@ -1,0 +1,377 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace Ptm.Modeling;
+
+/// <summary>The inputs BERT reads: token ids, segment (token type) ids and the padding mask, each (B, T).</summary>
+public sealed record BertInputs(Tensor InputIds, Tensor TokenTypeIds, Tensor AttentionMask);
+
+/// <summary>
+/// BERT for pre-training (Devlin et al. 2018): the encoder <c>bert</c> and the heads <c>cls</c> for masked-LM
+/// and next-sentence prediction. Parameter names are Hugging Face's BertForPreTraining keys
+/// (<c>bert.embeddings.word_embeddings.weight</c>, <c>bert.encoder.layer.0.attention.self.query.weight</c>,
+/// <c>cls.predictions.transform.dense.weight</c>, <c>cls.seq_relationship.weight</c>, ...). The MLM decoder
+/// is tied to the word embeddings, so it has only its bias (<c>cls.predictions.bias</c>).
+/// </summary>
+public sealed class BertForPreTraining : Module<BertInputs, (Tensor MlmLogits, Tensor NspLogits)>
+{
+    readonly BertModel bert;
+    readonly BertPreTrainingHeads cls;
+
+    public BertForPreTraining(BertConfig config) : base("BertForPreTraining")
+    {
+        config.Validate("model config");
+        Config = config;
+        bert = new BertModel(config);
+        cls = new BertPreTrainingHeads(config);
+        RegisterComponents();
+        BertInit.Apply(this, config);
+    }
+
+    public BertConfig Config { get; }
+
+    public BertModel Bert => bert;
+
+    /// <summary>MLM logits (B, T, V) and NSP logits (B, 2).</summary>
+    public override (Tensor MlmLogits, Tensor NspLogits) forward(BertInputs inputs)
+    {
+        using var scope = NewDisposeScope();
+        var (sequence, pooled) = bert.forward(inputs);
+        var mlm = cls.predictions.Forward(sequence, bert.WordEmbeddings);
+        var nsp = cls.seq_relationship.forward(pooled);
+        return (mlm.MoveToOuterDisposeScope(), nsp.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>Sum of the masked-LM loss (mean over positions whose label is not -100) and, when given, the
+    /// next-sentence (or sentence-order) loss.</summary>
+    public static (Tensor Total, Tensor Mlm, Tensor? Nsp) Loss(Tensor mlmLogits, Tensor nspLogits, Tensor mlmLabels, Tensor? nspLabels)
+    {
+        var mlm = functional.cross_entropy(mlmLogits.view(-1, mlmLogits.shape[^1]), mlmLabels.view(-1), ignore_index: -100);
+        if (nspLabels is null) return (mlm, mlm, null);
+        var nsp = functional.cross_entropy(nspLogits, nspLabels.view(-1));
+        return (mlm + nsp, mlm, nsp);
+    }
+}
+
+/// <summary>The encoder alone (HF's BertModel): embeddings, layers and pooler.</summary>
+public sealed class BertModel : Module<BertInputs, (Tensor Sequence, Tensor Pooled)>
+{
+    readonly BertEmbeddings embeddings;
+    readonly BertEncoder encoder;
+    readonly BertPooler pooler;
+
+    public BertModel(BertConfig config) : base("bert")
+    {
+        Config = config;
+        embeddings = new BertEmbeddings(config);
+        encoder = new BertEncoder(config);
+        pooler = new BertPooler(config);
+        RegisterComponents();
+    }
+
+    public BertConfig Config { get; }
+
+    internal Embedding WordEmbeddings => embeddings.word_embeddings;
+
+    /// <summary>Last hidden states (B, T, H) and the pooled [CLS] vector (B, H).</summary>
+    public override (Tensor Sequence, Tensor Pooled) forward(BertInputs inputs)
+    {
+        using var scope = NewDisposeScope();
+        var states = HiddenStates(inputs);
+        var sequence = states[^1];
+        return (sequence.MoveToOuterDisposeScope(), pooler.forward(sequence).MoveToOuterDisposeScope());
+    }
+
+    /// <summary>The embedding output followed by every layer's output, each (B, T, H), like HF's output_hidden_states.</summary>
+    public IReadOnlyList<Tensor> HiddenStates(BertInputs inputs)
+    {
+        long T = inputs.InputIds.shape[1];
+        if (T > Config.MaxPositionEmbeddings)
+            throw new InvalidInputException($"sequence of {T} tokens is longer than max_position_embeddings ({Config.MaxPositionEmbeddings})");
+        using var scope = NewDisposeScope();
+        var x = embeddings.Forward(inputs.InputIds, inputs.TokenTypeIds);         // (B, T, E)
+        // Padding mask (B, T) of 1/0 to a boolean (B, 1, 1, T): every query may attend to real tokens only.
+        var keep = inputs.AttentionMask.to(ScalarType.Bool).unsqueeze(1).unsqueeze(2);
+        var states = encoder.Forward(x, keep);
+        foreach (var s in states) s.MoveToOuterDisposeScope();
+        return states;
+    }
+}
+
+public sealed class BertEmbeddings : Module<Tensor, Tensor>
+{
+    internal readonly Embedding word_embeddings;
+    readonly Embedding position_embeddings;
+    readonly Embedding token_type_embeddings;
+    readonly LayerNorm LayerNorm;
+    readonly Dropout dropout;
+
+    public BertEmbeddings(BertConfig config) : base("embeddings")
+    {
+        word_embeddings = Embedding(config.VocabSize, config.EmbeddingWidth);
+        position_embeddings = Embedding(config.MaxPositionEmbeddings, config.EmbeddingWidth);
+        token_type_embeddings = Embedding(config.TypeVocabSize, config.EmbeddingWidth);
+        LayerNorm = nn.LayerNorm(config.EmbeddingWidth, config.LayerNormEps);
+        dropout = Dropout(config.HiddenDropoutProb);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor inputIds) => Forward(inputIds, zeros_like(inputIds));
+
+    public Tensor Forward(Tensor inputIds, Tensor tokenTypeIds)                // (B, T) -> (B, T, E)
+    {
+        using var scope = NewDisposeScope();
+        var positions = arange(inputIds.shape[1], dtype: ScalarType.Int64, device: inputIds.device);
+        var x = word_embeddings.forward(inputIds) + position_embeddings.forward(positions) + token_type_embeddings.forward(tokenTypeIds);
+        return dropout.forward(LayerNorm.forward(x)).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>The stack of post-LN layers; with ALBERT's sharing one layer is applied num_hidden_layers times.</summary>
+public sealed class BertEncoder : Module<Tensor, Tensor>
+{
+    readonly Linear? embedding_hidden_mapping_in;
+    readonly ModuleList<BertLayer> layer;
+    readonly int depth;
+
+    public BertEncoder(BertConfig config) : base("encoder")
+    {
+        if (config.EmbeddingWidth != config.HiddenSize)
+            embedding_hidden_mapping_in = Linear(config.EmbeddingWidth, config.HiddenSize);
+        int distinct = config.ShareLayers ? 1 : config.NumHiddenLayers;
+        layer = new ModuleList<BertLayer>(Enumerable.Range(0, distinct).Select(_ => new BertLayer(config)).ToArray());
+        depth = config.NumHiddenLayers;
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x) => Forward(x, null)[^1];
+
+    /// <summary>Returns the input (after the ALBERT projection, if any) and every layer's output.</summary>
+    public List<Tensor> Forward(Tensor x, Tensor? keep)
+    {
+        if (embedding_hidden_mapping_in is not null) x = embedding_hidden_mapping_in.forward(x); // (B, T, H)
+        var states = new List<Tensor>(depth + 1) { x };
+        for (int i = 0; i < depth; i++)
+        {
+            x = layer[layer.Count == 1 ? 0 : i].Forward(x, keep);
+            states.Add(x);
+        }
+        return states;
+    }
+}
+
+/// <summary>One encoder layer: bidirectional self-attention and feed-forward, each followed by Add &amp; LayerNorm.</summary>
+public sealed class BertLayer : Module<Tensor, Tensor>
+{
+    readonly BertAttention attention;
+    readonly BertIntermediate intermediate;
+    readonly BertOutput output;
+
+    public BertLayer(BertConfig config) : base("layer")
+    {
+        attention = new BertAttention(config);
+        intermediate = new BertIntermediate(config);
+        output = new BertOutput(config);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x) => Forward(x, null);
+
+    public Tensor Forward(Tensor x, Tensor? keep)                              // (B, T, H) -> (B, T, H)
+    {
+        using var scope = NewDisposeScope();
+        var a = attention.Forward(x, keep);
+        return output.Forward(intermediate.forward(a), a).MoveToOuterDisposeScope();
+    }
+}
+
+public sealed class BertAttention : Module<Tensor, Tensor>
+{
+    readonly BertSelfAttention self;
+    readonly BertSelfOutput output;
+
+    public BertAttention(BertConfig config) : base("attention")
+    {
+        self = new BertSelfAttention(config);
+        output = new BertSelfOutput(config);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x) => Forward(x, null);
+
+    public Tensor Forward(Tensor x, Tensor? keep) => output.Forward(self.Forward(x, keep), x);
+}
+
+/// <summary>Bidirectional multi-head self-attention with separate query, key and value projections (HF names).</summary>
+public sealed class BertSelfAttention : Module<Tensor, Tensor>
+{
+    readonly Linear query;
+    readonly Linear key;
+    readonly Linear value;
+    readonly int heads;
+    readonly double dropout;
+
+    public BertSelfAttention(BertConfig config) : base("self")
+    {
+        query = Linear(config.HiddenSize, config.HiddenSize);
+        key = Linear(config.HiddenSize, config.HiddenSize);
+        value = Linear(config.HiddenSize, config.HiddenSize);
+        heads = config.NumAttentionHeads;
+        dropout = config.AttentionProbsDropoutProb;
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x) => Forward(x, null);
+
+    public Tensor Forward(Tensor x, Tensor? keep)
+    {
+        using var scope = NewDisposeScope();
+        var q = MultiHead.Split(query.forward(x), heads);                     // (B, nh, T, hs)
+        var k = MultiHead.Split(key.forward(x), heads);
+        var v = MultiHead.Split(value.forward(x), heads);
+        return MultiHead.Attend(q, k, v, keep, causal: false, training ? dropout : 0.0).MoveToOuterDisposeScope(); // (B, T, H)
+    }
+}
+
+/// <summary>Projection of the attention output, dropout, then LayerNorm of the residual sum (post-LN).</summary>
+public sealed class BertSelfOutput : Module
+{
+    readonly Linear dense;
+    readonly LayerNorm LayerNorm;
+    readonly Dropout dropout;
+
+    public BertSelfOutput(BertConfig config) : base("output")
+    {
+        dense = Linear(config.HiddenSize, config.HiddenSize);
+        LayerNorm = nn.LayerNorm(config.HiddenSize, config.LayerNormEps);
+        dropout = Dropout(config.HiddenDropoutProb);
+        RegisterComponents();
+    }
+
+    public Tensor Forward(Tensor hidden, Tensor residual) => LayerNorm.forward(dropout.forward(dense.forward(hidden)) + residual);
+}
+
+public sealed class BertIntermediate : Module<Tensor, Tensor>
+{
+    readonly Linear dense;
+    readonly bool tanhGelu;
+
+    public BertIntermediate(BertConfig config) : base("intermediate")
+    {
+        dense = Linear(config.HiddenSize, config.IntermediateSize);
+        tanhGelu = config.HiddenAct != "gelu";
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x) => BertActivation.Gelu(dense.forward(x), tanhGelu); // (B, T, I)
+}
+
+public sealed class BertOutput : Module
+{
+    readonly Linear dense;
+    readonly LayerNorm LayerNorm;
+    readonly Dropout dropout;
+
+    public BertOutput(BertConfig config) : base("output")
+    {
+        dense = Linear(config.IntermediateSize, config.HiddenSize);
+        LayerNorm = nn.LayerNorm(config.HiddenSize, config.LayerNormEps);
+        dropout = Dropout(config.HiddenDropoutProb);
+        RegisterComponents();
+    }
+
+    public Tensor Forward(Tensor hidden, Tensor residual) => LayerNorm.forward(dropout.forward(dense.forward(hidden)) + residual);
+}
+
+/// <summary>dense + tanh on the [CLS] position.</summary>
+public sealed class BertPooler : Module<Tensor, Tensor>
+{
+    readonly Linear dense;
+
+    public BertPooler(BertConfig config) : base("pooler")
+    {
+        dense = Linear(config.HiddenSize, config.HiddenSize);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor sequence) => dense.forward(sequence[.., 0]).tanh(); // (B, H)
+}
+
+public sealed class BertPreTrainingHeads : Module
+{
+    internal readonly BertLMPredictionHead predictions;
+    internal readonly Linear seq_relationship;
+
+    public BertPreTrainingHeads(BertConfig config) : base("cls")
+    {
+        predictions = new BertLMPredictionHead(config);
+        seq_relationship = Linear(config.HiddenSize, 2);
+        RegisterComponents();
+    }
+
+}
+
+/// <summary>MLM head: transform (dense, GELU, LayerNorm) then the tied decoder plus an output bias.</summary>
+public sealed class BertLMPredictionHead : Module
+{
+    readonly BertPredictionHeadTransform transform;
+    readonly Parameter bias;
+
+    public BertLMPredictionHead(BertConfig config) : base("predictions")
+    {
+        transform = new BertPredictionHeadTransform(config);
+        bias = Parameter(zeros(config.VocabSize));
+        RegisterComponents();
+    }
+
+    /// <summary>(B, T, H) to vocabulary logits (B, T, V) through the word-embedding matrix.</summary>
+    public Tensor Forward(Tensor hidden, Embedding wordEmbeddings)
+    {
+        using var scope = NewDisposeScope();
+        return functional.linear(transform.forward(hidden), wordEmbeddings.weight!, bias).MoveToOuterDisposeScope();
+    }
+}
+
+public sealed class BertPredictionHeadTransform : Module<Tensor, Tensor>
+{
+    readonly Linear dense;
+    readonly LayerNorm LayerNorm;
+    readonly bool tanhGelu;
+
+    public BertPredictionHeadTransform(BertConfig config) : base("transform")
+    {
+        // With ALBERT's factorised embeddings the decoder reads embedding-sized vectors.
+        dense = Linear(config.HiddenSize, config.EmbeddingWidth);
+        LayerNorm = nn.LayerNorm(config.EmbeddingWidth, config.LayerNormEps);
+        tanhGelu = config.HiddenAct != "gelu";
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x) => LayerNorm.forward(BertActivation.Gelu(dense.forward(x), tanhGelu));
+}
+
+static class BertActivation
+{
+    /// <summary>BERT's "gelu" is the exact erf form; "gelu_new" is GPT-2's tanh approximation.</summary>
+    public static Tensor Gelu(Tensor x, bool tanh) =>
+        tanh ? functional.gelu(x, TorchSharp.Modules.GELU.Approximate.tanh) : functional.gelu(x);
+}
+
+/// <summary>BERT's initialisation: N(0, initializer_range) for weights and embeddings, zero biases, unit
+/// LayerNorm gains, and a zero embedding row for the padding token (as Hugging Face does).</summary>
+static class BertInit
+{
+    public static void Apply(Module module, BertConfig config)
+    {
+        using var _ = no_grad();
+        foreach (var (name, p) in module.named_parameters())
+        {
+            if (name.EndsWith("LayerNorm.weight")) init.ones_(p);
+            else if (name.EndsWith("bias")) init.zeros_(p);
+            else init.normal_(p, 0, config.InitializerRange);
+            if (name.EndsWith("word_embeddings.weight")) p[config.PadTokenId].zero_();
+        }
+    }
+}
