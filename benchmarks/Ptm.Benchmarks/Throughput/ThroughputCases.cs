@@ -7,7 +7,7 @@ namespace Ptm.Benchmarks.Throughput;
 public sealed record TrainingCase(string Name, GptConfig Model, TrainingConfig Training, int WarmupSteps, int TimedSteps, long Seed = 1337);
 
 /// <summary>Greedy generation with and without the KV cache.</summary>
-public sealed record GenerationCase(string Name, GptConfig Model, int PromptTokens, int NewTokens, int WarmupTokens = 8, long Seed = 1337);
+public sealed record GenerationCase(string Name, GptConfig Model, int PromptTokens, int NewTokens, int WarmupTokens = 8, int Repetitions = 3, long Seed = 1337);
 
 /// <summary>Square matmuls for the machine's peak.</summary>
 public sealed record MatmulCase(int Size, int Fp32Repetitions, int Bf16Repetitions, int Warmup = 1);
@@ -34,7 +34,7 @@ public sealed record ThroughputPlan(
         var gpt2Case = new TrainingCase(Gpt2SmallCaseName, gpt2, gpt2Training,
             WarmupSteps: quick ? 1 : 2, TimedSteps: quick ? 1 : 3, Seed: run.Training.Seed);
 
-        var generation = new GenerationCase(DefaultCaseName, run.Model with { }, PromptTokens: 16, NewTokens: quick ? 64 : 256);
+        var generation = new GenerationCase(DefaultCaseName, run.Model with { }, PromptTokens: 16, NewTokens: quick ? 64 : 256, Repetitions: quick ? 1 : 3);
         var matmul = new MatmulCase(2048, Fp32Repetitions: quick ? 3 : 8, Bf16Repetitions: quick ? 2 : 5);
         return new ThroughputPlan(matmul, [defaultCase, gpt2Case], generation, quick, DefaultCaseName);
     }

@@ -97,25 +97,32 @@ public static class ThroughputMeasurements
         var rng = new Random((int)c.Seed);
         int[] prompt = Enumerable.Range(0, c.PromptTokens).Select(_ => rng.Next(c.Model.VocabSize)).ToArray();
 
-        var results = new List<GenerationMeasurement>(2);
-        foreach (bool useCache in new[] { true, false })
+        // Batch-1 decoding is many tiny ops, which suffer most when other work shares the cores; the modes alternate
+        // and each keeps its fastest repetition.
+        var best = new Dictionary<bool, GenerationMeasurement>();
+        for (int rep = 0; rep < c.Repetitions; rep++)
         {
-            var options = new GenerationOptions { Temperature = 0, UseCache = useCache, Seed = c.Seed };
-            if (c.WarmupTokens > 0) Drain(generator.GenerateIds(prompt, options with { MaxNewTokens = c.WarmupTokens }));
-
-            var clock = Stopwatch.StartNew();
-            double firstTokenSeconds = 0;
-            int produced = 0;
-            foreach (int _ in generator.GenerateIds(prompt, options with { MaxNewTokens = c.NewTokens }))
+            foreach (bool useCache in new[] { true, false })
             {
-                if (produced++ == 0) firstTokenSeconds = clock.Elapsed.TotalSeconds;
+                var options = new GenerationOptions { Temperature = 0, UseCache = useCache, Seed = c.Seed };
+                if (rep == 0 && c.WarmupTokens > 0) Drain(generator.GenerateIds(prompt, options with { MaxNewTokens = c.WarmupTokens }));
+
+                var clock = Stopwatch.StartNew();
+                double firstTokenSeconds = 0;
+                int produced = 0;
+                foreach (int _ in generator.GenerateIds(prompt, options with { MaxNewTokens = c.NewTokens }))
+                {
+                    if (produced++ == 0) firstTokenSeconds = clock.Elapsed.TotalSeconds;
+                }
+                double total = clock.Elapsed.TotalSeconds;
+                double decode = produced > 1 ? (produced - 1) / Math.Max(1e-12, total - firstTokenSeconds) : 0;
+                var m = new GenerationMeasurement(
+                    c.Name, useCache, c.PromptTokens, produced, c.Model.NPositions, c.Repetitions,
+                    total, produced / total, decode, firstTokenSeconds * 1000, TorchRuntime.MklCpuFixLoaded);
+                if (!best.TryGetValue(useCache, out var kept) || m.TotalSeconds < kept.TotalSeconds) best[useCache] = m;
             }
-            double total = clock.Elapsed.TotalSeconds;
-            double decode = produced > 1 ? (produced - 1) / Math.Max(1e-12, total - firstTokenSeconds) : 0;
-            results.Add(new GenerationMeasurement(
-                c.Name, useCache, c.PromptTokens, produced, c.Model.NPositions,
-                total, produced / total, decode, firstTokenSeconds * 1000, TorchRuntime.MklCpuFixLoaded));
         }
+        var results = new List<GenerationMeasurement> { best[true], best[false] };
         return results;
     }
 

@@ -46,7 +46,7 @@ public static class ThroughputReportWriter
         }
         s.AppendLine();
 
-        s.AppendLine("## Generation (greedy, batch 1)");
+        s.AppendLine("## Generation (greedy, batch 1, fastest of the repetitions)");
         s.AppendLine();
         s.AppendLine("| case | KV cache | prompt + new tokens | n_positions | tokens/s | decode tokens/s | time to first token ms | total s | peak RSS MiB |");
         s.AppendLine("|---|---|---|---:|---:|---:|---:|---:|---:|");

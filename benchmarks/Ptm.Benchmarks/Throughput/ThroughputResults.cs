@@ -20,12 +20,12 @@ public sealed record TrainingMeasurement(
     long ParameterCount, long FlopsParameterCount, double FlopsPerToken, double AchievedGflops,
     bool MklCpuFix, MemoryPeak? Memory = null, double? Mfu = null);
 
-/// <summary>Greedy generation of one sequence (batch 1).</summary>
+/// <summary>Greedy generation of one sequence (batch 1); the fastest of <paramref name="Repetitions"/> runs.</summary>
 /// <param name="TokensPerSecond">New tokens over the whole call, first token included.</param>
 /// <param name="DecodeTokensPerSecond">Tokens after the first over the time after the first.</param>
 /// <param name="TimeToFirstTokenMs">From the call to the first new token: the prompt's forward pass plus one choice.</param>
 public sealed record GenerationMeasurement(
-    string Name, bool UseCache, int PromptTokens, int NewTokens, int NPositions,
+    string Name, bool UseCache, int PromptTokens, int NewTokens, int NPositions, int Repetitions,
     double TotalSeconds, double TokensPerSecond, double DecodeTokensPerSecond, double TimeToFirstTokenMs,
     bool MklCpuFix, MemoryPeak? Memory = null);
 

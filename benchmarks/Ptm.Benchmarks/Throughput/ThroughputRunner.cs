@@ -138,7 +138,7 @@ public static class ThroughputRunner
         ["achieved_gflops"] = "flops_per_token * training_tokens_per_second / 1e9",
         ["mfu"] = "achieved_gflops / peak_fp32_gflops, peak = best fp32 2048x2048 torch.mm in this run (MKL fix on)",
         ["matmul_gflops"] = "2*n^3 / seconds / 1e9 per torch.mm of two n x n matrices; best and median over the repetitions",
-        ["generation_tokens_per_second"] = "new_tokens / seconds of the whole GenerateIds enumeration (greedy, batch 1), time to first token included",
+        ["generation_tokens_per_second"] = "new_tokens / seconds of the whole GenerateIds enumeration (greedy, batch 1), time to first token included; fastest of the repetitions (cache and no-cache alternate)",
         ["decode_tokens_per_second"] = "(new_tokens - 1) / (seconds - time_to_first_token)",
         ["peak_rss_mib"] = "VmHWM from /proc/self/status at the end of the case; child-process = the case's own process",
     };

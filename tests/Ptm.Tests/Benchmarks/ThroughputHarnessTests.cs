@@ -25,7 +25,7 @@ public class ThroughputHarnessTests : IDisposable
         return new ThroughputPlan(
             new MatmulCase(Size: 32, Fp32Repetitions: 1, Bf16Repetitions: 1, Warmup: 0),
             [new TrainingCase("tiny", model, training, WarmupSteps: 0, TimedSteps: 1)],
-            new GenerationCase("tiny", model, PromptTokens: 3, NewTokens: 4, WarmupTokens: 0),
+            new GenerationCase("tiny", model, PromptTokens: 3, NewTokens: 4, WarmupTokens: 0, Repetitions: 1),
             Quick: true, MklComparisonCase: null);
     }
 
