@@ -1,0 +1,66 @@
+using BenchmarkDotNet.Running;
+using Ptm;
+using Ptm.Benchmarks;
+using Ptm.Benchmarks.Micro;
+using Ptm.Benchmarks.Throughput;
+
+const string Usage = """
+    usage:
+      Ptm.Benchmarks throughput [--out DIR] [--quick] [--config FILE] [--in-process]
+          self-timed training / generation / matmul throughput; writes DIR/<date>-throughput.{json,md}
+          (DIR defaults to benchmarks/results, FILE to configs/gpt-kjv.json)
+      Ptm.Benchmarks micro [BenchmarkDotNet arguments, e.g. --filter '*Attention*']
+          BenchmarkDotNet micro-benchmarks (all of them when no --filter is given)
+    """;
+
+if (args.Length == 0 || args[0] is "-h" or "--help")
+{
+    Console.WriteLine(Usage);
+    return args.Length == 0 ? 2 : 0;
+}
+
+try
+{
+    switch (args[0])
+    {
+        case "throughput":
+            return Throughput(args[1..]);
+        case "throughput-case": // internal: one case in a child process
+        {
+            var options = ThroughputOptions.Parse(args[2..]);
+            var plan = ThroughputPlan.Standard(options.ConfigPath, options.Quick);
+            ThroughputRunner.WriteChildResult(ThroughputRunner.RunCase(plan, args[1], ThroughputRunner.ChildScope));
+            return 0;
+        }
+        case "micro":
+        {
+            string[] rest = args[1..];
+            if (!rest.Any(a => a.StartsWith("--filter", StringComparison.Ordinal) || a == "-f" || a.StartsWith("--list", StringComparison.Ordinal)))
+                rest = [.. rest, "--filter", "*"];
+            var summaries = BenchmarkSwitcher.FromAssembly(typeof(AttentionBenchmarks).Assembly).Run(rest, MicroConfig.Create());
+            return summaries.Any(s => s.HasCriticalValidationErrors || s.Reports.Any(r => !r.Success)) ? 1 : 0;
+        }
+        default:
+            Console.Error.WriteLine($"unknown mode '{args[0]}'");
+            Console.Error.WriteLine(Usage);
+            return 2;
+    }
+}
+catch (InvalidInputException e)
+{
+    Console.Error.WriteLine($"error: {e.Message}");
+    return 2;
+}
+
+static int Throughput(string[] args)
+{
+    var options = ThroughputOptions.Parse(args);
+    var plan = ThroughputPlan.Standard(options.ConfigPath, options.Quick);
+    var report = ThroughputRunner.Run(plan, options.InProcess ? null : options.ChildArguments(), Console.WriteLine);
+    var (json, markdown) = ThroughputReportWriter.Save(report, options.OutDirectory);
+    Console.WriteLine();
+    Console.WriteLine(ThroughputReportWriter.ToMarkdown(report));
+    Console.WriteLine($"wrote {json}");
+    Console.WriteLine($"wrote {markdown}");
+    return 0;
+}

@@ -1,0 +1,41 @@
+using Ptm.Modeling;
+using Ptm.Training;
+
+namespace Ptm.Benchmarks.Throughput;
+
+/// <summary>A training-throughput case: a model shape, a batch shape and how many steps to time.</summary>
+public sealed record TrainingCase(string Name, GptConfig Model, TrainingConfig Training, int WarmupSteps, int TimedSteps, long Seed = 1337);
+
+/// <summary>Greedy generation with and without the KV cache.</summary>
+public sealed record GenerationCase(string Name, GptConfig Model, int PromptTokens, int NewTokens, int WarmupTokens = 8, int Repetitions = 3, long Seed = 1337);
+
+/// <summary>Square matmuls for the machine's peak.</summary>
+public sealed record MatmulCase(int Size, int Fp32Repetitions, int Bf16Repetitions, int Warmup = 1);
+
+/// <summary>The cases one <c>throughput</c> run measures.</summary>
+/// <param name="MklComparisonCase">Name of the training case to repeat with PTM_MKL_CPU_FIX=0 (this needs child
+/// processes, as the fix is loaded at process start); null skips the comparison.</param>
+public sealed record ThroughputPlan(
+    MatmulCase Matmul, IReadOnlyList<TrainingCase> Training, GenerationCase Generation, bool Quick, string? MklComparisonCase)
+{
+    public const string DefaultCaseName = "default";
+    public const string Gpt2SmallCaseName = "gpt2-small";
+
+    /// <summary>The standard plan: the default run config (<c>configs/gpt-kjv.json</c>) and a GPT-2 small shape.</summary>
+    public static ThroughputPlan Standard(string configPath, bool quick)
+    {
+        var run = GptRunConfig.FromNode(GptRunConfig.ReadNode(configPath), configPath);
+        var defaultCase = new TrainingCase(DefaultCaseName, run.Model, run.Training,
+            WarmupSteps: quick ? 1 : 2, TimedSteps: quick ? 2 : 8, Seed: run.Training.Seed);
+
+        // GPT-2 small (124M): GptConfig's defaults are its Hugging Face config; dropout off, as in the default config.
+        var gpt2 = new GptConfig { ResidPdrop = 0, EmbdPdrop = 0, AttnPdrop = 0 };
+        var gpt2Training = run.Training with { BatchSize = quick ? 1 : 2, BlockSize = quick ? 128 : 256 };
+        var gpt2Case = new TrainingCase(Gpt2SmallCaseName, gpt2, gpt2Training,
+            WarmupSteps: quick ? 1 : 2, TimedSteps: quick ? 1 : 3, Seed: run.Training.Seed);
+
+        var generation = new GenerationCase(DefaultCaseName, run.Model with { }, PromptTokens: 16, NewTokens: quick ? 64 : 256, Repetitions: quick ? 1 : 3);
+        var matmul = new MatmulCase(2048, Fp32Repetitions: quick ? 3 : 8, Bf16Repetitions: quick ? 2 : 5);
+        return new ThroughputPlan(matmul, [defaultCase, gpt2Case], generation, quick, DefaultCaseName);
+    }
+}

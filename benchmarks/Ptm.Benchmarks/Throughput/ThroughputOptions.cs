@@ -1,0 +1,32 @@
+namespace Ptm.Benchmarks.Throughput;
+
+/// <summary>Command-line options of the <c>throughput</c> mode.</summary>
+public sealed record ThroughputOptions(string OutDirectory, bool Quick, string ConfigPath, bool InProcess)
+{
+    public static ThroughputOptions Parse(IReadOnlyList<string> args)
+    {
+        string? outDir = null, config = null;
+        bool quick = false, inProcess = false;
+        for (int i = 0; i < args.Count; i++)
+        {
+            string Value() => i + 1 < args.Count ? args[++i] : throw new InvalidInputException($"{args[i]} needs a value");
+            switch (args[i])
+            {
+                case "--out": outDir = Value(); break;
+                case "--config": config = Value(); break;
+                case "--quick": quick = true; break;
+                case "--in-process": inProcess = true; break;
+                default: throw new InvalidInputException($"unknown option '{args[i]}'");
+            }
+        }
+        string root = RepoPaths.FindRoot() ?? Directory.GetCurrentDirectory();
+        return new ThroughputOptions(
+            Path.GetFullPath(outDir ?? Path.Combine(root, "benchmarks", "results")),
+            quick,
+            Path.GetFullPath(config ?? Path.Combine(root, "configs", "gpt-kjv.json")),
+            inProcess);
+    }
+
+    /// <summary>What a child needs to rebuild the same plan.</summary>
+    public IReadOnlyList<string> ChildArguments() => Quick ? ["--config", ConfigPath, "--quick"] : ["--config", ConfigPath];
+}

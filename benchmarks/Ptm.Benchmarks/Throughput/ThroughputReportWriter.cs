@@ -1,0 +1,88 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Ptm.IO;
+
+namespace Ptm.Benchmarks.Throughput;
+
+/// <summary>The report as JSON (for tools and later comparison) and as Markdown tables (for people).</summary>
+public static class ThroughputReportWriter
+{
+    public static string ToJson(ThroughputReport report) => JsonSerializer.Serialize(report, ThroughputRunner.Json) + "\n";
+
+    /// <summary>Writes <c>&lt;date&gt;-throughput.json</c> and <c>.md</c> into <paramref name="directory"/>; returns both paths.</summary>
+    public static (string Json, string Markdown) Save(ThroughputReport report, string directory)
+    {
+        string stem = Path.Combine(directory, $"{report.Machine.Date}-throughput");
+        AtomicFile.WriteAllText(stem + ".json", ToJson(report));
+        AtomicFile.WriteAllText(stem + ".md", ToMarkdown(report));
+        return (stem + ".json", stem + ".md");
+    }
+
+    public static string ToMarkdown(ThroughputReport r)
+    {
+        var m = r.Machine;
+        var s = new StringBuilder();
+        s.AppendLine($"# Throughput {m.Date}{(r.Quick ? " (quick)" : "")}");
+        s.AppendLine();
+        s.AppendLine($"- CPU: {m.CpuModel}, {m.LogicalCpus} logical CPUs, {m.TorchThreads} torch threads; MKL CPU fix loaded: {YesNo(m.MklCpuFixLoaded)}");
+        s.AppendLine($"- commit {m.GitCommit ?? "unknown"}{(m.GitDirty == true ? " (with uncommitted changes)" : "")}; TorchSharp {m.TorchSharpVersion}, .NET {m.DotnetVersion}; {m.Os}");
+        s.AppendLine($"- MFU denominator: {F(r.PeakFp32Gflops, 1)} GFLOP/s ({r.PeakMatmulForMfu})");
+        s.AppendLine();
+
+        s.AppendLine("## Training (forward + backward + clip + AdamW)");
+        s.AppendLine();
+        s.AppendLine("| case | model (L×C, heads, vocab) | batch × block | steps (warm-up + timed) | tokens/s | median step s | FLOP/token | GFLOP/s | MFU | peak RSS MiB | MKL fix |");
+        s.AppendLine("|---|---|---|---|---:|---:|---:|---:|---:|---:|---|");
+        foreach (var t in r.Training)
+            s.AppendLine($"| {t.Name} | {t.NLayer}×{t.NEmbd}, {t.NHead}, {t.VocabSize} | {t.BatchSize} × {t.BlockSize} | {t.WarmupSteps} + {t.TimedSteps} | " +
+                $"{F(t.TokensPerSecond, 0)} | {F(t.MedianStepSeconds, 3)} | {t.FlopsPerToken / 1e6:F1} M | {F(t.AchievedGflops, 1)} | " +
+                $"{(t.Mfu is double mfu ? (mfu * 100).ToString("F1", CultureInfo.InvariantCulture) + " %" : "n/a")} | {Mib(t.Memory)} | {OnOff(t.MklCpuFix)} |");
+        if (r.MklFix is { } fix)
+        {
+            s.AppendLine();
+            s.AppendLine($"MKL CPU fix on the '{fix.Case}' case: {F(fix.TokensPerSecondWithFix, 0)} vs {F(fix.TokensPerSecondWithoutFix, 0)} tokens/s " +
+                $"(×{F(fix.Speedup, 2)}); fp32 matmul {F(fix.MatmulFp32GflopsWithFix, 1)} vs {F(fix.MatmulFp32GflopsWithoutFix, 1)} GFLOP/s.");
+        }
+        s.AppendLine();
+
+        s.AppendLine("## Generation (greedy, batch 1, fastest of the repetitions)");
+        s.AppendLine();
+        s.AppendLine("| case | KV cache | prompt + new tokens | n_positions | tokens/s | decode tokens/s | time to first token ms | total s | peak RSS MiB |");
+        s.AppendLine("|---|---|---|---:|---:|---:|---:|---:|---:|");
+        foreach (var g in r.Generation)
+            s.AppendLine($"| {g.Name} | {OnOff(g.UseCache)} | {g.PromptTokens} + {g.NewTokens} | {g.NPositions} | {F(g.TokensPerSecond, 1)} | " +
+                $"{F(g.DecodeTokensPerSecond, 1)} | {F(g.TimeToFirstTokenMs, 1)} | {F(g.TotalSeconds, 2)} | {Mib(g.Memory)} |");
+        var cached = r.Generation.FirstOrDefault(g => g.UseCache);
+        var uncached = r.Generation.FirstOrDefault(g => !g.UseCache);
+        if (cached is not null && uncached is not null && uncached.TokensPerSecond > 0)
+        {
+            s.AppendLine();
+            s.AppendLine($"KV cache speed-up: ×{F(cached.TokensPerSecond / uncached.TokensPerSecond, 2)}.");
+        }
+        s.AppendLine();
+
+        s.AppendLine("## Matmul peak (torch.mm)");
+        s.AppendLine();
+        s.AppendLine("| dtype | n | repetitions | best GFLOP/s | median GFLOP/s | MKL fix |");
+        s.AppendLine("|---|---:|---:|---:|---:|---|");
+        foreach (var x in r.Matmul)
+            s.AppendLine($"| {x.Dtype} | {x.Size} | {x.Repetitions} | {F(x.BestGflops, 1)} | {F(x.MedianGflops, 1)} | {OnOff(x.MklCpuFix)} |");
+        s.AppendLine();
+        string scope = r.Training.Concat<object>(r.Generation).Select(o => o switch
+        {
+            TrainingMeasurement t => t.Memory?.Scope,
+            GenerationMeasurement g => g.Memory?.Scope,
+            _ => null,
+        }).FirstOrDefault(x => x is not null) ?? "unknown";
+        s.AppendLine($"Peak RSS is VmHWM ({scope}). Formulas: see benchmarks/README.md.");
+        return s.ToString();
+    }
+
+    static string F(double? value, int decimals) =>
+        value is double v && double.IsFinite(v) ? v.ToString("F" + decimals, CultureInfo.InvariantCulture) : "n/a";
+
+    static string Mib(MemoryPeak? memory) => memory is null ? "n/a" : F(memory.PeakRssMib, 0);
+    static string OnOff(bool value) => value ? "on" : "off";
+    static string YesNo(bool value) => value ? "yes" : "no";
+}

@@ -1,0 +1,50 @@
+namespace Ptm.Benchmarks.Throughput;
+
+/// <summary>Peak resident memory of the process that ran a case, from /proc/self/status.</summary>
+/// <param name="PeakRssMib">VmHWM: the high-water mark of resident memory.</param>
+/// <param name="RssBeforeMib">VmRSS just before the case started (runtime, libtorch and anything left over).</param>
+/// <param name="Scope">"child-process" when the case had a process of its own, "in-process-cumulative" when the peak
+/// also covers whatever ran earlier in the same process.</param>
+public sealed record MemoryPeak(double PeakRssMib, double RssBeforeMib, string Scope);
+
+/// <summary>One square matmul, timed over several repetitions.</summary>
+public sealed record MatmulMeasurement(
+    string Dtype, int Size, int Repetitions, double BestSeconds, double MedianSeconds,
+    double BestGflops, double MedianGflops, bool MklCpuFix, MemoryPeak? Memory = null);
+
+/// <summary>Training throughput: forward, backward, gradient clipping and an AdamW step per timed step.</summary>
+public sealed record TrainingMeasurement(
+    string Name, int NLayer, int NEmbd, int NHead, int VocabSize, int NPositions,
+    int BatchSize, int BlockSize, int WarmupSteps, int TimedSteps,
+    double[] StepSeconds, double MedianStepSeconds, double TokensPerSecond, double FinalLoss,
+    long ParameterCount, long FlopsParameterCount, double FlopsPerToken, double AchievedGflops,
+    bool MklCpuFix, MemoryPeak? Memory = null, double? Mfu = null);
+
+/// <summary>Greedy generation of one sequence (batch 1); the fastest of <paramref name="Repetitions"/> runs.</summary>
+/// <param name="TokensPerSecond">New tokens over the whole call, first token included.</param>
+/// <param name="DecodeTokensPerSecond">Tokens after the first over the time after the first.</param>
+/// <param name="TimeToFirstTokenMs">From the call to the first new token: the prompt's forward pass plus one choice.</param>
+public sealed record GenerationMeasurement(
+    string Name, bool UseCache, int PromptTokens, int NewTokens, int NPositions, int Repetitions,
+    double TotalSeconds, double TokensPerSecond, double DecodeTokensPerSecond, double TimeToFirstTokenMs,
+    bool MklCpuFix, MemoryPeak? Memory = null);
+
+/// <summary>What one case (possibly run in a child process) produced.</summary>
+public sealed record CaseResult(
+    string Case, bool MklCpuFix, int Threads, MemoryPeak Memory,
+    IReadOnlyList<MatmulMeasurement> Matmul, IReadOnlyList<TrainingMeasurement> Training, IReadOnlyList<GenerationMeasurement> Generation);
+
+/// <summary>Training speed with the MKL CPU-vendor fix over speed without it, for the same case.</summary>
+public sealed record MklFixComparison(string Case, double TokensPerSecondWithFix, double TokensPerSecondWithoutFix, double Speedup,
+    double? MatmulFp32GflopsWithFix, double? MatmulFp32GflopsWithoutFix);
+
+public sealed record MachineInfo(
+    string Date, string TimestampUtc, string? GitCommit, bool? GitDirty, string CpuModel, int LogicalCpus,
+    int TorchThreads, bool MklCpuFixLoaded, string TorchSharpVersion, string DotnetVersion, string Os);
+
+/// <summary>Everything one <c>throughput</c> run measured; serialised as the results JSON.</summary>
+public sealed record ThroughputReport(
+    MachineInfo Machine, bool Quick, string PeakMatmulForMfu, double PeakFp32Gflops,
+    IReadOnlyList<MatmulMeasurement> Matmul, IReadOnlyList<TrainingMeasurement> Training,
+    IReadOnlyList<GenerationMeasurement> Generation, MklFixComparison? MklFix,
+    IReadOnlyDictionary<string, string> Formulas);

@@ -1,0 +1,237 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Ptm.Runtime;
+using static TorchSharp.torch;
+
+namespace Ptm.Benchmarks.Throughput;
+
+/// <summary>
+/// Runs a <see cref="ThroughputPlan"/> case by case and assembles the report. In child-process mode every case gets
+/// a fresh process (this program with <c>throughput-case</c>), so each peak-memory figure is that case's alone and
+/// the MKL fix can be switched off for the comparison; in-process mode runs everything here (tests, debugging).
+/// </summary>
+public static class ThroughputRunner
+{
+    public const string MatmulCase = "matmul";
+    public const string GenerateCase = "generate";
+    public const string TrainCasePrefix = "train:";
+    public const string ResultMarker = "PTM-BENCH-RESULT ";
+    public const string ChildScope = "child-process";
+    public const string InProcessScope = "in-process-cumulative";
+
+    public static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    static readonly JsonSerializerOptions CompactJson = new(Json) { WriteIndented = false };
+
+    /// <summary>Case names in the order they run: matmul first (its peak feeds MFU), then training, then generation.</summary>
+    public static IReadOnlyList<string> CaseNames(ThroughputPlan plan) =>
+        [MatmulCase, .. plan.Training.Select(t => TrainCasePrefix + t.Name), GenerateCase];
+
+    /// <summary>Runs one named case in this process.</summary>
+    public static CaseResult RunCase(ThroughputPlan plan, string name, string memoryScope)
+    {
+        double rssBefore = ProcessMemory.RssMib();
+        var matmul = new List<MatmulMeasurement>();
+        var training = new List<TrainingMeasurement>();
+        var generation = new List<GenerationMeasurement>();
+        if (name == MatmulCase)
+        {
+            var m = plan.Matmul;
+            matmul.Add(ThroughputMeasurements.MeasureMatmul(m.Size, ScalarType.Float32, m.Warmup, m.Fp32Repetitions));
+            matmul.Add(ThroughputMeasurements.MeasureMatmul(m.Size, ScalarType.BFloat16, m.Warmup, m.Bf16Repetitions));
+        }
+        else if (name == GenerateCase) generation.AddRange(ThroughputMeasurements.MeasureGeneration(plan.Generation));
+        else if (name.StartsWith(TrainCasePrefix, StringComparison.Ordinal))
+        {
+            string caseName = name[TrainCasePrefix.Length..];
+            var c = plan.Training.FirstOrDefault(t => t.Name == caseName)
+                ?? throw new InvalidInputException($"no training case '{caseName}' (have: {string.Join(", ", plan.Training.Select(t => t.Name))})");
+            training.Add(ThroughputMeasurements.MeasureTraining(c));
+        }
+        else throw new InvalidInputException($"unknown case '{name}' (have: {string.Join(", ", CaseNames(plan))})");
+
+        var memory = new MemoryPeak(ProcessMemory.PeakRssMib(), rssBefore, memoryScope);
+        return new CaseResult(name, TorchRuntime.MklCpuFixLoaded, get_num_threads(), memory,
+            matmul.Select(x => x with { Memory = memory }).ToList(),
+            training.Select(x => x with { Memory = memory }).ToList(),
+            generation.Select(x => x with { Memory = memory }).ToList());
+    }
+
+    /// <summary>Runs every case of <paramref name="plan"/> and builds the report.</summary>
+    /// <param name="childArguments">Arguments that make this program rebuild the same plan in a child
+    /// (e.g. <c>--config … --quick</c>); null runs everything in this process and skips the MKL comparison.</param>
+    public static ThroughputReport Run(ThroughputPlan plan, IReadOnlyList<string>? childArguments, Action<string> log)
+    {
+        var results = new List<CaseResult>();
+        foreach (string name in CaseNames(plan))
+        {
+            log($"running {name}{(childArguments is null ? "" : " (child process)")} ...");
+            var result = childArguments is null ? RunCase(plan, name, InProcessScope) : RunChild(name, childArguments, mklFix: true);
+            log($"  done: {Summary(result)}");
+            results.Add(result);
+        }
+
+        var withoutFix = new List<CaseResult>();
+        if (childArguments is not null && plan.MklComparisonCase is string compare)
+        {
+            foreach (string name in new[] { MatmulCase, TrainCasePrefix + compare })
+            {
+                log($"running {name} with PTM_MKL_CPU_FIX=0 (child process) ...");
+                var result = RunChild(name, childArguments, mklFix: false);
+                log($"  done: {Summary(result)}");
+                withoutFix.Add(result);
+            }
+        }
+        return Assemble(plan, results, withoutFix);
+    }
+
+    static string Summary(CaseResult r)
+    {
+        var parts = new List<string>();
+        parts.AddRange(r.Matmul.Select(m => $"{m.Dtype} {m.BestGflops:F1} GFLOP/s"));
+        parts.AddRange(r.Training.Select(t => $"{t.TokensPerSecond:F0} tok/s"));
+        parts.AddRange(r.Generation.Select(g => $"{(g.UseCache ? "cache" : "no cache")} {g.TokensPerSecond:F1} tok/s"));
+        parts.Add($"peak RSS {r.Memory.PeakRssMib:F0} MiB, MKL fix {(r.MklCpuFix ? "on" : "off")}");
+        return string.Join(", ", parts);
+    }
+
+    static ThroughputReport Assemble(ThroughputPlan plan, List<CaseResult> results, List<CaseResult> withoutFix)
+    {
+        var matmul = results.SelectMany(r => r.Matmul).ToList();
+        var fp32 = matmul.FirstOrDefault(m => m.Dtype == "fp32");
+        double peak = fp32?.BestGflops ?? double.NaN;
+        double? Mfu(TrainingMeasurement t) => double.IsFinite(peak) && peak > 0 ? t.AchievedGflops / peak : null;
+
+        var training = results.SelectMany(r => r.Training).Concat(withoutFix.SelectMany(r => r.Training))
+            .Select(t => t with { Mfu = Mfu(t) }).ToList();
+        matmul.AddRange(withoutFix.SelectMany(r => r.Matmul));
+
+        MklFixComparison? comparison = null;
+        if (plan.MklComparisonCase is string name
+            && training.FirstOrDefault(t => t.Name == name && t.MklCpuFix) is { } on
+            && training.FirstOrDefault(t => t.Name == name && !t.MklCpuFix) is { } off)
+        {
+            double? fp32On = matmul.FirstOrDefault(m => m.Dtype == "fp32" && m.MklCpuFix)?.BestGflops;
+            double? fp32Off = matmul.FirstOrDefault(m => m.Dtype == "fp32" && !m.MklCpuFix)?.BestGflops;
+            comparison = new MklFixComparison(name, on.TokensPerSecond, off.TokensPerSecond, on.TokensPerSecond / off.TokensPerSecond, fp32On, fp32Off);
+        }
+
+        var first = results.FirstOrDefault();
+        return new ThroughputReport(
+            DescribeMachine(first?.Threads ?? get_num_threads(), first?.MklCpuFix ?? TorchRuntime.MklCpuFixLoaded),
+            plan.Quick, $"best fp32 {plan.Matmul.Size}x{plan.Matmul.Size} torch.mm with the MKL fix as loaded by default", peak,
+            matmul, training, results.SelectMany(r => r.Generation).ToList(), comparison, Formulas);
+    }
+
+    public static readonly IReadOnlyDictionary<string, string> Formulas = new Dictionary<string, string>
+    {
+        ["training_tokens_per_second"] = "batch_size * block_size * timed_steps / sum(timed step seconds); a step is zero_grad, forward, Gpt.Loss, backward, clip_grad_norm_, AdamW step",
+        ["flops_parameter_count"] = "N = all parameters except transformer.wpe (the tied wte/LM head counted once)",
+        ["flops_per_token"] = "6*N + 12*n_layer*n_head*head_size*block_size (nanoGPT estimate_mfu / PaLM appendix B; attention not halved for causality)",
+        ["achieved_gflops"] = "flops_per_token * training_tokens_per_second / 1e9",
+        ["mfu"] = "achieved_gflops / peak_fp32_gflops, peak = best fp32 2048x2048 torch.mm in this run (MKL fix on)",
+        ["matmul_gflops"] = "2*n^3 / seconds / 1e9 per torch.mm of two n x n matrices; best and median over the repetitions",
+        ["generation_tokens_per_second"] = "new_tokens / seconds of the whole GenerateIds enumeration (greedy, batch 1), time to first token included; fastest of the repetitions (cache and no-cache alternate)",
+        ["decode_tokens_per_second"] = "(new_tokens - 1) / (seconds - time_to_first_token)",
+        ["peak_rss_mib"] = "VmHWM from /proc/self/status at the end of the case; child-process = the case's own process",
+    };
+
+    static CaseResult RunChild(string name, IReadOnlyList<string> childArguments, bool mklFix)
+    {
+        var start = SelfStartInfo();
+        start.ArgumentList.Add("throughput-case");
+        start.ArgumentList.Add(name);
+        foreach (string a in childArguments) start.ArgumentList.Add(a);
+        start.RedirectStandardOutput = true;
+        start.UseShellExecute = false;
+        if (mklFix) start.Environment.Remove("PTM_MKL_CPU_FIX");
+        else start.Environment["PTM_MKL_CPU_FIX"] = "0";
+
+        using var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {start.FileName}");
+        CaseResult? result = null;
+        string? line;
+        while ((line = process.StandardOutput.ReadLine()) is not null)
+        {
+            if (line.StartsWith(ResultMarker, StringComparison.Ordinal))
+                result = JsonSerializer.Deserialize<CaseResult>(line[ResultMarker.Length..], Json);
+            else Console.WriteLine("    " + line);
+        }
+        process.WaitForExit();
+        if (process.ExitCode != 0 || result is null)
+            throw new InvalidOperationException($"case '{name}' failed in its child process (exit code {process.ExitCode})");
+        return result;
+    }
+
+    /// <summary>How to start this program again: its apphost, or the dotnet host with our dll.</summary>
+    static ProcessStartInfo SelfStartInfo()
+    {
+        string host = Environment.ProcessPath ?? "dotnet";
+        var start = new ProcessStartInfo(host);
+        if (Path.GetFileNameWithoutExtension(host) == "dotnet")
+            start.ArgumentList.Add(typeof(ThroughputRunner).Assembly.Location);
+        return start;
+    }
+
+    /// <summary>Prints one case's result for the parent process to read.</summary>
+    public static void WriteChildResult(CaseResult result) =>
+        Console.WriteLine(ResultMarker + JsonSerializer.Serialize(result, CompactJson));
+
+    public static MachineInfo DescribeMachine(int threads, bool mklFix)
+    {
+        var now = DateTimeOffset.Now;
+        var (commit, dirty) = GitState();
+        return new MachineInfo(
+            now.ToString("yyyy-MM-dd"), now.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ"), commit, dirty, CpuModel(),
+            Environment.ProcessorCount, threads, mklFix,
+            typeof(TorchSharp.torch).Assembly.GetName().Version?.ToString() ?? "?", Environment.Version.ToString(),
+            RuntimeInformation.OSDescription);
+    }
+
+    static string CpuModel()
+    {
+        const string path = "/proc/cpuinfo";
+        if (!File.Exists(path)) return RuntimeInformation.ProcessArchitecture.ToString();
+        foreach (string line in File.ReadLines(path))
+            if (line.StartsWith("model name", StringComparison.Ordinal) && line.IndexOf(':') is int colon and > 0)
+                return line[(colon + 1)..].Trim();
+        return "unknown";
+    }
+
+    static (string? Commit, bool? Dirty) GitState()
+    {
+        string? root = RepoPaths.FindRoot();
+        if (root is null) return (null, null);
+        string? commit = Git(root, "rev-parse", "HEAD")?.Trim();
+        if (string.IsNullOrEmpty(commit)) return (null, null);
+        string? status = Git(root, "status", "--porcelain", "--untracked-files=no");
+        return (commit, status is null ? null : status.Trim().Length > 0);
+    }
+
+    static string? Git(string root, params string[] args)
+    {
+        try
+        {
+            var start = new ProcessStartInfo("git") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            start.ArgumentList.Add("-C");
+            start.ArgumentList.Add(root);
+            foreach (string a in args) start.ArgumentList.Add(a);
+            using var process = Process.Start(start);
+            if (process is null) return null;
+            string output = process.StandardOutput.ReadToEnd();
+            process.StandardError.ReadToEnd();
+            process.WaitForExit();
+            return process.ExitCode == 0 ? output : null;
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return null; // git not installed
+        }
+    }
+}

@@ -1,0 +1,85 @@
+using System.Text.Json;
+using Ptm.Benchmarks.Throughput;
+using Ptm.Modeling;
+using Ptm.Training;
+
+namespace Ptm.Tests.Benchmarks;
+
+/// <summary>
+/// Runs the throughput harness end to end on a tiny model, in this process, and checks the shape of its report.
+/// Timings are never asserted beyond being positive: the point is that the benchmark code keeps working.
+/// </summary>
+public class ThroughputHarnessTests : IDisposable
+{
+    readonly string dir = Path.Combine(Path.GetTempPath(), "ptm-bench-" + Guid.NewGuid().ToString("N"));
+
+    public void Dispose()
+    {
+        if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+    }
+
+    static ThroughputPlan TinyPlan()
+    {
+        var model = new GptConfig { VocabSize = 64, NPositions = 32, NEmbd = 16, NLayer = 2, NHead = 2, ResidPdrop = 0, EmbdPdrop = 0, AttnPdrop = 0 };
+        var training = new TrainingConfig { BatchSize = 2, BlockSize = 16 };
+        return new ThroughputPlan(
+            new MatmulCase(Size: 32, Fp32Repetitions: 1, Bf16Repetitions: 1, Warmup: 0),
+            [new TrainingCase("tiny", model, training, WarmupSteps: 0, TimedSteps: 1)],
+            new GenerationCase("tiny", model, PromptTokens: 3, NewTokens: 4, WarmupTokens: 0, Repetitions: 1),
+            Quick: true, MklComparisonCase: null);
+    }
+
+    [Fact]
+    public void InProcessRunProducesACompleteReport()
+    {
+        var report = ThroughputRunner.Run(TinyPlan(), childArguments: null, _ => { });
+        var (jsonPath, markdownPath) = ThroughputReportWriter.Save(report, dir);
+
+        Assert.Equal($"{report.Machine.Date}-throughput.json", Path.GetFileName(jsonPath));
+        Assert.Contains("| tiny |", File.ReadAllText(markdownPath));
+
+        using var doc = JsonDocument.Parse(File.ReadAllText(jsonPath));
+        var root = doc.RootElement;
+        var machine = root.GetProperty("machine");
+        foreach (string field in new[] { "date", "cpu_model", "torch_threads", "mkl_cpu_fix_loaded", "git_commit" })
+            Assert.True(machine.TryGetProperty(field, out _), $"machine.{field} missing");
+        Assert.True(machine.GetProperty("torch_threads").GetInt32() > 0);
+        Assert.True(root.GetProperty("peak_fp32_gflops").GetDouble() > 0);
+        Assert.True(root.GetProperty("formulas").TryGetProperty("flops_per_token", out _));
+
+        var matmul = root.GetProperty("matmul").EnumerateArray().ToList();
+        Assert.Equal(["fp32", "bf16"], matmul.Select(m => m.GetProperty("dtype").GetString()));
+        Assert.All(matmul, m => Assert.True(m.GetProperty("best_gflops").GetDouble() > 0));
+
+        var training = Assert.Single(root.GetProperty("training").EnumerateArray());
+        Assert.Equal("tiny", training.GetProperty("name").GetString());
+        Assert.True(training.GetProperty("tokens_per_second").GetDouble() > 0);
+        Assert.Single(training.GetProperty("step_seconds").EnumerateArray());
+        Assert.True(double.IsFinite(training.GetProperty("final_loss").GetDouble()));
+        Assert.True(training.GetProperty("flops_per_token").GetDouble() > 0);
+        Assert.True(training.GetProperty("mfu").GetDouble() > 0);
+        Assert.True(training.GetProperty("memory").GetProperty("peak_rss_mib").GetDouble() > 0);
+        Assert.Equal(ThroughputRunner.InProcessScope, training.GetProperty("memory").GetProperty("scope").GetString());
+
+        var generation = root.GetProperty("generation").EnumerateArray().ToList();
+        Assert.Equal([true, false], generation.Select(g => g.GetProperty("use_cache").GetBoolean()));
+        Assert.All(generation, g =>
+        {
+            Assert.Equal(4, g.GetProperty("new_tokens").GetInt32());
+            Assert.True(g.GetProperty("tokens_per_second").GetDouble() > 0);
+            Assert.True(g.GetProperty("time_to_first_token_ms").GetDouble() > 0);
+        });
+
+        // The comparison needs child processes, which in-process runs skip.
+        Assert.Equal(JsonValueKind.Null, root.GetProperty("mkl_fix").ValueKind);
+    }
+
+    [Fact]
+    public void FlopsPerTokenFollowsTheDocumentedFormula()
+    {
+        var gpt2 = new GptConfig();
+        // GPT-2 small without wpe: 124,439,808 - 1024*768 = 123,653,376 parameters.
+        double expected = 6.0 * 123_653_376 + 12.0 * 12 * 12 * 64 * 1024;
+        Assert.Equal(expected, ThroughputMeasurements.FlopsPerToken(gpt2, 123_653_376, 1024));
+    }
+}
