@@ -16,7 +16,7 @@ namespace Ptm.Benchmarks.Throughput;
 public static class ThroughputMeasurements
 {
     /// <summary>
-    /// Times training steps exactly as <see cref="GptTrainer"/> runs them (one micro-batch per step): AdamW from
+    /// Times training steps exactly as <see cref="Trainer"/> with <see cref="CausalLmObjective"/> runs them (one micro-batch per step): AdamW from
     /// <see cref="OptimizerFactory.AdamW"/>, <see cref="Gpt.Loss"/> normalised by the step's target count,
     /// backward, clip_grad_norm_ and the optimizer step. Batches are random token ids made before the clock starts.
     /// </summary>

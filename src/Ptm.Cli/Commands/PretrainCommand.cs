@@ -72,7 +72,7 @@ static class PretrainCommand
         var tokenizer = TokenizerFiles.Load(dataDir);
         TorchSharp.torch.manual_seed(cfg.Seed);
         var model = new Gpt(runConfig.Model);
-        var trainer = new GptTrainer(model, tokenizer, cfg, data, runDir);
+        var trainer = new Trainer(new CausalLmObjective(model, tokenizer, data), cfg, runDir);
         if (resumeFrom is not null) trainer.Resume(resumeFrom);
 
         Console.WriteLine($"run       {runDir}");
@@ -104,7 +104,7 @@ static class PretrainCommand
             return 130;
         }
         if (result.LastEval is { } eval)
-            Console.WriteLine($"validation loss {eval.Loss:F4}, perplexity {eval.Perplexity:F2}, bits per byte {eval.BitsPerByte(data.ValidationTokensPerByte):F4}");
+            Console.WriteLine($"validation loss {eval.Loss:F4}, perplexity {eval.Metrics["ppl"]:F2}, bits per byte {eval.Metrics["bpb"]:F4}");
         Console.WriteLine($"model saved in {result.Checkpoint} (use --model {runDir})");
         PrintSamples(model, tokenizer, request.Samples, cfg.Seed);
         return 0;

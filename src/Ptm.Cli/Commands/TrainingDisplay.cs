@@ -6,9 +6,9 @@ namespace Ptm.Cli.Commands;
 /// <summary>Live progress bar on a terminal; one plain line per log interval when output is redirected.</summary>
 static class TrainingDisplay
 {
-    public static TrainingResult Run(GptTrainer trainer, int maxSteps, CancellationToken cancellation)
+    public static TrainingResult Run(Trainer trainer, int maxSteps, CancellationToken cancellation)
     {
-        trainer.Evaluated += e => Console.WriteLine($"step {e.Step,6}  val loss {e.Loss:F4}  ppl {e.Perplexity:F2}");
+        trainer.Evaluated += e => Console.WriteLine($"step {e.Step,6}  validation {Format(e.Metrics)}");
         if (Console.IsOutputRedirected || !AnsiConsole.Profile.Capabilities.Interactive)
         {
             int startStep = trainer.Step;
@@ -16,7 +16,8 @@ static class TrainingDisplay
             {
                 double perStep = r.Elapsed.TotalSeconds / Math.Max(1, r.Step - startStep);
                 var eta = TimeSpan.FromSeconds(perStep * (r.MaxSteps - r.Step));
-                Console.WriteLine($"step {r.Step,6}/{r.MaxSteps}  loss {r.Loss:F4}  lr {r.LearningRate:E2}  {r.TokensPerSecond,8:F0} tok/s  eta {eta:hh\\:mm\\:ss}");
+                string extra = r.Metrics.Count == 0 ? "" : "  " + Format(r.Metrics);
+                Console.WriteLine($"step {r.Step,6}/{r.MaxSteps}  loss {r.Loss:F4}{extra}  lr {r.LearningRate:E2}  {r.TokensPerSecond,8:F0} tok/s  eta {eta:hh\\:mm\\:ss}");
             };
             return trainer.Run(cancellation);
         }
@@ -35,4 +36,7 @@ static class TrainingDisplay
                 return trainer.Run(cancellation);
             });
     }
+
+    static string Format(IReadOnlyDictionary<string, double> metrics) =>
+        string.Join("  ", metrics.Select(kv => $"{kv.Key} {kv.Value:F4}"));
 }

@@ -93,7 +93,7 @@ public static class Checkpoints
     public const string LatestFile = "latest";
     const int Keep = 2;
 
-    public static string Save(string runDir, int step, Gpt model, ITokenizer tokenizer, TrainingConfig training,
+    public static string Save(string runDir, int step, Action<string> saveModel, TrainingConfig training,
         OptimizerHelper optimizer, TrainerState state)
     {
         string root = Path.Combine(runDir, Folder);
@@ -102,7 +102,7 @@ public static class Checkpoints
         string temp = Path.Combine(root, $".{name}.{Environment.ProcessId}.tmp");
         if (Directory.Exists(temp)) Directory.Delete(temp, true);
         Directory.CreateDirectory(temp);
-        ModelFolder.SaveModel(temp, model, tokenizer);
+        saveModel(temp);
         AtomicFile.WriteAllText(Path.Combine(temp, ModelFolder.TrainingFile), JsonSerializer.Serialize(training, JsonFiles.Indented));
         AtomicFile.WriteAllText(Path.Combine(temp, ModelFolder.StateFile), JsonSerializer.Serialize(state, JsonFiles.Indented));
         AtomicFile.Write(Path.Combine(temp, ModelFolder.OptimizerFile), s =>

@@ -67,9 +67,9 @@ public class TrainerTests : IDisposable
         var split = new SyntheticData(11, 4, 8) { Override = i => i % 2 == 0 ? (x[..4], y[..4]) : (x[4..], y[4..]) };
 
         var a = NewModel();
-        new GptTrainer(a, Tokenizer, Config(1) with { BatchSize = 6 }, big, Path.Combine(dir, "a")).Run();
+        new Trainer(new CausalLmObjective(a, Tokenizer, big), Config(1) with { BatchSize = 6 }, Path.Combine(dir, "a")).Run();
         var b = NewModel();
-        new GptTrainer(b, Tokenizer, Config(1) with { GradientAccumulationSteps = 2 }, split, Path.Combine(dir, "b")).Run();
+        new Trainer(new CausalLmObjective(b, Tokenizer, split), Config(1) with { GradientAccumulationSteps = 2 }, Path.Combine(dir, "b")).Run();
 
         var sa = a.state_dict();
         foreach (var (name, t) in b.state_dict())
@@ -85,11 +85,11 @@ public class TrainerTests : IDisposable
         var data = new SyntheticData(11, 4, 8);
         // Dropout on, so the restored RNG state matters too.
         var straight = NewModel(dropout: 0.1);
-        var full = new GptTrainer(straight, Tokenizer, Config(2 * n), data, Path.Combine(dir, "straight")).Run();
+        var full = new Trainer(new CausalLmObjective(straight, Tokenizer, data), Config(2 * n), Path.Combine(dir, "straight")).Run();
 
         var first = NewModel(dropout: 0.1);
         var runDir = Path.Combine(dir, "resumed");
-        var trainer = new GptTrainer(first, Tokenizer, Config(2 * n), data, runDir);
+        var trainer = new Trainer(new CausalLmObjective(first, Tokenizer, data), Config(2 * n), runDir);
         using var cancel = new CancellationTokenSource();
         trainer.StepCompleted += r => { if (r.Step == n) cancel.Cancel(); };
         var part1 = trainer.Run(cancel.Token);
@@ -98,7 +98,7 @@ public class TrainerTests : IDisposable
 
         manual_seed(999); // disturb the global generator: resume must restore it
         var second = NewModel(dropout: 0.1);
-        var resumed = new GptTrainer(second, Tokenizer, Config(2 * n), data, runDir);
+        var resumed = new Trainer(new CausalLmObjective(second, Tokenizer, data), Config(2 * n), runDir);
         resumed.Resume(Checkpoints.Latest(runDir)!);
         var part2 = resumed.Run();
 
@@ -114,10 +114,10 @@ public class TrainerTests : IDisposable
         var data = new SyntheticData(11, 4, 8);
         var model = NewModel();
         var runDir = Path.Combine(dir, "nan");
-        new GptTrainer(model, Tokenizer, Config(2) with { CheckpointInterval = 1 }, data, runDir).Run();
+        new Trainer(new CausalLmObjective(model, Tokenizer, data), Config(2) with { CheckpointInterval = 1 }, runDir).Run();
         string good = Checkpoints.Latest(runDir)!;
         using (no_grad()) model.state_dict()["transformer.wte.weight"][3, 0] = float.NaN;
-        var trainer = new GptTrainer(model, Tokenizer, Config(4) with { CheckpointInterval = 1 }, data, runDir);
+        var trainer = new Trainer(new CausalLmObjective(model, Tokenizer, data), Config(4) with { CheckpointInterval = 1 }, runDir);
         trainer.Resume(good);
         using (no_grad()) model.state_dict()["transformer.h.0.ln_1.weight"][0] = float.NaN;
         var e = Assert.Throws<NonFiniteLossException>(() => trainer.Run());
@@ -132,7 +132,7 @@ public class TrainerTests : IDisposable
     {
         var data = new SyntheticData(11, 4, 8);
         var model = NewModel();
-        var trainer = new GptTrainer(model, Tokenizer, Config(110), data, Path.Combine(dir, "leak"));
+        var trainer = new Trainer(new CausalLmObjective(model, Tokenizer, data), Config(110), Path.Combine(dir, "leak"));
         var live = new Dictionary<int, long>();
         trainer.StepCompleted += r => live[r.Step] = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
         trainer.Run();
@@ -170,7 +170,7 @@ public class TrainerTests : IDisposable
     {
         var data = new SyntheticData(11, 4, 8);
         var runDir = Path.Combine(dir, "ckpt");
-        new GptTrainer(NewModel(), Tokenizer, Config(3) with { CheckpointInterval = 1 }, data, runDir).Run();
+        new Trainer(new CausalLmObjective(NewModel(), Tokenizer, data), Config(3) with { CheckpointInterval = 1 }, runDir).Run();
         string latest = Checkpoints.Latest(runDir)!;
         Assert.EndsWith("step-00000003", latest);
         foreach (var f in new[] { "config.json", "model.safetensors", "optimizer.bin", "trainer_state.json", "training.json", CharTokenizer.FileName })
