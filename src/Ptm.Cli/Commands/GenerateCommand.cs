@@ -38,7 +38,7 @@ static class GenerateCommand
                 UseCache = !r.GetValue(noCache),
             };
             options.Validate();
-            var (gpt, tokenizer) = ModelFolder.LoadModel(r.GetValue(model)!);
+            var (gpt, tokenizer) = ModelFolder.LoadGpt(r.GetValue(model)!);
             var generator = new TextGenerator(gpt, tokenizer);
             string text = r.GetValue(prompt)!;
             var pieces = generator.Generate(text, options);

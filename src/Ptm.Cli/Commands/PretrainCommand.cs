@@ -120,7 +120,7 @@ static class PretrainCommand
                 throw new InvalidInputException($"{runDir}: is not a Ptm run folder (no {RunFile}); refusing to delete it even with --force");
         }
         string configPath = request.Config ?? CommonOptions.Shipped(DefaultConfig);
-        var node = GptRunConfig.ReadNode(configPath);
+        var node = RunConfigFile.ReadNode(configPath);
         GptRunConfig.ApplyOverrides(node, request.Overrides);
         GptRunConfig.FromNode(node.DeepClone().AsObject(), configPath); // validate everything before any slow work
 
@@ -155,7 +155,7 @@ static class PretrainCommand
     {
         string runFile = Path.Combine(runDir, RunFile);
         if (!File.Exists(runFile)) throw new InvalidInputException($"{runDir}: no {RunFile}; nothing to resume");
-        var node = GptRunConfig.ReadNode(runFile);
+        var node = RunConfigFile.ReadNode(runFile);
         string dataField = node["data"]?.GetValue<string>() ?? throw new InvalidInputException($"{runFile}: missing field 'data'");
         node.Remove("data");
         GptRunConfig.ApplyOverrides(node, overrides);

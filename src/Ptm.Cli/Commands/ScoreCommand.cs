@@ -17,7 +17,7 @@ static class ScoreCommand
             CommonOptions.ApplyThreads(r.GetValue(threads));
             string path = r.GetValue(file)!;
             string text = TextSource.ReadText(path);
-            var (gpt, tokenizer) = ModelFolder.LoadModel(r.GetValue(model)!);
+            var (gpt, tokenizer) = ModelFolder.LoadGpt(r.GetValue(model)!);
             var result = LanguageModelScorer.Score(gpt, tokenizer, text, path);
             Console.WriteLine($"tokens        {result.Tokens}");
             Console.WriteLine($"bytes         {result.Bytes}");

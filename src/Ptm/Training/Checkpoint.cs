@@ -4,6 +4,7 @@ using Ptm.Interop;
 using Ptm.IO;
 using Ptm.Modeling;
 using Ptm.Tokenization;
+using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -33,27 +34,69 @@ public static class ModelFolder
     public const string StateFile = "trainer_state.json";
     public const string OptimizerFile = "optimizer.bin";
 
-    public static void SaveModel(string dir, Gpt model, ITokenizer tokenizer)
+    public static void SaveModel(string dir, Gpt model, ITokenizer tokenizer) => Save(dir, model.Config.ToJson(), model, tokenizer);
+
+    public static void SaveModel(string dir, BertForPreTraining model, ITokenizer tokenizer) => Save(dir, model.Config.ToJson(), model, tokenizer);
+
+    static void Save(string dir, string configJson, nn.Module model, ITokenizer tokenizer)
     {
         Directory.CreateDirectory(dir);
-        AtomicFile.WriteAllText(Path.Combine(dir, ConfigFile), model.Config.ToJson());
+        AtomicFile.WriteAllText(Path.Combine(dir, ConfigFile), configJson);
         SafeTensorsWriter.Write(Path.Combine(dir, WeightsFile), model.state_dict(),
             new Dictionary<string, string> { ["format"] = "pt", ["producer"] = "ptm" });
         tokenizer.Save(dir);
     }
 
-    /// <summary>Loads a GPT from a model folder, or from a run folder's latest checkpoint.</summary>
-    public static (Gpt Model, ITokenizer Tokenizer) LoadModel(string path)
+    /// <summary>The <c>model_type</c> of a model folder's config.json ("gpt2", "bert").</summary>
+    public static string ModelType(string dir)
     {
-        string dir = Checkpoints.ResolveModelDirectory(path);
+        string path = Path.Combine(dir, ConfigFile);
+        var root = JsonFiles.ReadObject(path);
+        return root.TryGetProperty("model_type", out var t) && t.ValueKind == JsonValueKind.String
+            ? t.GetString()!
+            : throw new InvalidInputException($"{path}: missing field 'model_type' (expected \"gpt2\" or \"bert\")");
+    }
+
+    /// <summary>Loads a GPT from a model folder, or from a run folder's latest checkpoint.</summary>
+    public static (Gpt Model, ITokenizer Tokenizer) LoadGpt(string path)
+    {
+        string dir = ResolveFamily(path, "gpt2");
         var config = GptConfig.Load(Path.Combine(dir, ConfigFile));
-        var tokenizer = TokenizerFiles.Load(dir);
-        if (tokenizer.VocabSize > config.VocabSize)
-            throw new InvalidInputException($"{dir}: tokenizer has {tokenizer.VocabSize} tokens but config.json vocab_size is {config.VocabSize}");
+        var tokenizer = LoadTokenizer(dir, config.VocabSize);
         var model = new Gpt(config);
         LoadWeights(model, Path.Combine(dir, WeightsFile));
         model.eval();
         return (model, tokenizer);
+    }
+
+    /// <summary>Loads a BERT (with its pre-training heads) and its WordPiece tokenizer.</summary>
+    public static (BertForPreTraining Model, WordPieceTokenizer Tokenizer) LoadBert(string path)
+    {
+        string dir = ResolveFamily(path, "bert");
+        var config = BertConfig.Load(Path.Combine(dir, ConfigFile));
+        if (LoadTokenizer(dir, config.VocabSize) is not WordPieceTokenizer tokenizer)
+            throw new InvalidInputException($"{dir}: a BERT model needs a WordPiece vocabulary (vocab.txt)");
+        var model = new BertForPreTraining(config);
+        LoadWeights(model, Path.Combine(dir, WeightsFile));
+        model.eval();
+        return (model, tokenizer);
+    }
+
+    static string ResolveFamily(string path, string modelType)
+    {
+        string dir = Checkpoints.ResolveModelDirectory(path);
+        string actual = ModelType(dir);
+        if (actual != modelType)
+            throw new InvalidInputException($"{Path.Combine(dir, ConfigFile)}: model_type is \"{actual}\", but this command needs a \"{modelType}\" model");
+        return dir;
+    }
+
+    static ITokenizer LoadTokenizer(string dir, int modelVocabSize)
+    {
+        var tokenizer = TokenizerFiles.Load(dir);
+        if (tokenizer.VocabSize > modelVocabSize)
+            throw new InvalidInputException($"{dir}: tokenizer has {tokenizer.VocabSize} tokens but config.json vocab_size is {modelVocabSize}");
+        return tokenizer;
     }
 
     /// <summary>Copies every tensor of the file into the model; a missing, unexpected or mis-shaped tensor is an error naming it.</summary>

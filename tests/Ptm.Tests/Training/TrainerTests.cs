@@ -123,7 +123,7 @@ public class TrainerTests : IDisposable
         var e = Assert.Throws<NonFiniteLossException>(() => trainer.Run());
         Assert.Contains("at step 3", e.Message);
         Assert.Equal(good, Checkpoints.Latest(runDir));
-        var (reloaded, _) = ModelFolder.LoadModel(runDir);
+        var (reloaded, _) = ModelFolder.LoadGpt(runDir);
         Assert.False(reloaded.state_dict()["transformer.h.0.ln_1.weight"].isnan().any().item<bool>());
     }
 

@@ -1,0 +1,82 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+using Ptm.Data;
+using Ptm.IO;
+using Ptm.Modeling;
+
+namespace Ptm.Training;
+
+/// <summary>The <c>data</c> section of a BERT run: Google's create_pretraining_data flags under their names.</summary>
+public sealed record BertDataSpec
+{
+    [JsonPropertyName("max_seq_length")] public int MaxSeqLength { get; init; } = 128;
+    [JsonPropertyName("short_seq_prob")] public double ShortSeqProb { get; init; } = 0.1;
+    [JsonPropertyName("dupe_factor")] public int DupeFactor { get; init; } = 5;
+    [JsonPropertyName("masked_lm_prob")] public double MaskedLmProb { get; init; } = 0.15;
+    [JsonPropertyName("max_predictions_per_seq")] public int MaxPredictionsPerSeq { get; init; } = 20;
+    [JsonPropertyName("whole_word_masking")] public bool WholeWordMasking { get; init; }
+    /// <summary>"nsp" (BERT), "sop" (ALBERT) or "none" (RoBERTa's full sentences, MLM only).</summary>
+    [JsonPropertyName("pair_task")] public string PairTask { get; init; } = "nsp";
+    /// <summary>"static" (BERT: masks fixed when the data is prepared) or "dynamic" (RoBERTa: new masks every batch).</summary>
+    [JsonPropertyName("masking")] public string Masking { get; init; } = "static";
+    /// <summary>"lines" (one sentence per line) or "punctuation".</summary>
+    [JsonPropertyName("sentences")] public string Sentences { get; init; } = "lines";
+    [JsonPropertyName("seed")] public long Seed { get; init; } = 12345;
+
+    public BertDataOptions ToOptions(string source)
+    {
+        T Parse<T>(string field, string value, params (string Name, T Value)[] choices) =>
+            choices.FirstOrDefault(c => c.Name == value) is var hit && hit.Name is not null
+                ? hit.Value
+                : throw new InvalidInputException($"{source}: field 'data.{field}' must be one of {string.Join(", ", choices.Select(c => $"\"{c.Name}\""))} (got \"{value}\")");
+        var options = new BertDataOptions(
+            MaxSeqLength, ShortSeqProb, DupeFactor,
+            Parse("pair_task", PairTask, ("nsp", Data.PairTask.Nsp), ("sop", Data.PairTask.Sop), ("none", Data.PairTask.None)),
+            Parse("masking", Masking, ("static", MaskingMode.Static), ("dynamic", MaskingMode.Dynamic)),
+            Parse("sentences", Sentences, ("lines", SentenceSplitting.Lines), ("punctuation", SentenceSplitting.Punctuation)),
+            (ulong)Seed)
+        {
+            Mlm = new MlmOptions(MaskedLmProb, MaxPredictionsPerSeq, WholeWordMasking),
+        };
+        try { options.Validate(); }
+        catch (InvalidInputException e) { throw new InvalidInputException($"{source}: data: {e.Message}"); }
+        return options;
+    }
+}
+
+/// <summary>A BERT pre-training run's config: <c>{"model": {BERT config.json fields}, "tokenizer", "data", "training"}</c>.</summary>
+public sealed record BertRunConfig(BertConfig Model, TokenizerSpec Tokenizer, BertDataSpec Data, TrainingConfig Training)
+{
+    static readonly string[] Sections = ["model", "tokenizer", "data", "training"];
+
+    public static void ApplyOverrides(JsonObject root, IEnumerable<string> assignments) => RunConfigFile.ApplyOverrides(root, assignments, Sections);
+
+    public static BertRunConfig FromNode(JsonObject root, string source, int? tokenizerVocabSize = null)
+    {
+        RunConfigFile.CheckSections(root, source, Sections);
+        var tokenizer = RunConfigFile.Section<TokenizerSpec>(root, "tokenizer", source);
+        if (root["tokenizer"]?["kind"] is null) tokenizer = tokenizer with { Kind = "wordpiece" };
+        if (tokenizer.Kind != "wordpiece")
+            throw new InvalidInputException($"{source}: field 'tokenizer.kind' must be \"wordpiece\" for BERT (got \"{tokenizer.Kind}\")");
+        var modelNode = (root["model"] as JsonObject)?.DeepClone().AsObject() ?? new JsonObject();
+        modelNode["vocab_size"] ??= tokenizerVocabSize ?? tokenizer.VocabSize;
+        var model = BertConfig.FromJson(JsonSerializer.SerializeToElement(modelNode), $"{source}: model");
+        if (tokenizerVocabSize is int tv && model.VocabSize < tv)
+            throw new InvalidInputException($"{source}: field 'model.vocab_size' ({model.VocabSize}) is smaller than the tokenizer's vocabulary ({tv})");
+        var data = RunConfigFile.Section<BertDataSpec>(root, "data", source);
+        data.ToOptions(source);
+        if (data.MaxSeqLength > model.MaxPositionEmbeddings)
+            throw new InvalidInputException($"{source}: field 'data.max_seq_length' ({data.MaxSeqLength}) exceeds 'model.max_position_embeddings' ({model.MaxPositionEmbeddings})");
+        var training = TrainingConfig.FromJson(JsonSerializer.SerializeToElement(root["training"] ?? new JsonObject()), $"{source}: training");
+        return new BertRunConfig(model, tokenizer, data, training);
+    }
+
+    public JsonObject ToNode() => new()
+    {
+        ["model"] = JsonSerializer.SerializeToNode(Model, JsonFiles.Indented),
+        ["tokenizer"] = JsonSerializer.SerializeToNode(Tokenizer, JsonFiles.Indented),
+        ["data"] = JsonSerializer.SerializeToNode(Data, JsonFiles.Indented),
+        ["training"] = JsonSerializer.SerializeToNode(Training, JsonFiles.Indented),
+    };
+}

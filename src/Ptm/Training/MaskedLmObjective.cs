@@ -1,0 +1,105 @@
+using Ptm.Data;
+using Ptm.Modeling;
+using Ptm.Tokenization;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Ptm.Training;
+
+/// <summary>
+/// BERT pre-training: masked-LM loss over the chosen positions plus the sentence-pair loss (NSP or SOP) over
+/// the sequences that carry a pair label. Each term is a mean over the whole step's positions (or pairs), so
+/// gradient accumulation equals one larger batch, as for GPT.
+/// </summary>
+public sealed class MaskedLmObjective(BertForPreTraining model, WordPieceTokenizer tokenizer, BertBatcher train, BertBatcher validation)
+    : ITrainingObjective
+{
+    const int Ignore = MlmMasker.IgnoreLabel;
+
+    public nn.Module Model => model;
+
+    public StepOutcome ForwardBackward(long firstIndex, int count)
+    {
+        var batches = Enumerable.Range(0, count).Select(m => train.GetBatch(firstIndex + m)).ToList();
+        long masked = batches.Sum(b => b.MlmLabels.LongCount(l => l != Ignore));
+        long pairs = batches.Sum(b => b.NspLabels.LongCount(l => l != Ignore));
+        var sums = new Sums();
+        foreach (var batch in batches)
+        {
+            using var scope = NewDisposeScope();
+            var (inputs, mlmLabels, pairLabels) = ToTensors(batch);
+            var (mlmLogits, pairLogits) = model.forward(inputs);
+            var loss = sums.Add(mlmLogits, pairLogits, mlmLabels, pairLabels, masked, pairs);
+            loss.backward();
+        }
+        long tokens = batches.Sum(b => b.AttentionMask.LongCount(m => m != 0));
+        return new StepOutcome(sums.MlmLoss + sums.PairLoss, tokens, sums.Metrics());
+    }
+
+    public IReadOnlyDictionary<string, double> Evaluate(int maxBatches)
+    {
+        var batches = validation.Sequential((long)maxBatches * validation.BatchSize).ToList();
+        long masked = batches.Sum(b => b.MlmLabels.LongCount(l => l != Ignore));
+        long pairs = batches.Sum(b => b.NspLabels.LongCount(l => l != Ignore));
+        if (masked == 0) throw new InvalidInputException("validation split has no masked positions to evaluate");
+        var sums = new Sums();
+        foreach (var batch in batches)
+        {
+            using var scope = NewDisposeScope();
+            var (inputs, mlmLabels, pairLabels) = ToTensors(batch);
+            var (mlmLogits, pairLogits) = model.forward(inputs);
+            sums.Add(mlmLogits, pairLogits, mlmLabels, pairLabels, masked, pairs);
+        }
+        var metrics = new Dictionary<string, double>(sums.Metrics()) { ["loss"] = sums.MlmLoss + sums.PairLoss };
+        return metrics;
+    }
+
+    public void SaveModel(string directory) => ModelFolder.SaveModel(directory, model, tokenizer);
+
+    internal static (BertInputs Inputs, Tensor MlmLabels, Tensor PairLabels) ToTensors(BertBatch b)
+    {
+        long B = b.BatchSize, T = b.SeqLen;
+        var inputs = new BertInputs(tensor(b.InputIds, B, T), tensor(b.TokenTypeIds, B, T), tensor(b.AttentionMask, B, T));
+        return (inputs, tensor(b.MlmLabels, B, T), tensor(b.NspLabels, B));
+    }
+
+    /// <summary>Accumulates the two losses (already divided by the step's counts) and accuracies.</summary>
+    sealed class Sums
+    {
+        public double MlmLoss, PairLoss;
+        long mlmCorrect, mlmCount, pairCorrect, pairCount;
+
+        public Tensor Add(Tensor mlmLogits, Tensor pairLogits, Tensor mlmLabels, Tensor pairLabels, long maskedTotal, long pairTotal)
+        {
+            var flatLabels = mlmLabels.view(-1);
+            var mlm = functional.cross_entropy(mlmLogits.view(-1, mlmLogits.shape[^1]), flatLabels, ignore_index: Ignore, reduction: nn.Reduction.Sum) / Math.Max(1, maskedTotal);
+            var chosen = flatLabels.ne(Ignore);
+            mlmCorrect += mlmLogits.view(-1, mlmLogits.shape[^1]).argmax(-1).eq(flatLabels).logical_and(chosen).sum().item<long>();
+            mlmCount += chosen.sum().item<long>();
+            MlmLoss += mlm.item<float>();
+            var total = mlm;
+            var labelled = pairLabels.ne(Ignore);
+            long n = labelled.sum().item<long>();
+            if (n > 0)
+            {
+                var pair = functional.cross_entropy(pairLogits, pairLabels, ignore_index: Ignore, reduction: nn.Reduction.Sum) / Math.Max(1, pairTotal);
+                pairCorrect += pairLogits.argmax(-1).eq(pairLabels).logical_and(labelled).sum().item<long>();
+                pairCount += n;
+                PairLoss += pair.item<float>();
+                total = total + pair;
+            }
+            return total;
+        }
+
+        public IReadOnlyDictionary<string, double> Metrics()
+        {
+            var m = new Dictionary<string, double> { ["mlm_loss"] = MlmLoss, ["mlm_acc"] = mlmCount == 0 ? double.NaN : (double)mlmCorrect / mlmCount };
+            if (pairCount > 0)
+            {
+                m["pair_loss"] = PairLoss;
+                m["pair_acc"] = (double)pairCorrect / pairCount;
+            }
+            return m;
+        }
+    }
+}
