@@ -1,0 +1,175 @@
+using System.Text;
+
+namespace Ptm.Tokenization;
+
+/// <summary>A word from <see cref="BertBasicTokenizer"/>: its normalised text and the span
+/// [<paramref name="Start"/>, <paramref name="End"/>) of the original text it came from.</summary>
+public readonly record struct BasicToken(string Text, int Start, int End);
+
+/// <summary>
+/// The text-to-words step of BERT, following Google's tokenization.py BasicTokenizer (the reference): drop NUL,
+/// U+FFFD and control characters; treat whitespace as separators; put each CJK ideograph in a word of its own;
+/// optionally lower-case and strip accents; split off every punctuation character as its own word.
+/// Special tokens such as [CLS] are matched literally (case-sensitive) anywhere in the text, as Hugging Face's
+/// BertTokenizer does, and pass through untouched. Every word keeps the span of original text it came from.
+/// </summary>
+/// <remarks>
+/// Known differences from Python: lower-casing is .NET's simple per-code-point mapping, except that U+0130 (İ) maps
+/// to "i" + U+0307 like Python's full mapping; Python's context-dependent final sigma (Σ → ς at a word's end) is not
+/// applied, so "ΟΔΟΣ" gives "οδοσ".
+/// </remarks>
+public sealed class BertBasicTokenizer
+{
+    readonly Dictionary<char, string[]> specialsByFirstChar;
+
+    /// <param name="lowerCase">BERT's do_lower_case.</param>
+    /// <param name="stripAccents">null follows <paramref name="lowerCase"/>, as in BERT / Hugging Face.</param>
+    /// <param name="tokenizeChineseChars">Put spaces around CJK ideographs.</param>
+    /// <param name="cleanText">Remove NUL, U+FFFD and control characters.</param>
+    /// <param name="neverSplit">Literal tokens kept whole and not normalised (typically the special tokens).</param>
+    public BertBasicTokenizer(bool lowerCase = true, bool? stripAccents = null, bool tokenizeChineseChars = true,
+        bool cleanText = true, IEnumerable<string>? neverSplit = null)
+    {
+        LowerCase = lowerCase;
+        StripAccents = stripAccents ?? lowerCase;
+        TokenizeChineseChars = tokenizeChineseChars;
+        CleanText = cleanText;
+        NeverSplit = (neverSplit ?? Array.Empty<string>()).Where(s => s.Length > 0).Distinct(StringComparer.Ordinal).ToArray();
+        // Longest first, so that of two specials starting at the same place the longer one wins.
+        specialsByFirstChar = NeverSplit.GroupBy(s => s[0])
+            .ToDictionary(g => g.Key, g => g.OrderByDescending(s => s.Length).ThenBy(s => s, StringComparer.Ordinal).ToArray());
+    }
+
+    public bool LowerCase { get; }
+    public bool StripAccents { get; }
+    public bool TokenizeChineseChars { get; }
+    public bool CleanText { get; }
+    public IReadOnlyList<string> NeverSplit { get; }
+
+    /// <summary>Splits <paramref name="text"/> into normalised words with their original spans.</summary>
+    public IReadOnlyList<BasicToken> Tokenize(string text)
+    {
+        var output = new OffsetText();
+        var words = new List<(int Start, int Length)>();
+        Tokenize(text, output, words);
+        return words.Select(w => new BasicToken(new string(output.Slice(w.Start, w.Length)),
+            output.StartOf(w.Start), output.EndOf(w.Start + w.Length - 1))).ToArray();
+    }
+
+    /// <summary>
+    /// Writes the normalised words into <paramref name="output"/> one after another and their ranges into
+    /// <paramref name="words"/> (both cleared first). Each output character carries its original span.
+    /// </summary>
+    internal void Tokenize(string text, OffsetText output, List<(int Start, int Length)> words)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        output.Clear();
+        words.Clear();
+        var raw = new RawWord();
+        for (int i = 0; i < text.Length;)
+        {
+            if (specialsByFirstChar.Count > 0 && MatchSpecial(text, i) is { } special)
+            {
+                FlushWord(ref raw, output, words);
+                int start = output.Count;
+                output.Append(special, i, i + special.Length);
+                // Each char of a special maps to the whole special, so any slice of it maps to the whole token.
+                words.Add((start, special.Length));
+                i += special.Length;
+                continue;
+            }
+
+            // A lone surrogate decodes as U+FFFD (length 1), which cleaning removes like BERT removes U+FFFD.
+            Rune.DecodeFromUtf16(text.AsSpan(i), out Rune rune, out int length);
+            int cp = rune.Value;
+            if (CleanText && (cp == 0 || cp == 0xFFFD || BertCharacterClasses.IsControl(rune)))
+            {
+                // Removed: a word continues across it ("ab\0cd" is one word), as in _clean_text.
+            }
+            else if (BertCharacterClasses.IsWhitespace(rune))
+            {
+                FlushWord(ref raw, output, words);
+            }
+            else if (TokenizeChineseChars && BertCharacterClasses.IsCjkIdeograph(cp))
+            {
+                FlushWord(ref raw, output, words);
+                raw.Add(rune, i, i + length);
+                FlushWord(ref raw, output, words);
+            }
+            else
+            {
+                raw.Add(rune, i, i + length);
+            }
+            i += length;
+        }
+        FlushWord(ref raw, output, words);
+    }
+
+    string? MatchSpecial(string text, int at)
+    {
+        if (!specialsByFirstChar.TryGetValue(text[at], out string[]? candidates)) return null;
+        foreach (string s in candidates)
+            if (string.CompareOrdinal(text, at, s, 0, s.Length) == 0) return s;
+        return null;
+    }
+
+    /// <summary>The runes of one whitespace-separated word, before normalisation, with their original spans.</summary>
+    struct RawWord
+    {
+        public List<(Rune Rune, int Start, int End)>? Runes;
+
+        public void Add(Rune r, int start, int end) => (Runes ??= new List<(Rune, int, int)>(32)).Add((r, start, end));
+        public readonly int Count => Runes?.Count ?? 0;
+    }
+
+    /// <summary>Normalises the pending whitespace-separated word and splits it on punctuation (BERT's
+    /// _run_strip_accents and _run_split_on_punc, after lower()).</summary>
+    void FlushWord(ref RawWord raw, OffsetText output, List<(int Start, int Length)> words)
+    {
+        if (raw.Count == 0) return;
+        int normalizedStart = output.Count;
+        Span<char> units = stackalloc char[2];
+        foreach (var (rune, start, end) in raw.Runes!)
+        {
+            Rune r = rune;
+            if (LowerCase)
+            {
+                if (r.Value == 0x130)
+                {
+                    // Python's full lower-case mapping of İ is "i" + combining dot above (U+0307).
+                    AppendNormalized(new Rune('i'), start, end, output, units);
+                    AppendNormalized(new Rune(0x307), start, end, output, units);
+                    continue;
+                }
+                r = Rune.ToLowerInvariant(r);
+            }
+            AppendNormalized(r, start, end, output, units);
+        }
+        raw.Runes!.Clear();
+        SplitOnPunctuation(normalizedStart, output, words);
+    }
+
+    void AppendNormalized(Rune r, int start, int end, OffsetText output, Span<char> units)
+    {
+        if (StripAccents) AccentFolding.Append(r, output, start, end);
+        else output.Append(units[..r.EncodeToUtf16(units)], start, end);
+    }
+
+    static void SplitOnPunctuation(int from, OffsetText output, List<(int Start, int Length)> words)
+    {
+        ReadOnlySpan<char> chars = output.Chars;
+        int wordStart = from;
+        for (int i = from; i < chars.Length;)
+        {
+            Rune.DecodeFromUtf16(chars[i..], out Rune r, out int length);
+            if (BertCharacterClasses.IsPunctuation(r))
+            {
+                if (i > wordStart) words.Add((wordStart, i - wordStart));
+                words.Add((i, length));
+                wordStart = i + length;
+            }
+            i += length;
+        }
+        if (chars.Length > wordStart) words.Add((wordStart, chars.Length - wordStart));
+    }
+}
