@@ -21,6 +21,8 @@ public readonly record struct BasicToken(string Text, int Start, int End);
 public sealed class BertBasicTokenizer
 {
     readonly Dictionary<char, string[]> specialsByFirstChar;
+    // ASCII characters that may start a special token, checked before the ASCII fast path.
+    readonly bool[] specialFirstChars = new bool[128];
 
     /// <param name="lowerCase">BERT's do_lower_case.</param>
     /// <param name="stripAccents">null follows <paramref name="lowerCase"/>, as in BERT / Hugging Face.</param>
@@ -36,6 +38,8 @@ public sealed class BertBasicTokenizer
         CleanText = cleanText;
         NeverSplit = (neverSplit ?? Array.Empty<string>()).Where(s => s.Length > 0).Distinct(StringComparer.Ordinal).ToArray();
         // Longest first, so that of two specials starting at the same place the longer one wins.
+        foreach (string special in NeverSplit)
+            if (special[0] < 128) specialFirstChars[special[0]] = true;
         specialsByFirstChar = NeverSplit.GroupBy(s => s[0])
             .ToDictionary(g => g.Key, g => g.OrderByDescending(s => s.Length).ThenBy(s => s, StringComparer.Ordinal).ToArray());
     }
@@ -59,22 +63,38 @@ public sealed class BertBasicTokenizer
     /// <summary>
     /// Writes the normalised words into <paramref name="output"/> one after another and their ranges into
     /// <paramref name="words"/> (both cleared first). Each output character carries its original span.
+    /// Each character is normalised as it is read (lower-casing and accent stripping work per code point), and a
+    /// whitespace-separated word is split on punctuation when it ends.
     /// </summary>
     internal void Tokenize(string text, OffsetText output, List<(int Start, int Length)> words)
     {
         ArgumentNullException.ThrowIfNull(text);
         output.Clear();
         words.Clear();
-        var raw = new RawWord();
+        int wordStart = 0;   // where the current whitespace-separated word begins in output
+        Span<char> units = stackalloc char[2];
         for (int i = 0; i < text.Length;)
         {
+            char c = text[i];
+            if (c < 128 && !specialFirstChars[c])
+            {
+                // ASCII fast path; same decisions as the general path below.
+                var cls = AsciiClasses[c];
+                if (cls == AsciiClass.Control && CleanText) { }   // removed
+                else if (cls == AsciiClass.Whitespace || (cls == AsciiClass.Control && BertCharacterClasses.IsWhitespace(new Rune(c))))
+                    EndWord(ref wordStart, output, words);
+                else output.Append(LowerCase && c is >= 'A' and <= 'Z' ? (char)(c | 0x20) : c, i, i + 1);
+                i++;
+                continue;
+            }
+
             if (specialsByFirstChar.Count > 0 && MatchSpecial(text, i) is { } special)
             {
-                FlushWord(ref raw, output, words);
-                int start = output.Count;
-                output.Append(special, i, i + special.Length);
+                EndWord(ref wordStart, output, words);
                 // Each char of a special maps to the whole special, so any slice of it maps to the whole token.
-                words.Add((start, special.Length));
+                output.Append(special, i, i + special.Length);
+                words.Add((wordStart, special.Length));
+                wordStart = output.Count;
                 i += special.Length;
                 continue;
             }
@@ -88,22 +108,31 @@ public sealed class BertBasicTokenizer
             }
             else if (BertCharacterClasses.IsWhitespace(rune))
             {
-                FlushWord(ref raw, output, words);
+                EndWord(ref wordStart, output, words);
             }
             else if (TokenizeChineseChars && BertCharacterClasses.IsCjkIdeograph(cp))
             {
-                FlushWord(ref raw, output, words);
-                raw.Add(rune, i, i + length);
-                FlushWord(ref raw, output, words);
+                EndWord(ref wordStart, output, words);
+                AppendNormalized(rune, i, i + length, output, units);
+                EndWord(ref wordStart, output, words);
             }
             else
             {
-                raw.Add(rune, i, i + length);
+                AppendNormalized(rune, i, i + length, output, units);
             }
             i += length;
         }
-        FlushWord(ref raw, output, words);
+        EndWord(ref wordStart, output, words);
     }
+
+    enum AsciiClass : byte { Normal, Whitespace, Control }
+
+    /// <summary>BERT's classes of the ASCII characters, so the common case needs no Unicode lookups. Punctuation is
+    /// found later, when a word is split.</summary>
+    static readonly AsciiClass[] AsciiClasses = Enumerable.Range(0, 128).Select(c =>
+        c == 0 || BertCharacterClasses.IsControl(new Rune(c)) ? AsciiClass.Control
+        : BertCharacterClasses.IsWhitespace(new Rune(c)) ? AsciiClass.Whitespace
+        : AsciiClass.Normal).ToArray();
 
     string? MatchSpecial(string text, int at)
     {
@@ -113,46 +142,35 @@ public sealed class BertBasicTokenizer
         return null;
     }
 
-    /// <summary>The runes of one whitespace-separated word, before normalisation, with their original spans.</summary>
-    struct RawWord
-    {
-        public List<(Rune Rune, int Start, int End)>? Runes;
-
-        public void Add(Rune r, int start, int end) => (Runes ??= new List<(Rune, int, int)>(32)).Add((r, start, end));
-        public readonly int Count => Runes?.Count ?? 0;
-    }
-
-    /// <summary>Normalises the pending whitespace-separated word and splits it on punctuation (BERT's
-    /// _run_strip_accents and _run_split_on_punc, after lower()).</summary>
-    void FlushWord(ref RawWord raw, OffsetText output, List<(int Start, int Length)> words)
-    {
-        if (raw.Count == 0) return;
-        int normalizedStart = output.Count;
-        Span<char> units = stackalloc char[2];
-        foreach (var (rune, start, end) in raw.Runes!)
-        {
-            Rune r = rune;
-            if (LowerCase)
-            {
-                if (r.Value == 0x130)
-                {
-                    // Python's full lower-case mapping of İ is "i" + combining dot above (U+0307).
-                    AppendNormalized(new Rune('i'), start, end, output, units);
-                    AppendNormalized(new Rune(0x307), start, end, output, units);
-                    continue;
-                }
-                r = Rune.ToLowerInvariant(r);
-            }
-            AppendNormalized(r, start, end, output, units);
-        }
-        raw.Runes!.Clear();
-        SplitOnPunctuation(normalizedStart, output, words);
-    }
-
+    /// <summary>Lower-cases (Python's str.lower() per code point) and strips accents as configured.</summary>
     void AppendNormalized(Rune r, int start, int end, OffsetText output, Span<char> units)
+    {
+        if (LowerCase)
+        {
+            if (r.Value == 0x130)
+            {
+                // Python's full lower-case mapping of İ is "i" + combining dot above (U+0307).
+                AppendStripped(new Rune('i'), start, end, output, units);
+                AppendStripped(new Rune(0x307), start, end, output, units);
+                return;
+            }
+            r = Rune.ToLowerInvariant(r);
+        }
+        AppendStripped(r, start, end, output, units);
+    }
+
+    void AppendStripped(Rune r, int start, int end, OffsetText output, Span<char> units)
     {
         if (StripAccents) AccentFolding.Append(r, output, start, end);
         else output.Append(units[..r.EncodeToUtf16(units)], start, end);
+    }
+
+    /// <summary>Ends the whitespace-separated word that began at <paramref name="wordStart"/> in the output,
+    /// splitting it on punctuation (BERT's _run_split_on_punc).</summary>
+    static void EndWord(ref int wordStart, OffsetText output, List<(int Start, int Length)> words)
+    {
+        if (output.Count > wordStart) SplitOnPunctuation(wordStart, output, words);
+        wordStart = output.Count;
     }
 
     static void SplitOnPunctuation(int from, OffsetText output, List<(int Start, int Length)> words)
@@ -161,6 +179,17 @@ public sealed class BertBasicTokenizer
         int wordStart = from;
         for (int i = from; i < chars.Length;)
         {
+            if (chars[i] < 128)
+            {
+                if (IsAsciiPunctuation(chars[i]))
+                {
+                    if (i > wordStart) words.Add((wordStart, i - wordStart));
+                    words.Add((i, 1));
+                    wordStart = i + 1;
+                }
+                i++;
+                continue;
+            }
             Rune.DecodeFromUtf16(chars[i..], out Rune r, out int length);
             if (BertCharacterClasses.IsPunctuation(r))
             {
@@ -172,4 +201,6 @@ public sealed class BertBasicTokenizer
         }
         if (chars.Length > wordStart) words.Add((wordStart, chars.Length - wordStart));
     }
+
+    static bool IsAsciiPunctuation(char c) => c is (>= '!' and <= '/') or (>= ':' and <= '@') or (>= '[' and <= '`') or (>= '{' and <= '~');
 }
