@@ -60,7 +60,7 @@ public static class Preparer
         return new PrepareResult(dir, manifest);
     }
 
-    static void CheckOutputDirectory(PrepareOptions options)
+    internal static void CheckOutputDirectory(PrepareOptions options)
     {
         string dir = options.OutputDirectory;
         if (File.Exists(dir)) throw new InvalidInputException($"{dir}: exists and is not a directory");

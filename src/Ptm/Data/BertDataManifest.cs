@@ -1,0 +1,79 @@
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Ptm.IO;
+
+namespace Ptm.Data;
+
+/// <summary>
+/// <c>manifest.json</c> of a BERT pre-training folder (written last, so its presence means the folder is complete).
+/// <see cref="Objective"/> tells it apart from a GPT folder's <see cref="DataManifest"/>.
+/// </summary>
+/// <param name="Dtype">Id type inside the records: "uint16" or "int32".</param>
+/// <param name="RecordSize">Bytes per instance record (see <see cref="BertInstanceRecord"/>).</param>
+/// <param name="MaskSlots">Stored mask entries per record: MaxPredictionsPerSeq under static masking, else 0.</param>
+public sealed record BertDataManifest(
+    int FormatVersion,
+    string Objective,
+    string Dtype,
+    int RecordSize,
+    int MaskSlots,
+    BertVocabularyInfo Vocabulary,
+    SourceInfo Source,
+    BertDataOptions Options,
+    IReadOnlyDictionary<string, BertSplitInfo> Splits)
+{
+    public const int CurrentFormatVersion = 1;
+
+    /// <summary>"mlm-nsp", "mlm-sop" or "mlm" (packed): the value of <c>ptm prepare --objective</c>.</summary>
+    public static string ObjectiveFor(PairTask task) => task switch { PairTask.Nsp => "mlm-nsp", PairTask.Sop => "mlm-sop", _ => "mlm" };
+
+    static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        WriteIndented = true,
+        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+        RespectNullableAnnotations = true,
+        RespectRequiredConstructorParameters = true,
+    };
+
+    [JsonIgnore]
+    public BertInstanceRecord Record => new(Options.MaxSeqLength, MaskSlots, DataManifest.DtypeSize(Dtype) ?? throw new InvalidOperationException($"unknown dtype '{Dtype}'"));
+
+    public string ToJson() => JsonSerializer.Serialize(this, Json) + "\n";
+
+    public void Save(string directory) => AtomicFile.WriteAllText(Path.Combine(directory, DataManifest.FileName), ToJson());
+
+    public static BertDataManifest Load(string directory)
+    {
+        string path = Path.Combine(directory, DataManifest.FileName);
+        if (!File.Exists(path))
+            throw new InvalidInputException($"{path}: no such file (is {directory} a folder written by 'ptm prepare --objective mlm-nsp'?)");
+        BertDataManifest? manifest;
+        try { manifest = JsonSerializer.Deserialize<BertDataManifest>(File.ReadAllText(path), Json); }
+        catch (JsonException e) { throw new InvalidInputException($"{path}: not a BERT pre-training manifest ({e.Message})", e); }
+        if (manifest is null) throw new InvalidInputException($"{path}: not a BERT pre-training manifest (null)");
+        if (manifest.FormatVersion != CurrentFormatVersion)
+            throw new InvalidInputException($"{path}: format version {manifest.FormatVersion} is not supported (expected {CurrentFormatVersion})");
+        if (DataManifest.DtypeSize(manifest.Dtype) is null)
+            throw new InvalidInputException($"{path}: dtype '{manifest.Dtype}' is not supported");
+        if (manifest.Record.Size != manifest.RecordSize)
+            throw new InvalidInputException($"{path}: record size {manifest.RecordSize} does not match the options (expected {manifest.Record.Size})");
+        foreach (var (name, split) in manifest.Splits)
+            if (split.Instances < 0 || split.File.Length == 0 || Path.GetFileName(split.File) != split.File)
+                throw new InvalidInputException($"{path}: split '{name}' has an invalid file name or instance count");
+        return manifest;
+    }
+}
+
+/// <param name="Files">The tokenizer files saved next to the manifest.</param>
+public sealed record BertVocabularyInfo(string Kind, int VocabSize, int PadId, int ClsId, int SepId, int MaskId, IReadOnlyList<string> Files);
+
+/// <param name="Documents">Non-empty documents (those with at least one non-empty sentence).</param>
+/// <param name="SingleSentenceDocuments">Of those, documents with exactly one sentence (see <see cref="BertPretrainingInstances"/>).</param>
+/// <param name="Tokens">Real tokens over all instances, specials included, padding excluded.</param>
+/// <param name="PairLabel0">Instances with pair label 0 (NSP: actual next; SOP: in order).</param>
+/// <param name="PairLabel1">Instances with pair label 1 (NSP: random next; SOP: swapped).</param>
+/// <param name="MaskedPositions">Static mask entries over all instances (0 under dynamic masking).</param>
+public sealed record BertSplitInfo(string File, long Instances, int Documents, int SingleSentenceDocuments, long Sentences,
+    long Tokens, long PairLabel0, long PairLabel1, long MaskedPositions);

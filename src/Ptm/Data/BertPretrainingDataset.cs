@@ -1,0 +1,83 @@
+using System.IO.MemoryMappedFiles;
+
+namespace Ptm.Data;
+
+/// <summary>
+/// One split of a BERT pre-training folder, memory-mapped read-only (like <see cref="TokenDataset"/>): instance i is
+/// the fixed-size record at i × RecordSize. Reads are thread-safe; dispose when done.
+/// </summary>
+public sealed unsafe class BertPretrainingDataset : IDisposable
+{
+    readonly MemoryMappedFile? file;
+    readonly MemoryMappedViewAccessor? view;
+    readonly byte* data;
+    readonly BertInstanceRecord record;
+    bool disposed;
+
+    public string Split { get; }
+    public string Path { get; }
+    public BertDataManifest Manifest { get; }
+    public long Count { get; }
+    public int MaxSeqLength => Manifest.Options.MaxSeqLength;
+    /// <summary>Whether records carry static masks; without them the batcher needs a masker.</summary>
+    public bool HasStaticMasks => Manifest.MaskSlots > 0;
+
+    BertPretrainingDataset(string split, string path, BertDataManifest manifest, long count)
+    {
+        (Split, Path, Manifest, Count) = (split, path, manifest, count);
+        record = manifest.Record;
+        if (count == 0) return;
+        try
+        {
+            file = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
+            view = file.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
+            byte* pointer = null;
+            view.SafeMemoryMappedViewHandle.AcquirePointer(ref pointer);
+            data = pointer + view.PointerOffset;
+        }
+        catch
+        {
+            view?.Dispose();
+            file?.Dispose();
+            throw;
+        }
+    }
+
+    public static BertPretrainingDataset Open(string directory, string split)
+    {
+        BertDataManifest manifest = BertDataManifest.Load(directory);
+        string manifestPath = System.IO.Path.Combine(directory, DataManifest.FileName);
+        if (!manifest.Splits.TryGetValue(split, out BertSplitInfo? info))
+            throw new InvalidInputException($"{manifestPath}: has no split '{split}' (it has: {string.Join(", ", manifest.Splits.Keys)})");
+        string path = System.IO.Path.Combine(directory, info.File);
+        if (!File.Exists(path)) throw new InvalidInputException($"{path}: no such file (listed in {manifestPath})");
+        long expected = info.Instances * manifest.RecordSize, actual = new FileInfo(path).Length;
+        if (actual != expected)
+            throw new InvalidInputException(
+                $"{path}: expected {expected} bytes ({info.Instances} instances × {manifest.RecordSize} bytes, per {manifestPath}) but the file has {actual} bytes");
+        return new BertPretrainingDataset(split, path, manifest, info.Instances);
+    }
+
+    public BertInstance this[long index]
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(disposed, this);
+            ArgumentOutOfRangeException.ThrowIfNegative(index);
+            ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, Count);
+            return record.Read(new ReadOnlySpan<byte>(data + index * record.Size, record.Size));
+        }
+    }
+
+    public void Dispose()
+    {
+        if (disposed) return;
+        disposed = true;
+        if (view is not null)
+        {
+            view.SafeMemoryMappedViewHandle.ReleasePointer();
+            view.Dispose();
+        }
+        file?.Dispose();
+    }
+}

@@ -1,0 +1,20 @@
+namespace Ptm.Tokenization;
+
+/// <summary>
+/// A BERT model input: <c>[CLS] A [SEP]</c> or <c>[CLS] A [SEP] B [SEP]</c>, then any padding. All arrays have the
+/// same length. <see cref="TokenTypeIds"/> is 0 for [CLS], A and the first [SEP], 1 for B and the last [SEP] (and 0
+/// for padding). <see cref="Offsets"/> point into the original text of the token's own sequence (A or B, told apart
+/// by <see cref="TokenTypeIds"/>); special and padding tokens get (0, 0).
+/// </summary>
+/// <param name="TruncatedTokens">How many tokens of A and B were dropped to fit maxLength.</param>
+public sealed record BertEncoding(
+    int[] InputIds,
+    int[] TokenTypeIds,
+    int[] AttentionMask,
+    CharSpan[] Offsets,
+    bool[] SpecialTokensMask,
+    int TruncatedTokens)
+{
+    public bool IsTruncated => TruncatedTokens > 0;
+    public int Length => InputIds.Length;
+}

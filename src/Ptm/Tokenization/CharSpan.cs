@@ -1,0 +1,7 @@
+namespace Ptm.Tokenization;
+
+/// <summary>A span [Start, End) of UTF-16 positions in the original text; special tokens get (0, 0).</summary>
+public readonly record struct CharSpan(int Start, int End)
+{
+    public int Length => End - Start;
+}
