@@ -24,7 +24,7 @@ public sealed record ThroughputPlan(
     /// <summary>The standard plan: the default run config (<c>configs/gpt-kjv.json</c>) and a GPT-2 small shape.</summary>
     public static ThroughputPlan Standard(string configPath, bool quick)
     {
-        var run = GptRunConfig.FromNode(GptRunConfig.ReadNode(configPath), configPath);
+        var run = GptRunConfig.FromNode(RunConfigFile.ReadNode(configPath), configPath);
         var defaultCase = new TrainingCase(DefaultCaseName, run.Model, run.Training,
             WarmupSteps: quick ? 1 : 2, TimedSteps: quick ? 2 : 8, Seed: run.Training.Seed);
 

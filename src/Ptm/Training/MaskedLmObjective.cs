@@ -60,7 +60,7 @@ public sealed class MaskedLmObjective(BertForPreTraining model, WordPieceTokeniz
     {
         long B = b.BatchSize, T = b.SeqLen;
         var inputs = new BertInputs(tensor(b.InputIds, B, T), tensor(b.TokenTypeIds, B, T), tensor(b.AttentionMask, B, T));
-        return (inputs, tensor(b.MlmLabels, B, T), tensor(b.NspLabels, B));
+        return (inputs, tensor(b.MlmLabels, B, T), tensor(b.NspLabels));
     }
 
     /// <summary>Accumulates the two losses (already divided by the step's counts) and accuracies.</summary>
@@ -72,7 +72,7 @@ public sealed class MaskedLmObjective(BertForPreTraining model, WordPieceTokeniz
         public Tensor Add(Tensor mlmLogits, Tensor pairLogits, Tensor mlmLabels, Tensor pairLabels, long maskedTotal, long pairTotal)
         {
             var flatLabels = mlmLabels.view(-1);
-            var mlm = functional.cross_entropy(mlmLogits.view(-1, mlmLogits.shape[^1]), flatLabels, ignore_index: Ignore, reduction: nn.Reduction.Sum) / Math.Max(1, maskedTotal);
+            var mlm = nn.functional.cross_entropy(mlmLogits.view(-1, mlmLogits.shape[^1]), flatLabels, ignore_index: Ignore, reduction: nn.Reduction.Sum) / Math.Max(1, maskedTotal);
             var chosen = flatLabels.ne(Ignore);
             mlmCorrect += mlmLogits.view(-1, mlmLogits.shape[^1]).argmax(-1).eq(flatLabels).logical_and(chosen).sum().item<long>();
             mlmCount += chosen.sum().item<long>();
@@ -82,7 +82,7 @@ public sealed class MaskedLmObjective(BertForPreTraining model, WordPieceTokeniz
             long n = labelled.sum().item<long>();
             if (n > 0)
             {
-                var pair = functional.cross_entropy(pairLogits, pairLabels, ignore_index: Ignore, reduction: nn.Reduction.Sum) / Math.Max(1, pairTotal);
+                var pair = nn.functional.cross_entropy(pairLogits, pairLabels, ignore_index: Ignore, reduction: nn.Reduction.Sum) / Math.Max(1, pairTotal);
                 pairCorrect += pairLogits.argmax(-1).eq(pairLabels).logical_and(labelled).sum().item<long>();
                 pairCount += n;
                 PairLoss += pair.item<float>();
