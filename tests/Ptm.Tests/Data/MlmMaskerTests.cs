@@ -49,6 +49,7 @@ public class MlmMaskerTests
             }
         }
         double share = chosen / (double)nonSpecial;
+        Console.WriteLine($"MLM: chosen {share:P2} of {nonSpecial} non-special; [MASK] {masked / (double)chosen:P2}, kept {kept / (double)chosen:P2}, random {random / (double)chosen:P2}");
         Assert.InRange(share, 0.14, 0.16);
         Assert.InRange(masked / (double)chosen, 0.78, 0.82);
         Assert.InRange(kept / (double)chosen, 0.08, 0.12);
