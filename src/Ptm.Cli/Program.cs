@@ -12,6 +12,9 @@ public static class Program
         root.Subcommands.Add(PretrainCommand.Create());
         root.Subcommands.Add(GenerateCommand.Create());
         root.Subcommands.Add(ScoreCommand.Create());
+        root.Subcommands.Add(FillMaskCommand.Create());
+        root.Subcommands.Add(EmbedCommand.CreateEmbed());
+        root.Subcommands.Add(EmbedCommand.CreateSimilar());
         return root.Parse(args).Invoke();
     }
 }
