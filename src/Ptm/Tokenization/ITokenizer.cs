@@ -3,7 +3,7 @@ namespace Ptm.Tokenization;
 /// <summary>Turns text into token ids and back. Implementations are immutable and thread-safe.</summary>
 public interface ITokenizer
 {
-    /// <summary>Short name stored in manifests and checkpoints: "char" or "bpe".</summary>
+    /// <summary>Short name stored in manifests and checkpoints: "char", "bpe" or "wordpiece".</summary>
     string Kind { get; }
 
     int VocabSize { get; }

@@ -1,0 +1,133 @@
+using System.Text.Json;
+using Ptm.Tokenization;
+
+namespace Ptm.Tests.Tokenization;
+
+/// <summary>vocab.txt + tokenizer_config.json, Hugging Face tokenizer.json, TokenizerFiles detection, bad files.</summary>
+public class WordPieceFilesTests
+{
+    static string FixturePath => Path.Combine(AppContext.BaseDirectory, "fixtures", "wordpiece", "tokenizer.json");
+
+    static void WriteVocab(TempDirectory dir, params string[] tokens) =>
+        File.WriteAllText(dir.File("vocab.txt"), string.Join("\n", tokens) + "\n");
+
+    [Fact]
+    public void SaveLoad_RoundTripsVocabularyAndCasing()
+    {
+        using var dir = new TempDirectory();
+        var original = new WordPieceTokenizer(WordPieceTokenizerTests.TinyVocab,
+            new WordPieceSettings { DoLowerCase = false, StripAccents = true, ModelMaxLength = 128 });
+        original.Save(dir.Path);
+
+        Assert.Equal(string.Join("\n", WordPieceTokenizerTests.TinyVocab) + "\n", File.ReadAllText(dir.File("vocab.txt")));
+        using (var config = JsonDocument.Parse(File.ReadAllText(dir.File("tokenizer_config.json"))))
+        {
+            Assert.False(config.RootElement.GetProperty("do_lower_case").GetBoolean());
+            Assert.True(config.RootElement.GetProperty("strip_accents").GetBoolean());
+            Assert.Equal("BertTokenizer", config.RootElement.GetProperty("tokenizer_class").GetString());
+            Assert.Equal(128, config.RootElement.GetProperty("model_max_length").GetInt32());
+        }
+
+        var loaded = WordPieceTokenizer.Load(dir.Path);
+        Assert.Equal(original.Vocabulary, loaded.Vocabulary);
+        Assert.Equal(original.Settings, loaded.Settings);
+        Assert.Equal(new[] { 1, 5, 6, 7 }, loaded.Encode("UNaffable unaffablé"));   // cased, accents stripped
+        Assert.IsType<WordPieceTokenizer>(TokenizerFiles.Load(dir.Path));
+    }
+
+    [Fact]
+    public void Load_WithoutConfig_LowerCasesLikeHuggingFace()
+    {
+        using var dir = new TempDirectory();
+        WriteVocab(dir, WordPieceTokenizerTests.TinyVocab);
+        var t = WordPieceTokenizer.Load(dir.Path);
+        Assert.True(t.DoLowerCase);
+        Assert.Equal(new[] { 5, 6, 7 }, t.Encode("UnAffable"));
+    }
+
+    [Fact]
+    public void Load_HonoursDoLowerCaseFalseInConfig()
+    {
+        using var dir = new TempDirectory();
+        WriteVocab(dir, WordPieceTokenizerTests.TinyVocab);
+        File.WriteAllText(dir.File("tokenizer_config.json"), """{"do_lower_case": false, "tokenizer_class": "BertTokenizer", "model_max_length": 1000000000000000019884624838656}""");
+        var t = WordPieceTokenizer.Load(dir.Path);
+        Assert.False(t.DoLowerCase);
+        Assert.Equal(512, t.Settings.ModelMaxLength);    // Hugging Face's "no limit" sentinel keeps the default
+        Assert.Equal(new[] { 1 }, t.Encode("UnAffable"));
+    }
+
+    [Fact]
+    public void HuggingFaceJson_FixtureLoads()
+    {
+        var t = WordPieceTokenizer.LoadHuggingFaceJson(FixturePath);
+        Assert.Equal(11, t.VocabSize);
+        Assert.True(t.DoLowerCase);
+        Assert.Equal(new[] { 5, 6, 7, 8, 9, 10 }, t.Encode("UnAffable Café中!"));
+        // max_input_chars_per_word is 20 in the fixture: a 21-letter word that would otherwise match is [UNK].
+        Assert.Equal(new[] { 5, 6, 6, 6, 6, 6, 6 }, t.Encode("un" + string.Concat(Enumerable.Repeat("aff", 6))));
+        Assert.Equal(new[] { 1 }, t.Encode("un" + string.Concat(Enumerable.Repeat("aff", 6)) + "x"));
+
+        using var dir = new TempDirectory();
+        File.Copy(FixturePath, dir.File("tokenizer.json"));
+        Assert.Equal(t.Vocabulary, Assert.IsType<WordPieceTokenizer>(TokenizerFiles.Load(dir.Path)).Vocabulary);
+    }
+
+    [Fact]
+    public void HuggingFaceJson_OtherModelOrNormalizer_IsRejected()
+    {
+        using var dir = new TempDirectory();
+        string json = File.ReadAllText(FixturePath);
+        File.WriteAllText(dir.File("tokenizer.json"), json.Replace("\"type\": \"WordPiece\"", "\"type\": \"BPE\""));
+        var e = Assert.Throws<InvalidInputException>(() => WordPieceTokenizer.LoadHuggingFaceJson(dir.File("tokenizer.json")));
+        Assert.Contains("'BPE', expected 'WordPiece'", e.Message);
+        // TokenizerFiles leaves a non-WordPiece tokenizer.json alone and reports that nothing it knows is there.
+        e = Assert.Throws<InvalidInputException>(() => TokenizerFiles.Load(dir.Path));
+        Assert.Contains("no tokenizer files", e.Message);
+
+        File.WriteAllText(dir.File("tokenizer.json"), json.Replace("\"BertNormalizer\"", "\"NFKC\""));
+        e = Assert.Throws<InvalidInputException>(() => WordPieceTokenizer.LoadHuggingFaceJson(dir.File("tokenizer.json")));
+        Assert.Contains("normalizer", e.Message);
+    }
+
+    [Fact]
+    public void MissingSpecialTokens_AreNamedWithTheFile()
+    {
+        using var dir = new TempDirectory();
+        WriteVocab(dir, "[UNK]", "[CLS]", "[SEP]", "a", "##b");
+        var e = Assert.Throws<InvalidInputException>(() => TokenizerFiles.Load(dir.Path));
+        Assert.Contains(dir.File("vocab.txt"), e.Message);
+        Assert.Contains("[PAD] [MASK]", e.Message);
+    }
+
+    [Fact]
+    public void DuplicateToken_NamesBothLines()
+    {
+        using var dir = new TempDirectory();
+        WriteVocab(dir, "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "a");
+        var e = Assert.Throws<InvalidInputException>(() => WordPieceTokenizer.Load(dir.Path));
+        Assert.Contains("vocab.txt, line 7", e.Message);
+        Assert.Contains("repeats line 6", e.Message);
+    }
+
+    [Fact]
+    public void EmptyVocabulary_IsAnError()
+    {
+        using var dir = new TempDirectory();
+        File.WriteAllText(dir.File("vocab.txt"), "");
+        var e = Assert.Throws<InvalidInputException>(() => TokenizerFiles.Load(dir.Path));
+        Assert.Contains("vocab.txt", e.Message);
+        Assert.Contains("empty", e.Message);
+    }
+
+    [Fact]
+    public void MalformedConfig_NamesTheFieldAndFile()
+    {
+        using var dir = new TempDirectory();
+        WriteVocab(dir, WordPieceTokenizerTests.TinyVocab);
+        File.WriteAllText(dir.File("tokenizer_config.json"), """{"do_lower_case": "yes"}""");
+        var e = Assert.Throws<InvalidInputException>(() => WordPieceTokenizer.Load(dir.Path));
+        Assert.Contains("tokenizer_config.json", e.Message);
+        Assert.Contains("do_lower_case", e.Message);
+    }
+}
