@@ -28,8 +28,8 @@ public sealed class MaskedLmObjective(BertForPreTraining model, WordPieceTokeniz
         {
             using var scope = NewDisposeScope();
             var (inputs, mlmLabels, pairLabels) = ToTensors(batch);
-            var (mlmLogits, pairLogits) = model.forward(inputs);
-            var loss = sums.Add(mlmLogits, pairLogits, mlmLabels, pairLabels, masked, pairs);
+            var (mlmLogits, chosenLabels, pairLogits) = model.ForwardMasked(inputs, mlmLabels);
+            var loss = sums.Add(mlmLogits, pairLogits, chosenLabels, pairLabels, masked, pairs);
             loss.backward();
         }
         long tokens = batches.Sum(b => b.AttentionMask.LongCount(m => m != 0));
@@ -47,8 +47,8 @@ public sealed class MaskedLmObjective(BertForPreTraining model, WordPieceTokeniz
         {
             using var scope = NewDisposeScope();
             var (inputs, mlmLabels, pairLabels) = ToTensors(batch);
-            var (mlmLogits, pairLogits) = model.forward(inputs);
-            sums.Add(mlmLogits, pairLogits, mlmLabels, pairLabels, masked, pairs);
+            var (mlmLogits, chosenLabels, pairLogits) = model.ForwardMasked(inputs, mlmLabels);
+            sums.Add(mlmLogits, pairLogits, chosenLabels, pairLabels, masked, pairs);
         }
         var metrics = new Dictionary<string, double>(sums.Metrics()) { ["loss"] = sums.MlmLoss + sums.PairLoss };
         return metrics;

@@ -116,6 +116,28 @@ public class BertModelTests
     }
 
     [Fact]
+    public void MaskedPositionsOnlyForwardGivesTheSameLossAndGradients()
+    {
+        var model = NewModel(Tiny());
+        var inputs = Inputs(new long[,] { { 2, 7, 4, 9, 3, 10, 3 }, { 2, 5, 6, 4, 3, 12, 3 } });
+        var labels = tensor(new long[] { -100, 8, -100, -100, -100, 11, -100, -100, -100, 13, -100, -100, 14, -100 }, 2, 7);
+        var nsp = tensor(new long[] { 1, 0 });
+        var (full, pair) = model.forward(inputs);
+        var fullLoss = BertForPreTraining.Loss(full, pair, labels, nsp).Total;
+        fullLoss.backward();
+        var fullGrad = model.state_dict()["bert.encoder.layer.0.attention.self.query.weight"].grad!.clone();
+        model.zero_grad();
+        var (picked, pickedLabels, pair2) = model.ForwardMasked(inputs, labels);
+        Assert.Equal(new long[] { 4, 23 }, picked.shape);
+        Assert.Equal(new long[] { 8, 11, 13, 14 }, pickedLabels.data<long>().ToArray());
+        var maskedLoss = BertForPreTraining.Loss(picked, pair2, pickedLabels, nsp).Total;
+        Assert.Equal(fullLoss.item<float>(), maskedLoss.item<float>(), 5);
+        maskedLoss.backward();
+        var grad = model.state_dict()["bert.encoder.layer.0.attention.self.query.weight"].grad!;
+        Assert.True(grad.allclose(fullGrad, rtol: 1e-4, atol: 1e-7));
+    }
+
+    [Fact]
     public void TinyModelOverfitsOneBatch()
     {
         var model = NewModel(Tiny() with { HiddenSize = 32, NumAttentionHeads = 4, IntermediateSize = 64 });
