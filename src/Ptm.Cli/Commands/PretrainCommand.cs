@@ -12,6 +12,8 @@ static class PretrainCommand
 {
     public const string DefaultData = "data/kjv";
     public const string RunFile = "run.json";
+    /// <summary>The prepared data folder in run.json (relative to the run folder, or absolute).</summary>
+    const string DataDirField = "data_dir";
 
     public static Command Create()
     {
@@ -123,7 +125,7 @@ static class PretrainCommand
         if (!prepared) Directory.Move(staging, dataDir);
         session = family.Open(node, configPath, dataDir);
         var record = session.ResolvedConfig;
-        record["data"] = prepared ? dataDir : "data";
+        record[DataDirField] = prepared ? dataDir : "data";
         AtomicFile.WriteAllText(Path.Combine(runDir, RunFile), record.ToJsonString(JsonFiles.Indented));
         return (session, null);
     }
@@ -133,8 +135,8 @@ static class PretrainCommand
         string runFile = Path.Combine(runDir, RunFile);
         if (!File.Exists(runFile)) throw new InvalidInputException($"{runDir}: no {RunFile}; nothing to resume");
         var node = RunConfigFile.ReadNode(runFile);
-        string dataField = node["data"]?.GetValue<string>() ?? throw new InvalidInputException($"{runFile}: missing field 'data'");
-        node.Remove("data");
+        string dataField = node[DataDirField]?.GetValue<string>() ?? throw new InvalidInputException($"{runFile}: missing field '{DataDirField}'");
+        node.Remove(DataDirField);
         family.ApplyOverrides(node, overrides);
         string dataDir = Path.IsPathRooted(dataField) ? dataField : Path.Combine(runDir, dataField);
         string checkpoint = Checkpoints.Latest(runDir) ?? throw new InvalidInputException($"{runDir}: has no checkpoint to resume from");
@@ -146,7 +148,7 @@ static class PretrainCommand
             throw new InvalidInputException($"{runFile}: the model section differs from the checkpoint's config.json; model settings cannot change on resume");
         }
         var updated = session.ResolvedConfig;
-        updated["data"] = dataField;
+        updated[DataDirField] = dataField;
         AtomicFile.WriteAllText(runFile, updated.ToJsonString(JsonFiles.Indented));
         return (session, checkpoint);
     }
