@@ -1,0 +1,62 @@
+using System.Diagnostics;
+using Ptm.Training;
+
+namespace Ptm.Tests.Cli;
+
+public class InterruptTests(TinyRunFixture run) : IClassFixture<TinyRunFixture>
+{
+    /// <summary>A real SIGINT (what Ctrl-C sends) to a running `ptm pretrain`: it must finish the step, save a
+    /// checkpoint, say how to resume and exit with 130; the resume then continues from that step.</summary>
+    [Fact]
+    public void CtrlCSavesACheckpointAndExitsCleanly()
+    {
+        string output = Path.Combine(run.Root, "interrupted-" + Guid.NewGuid().ToString("N")[..8]);
+        string cli = Path.Combine(AppContext.BaseDirectory, "Ptm.Cli.dll");
+        var psi = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var a in new[] { cli, "pretrain", "gpt", "--config", run.Config, "--data", run.Corpus, "--out", output,
+                     "--max-steps", "1000000", "--set", "training.checkpoint_interval=1000000", "--set", "training.eval_interval=1000000", "--samples", "0" })
+            psi.ArgumentList.Add(a);
+        using var process = Process.Start(psi)!;
+        var stdout = new System.Text.StringBuilder();
+        var sawSteps = new ManualResetEventSlim();
+        process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is null) return;
+            lock (stdout) stdout.AppendLine(e.Data);
+            if (e.Data.StartsWith("step ") && e.Data.Contains("/1000000")) sawSteps.Set();
+        };
+        string stderr = "";
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) stderr += e.Data + "\n"; };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        try
+        {
+            Assert.True(sawSteps.Wait(TimeSpan.FromSeconds(120)), $"training never started: {stdout}{stderr}");
+            using (var kill = Process.Start("kill", $"-INT {process.Id}")) kill.WaitForExit();
+            Assert.True(process.WaitForExit(60_000), "the process did not stop after SIGINT");
+            process.WaitForExit();
+        }
+        finally
+        {
+            if (!process.HasExited) process.Kill(entireProcessTree: true);
+        }
+        string text;
+        lock (stdout) text = stdout.ToString();
+        Assert.Equal(130, process.ExitCode);
+        Assert.Contains("interrupted at step", text);
+        Assert.Contains("--resume", text);
+        string latest = Checkpoints.Latest(output)!;
+        int step = Checkpoints.LoadState(latest).Step;
+        Assert.True(step >= 1);
+        Assert.Contains($"interrupted at step {step};", text);
+
+        var resumed = CliHarness.Run("pretrain", "gpt", "--out", output, "--resume", "--max-steps", (step + 2).ToString(), "--samples", "0");
+        Assert.Equal(0, resumed.ExitCode);
+        Assert.Contains($"resuming at step {step}", resumed.Out);
+    }
+}
