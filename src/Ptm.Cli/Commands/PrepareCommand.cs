@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using Ptm.Data;
 using Ptm.Tokenization;
+using Ptm.Training;
 
 namespace Ptm.Cli.Commands;
 
@@ -17,19 +18,66 @@ static class PrepareCommand
         var vocabSize = new Option<int>("--vocab-size") { Description = "BPE vocabulary size, special tokens included", DefaultValueFactory = _ => 2048 };
         var seed = new Option<long>("--seed") { Description = "picks the held-out documents", DefaultValueFactory = _ => 0 };
         var force = new Option<bool>("--force") { Description = "replace an existing prepared folder" };
-        var command = new Command("prepare", "Tokenize text into memory-mapped token shards with a JSON manifest")
+        var objective = new Option<string>("--objective") { Description = "lm (GPT token shards), or BERT instances: mlm-nsp, mlm-sop, mlm (RoBERTa full sentences)", DefaultValueFactory = _ => "lm" };
+        var maxSeq = new Option<int>("--max-seq-length") { Description = "BERT: tokens per instance", DefaultValueFactory = _ => 128 };
+        var dupe = new Option<int>("--dupe-factor") { Description = "BERT: passes over the corpus with different pairs and masks", DefaultValueFactory = _ => 5 };
+        var masking = new Option<string>("--masking") { Description = "BERT: static (stored masks) or dynamic (drawn per batch)", DefaultValueFactory = _ => "static" };
+        var wholeWord = new Option<bool>("--whole-word-masking") { Description = "BERT: mask whole words (a token and its ## pieces)" };
+        var cased = new Option<bool>("--cased") { Description = "WordPiece: keep case and accents" };
+        var command = new Command("prepare", "Tokenize text into memory-mapped token shards (GPT) or masked-LM instances (BERT) with a JSON manifest")
         {
-            input, output, validation, fraction, tokenizer, vocabSize, seed, force,
+            input, output, validation, fraction, tokenizer, vocabSize, seed, force, objective, maxSeq, dupe, masking, wholeWord, cased,
         };
         command.SetAction(r => CommandErrors.Run(() =>
         {
             var clock = Stopwatch.StartNew();
             var options = CorpusTokenizer.Options(r.GetValue(input)!, r.GetValue(validation), r.GetValue(fraction), (ulong)r.GetValue(seed));
-            var result = Run(options, r.GetValue(tokenizer)!, r.GetValue(vocabSize), new PrepareOptions(r.GetValue(output)!, r.GetValue(force)));
-            Print(result, clock.Elapsed);
+            var prepare = new PrepareOptions(r.GetValue(output)!, r.GetValue(force));
+            string obj = r.GetValue(objective)!;
+            if (obj == "lm")
+            {
+                Print(Run(options, r.GetValue(tokenizer)!, r.GetValue(vocabSize), prepare), clock.Elapsed);
+                return 0;
+            }
+            string pairTask = obj switch
+            {
+                "mlm-nsp" => "nsp",
+                "mlm-sop" => "sop",
+                "mlm" => "none",
+                _ => throw new InvalidInputException($"--objective must be lm, mlm-nsp, mlm-sop or mlm (got \"{obj}\")"),
+            };
+            var spec = new BertDataSpec
+            {
+                MaxSeqLength = r.GetValue(maxSeq), DupeFactor = r.GetValue(dupe), Masking = r.GetValue(masking)!,
+                WholeWordMasking = r.GetValue(wholeWord), PairTask = pairTask,
+            };
+            string tok = r.GetValue(tokenizer)!;
+            var result = RunBert(options, tok == "bpe" ? "wordpiece" : tok, r.GetValue(vocabSize), !r.GetValue(cased), spec.ToOptions("prepare"), prepare);
+            PrintBert(result, clock.Elapsed);
             return 0;
         }));
         return command;
+    }
+
+    /// <summary>BERT instances: trains a WordPiece vocabulary on the training split (or reuses a folder's).</summary>
+    public static BertPrepareResult RunBert(CorpusOptions corpusOptions, string tokenizerSpec, int vocabSize, bool doLowerCase, BertDataOptions data, PrepareOptions prepare)
+    {
+        var corpus = Corpus.Load(corpusOptions);
+        WordPieceTokenizer tokenizer = Directory.Exists(tokenizerSpec)
+            ? TokenizerFiles.Load(tokenizerSpec) as WordPieceTokenizer ?? throw new InvalidInputException($"{tokenizerSpec}: BERT data needs a WordPiece vocabulary (vocab.txt)")
+            : tokenizerSpec == "wordpiece"
+                ? WordPieceTokenizer.Train(corpus.Train.Select(d => d.Text), vocabSize, doLowerCase)
+                : throw new InvalidInputException($"--tokenizer for BERT data must be wordpiece or a folder with vocab.txt (got \"{tokenizerSpec}\")");
+        var vocab = MaskingVocabulary.FromTokenizer(tokenizer, tokenizer.PadId, tokenizer.ClsId, tokenizer.SepId, tokenizer.MaskId, tokenizer.TokenText);
+        return BertPretrainingPreparer.Prepare(vocab, corpus, data, prepare);
+    }
+
+    public static void PrintBert(BertPrepareResult result, TimeSpan elapsed)
+    {
+        var m = result.Manifest;
+        Console.WriteLine($"prepared {result.OutputDirectory} in {elapsed.TotalSeconds:F1} s: {m.Objective}, {m.Vocabulary.VocabSize} WordPiece tokens, sequences of {m.Options.MaxSeqLength}");
+        foreach (var (name, split) in m.Splits)
+            Console.WriteLine($"  {name,-10} {split.Documents,6} documents {split.Instances,9} instances");
     }
 
     public static PrepareResult Run(CorpusOptions corpusOptions, string tokenizerSpec, int vocabSize, PrepareOptions prepare)

@@ -132,6 +132,43 @@ public class BertCliTests(TinyBertFixture run) : IClassFixture<TinyBertFixture>
     }
 
     [Fact]
+    public void PrepareWritesBertInstancesThatPretrainAccepts()
+    {
+        string data = Temp("bert-data");
+        var r = CliHarness.Run("prepare", run.Corpus, "--out", data, "--objective", "mlm-sop", "--tokenizer", "wordpiece", "--vocab-size", "120", "--max-seq-length", "24", "--dupe-factor", "1");
+        Assert.Equal(0, r.ExitCode);
+        Assert.Matches(@"mlm-sop, \d+ WordPiece tokens, sequences of 24", r.Out);
+        Assert.True(File.Exists(Path.Combine(data, "train.bert.bin")));
+        var p = CliHarness.Run("pretrain", "bert", "--config", run.Config, "--data", data, "--out", Temp("sop-run"), "--samples", "0");
+        Assert.Equal(0, p.ExitCode);
+        Assert.Contains("SOP accuracy", p.Out);
+    }
+
+    [Fact]
+    public void RobertaStyleRunHasNoPairTaskAndMasksDynamically()
+    {
+        string output = Temp("roberta");
+        var r = CliHarness.Run("pretrain", "bert", "--config", run.Config, "--data", run.Corpus, "--out", output, "--samples", "0",
+            "--set", "data.pair_task=none", "--set", "data.masking=dynamic");
+        Assert.Equal(0, r.ExitCode);
+        Assert.DoesNotContain("pair_acc", File.ReadAllText(Path.Combine(output, "metrics.jsonl")));
+        Assert.Contains("\"objective\": \"mlm\"", File.ReadAllText(Path.Combine(output, "data", "manifest.json")));
+        Assert.Contains("validation MLM accuracy", r.Out);
+    }
+
+    [Fact]
+    public void AlbertStyleRunSharesLayersAndFactorisesEmbeddings()
+    {
+        string output = Temp("albert");
+        var r = CliHarness.Run("pretrain", "bert", "--config", run.Config, "--data", run.Corpus, "--out", output, "--samples", "0",
+            "--set", "model.embedding_size=8", "--set", "model.share_layers=true", "--set", "model.num_hidden_layers=3", "--set", "data.pair_task=sop");
+        Assert.Equal(0, r.ExitCode);
+        using var weights = Ptm.Interop.SafeTensorsFile.Open(Path.Combine(Checkpoints.Latest(output)!, "model.safetensors"));
+        Assert.Equal(new long[] { 16, 8 }, weights.GetInfo("bert.encoder.embedding_hidden_mapping_in.weight").Shape);
+        Assert.DoesNotContain("bert.encoder.layer.1.output.dense.weight", weights.Names);
+    }
+
+    [Fact]
     public void OneDocumentCorpusCannotMakeNspPairs()
     {
         string corpus = Temp("one-doc");

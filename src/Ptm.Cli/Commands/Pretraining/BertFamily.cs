@@ -37,13 +37,9 @@ sealed class BertFamily : IPretrainFamily
         var run = BertRunConfig.FromNode(config.DeepClone().AsObject(), source);
         var clock = System.Diagnostics.Stopwatch.StartNew();
         Console.WriteLine($"preparing {dataSpec} with a WordPiece vocabulary of {run.Tokenizer.VocabSize} tokens...");
-        var corpus = Corpus.Load(CorpusTokenizer.Options(dataSpec, null, 0.1, 0));
-        var tokenizer = WordPieceTokenizer.Train(corpus.Train.Select(d => d.Text), run.Tokenizer.VocabSize, run.Tokenizer.DoLowerCase);
-        var result = BertPretrainingPreparer.Prepare(MaskingVocabularyOf(tokenizer), corpus, run.Data.ToOptions(source), new PrepareOptions(outputDir, Force: true));
-        var m = result.Manifest;
-        Console.WriteLine($"prepared {outputDir} in {clock.Elapsed.TotalSeconds:F1} s: {m.Objective}, {tokenizer.VocabSize} WordPiece tokens, sequences of {m.Options.MaxSeqLength}");
-        foreach (var (name, split) in m.Splits)
-            Console.WriteLine($"  {name,-10} {split.Documents,6} documents {split.Instances,9} instances");
+        var result = PrepareCommand.RunBert(CorpusTokenizer.Options(dataSpec, null, 0.1, 0), "wordpiece", run.Tokenizer.VocabSize,
+            run.Tokenizer.DoLowerCase, run.Data.ToOptions(source), new PrepareOptions(outputDir, Force: true));
+        PrepareCommand.PrintBert(result, clock.Elapsed);
     }
 
     public static MaskingVocabulary MaskingVocabularyOf(WordPieceTokenizer t) =>
