@@ -1,4 +1,3 @@
-using System.IO.MemoryMappedFiles;
 
 namespace Ptm.Data;
 
@@ -8,8 +7,7 @@ namespace Ptm.Data;
 /// </summary>
 public sealed unsafe class BertPretrainingDataset : IDisposable
 {
-    readonly MemoryMappedFile? file;
-    readonly MemoryMappedViewAccessor? view;
+    readonly MappedFile mapped;
     readonly byte* data;
     readonly BertInstanceRecord record;
     bool disposed;
@@ -26,21 +24,8 @@ public sealed unsafe class BertPretrainingDataset : IDisposable
     {
         (Split, Path, Manifest, Count) = (split, path, manifest, count);
         record = manifest.Record;
-        if (count == 0) return;
-        try
-        {
-            file = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
-            view = file.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
-            byte* pointer = null;
-            view.SafeMemoryMappedViewHandle.AcquirePointer(ref pointer);
-            data = pointer + view.PointerOffset;
-        }
-        catch
-        {
-            view?.Dispose();
-            file?.Dispose();
-            throw;
-        }
+        mapped = new MappedFile(path, count);
+        data = mapped.Pointer;
     }
 
     public static BertPretrainingDataset Open(string directory, string split)
@@ -73,11 +58,6 @@ public sealed unsafe class BertPretrainingDataset : IDisposable
     {
         if (disposed) return;
         disposed = true;
-        if (view is not null)
-        {
-            view.SafeMemoryMappedViewHandle.ReleasePointer();
-            view.Dispose();
-        }
-        file?.Dispose();
+        mapped.Dispose();
     }
 }

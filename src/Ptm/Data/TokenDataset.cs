@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.IO.MemoryMappedFiles;
 
 namespace Ptm.Data;
 
@@ -9,8 +8,7 @@ namespace Ptm.Data;
 /// </summary>
 public sealed unsafe class TokenDataset : IDisposable
 {
-    readonly MemoryMappedFile? file;
-    readonly MemoryMappedViewAccessor? view;
+    readonly MappedFile mapped;
     readonly byte* data;
     readonly int tokenSize;
     bool disposed;
@@ -31,21 +29,8 @@ public sealed unsafe class TokenDataset : IDisposable
         Manifest = manifest;
         Length = length;
         tokenSize = manifest.TokenSize;
-        if (length == 0) return; // an empty file cannot be mapped
-        try
-        {
-            file = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
-            view = file.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
-            byte* pointer = null;
-            view.SafeMemoryMappedViewHandle.AcquirePointer(ref pointer);
-            data = pointer + view.PointerOffset;
-        }
-        catch
-        {
-            view?.Dispose();
-            file?.Dispose();
-            throw;
-        }
+        mapped = new MappedFile(path, length);
+        data = mapped.Pointer;
     }
 
     /// <summary>Opens <paramref name="split"/> ("train" or "validation") of the folder <paramref name="directory"/>.</summary>
@@ -111,11 +96,6 @@ public sealed unsafe class TokenDataset : IDisposable
     {
         if (disposed) return;
         disposed = true;
-        if (view is not null)
-        {
-            view.SafeMemoryMappedViewHandle.ReleasePointer();
-            view.Dispose();
-        }
-        file?.Dispose();
+        mapped.Dispose();
     }
 }
