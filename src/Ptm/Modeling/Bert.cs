@@ -184,13 +184,13 @@ public sealed class BertLayer : Module<Tensor, Tensor>
 {
     readonly BertAttention attention;
     readonly BertIntermediate intermediate;
-    readonly BertOutput output;
+    readonly BertResidualOutput output;
 
     public BertLayer(BertConfig config) : base("layer")
     {
         attention = new BertAttention(config);
         intermediate = new BertIntermediate(config);
-        output = new BertOutput(config);
+        output = new BertResidualOutput(config.IntermediateSize, config);
         RegisterComponents();
     }
 
@@ -207,12 +207,12 @@ public sealed class BertLayer : Module<Tensor, Tensor>
 public sealed class BertAttention : Module<Tensor, Tensor>
 {
     readonly BertSelfAttention self;
-    readonly BertSelfOutput output;
+    readonly BertResidualOutput output;
 
     public BertAttention(BertConfig config) : base("attention")
     {
         self = new BertSelfAttention(config);
-        output = new BertSelfOutput(config);
+        output = new BertResidualOutput(config.HiddenSize, config);
         RegisterComponents();
     }
 
@@ -252,16 +252,19 @@ public sealed class BertSelfAttention : Module<Tensor, Tensor>
     }
 }
 
-/// <summary>Projection of the attention output, dropout, then LayerNorm of the residual sum (post-LN).</summary>
-public sealed class BertSelfOutput : Module
+/// <summary>
+/// Post-LN sub-layer output, HF's BertSelfOutput and BertOutput (the same computation at different widths):
+/// project back to the hidden size, dropout, then LayerNorm of the residual sum.
+/// </summary>
+public sealed class BertResidualOutput : Module
 {
     readonly Linear dense;
     readonly LayerNorm LayerNorm;
     readonly Dropout dropout;
 
-    public BertSelfOutput(BertConfig config) : base("output")
+    public BertResidualOutput(int inFeatures, BertConfig config) : base("output")
     {
-        dense = Linear(config.HiddenSize, config.HiddenSize);
+        dense = Linear(inFeatures, config.HiddenSize);
         LayerNorm = nn.LayerNorm(config.HiddenSize, config.LayerNormEps);
         dropout = Dropout(config.HiddenDropoutProb);
         RegisterComponents();
@@ -283,23 +286,6 @@ public sealed class BertIntermediate : Module<Tensor, Tensor>
     }
 
     public override Tensor forward(Tensor x) => BertActivation.Gelu(dense.forward(x), tanhGelu); // (B, T, I)
-}
-
-public sealed class BertOutput : Module
-{
-    readonly Linear dense;
-    readonly LayerNorm LayerNorm;
-    readonly Dropout dropout;
-
-    public BertOutput(BertConfig config) : base("output")
-    {
-        dense = Linear(config.IntermediateSize, config.HiddenSize);
-        LayerNorm = nn.LayerNorm(config.HiddenSize, config.LayerNormEps);
-        dropout = Dropout(config.HiddenDropoutProb);
-        RegisterComponents();
-    }
-
-    public Tensor Forward(Tensor hidden, Tensor residual) => LayerNorm.forward(dropout.forward(dense.forward(hidden)) + residual);
 }
 
 /// <summary>dense + tanh on the [CLS] position.</summary>
