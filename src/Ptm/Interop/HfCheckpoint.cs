@@ -117,7 +117,7 @@ public static class HfCheckpoint
             if (!plan.TryGetValue(tiedTo, out var owner)) continue;
             using var copy = source.Load(hfKey, ScalarType.Float32);
             using var original = source.Load(owner.HfKey, ScalarType.Float32);
-            if (!copy.shape.SequenceEqual(original.shape) || !copy.equal(original).ToBoolean())
+            if (!copy.shape.SequenceEqual(original.shape) || !copy.eq(original).all().item<bool>())
                 throw new InvalidInputException($"{source.Path}: tensor '{hfKey}' differs from '{owner.HfKey}'; Ptm ties them, so an untied checkpoint cannot be loaded");
         }
 
