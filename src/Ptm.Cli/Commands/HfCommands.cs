@@ -31,7 +31,7 @@ static class HfCommands
             var report = HfCheckpoint.Convert(r.GetValue(from)!, r.GetValue(to)!, options);
             Console.WriteLine($"architecture  {report.Architecture}");
             Console.WriteLine($"loaded        {report.Loaded} tensors as {r.GetValue(dtype)}");
-            if (report.Tied.Count > 0) Console.WriteLine($"tied          {string.Join(", ", report.Tied)} (equal to the embedding, not stored)");
+            if (report.Tied.Count > 0) Console.WriteLine($"tied          {string.Join(", ", report.Tied)} (checked equal to the tensor they are tied to; not stored separately)");
             if (report.Ignored.Count > 0) Console.WriteLine($"ignored       {report.Ignored.Count} buffer(s)");
             if (report.Missing.Count > 0) Console.WriteLine($"initialised   {string.Join(", ", report.Missing)}");
             if (report.Unexpected.Count > 0) Console.WriteLine($"dropped       {string.Join(", ", report.Unexpected)}");
