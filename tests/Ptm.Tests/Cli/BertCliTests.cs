@@ -169,6 +169,13 @@ public class BertCliTests(TinyBertFixture run) : IClassFixture<TinyBertFixture>
     }
 
     [Fact]
+    public void DataOfTheOtherFamilyIsAClearError()
+    {
+        var r = CliHarness.Run("pretrain", "gpt", "--data", Path.Combine(run.Run, "data"), "--out", Temp("never"), "--samples", "0");
+        CliHarness.AssertOneLineError(r, "holds BERT (masked-LM) data", "--objective lm");
+    }
+
+    [Fact]
     public void OneDocumentCorpusCannotMakeNspPairs()
     {
         string corpus = Temp("one-doc");

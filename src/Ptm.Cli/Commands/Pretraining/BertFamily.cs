@@ -1,4 +1,3 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using Ptm.Data;
 using Ptm.Generation;
@@ -24,13 +23,7 @@ sealed class BertFamily : IPretrainFamily
 
     public void Validate(JsonObject config, string source) => BertRunConfig.FromNode(config.DeepClone().AsObject(), source);
 
-    public bool IsPrepared(string dataSpec)
-    {
-        string manifest = Path.Combine(dataSpec, DataManifest.FileName);
-        if (!File.Exists(manifest)) return false;
-        using var doc = JsonDocument.Parse(File.ReadAllText(manifest));
-        return doc.RootElement.TryGetProperty("objective", out _);
-    }
+    public bool IsPrepared(string dataSpec) => PreparedData.Matches(dataSpec, wantBert: true);
 
     public void Prepare(JsonObject config, string source, string dataSpec, string outputDir)
     {

@@ -18,7 +18,7 @@ sealed class GptFamily : IPretrainFamily
 
     public void Validate(JsonObject config, string source) => GptRunConfig.FromNode(config.DeepClone().AsObject(), source);
 
-    public bool IsPrepared(string dataSpec) => Directory.Exists(dataSpec) && File.Exists(Path.Combine(dataSpec, DataManifest.FileName));
+    public bool IsPrepared(string dataSpec) => PreparedData.Matches(dataSpec, wantBert: false);
 
     public void Prepare(JsonObject config, string source, string dataSpec, string outputDir)
     {

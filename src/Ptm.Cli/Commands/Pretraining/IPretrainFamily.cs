@@ -27,6 +27,32 @@ interface IPretrainFamily
     PretrainSession Open(JsonObject config, string source, string dataDir);
 }
 
+static class PreparedData
+{
+    /// <summary>
+    /// Whether <paramref name="dataSpec"/> is a prepared folder for this family: false for raw text, true for a
+    /// matching manifest, and an error for the other family's data (which raw-text handling would misread).
+    /// </summary>
+    public static bool Matches(string dataSpec, bool wantBert)
+    {
+        string manifest = Path.Combine(dataSpec, Ptm.Data.DataManifest.FileName);
+        if (!Directory.Exists(dataSpec) || !File.Exists(manifest)) return false;
+        bool isBert;
+        try
+        {
+            using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(manifest));
+            isBert = doc.RootElement.TryGetProperty("objective", out _);
+        }
+        catch (System.Text.Json.JsonException e)
+        {
+            throw new InvalidInputException($"{manifest}: not valid JSON ({e.Message.Split('\n')[0]})");
+        }
+        if (isBert != wantBert)
+            throw new InvalidInputException($"{dataSpec}: holds {(isBert ? "BERT (masked-LM)" : "GPT (token shard)")} data; this command needs data prepared with --objective {(wantBert ? "mlm-nsp, mlm-sop or mlm" : "lm")}");
+        return true;
+    }
+}
+
 /// <summary>One run's model, data and objective, plus how to describe and report it.</summary>
 abstract class PretrainSession : IDisposable
 {
