@@ -16,6 +16,8 @@ public sealed class TextGenerator(Gpt model, ITokenizer tokenizer)
     {
         options.Validate();
         int[] promptIds = tokenizer.Encode(prompt);
+        // An empty prompt means unconditional text: start from the document separator, as GPT-2 does.
+        if (promptIds.Length == 0 && tokenizer.EndOfTextId is int eot) promptIds = [eot];
         return Detokenize(GenerateIds(promptIds, options, cancellation), options);
     }
 
@@ -37,7 +39,7 @@ public sealed class TextGenerator(Gpt model, ITokenizer tokenizer)
     {
         options.Validate();
         int context = model.Config.NPositions;
-        if (promptIds.Length == 0) throw new InvalidInputException("prompt is empty after tokenization; give at least one token");
+        if (promptIds.Length == 0) throw new InvalidInputException("prompt is empty and the vocabulary has no <|endoftext|> to start from; give at least one token");
         if (promptIds.Length >= context)
             throw new InvalidInputException($"prompt is {promptIds.Length} tokens, longer than the context allows (n_positions = {context}, leaving no room to generate)");
         foreach (int id in promptIds)

@@ -146,6 +146,8 @@ public class GenerationTests
         var range = Assert.Throws<InvalidInputException>(() => generator.GenerateIds([1, 99], new GenerationOptions()));
         Assert.Contains("token id 99 is outside", range.Message);
         Assert.Throws<InvalidInputException>(() => generator.Generate("ab", new GenerationOptions { TopP = 0 }));
+        var empty = Assert.Throws<InvalidInputException>(() => generator.Generate("", new GenerationOptions()));
+        Assert.Contains("no <|endoftext|>", empty.Message);
     }
 
     [Fact]
