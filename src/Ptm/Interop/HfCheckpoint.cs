@@ -157,7 +157,7 @@ public static class HfCheckpoint
         if (config.Gpt is not null)
         {
             if (tokenizer is not ByteLevelBpeTokenizer)
-                throw new InvalidInputException($"{from}: a GPT-2 model needs byte-level BPE tokenizer files (vocab.json + merges.txt), found {tokenizer.Kind}");
+                throw new InvalidInputException($"{from}: a GPT-2 model needs byte-level BPE tokenizer files (vocab.json + merges.txt, or a BPE tokenizer.json), found {tokenizer.Kind}");
             var (model, _, r) = LoadGpt(from, options);
             report = r;
             StagedDirectory.Create(to, temp => { ModelFolder.SaveModel(temp, model, tokenizer); SaveExtra(temp, config.Extra); });
@@ -165,7 +165,7 @@ public static class HfCheckpoint
         else
         {
             if (tokenizer is not WordPieceTokenizer)
-                throw new InvalidInputException($"{from}: a BERT model needs a WordPiece vocabulary (vocab.txt), found {tokenizer.Kind}");
+                throw new InvalidInputException($"{from}: a BERT model needs a WordPiece vocabulary (vocab.txt or a WordPiece tokenizer.json), found {tokenizer.Kind}");
             var (model, _, r) = LoadBert(from, options);
             report = r;
             StagedDirectory.Create(to, temp => { ModelFolder.SaveModel(temp, model, tokenizer); SaveExtra(temp, config.Extra); });
@@ -201,7 +201,7 @@ public static class HfCheckpoint
     /// <summary>
     /// Writes a GPT2LMHeadModel folder: weights under <c>transformer.</c> with Conv1D (in, out) orientation and
     /// no <c>lm_head.weight</c> (tied, and HF's save_pretrained omits tied copies), config.json, and
-    /// vocab.json, merges.txt, tokenizer_config.json, special_tokens_map.json.
+    /// vocab.json, merges.txt, tokenizer.json, tokenizer_config.json, special_tokens_map.json.
     /// </summary>
     public static void Export(Gpt model, ITokenizer tokenizer, string dir, JsonObject? extraConfig = null)
     {
@@ -241,7 +241,7 @@ public static class HfCheckpoint
 
     /// <summary>
     /// Writes a BertForPreTraining folder: our keys are HF's; the decoder weight and bias are tied and, as in
-    /// save_pretrained, not written. vocab.txt, tokenizer_config.json, special_tokens_map.json.
+    /// save_pretrained, not written. vocab.txt, tokenizer.json, tokenizer_config.json, special_tokens_map.json.
     /// </summary>
     public static void Export(BertForPreTraining model, WordPieceTokenizer tokenizer, string dir, JsonObject? extraConfig = null)
     {

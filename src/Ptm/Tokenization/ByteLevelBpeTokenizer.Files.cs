@@ -15,7 +15,8 @@ public sealed partial class ByteLevelBpeTokenizer
     public const string Gpt2VocabFileName = "encoder.json";
     public const string Gpt2MergesFileName = "vocab.bpe";
 
-    /// <summary>Writes vocab.json and merges.txt (Hugging Face layout) into <paramref name="directory"/>.</summary>
+    /// <summary>Writes vocab.json and merges.txt (Hugging Face's slow-tokenizer layout) and tokenizer.json (its
+    /// fast-tokenizer file, which also names the special tokens) into <paramref name="directory"/>.</summary>
     public void Save(string directory)
     {
         var json = new MemoryStream();
@@ -30,10 +31,12 @@ public sealed partial class ByteLevelBpeTokenizer
         var text = new StringBuilder("#version: 0.2\n");
         foreach (var (left, right) in merges) text.Append(left).Append(' ').Append(right).Append('\n');
         AtomicFile.WriteAllText(Path.Combine(directory, MergesFileName), text.ToString());
+        SaveHuggingFaceJson(Path.Combine(directory, HuggingFaceFileName));
     }
 
-    /// <summary>Loads vocab.json + merges.txt, or else encoder.json + vocab.bpe, from <paramref name="directory"/>.</summary>
-    /// <exception cref="InvalidInputException">Neither pair is there, or a file is malformed.</exception>
+    /// <summary>Loads vocab.json + merges.txt, or else encoder.json + vocab.bpe, or else tokenizer.json, from
+    /// <paramref name="directory"/>.</summary>
+    /// <exception cref="InvalidInputException">None of these is there, or a file is malformed.</exception>
     public static ByteLevelBpeTokenizer Load(string directory)
     {
         foreach (var (vocab, mergesFile) in new[] { (VocabFileName, MergesFileName), (Gpt2VocabFileName, Gpt2MergesFileName) })
@@ -41,8 +44,10 @@ public sealed partial class ByteLevelBpeTokenizer
             string vocabPath = Path.Combine(directory, vocab), mergesPath = Path.Combine(directory, mergesFile);
             if (File.Exists(vocabPath) && File.Exists(mergesPath)) return Load(vocabPath, mergesPath);
         }
+        string json = Path.Combine(directory, HuggingFaceFileName);
+        if (File.Exists(json)) return LoadHuggingFaceJson(json);
         throw new InvalidInputException(
-            $"{directory}: expected BPE files {VocabFileName} + {MergesFileName} or {Gpt2VocabFileName} + {Gpt2MergesFileName}");
+            $"{directory}: expected BPE files {VocabFileName} + {MergesFileName}, {Gpt2VocabFileName} + {Gpt2MergesFileName}, or {HuggingFaceFileName}");
     }
 
     /// <summary>Loads a vocabulary JSON file and a merges file (either naming convention).</summary>

@@ -4,9 +4,9 @@ namespace Ptm.Tokenization;
 public static class TokenizerFiles
 {
     /// <summary>
-    /// char_vocab.json → <see cref="CharTokenizer"/>; vocab.json + merges.txt or encoder.json + vocab.bpe →
-    /// <see cref="ByteLevelBpeTokenizer"/>; a tokenizer.json whose model is WordPiece, or else vocab.txt (with an
-    /// optional tokenizer_config.json) → <see cref="WordPieceTokenizer"/>.
+    /// char_vocab.json → <see cref="CharTokenizer"/>; vocab.json + merges.txt or encoder.json + vocab.bpe, or else a
+    /// tokenizer.json whose model is BPE → <see cref="ByteLevelBpeTokenizer"/>; a tokenizer.json whose model is
+    /// WordPiece, or else vocab.txt (with an optional tokenizer_config.json) → <see cref="WordPieceTokenizer"/>.
     /// </summary>
     /// <exception cref="InvalidInputException">No tokenizer files, only half a pair, or a malformed file.</exception>
     public static ITokenizer Load(string directory)
@@ -23,6 +23,9 @@ public static class TokenizerFiles
             }
         }
 
+        // A BPE tokenizer.json stands in for a missing half of a pair; without one a half pair is an error.
+        string hfJson = Path.Combine(directory, WordPieceTokenizer.HuggingFaceFileName);
+        string? jsonType = File.Exists(hfJson) ? ModelType(hfJson) : null;
         foreach (var (vocab, merges) in new[]
                  {
                      (ByteLevelBpeTokenizer.VocabFileName, ByteLevelBpeTokenizer.MergesFileName),
@@ -31,38 +34,39 @@ public static class TokenizerFiles
         {
             bool hasVocab = File.Exists(Path.Combine(directory, vocab)), hasMerges = File.Exists(Path.Combine(directory, merges));
             if (hasVocab && hasMerges) return ByteLevelBpeTokenizer.Load(Path.Combine(directory, vocab), Path.Combine(directory, merges));
-            if (hasVocab || hasMerges)
+            if ((hasVocab || hasMerges) && jsonType != "BPE")
                 throw new InvalidInputException($"{directory}: found {(hasVocab ? vocab : merges)} but not {(hasVocab ? merges : vocab)}; a BPE tokenizer needs both");
         }
 
         // A Hugging Face BERT folder usually has both; tokenizer.json is preferred because it also carries the
         // normaliser options. A tokenizer.json of another model type is not ours to load, so vocab.txt decides.
-        string hfJson = Path.Combine(directory, WordPieceTokenizer.HuggingFaceFileName);
-        if (File.Exists(hfJson) && IsWordPieceJson(hfJson)) return WordPieceTokenizer.LoadHuggingFaceJson(hfJson);
+        // JSON we cannot read counts as WordPiece so that loading it reports the problem.
+        if (File.Exists(hfJson) && jsonType is null or "WordPiece") return WordPieceTokenizer.LoadHuggingFaceJson(hfJson);
+        if (jsonType == "BPE") return ByteLevelBpeTokenizer.LoadHuggingFaceJson(hfJson);
         if (File.Exists(Path.Combine(directory, WordPieceTokenizer.VocabFileName))) return WordPieceTokenizer.Load(directory);
 
+        string other = File.Exists(hfJson) ? $" ({WordPieceTokenizer.HuggingFaceFileName} has model.type '{jsonType}', which Ptm does not load)" : "";
         throw new InvalidInputException(
-            $"{directory}: no tokenizer files; expected {CharTokenizer.FileName}, {ByteLevelBpeTokenizer.VocabFileName} + {ByteLevelBpeTokenizer.MergesFileName}, {ByteLevelBpeTokenizer.Gpt2VocabFileName} + {ByteLevelBpeTokenizer.Gpt2MergesFileName}, {WordPieceTokenizer.VocabFileName}, or a WordPiece {WordPieceTokenizer.HuggingFaceFileName}");
+            $"{directory}: no tokenizer files{other}; expected {CharTokenizer.FileName}, {ByteLevelBpeTokenizer.VocabFileName} + {ByteLevelBpeTokenizer.MergesFileName}, {ByteLevelBpeTokenizer.Gpt2VocabFileName} + {ByteLevelBpeTokenizer.Gpt2MergesFileName}, {WordPieceTokenizer.VocabFileName}, or a WordPiece or BPE {WordPieceTokenizer.HuggingFaceFileName}");
     }
 
-    /// <summary>Whether a tokenizer.json declares a WordPiece model; unreadable JSON counts as yes so that loading
-    /// it reports the problem.</summary>
-    static bool IsWordPieceJson(string path)
+    /// <summary>A tokenizer.json's model.type, or null when the file is not JSON of the expected shape.</summary>
+    static string? ModelType(string path)
     {
         try
         {
             using var stream = File.OpenRead(path);
             using var document = System.Text.Json.JsonDocument.Parse(stream);
-            return document.RootElement.ValueKind != System.Text.Json.JsonValueKind.Object
-                || !document.RootElement.TryGetProperty("model", out var model)
-                || model.ValueKind != System.Text.Json.JsonValueKind.Object
-                || !model.TryGetProperty("type", out var type)
-                || type.ValueKind != System.Text.Json.JsonValueKind.String
-                || type.GetString() == "WordPiece";
+            return document.RootElement.ValueKind == System.Text.Json.JsonValueKind.Object
+                && document.RootElement.TryGetProperty("model", out var model)
+                && model.ValueKind == System.Text.Json.JsonValueKind.Object
+                && model.TryGetProperty("type", out var type)
+                && type.ValueKind == System.Text.Json.JsonValueKind.String
+                ? type.GetString() : null;
         }
         catch (Exception e) when (e is System.Text.Json.JsonException or IOException or UnauthorizedAccessException)
         {
-            return true;
+            return null;
         }
     }
 }

@@ -15,7 +15,8 @@ public sealed partial class WordPieceTokenizer
     public const string ConfigFileName = "tokenizer_config.json";
     public const string HuggingFaceFileName = "tokenizer.json";
 
-    /// <summary>Writes vocab.txt and tokenizer_config.json (Hugging Face BertTokenizer field names).</summary>
+    /// <summary>Writes vocab.txt and tokenizer_config.json (Hugging Face BertTokenizer field names), and
+    /// tokenizer.json (its fast tokenizer's file) with the same settings.</summary>
     public void Save(string directory)
     {
         var vocab = new StringBuilder(tokens.Length * 8);
@@ -43,6 +44,7 @@ public sealed partial class WordPieceTokenizer
         if (Settings.MaxInputCharsPerWord != defaults.MaxInputCharsPerWord) config["max_input_chars_per_word"] = Settings.MaxInputCharsPerWord;
         AtomicFile.WriteAllText(Path.Combine(directory, ConfigFileName),
             config.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }) + "\n");
+        SaveHuggingFaceJson(Path.Combine(directory, HuggingFaceFileName));
     }
 
     /// <summary>Loads vocab.txt and, if present, tokenizer_config.json from <paramref name="directory"/>; without the

@@ -1,3 +1,4 @@
+using Ptm.Tokenization;
 using Ptm.Tests.Interop;
 
 namespace Ptm.Tests.Cli;
@@ -27,6 +28,10 @@ public sealed class HfCliTests
         var back = CliHarness.Run("inspect", s["hf"]);
         Assert.Contains("architecture  GPT2LMHeadModel", back.Out);
         Assert.Equal(Params(hf.Out), Params(back.Out));
+        // Every folder we write carries Hugging Face's single-file tokenizer too, naming the special token.
+        foreach (string dir in new[] { s["ours"], s["hf"] })
+            Assert.Equal(261, ByteLevelBpeTokenizer.LoadHuggingFaceJson(Path.Combine(dir, "tokenizer.json")).VocabSize);
+        Assert.Contains("<|endoftext|>", File.ReadAllText(Path.Combine(s["hf"], "tokenizer.json")));
     }
 
     [Fact]
@@ -38,6 +43,37 @@ public sealed class HfCliTests
         var i = CliHarness.Run("inspect", s["ours"]);
         Assert.Contains("BF16: ", i.Out);
         Assert.Contains("tokenizer     wordpiece, 28 tokens, special: [PAD] [UNK] [CLS] [SEP] [MASK]", i.Out);
+
+        var ex = CliHarness.Run("export", "--model", s["ours"], "--to", s["hf"], "--format", "hf");
+        Assert.True(ex.ExitCode == 0, ex.Err);
+        var fromJson = WordPieceTokenizer.LoadHuggingFaceJson(Path.Combine(s["hf"], "tokenizer.json"));
+        Assert.Equal(WordPieceTokenizer.Load(HfFixtures.Bert).Settings, fromJson.Settings);
+    }
+
+    /// <summary>A Hugging Face folder whose only tokenizer file is tokenizer.json, as many hub repositories are.</summary>
+    static string WithOnlyTokenizerJson(string fixture, string dir)
+    {
+        HfFixtures.Variant(fixture, dir);
+        var tokenizer = TokenizerFiles.Load(dir);
+        string json = Path.Combine(dir, "tokenizer.json");
+        if (tokenizer is ByteLevelBpeTokenizer bpe) bpe.SaveHuggingFaceJson(json);
+        else ((WordPieceTokenizer)tokenizer).SaveHuggingFaceJson(json);
+        foreach (string f in new[] { "vocab.json", "merges.txt", "vocab.txt", "tokenizer_config.json" }) File.Delete(Path.Combine(dir, f));
+        return dir;
+    }
+
+    [Fact]
+    public void Convert_from_a_folder_with_only_tokenizer_json()
+    {
+        using var s = new HfFixtures.Scratch();
+        var r = CliHarness.Run("convert", "--from", WithOnlyTokenizerJson(HfFixtures.Gpt2, s["gpt2"]), "--to", s["gpt2-ours"]);
+        Assert.True(r.ExitCode == 0, r.Err);
+        Assert.Contains("tokenizer     bpe, 261 tokens, special: <|endoftext|>", CliHarness.Run("inspect", s["gpt2-ours"]).Out);
+
+        r = CliHarness.Run("convert", "--from", WithOnlyTokenizerJson(HfFixtures.Bert, s["bert"]), "--to", s["bert-ours"]);
+        Assert.True(r.ExitCode == 0, r.Err);
+        Assert.Contains("tokenizer     wordpiece, 28 tokens", CliHarness.Run("inspect", s["bert-ours"]).Out);
+        Assert.Equal(WordPieceTokenizer.Load(HfFixtures.Bert).Settings, WordPieceTokenizer.Load(s["bert-ours"]).Settings);
     }
 
     static void AssertFailsCleanly(string from, string to, params string[] mentions)

@@ -77,6 +77,7 @@ public class TokenizerFilesTests
         using var dir = new TempDirectory();
         WriteTiny(dir, "vocab.json", "merges.txt");
         File.Delete(dir.File("merges.txt"));
+        File.Delete(dir.File("tokenizer.json"));   // with it, the folder is complete (see Load_HalfAPairWithABpeTokenizerJson)
         var e = Assert.Throws<InvalidInputException>(() => TokenizerFiles.Load(dir.Path));
         Assert.Contains("merges.txt", e.Message);
     }
@@ -119,5 +120,47 @@ public class TokenizerFilesTests
         WriteTiny(dir, "vocab.json", "merges.txt", merges: "#version: 0.2\r\na b\r\n");
         var t = (ByteLevelBpeTokenizer)TokenizerFiles.Load(dir.Path);
         Assert.Equal(new[] { ("a", "b") }, t.Merges);
+    }
+
+    [Fact]
+    public void Load_OnlyABpeTokenizerJson_GivesBpe()
+    {
+        using var dir = new TempDirectory();
+        WriteTiny(dir, "vocab.json", "merges.txt");
+        Assert.True(File.Exists(dir.File("tokenizer.json")));   // Save writes it alongside the pair
+        File.Delete(dir.File("vocab.json"));
+        File.Delete(dir.File("merges.txt"));
+        var t = Assert.IsType<ByteLevelBpeTokenizer>(TokenizerFiles.Load(dir.Path));
+        Assert.Equal(new[] { 256, 256 }, t.Encode("abab"));
+        Assert.Equal(new[] { 256, 256 }, ByteLevelBpeTokenizer.Load(dir.Path).Encode("abab"));
+    }
+
+    [Fact]
+    public void Load_HalfAPairWithABpeTokenizerJson_UsesTheJson()
+    {
+        using var dir = new TempDirectory();
+        WriteTiny(dir, "vocab.json", "merges.txt");
+        File.Delete(dir.File("merges.txt"));
+        var t = Assert.IsType<ByteLevelBpeTokenizer>(TokenizerFiles.Load(dir.Path));
+        Assert.Equal(new[] { 256, 256 }, t.Encode("abab"));
+    }
+
+    [Fact]
+    public void Load_PairAndTokenizerJson_PrefersThePair()
+    {
+        using var dir = new TempDirectory();
+        WriteTiny(dir, "vocab.json", "merges.txt");
+        File.WriteAllText(dir.File("tokenizer.json"), "not json");   // never read while the pair is there
+        Assert.IsType<ByteLevelBpeTokenizer>(TokenizerFiles.Load(dir.Path));
+    }
+
+    [Fact]
+    public void Load_MalformedBpeTokenizerJson_NamesTheFileAndField()
+    {
+        using var dir = new TempDirectory();
+        File.WriteAllText(dir.File("tokenizer.json"), """{"model": {"type": "BPE", "vocab": {}, "merges": []}, "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false}}""");
+        var e = Assert.Throws<InvalidInputException>(() => TokenizerFiles.Load(dir.Path));
+        Assert.Contains(dir.File("tokenizer.json"), e.Message);
+        Assert.Contains("model.vocab", e.Message);
     }
 }

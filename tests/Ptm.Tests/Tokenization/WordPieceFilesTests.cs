@@ -81,9 +81,14 @@ public class WordPieceFilesTests
         File.WriteAllText(dir.File("tokenizer.json"), json.Replace("\"type\": \"WordPiece\"", "\"type\": \"BPE\""));
         var e = Assert.Throws<InvalidInputException>(() => WordPieceTokenizer.LoadHuggingFaceJson(dir.File("tokenizer.json")));
         Assert.Contains("'BPE', expected 'WordPiece'", e.Message);
-        // TokenizerFiles leaves a non-WordPiece tokenizer.json alone and reports that nothing it knows is there.
+        // TokenizerFiles hands a BPE tokenizer.json to the byte-level loader, which refuses BERT's pre-tokenizer.
+        e = Assert.Throws<InvalidInputException>(() => TokenizerFiles.Load(dir.Path));
+        Assert.Contains("normalizer", e.Message);
+        // A tokenizer.json of a model type Ptm lacks is left alone: nothing it knows is there, and it says why.
+        File.WriteAllText(dir.File("tokenizer.json"), json.Replace("\"type\": \"WordPiece\"", "\"type\": \"Unigram\""));
         e = Assert.Throws<InvalidInputException>(() => TokenizerFiles.Load(dir.Path));
         Assert.Contains("no tokenizer files", e.Message);
+        Assert.Contains("'Unigram'", e.Message);
 
         File.WriteAllText(dir.File("tokenizer.json"), json.Replace("\"BertNormalizer\"", "\"NFKC\""));
         e = Assert.Throws<InvalidInputException>(() => WordPieceTokenizer.LoadHuggingFaceJson(dir.File("tokenizer.json")));
@@ -129,5 +134,54 @@ public class WordPieceFilesTests
         var e = Assert.Throws<InvalidInputException>(() => WordPieceTokenizer.Load(dir.Path));
         Assert.Contains("tokenizer_config.json", e.Message);
         Assert.Contains("do_lower_case", e.Message);
+    }
+
+    public static TheoryData<string> RoundTripSettings => new() { "default", "cased", "bare" };
+
+    static WordPieceSettings SettingsFor(string name) => name switch
+    {
+        "default" => new WordPieceSettings(),
+        "cased" => new WordPieceSettings { DoLowerCase = false, StripAccents = true, ModelMaxLength = 128, MaxInputCharsPerWord = 20 },
+        _ => new WordPieceSettings { DoLowerCase = false, StripAccents = false, TokenizeChineseChars = false, CleanText = false },
+    };
+
+    [Theory]
+    [MemberData(nameof(RoundTripSettings))]
+    public void HuggingFaceJson_SaveThenLoad_GivesSameSettingsAndIds(string name)
+    {
+        using var dir = new TempDirectory();
+        var original = new WordPieceTokenizer(WordPieceTokenizerTests.TinyVocab, SettingsFor(name));
+        original.SaveHuggingFaceJson(dir.File("tokenizer.json"));
+        var loaded = WordPieceTokenizer.LoadHuggingFaceJson(dir.File("tokenizer.json"));
+        Assert.Equal(original.Settings, loaded.Settings);
+        Assert.Equal(original.Vocabulary, loaded.Vocabulary);
+        foreach (string text in new[] { "UnAffable unaffablé", "wanted\u0000 中 [CLS] x", "un" + string.Concat(Enumerable.Repeat("aff", 8)) })
+            Assert.Equal(original.Encode(text), loaded.Encode(text));
+
+        using var doc = JsonDocument.Parse(File.ReadAllText(dir.File("tokenizer.json")));
+        var root = doc.RootElement;
+        Assert.Equal("BertPreTokenizer", root.GetProperty("pre_tokenizer").GetProperty("type").GetString());
+        Assert.Equal("WordPiece", root.GetProperty("decoder").GetProperty("type").GetString());
+        Assert.Equal(5, root.GetProperty("added_tokens").GetArrayLength());
+        var post = root.GetProperty("post_processor");
+        Assert.Equal("TemplateProcessing", post.GetProperty("type").GetString());
+        Assert.Equal(5, post.GetProperty("pair").GetArrayLength());
+        Assert.Equal(original.ClsId, post.GetProperty("special_tokens").GetProperty("[CLS]").GetProperty("ids")[0].GetInt32());
+        Assert.Equal(original.SepId, post.GetProperty("special_tokens").GetProperty("[SEP]").GetProperty("ids")[0].GetInt32());
+        var strip = root.GetProperty("normalizer").GetProperty("strip_accents");
+        Assert.Equal(original.Settings.StripAccents, strip.ValueKind == JsonValueKind.Null ? null : strip.GetBoolean());
+    }
+
+    [Fact]
+    public void Save_AlsoWritesTokenizerJson_ThatTokenizerFilesPrefers()
+    {
+        using var dir = new TempDirectory();
+        var original = new WordPieceTokenizer(WordPieceTokenizerTests.TinyVocab, new WordPieceSettings { DoLowerCase = false, ModelMaxLength = 64 });
+        original.Save(dir.Path);
+        Assert.True(File.Exists(dir.File("tokenizer.json")));
+        File.Delete(dir.File("vocab.txt"));
+        File.Delete(dir.File("tokenizer_config.json"));
+        var loaded = Assert.IsType<WordPieceTokenizer>(TokenizerFiles.Load(dir.Path));
+        Assert.Equal(original.Settings, loaded.Settings);
     }
 }
