@@ -15,6 +15,9 @@ public static class Program
         root.Subcommands.Add(FillMaskCommand.Create());
         root.Subcommands.Add(EmbedCommand.CreateEmbed());
         root.Subcommands.Add(EmbedCommand.CreateSimilar());
+        root.Subcommands.Add(FinetuneCommand.Create());
+        root.Subcommands.Add(EvaluateCommand.Create());
+        root.Subcommands.Add(PredictCommand.Create());
         root.Subcommands.Add(HfCommands.CreateConvert());
         root.Subcommands.Add(HfCommands.CreateExport());
         root.Subcommands.Add(HfCommands.CreateInspect());

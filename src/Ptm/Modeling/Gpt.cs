@@ -26,6 +26,9 @@ public sealed class Gpt : Module<Tensor, Tensor>
 
     public GptConfig Config { get; }
 
+    /// <summary>The body (HF's <c>transformer</c>), for task heads that read its hidden states under the same key names.</summary>
+    public GptTransformer Transformer => transformer;
+
     /// <summary>Token ids (B, T) to next-token logits (B, T, vocab_size).</summary>
     public override Tensor forward(Tensor idx) => Forward(idx, null);
 
@@ -96,6 +99,7 @@ public sealed class GptTransformer : Module<Tensor, Tensor>
     public GptTransformer(GptConfig config) : base("transformer")
     {
         this.config = config;
+        Config = config;
         wte = Embedding(config.VocabSize, config.NEmbd);
         wpe = Embedding(config.NPositions, config.NEmbd);
         drop = Dropout(config.EmbdPdrop);
@@ -104,6 +108,10 @@ public sealed class GptTransformer : Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    public GptConfig Config { get; }
+
+    /// <summary>The tied LM projection of hidden states (…, C) to vocabulary logits (…, V).</summary>
+    public Tensor LmLogits(Tensor hidden) => functional.linear(hidden, wte.weight!);
 
     public override Tensor forward(Tensor idx) => Forward(idx, null);
 

@@ -1,0 +1,76 @@
+using System.CommandLine;
+using System.Text;
+using System.Text.Json;
+using Ptm.FineTuning;
+using Ptm.IO;
+
+namespace Ptm.Cli.Commands;
+
+/// <summary>`ptm evaluate`: a fine-tuned model's metrics on a labelled file, printed and written as JSON.</summary>
+static class EvaluateCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string>("--model") { Description = "fine-tuned model folder, or a fine-tuning run folder", Required = true };
+        var file = new Option<string>("--file") { Description = "labelled examples (.csv, .tsv or .jsonl)", Required = true };
+        var output = new Option<string?>("--out") { Description = "metrics JSON (default: <file>.metrics.json)" };
+        var batch = new Option<int>("--batch-size") { Description = "examples per forward pass", DefaultValueFactory = _ => 32 };
+        var threads = CommonOptions.Threads();
+        var command = new Command("evaluate", "Accuracy, macro-F1 and confusion matrix (or Pearson/Spearman) of a fine-tuned model") { model, file, output, batch, threads };
+        var columns = TaskFileOptions.AddTo(command);
+        command.SetAction(r => CommandErrors.Run(() =>
+        {
+            CommonOptions.ApplyThreads(r.GetValue(threads));
+            var ft = FineTuneModel.Load(r.GetValue(model)!);
+            string path = r.GetValue(file)!;
+            var set = ft.Encode(TaskFile.Read(path, ft.Task, columns.Columns(r)), requireLabels: true);
+            TaskFileOptions.Warn(set, ft.Info.MaxLength);
+            var predictions = ft.Predict(set, Math.Max(1, r.GetValue(batch)));
+            var json = new Dictionary<string, object?> { ["file"] = path, ["task"] = ft.Info.Task, ["examples"] = set.Count, ["truncated"] = set.TruncatedCount };
+            Console.WriteLine($"examples      {set.Count}");
+            if (ft.Task == FineTuneTask.Similarity)
+            {
+                var m = TaskMetrics.Correlation(set.Examples.Select(e => (double)e.Score).ToList(), predictions.Select(p => (double)p.Score).ToList());
+                Console.WriteLine($"pearson       {m.Pearson:F4}");
+                Console.WriteLine($"spearman      {m.Spearman:F4}");
+                Console.WriteLine($"mse           {m.Mse:F4}");
+                json["pearson"] = m.Pearson; json["spearman"] = m.Spearman; json["mse"] = m.Mse;
+            }
+            else
+            {
+                var names = ft.Labels?.Labels ?? Enumerable.Range(0, set.Examples[0].Sequences.Length).Select(i => $"choice {i}").ToList();
+                var m = TaskMetrics.Classification(set.Examples.Select(e => e.Class).ToList(), predictions.Select(p => p.Class).ToList(), names.Count);
+                Console.WriteLine($"accuracy      {m.Accuracy:F4}");
+                Console.WriteLine($"macro-F1      {m.MacroF1:F4}");
+                Console.Write(Confusion(m.Confusion, names));
+                json["accuracy"] = m.Accuracy; json["macro_f1"] = m.MacroF1; json["labels"] = names;
+                json["confusion"] = Enumerable.Range(0, names.Count).Select(g => Enumerable.Range(0, names.Count).Select(p => m.Confusion[g, p]).ToArray()).ToArray();
+            }
+            string outPath = r.GetValue(output) ?? path + ".metrics.json";
+            AtomicFile.WriteAllText(outPath, JsonSerializer.Serialize(json, JsonFiles.Indented));
+            Console.WriteLine($"metrics written to {outPath}");
+            return 0;
+        }));
+        return command;
+    }
+
+    /// <summary>Rows are gold labels, columns predictions (numbered, with the names listed on the rows).</summary>
+    static string Confusion(int[,] confusion, IReadOnlyList<string> names)
+    {
+        int n = names.Count;
+        int nameWidth = Math.Min(24, names.Max(s => s.Length));
+        int cell = Math.Max(4, confusion.Cast<int>().Max().ToString().Length + 1);
+        var sb = new StringBuilder("confusion matrix (rows: gold, columns: predicted)\n");
+        sb.Append(new string(' ', nameWidth + 5));
+        for (int p = 0; p < n; p++) sb.Append($"[{p}]".PadLeft(cell));
+        sb.Append('\n');
+        for (int g = 0; g < n; g++)
+        {
+            string name = names[g].Length > nameWidth ? names[g][..nameWidth] : names[g];
+            sb.Append($"[{g}]".PadLeft(4)).Append(' ').Append(name.PadRight(nameWidth));
+            for (int p = 0; p < n; p++) sb.Append(confusion[g, p].ToString().PadLeft(cell));
+            sb.Append('\n');
+        }
+        return sb.ToString();
+    }
+}

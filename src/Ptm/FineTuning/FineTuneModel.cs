@@ -1,0 +1,285 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Ptm.Interop;
+using Ptm.IO;
+using Ptm.Modeling;
+using Ptm.Tokenization;
+using Ptm.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Ptm.FineTuning;
+
+/// <summary>What finetune.json records next to config.json: everything needed to rebuild the head and its inputs.</summary>
+public sealed record FineTuneInfo
+{
+    [JsonPropertyName("family")] public string Family { get; init; } = "";
+    [JsonPropertyName("task")] public string Task { get; init; } = "";
+    [JsonPropertyName("head")] public string Head { get; init; } = "";
+    [JsonPropertyName("num_labels")] public int NumLabels { get; init; }
+    [JsonPropertyName("max_length")] public int MaxLength { get; init; }
+    [JsonPropertyName("lm_coef")] public double LmCoef { get; init; }
+}
+
+/// <summary>Options for putting a fresh head on a pre-trained model.</summary>
+/// <param name="MaxLength">Tokens per sequence; null means the model's context.</param>
+/// <param name="LmCoef">GPT-1's λ for the auxiliary LM loss (§3.2); ignored for BERT.</param>
+public sealed record HeadOptions(int? MaxLength = null, double LmCoef = 0.5, long Seed = 1337);
+
+/// <summary>One prediction: the class (or chosen answer) with its probabilities, or a similarity score.</summary>
+public sealed record TaskPrediction(int Class, float[] Probabilities, float Score);
+
+/// <summary>
+/// A pre-trained GPT or BERT with a task head, its tokenizer and input encoder, and its label map. The folder it
+/// saves to is a model folder (config.json, model.safetensors, tokenizer files) plus finetune.json and labels.json.
+/// </summary>
+public sealed class FineTuneModel
+{
+    public const string InfoFile = "finetune.json";
+
+    readonly string configJson;
+
+    FineTuneModel(FineTuneInfo info, nn.Module module, ITokenizer tokenizer, ITaskEncoder encoder, LabelMap? labels, string configJson)
+    {
+        Info = info;
+        Task = FineTuneTasks.Parse(info.Task, InfoFile);
+        Module = module;
+        Tokenizer = tokenizer;
+        Encoder = encoder;
+        Labels = labels;
+        this.configJson = configJson;
+    }
+
+    public FineTuneInfo Info { get; }
+    public FineTuneTask Task { get; }
+    public nn.Module Module { get; }
+    public ITokenizer Tokenizer { get; }
+    public ITaskEncoder Encoder { get; }
+    public LabelMap? Labels { get; }
+    public bool IsGpt => Info.Family == "gpt2";
+    public double LmCoef => IsGpt ? Info.LmCoef : 0;
+
+    /// <summary>The head's own parameter names (fresh at the start of fine-tuning; everything else is pre-trained).</summary>
+    public static bool IsHeadParameter(string name) => name.StartsWith("classifier.", StringComparison.Ordinal) || name.StartsWith("score.", StringComparison.Ordinal);
+
+    /// <summary>
+    /// Loads a pre-trained model folder (or run folder) of either family and puts a freshly initialised head on it.
+    /// The pre-trained weights are loaded strictly (every tensor must be there with its shape); only the head's
+    /// keys are new. BERT's pre-training heads (cls.*) are left behind. A GPT gets GPT-1's three task tokens.
+    /// </summary>
+    public static FineTuneModel FromPretrained(string path, FineTuneTask task, LabelMap? labels, HeadOptions options)
+    {
+        if (FineTuneTasks.HasLabelMap(task) && labels is null) throw new ArgumentException("classification needs a label map", nameof(labels));
+        string dir = Checkpoints.ResolveModelDirectory(path);
+        string family = ModelFolder.ModelType(dir);
+        int numLabels = task switch { FineTuneTask.Similarity => 1, FineTuneTask.Choice => 1, _ => labels!.Count };
+        manual_seed(options.Seed);
+        if (family == "bert")
+        {
+            var (pre, tokenizer) = ModelFolder.LoadBert(dir);
+            int max = CheckMaxLength(options.MaxLength, pre.Config.MaxPositionEmbeddings);
+            var module = BertHead(pre.Bert, task, numLabels);
+            var info = new FineTuneInfo { Family = family, Task = FineTuneTasks.Name(task), Head = module.GetName(), NumLabels = numLabels, MaxLength = max };
+            return new FineTuneModel(info, module, tokenizer, new BertTaskEncoder(tokenizer, max), labels, pre.Config.ToJson());
+        }
+        if (family == "gpt2")
+        {
+            var (gpt, anyTokenizer) = ModelFolder.LoadGpt(dir);
+            if (anyTokenizer is not ByteLevelBpeTokenizer bpe)
+                throw new InvalidInputException($"{dir}: GPT fine-tuning adds the tokens {string.Join(" ", GptTaskVocabulary.Tokens)} to a byte-level BPE vocabulary, but this model has a {anyTokenizer.Kind} tokenizer");
+            var (grown, tokenizer, ids) = GptTaskVocabulary.Extend(gpt, bpe);
+            int max = CheckMaxLength(options.MaxLength, grown.Config.NPositions);
+            var module = GptHead(grown.Transformer, task, numLabels);
+            var info = new FineTuneInfo { Family = family, Task = FineTuneTasks.Name(task), Head = module.GetName(), NumLabels = numLabels, MaxLength = max, LmCoef = options.LmCoef };
+            return new FineTuneModel(info, module, tokenizer, new GptTaskEncoder(tokenizer, ids, max), labels, grown.Config.ToJson());
+        }
+        throw new InvalidInputException($"{Path.Combine(dir, ModelFolder.ConfigFile)}: model_type \"{family}\" cannot be fine-tuned (expected \"gpt2\" or \"bert\")");
+    }
+
+    static int CheckMaxLength(int? requested, int context)
+    {
+        if (requested is null) return context;
+        if (requested < 8 || requested > context)
+            throw new InvalidInputException($"--max-length must be in [8, {context}] for this model (got {requested})");
+        return requested.Value;
+    }
+
+    static nn.Module BertHead(BertModel bert, FineTuneTask task, int numLabels) =>
+        task == FineTuneTask.Choice ? new BertForMultipleChoice(bert) : new BertForSequenceClassification(bert, numLabels);
+
+    static nn.Module GptHead(GptTransformer transformer, FineTuneTask task, int numLabels) =>
+        task == FineTuneTask.Choice ? new GptForMultipleChoice(transformer) : new GptForSequenceClassification(transformer, numLabels);
+
+    /// <summary>Loads a folder written by <see cref="Save"/> (or a fine-tuning run folder: its latest checkpoint).</summary>
+    public static FineTuneModel Load(string path)
+    {
+        string dir = Checkpoints.ResolveModelDirectory(path);
+        string infoPath = Path.Combine(dir, InfoFile);
+        if (!File.Exists(infoPath)) throw new InvalidInputException($"{dir}: not a fine-tuned model (no {InfoFile}); fine-tune it first with ptm finetune");
+        FineTuneInfo info;
+        try { info = JsonFiles.ReadObject(infoPath).Deserialize<FineTuneInfo>(JsonFiles.Options) ?? throw new JsonException("empty"); }
+        catch (JsonException e) { throw new InvalidInputException($"{infoPath}: malformed ({e.Message.Split('\n')[0]})"); }
+        var task = FineTuneTasks.Parse(info.Task, infoPath);
+        var labels = FineTuneTasks.HasLabelMap(task) ? LabelMap.Load(dir) : null;
+        if (labels is not null && labels.Count != info.NumLabels)
+            throw new InvalidInputException($"{Path.Combine(dir, LabelMap.FileName)}: {labels.Count} labels, but {InfoFile} says num_labels is {info.NumLabels}");
+        var tokenizer = TokenizerFiles.Load(dir);
+        string configPath = Path.Combine(dir, ModelFolder.ConfigFile);
+        FineTuneModel model;
+        if (info.Family == "bert")
+        {
+            var config = BertConfig.Load(configPath);
+            if (tokenizer is not WordPieceTokenizer wp) throw new InvalidInputException($"{dir}: a BERT model needs a WordPiece vocabulary (vocab.txt)");
+            var module = BertHead(new BertModel(config), task, info.NumLabels);
+            model = new FineTuneModel(info, module, tokenizer, new BertTaskEncoder(wp, info.MaxLength), labels, config.ToJson());
+        }
+        else if (info.Family == "gpt2")
+        {
+            var config = GptConfig.Load(configPath);
+            if (tokenizer is not ByteLevelBpeTokenizer bpe || GptTaskVocabulary.Find(bpe) is not { } ids)
+                throw new InvalidInputException($"{dir}: a fine-tuned GPT needs its BPE vocabulary with {string.Join(" ", GptTaskVocabulary.Tokens)}");
+            var module = GptHead(new GptTransformer(config), task, info.NumLabels);
+            model = new FineTuneModel(info, module, tokenizer, new GptTaskEncoder(bpe, ids, info.MaxLength), labels, config.ToJson());
+        }
+        else throw new InvalidInputException($"{infoPath}: field 'family' must be \"gpt2\" or \"bert\" (got \"{info.Family}\")");
+        ModelFolder.LoadWeights(model.Module, Path.Combine(dir, ModelFolder.WeightsFile));
+        model.Module.eval();
+        return model;
+    }
+
+    /// <summary>Writes config.json, model.safetensors (HF names: bert.*/transformer.* and classifier.*/score.*),
+    /// the tokenizer files, finetune.json and, for classifiers, labels.json.</summary>
+    public void Save(string dir)
+    {
+        Directory.CreateDirectory(dir);
+        AtomicFile.WriteAllText(Path.Combine(dir, ModelFolder.ConfigFile), configJson);
+        SafeTensorsWriter.Write(Path.Combine(dir, ModelFolder.WeightsFile), Module.state_dict(),
+            new Dictionary<string, string> { ["format"] = "pt", ["producer"] = "ptm" });
+        Tokenizer.Save(dir);
+        Labels?.Save(dir);
+        AtomicFile.WriteAllText(Path.Combine(dir, InfoFile), JsonSerializer.Serialize(Info, JsonFiles.Indented));
+    }
+
+    /// <summary>Trains only the head: every pre-trained parameter stops receiving gradients.</summary>
+    public void FreezeEncoder()
+    {
+        foreach (var (name, p) in Module.named_parameters())
+            if (!IsHeadParameter(name)) p.requires_grad = false;
+    }
+
+    /// <summary>Encodes a task file; labels are mapped (an unseen one is an error) when <paramref name="requireLabels"/>.</summary>
+    public EncodedTaskSet Encode(TaskData data, bool requireLabels)
+    {
+        var examples = new List<EncodedExample>(data.Count);
+        int truncated = 0;
+        foreach (var e in data.Examples)
+        {
+            var (sequences, types, cut) = Encoder.Encode(Task, e);
+            if (cut) truncated++;
+            int cls = -1;
+            float score = 0;
+            if (requireLabels)
+            {
+                string label = e.Label is { Length: > 0 } l ? l : throw new InvalidInputException($"{data.Source}, line {e.Line}: no label");
+                switch (Task)
+                {
+                    case FineTuneTask.Similarity: score = LabelMap.Score(label, data.Source, e.Line); break;
+                    case FineTuneTask.Choice: cls = LabelMap.ChoiceIndex(label, e.Choices!.Count, data.Source, e.Line); break;
+                    default: cls = Labels!.Id(label, data.Source, e.Line); break;
+                }
+            }
+            examples.Add(new EncodedExample(sequences, types, cls, score, cut));
+        }
+        return new EncodedTaskSet(data, examples, truncated);
+    }
+
+    /// <summary>Task scores: logits (B, num_labels) for classify/pair, a score (B) for similarity, one logit per
+    /// choice (B, K) for choice; plus GPT-1's LM loss on the same inputs when asked for.</summary>
+    public (Tensor Scores, Tensor? LmLoss) Forward(TaskBatch batch, bool withLm)
+    {
+        using var scope = NewDisposeScope();
+        Tensor scores;
+        Tensor? lm = null;
+        switch (Module)
+        {
+            case BertForSequenceClassification sc:
+                scores = sc.forward(new BertInputs(batch.InputIds[.., 0], batch.TokenTypeIds[.., 0], batch.AttentionMask[.., 0]));
+                break;
+            case BertForMultipleChoice mc:
+                scores = mc.forward(new BertInputs(batch.InputIds, batch.TokenTypeIds, batch.AttentionMask));
+                break;
+            case GptForSequenceClassification gsc:
+            {
+                var (logits, lmLogits) = gsc.Forward(batch.InputIds, batch.LastIndex, withLm);
+                scores = logits;
+                if (lmLogits is not null) lm = GptTaskLoss.LanguageModel(lmLogits, batch.InputIds, batch.LastIndex);
+                break;
+            }
+            case GptForMultipleChoice gmc:
+            {
+                var (logits, lmLogits) = gmc.Forward(batch.InputIds, batch.LastIndex, withLm);
+                scores = logits;
+                if (lmLogits is not null) lm = GptTaskLoss.LanguageModel(lmLogits, batch.InputIds, batch.LastIndex);
+                break;
+            }
+            default: throw new InvalidOperationException($"unknown head {Module.GetName()}");
+        }
+        if (Task == FineTuneTask.Similarity) scores = scores.squeeze(-1);
+        return (scores.MoveToOuterDisposeScope(), lm?.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>The supervised loss L2: cross-entropy over classes or choices, MSE for similarity.</summary>
+    public Tensor TaskLoss(Tensor scores, TaskBatch batch) => Task == FineTuneTask.Similarity
+        ? nn.functional.mse_loss(scores, batch.Scores)
+        : nn.functional.cross_entropy(scores, batch.Labels);
+
+    /// <summary>GPT-1's L3 = L2 + λ·L1 (§3.2); for BERT, or λ = 0, just L2. Returns the parts for logging.</summary>
+    public (Tensor Total, Tensor Task, Tensor? Lm) Loss(TaskBatch batch)
+    {
+        using var scope = NewDisposeScope();
+        var (scores, lm) = Forward(batch, LmCoef > 0);
+        var task = TaskLoss(scores, batch);
+        var total = lm is null ? task : task + LmCoef * lm;
+        return (total.MoveToOuterDisposeScope(), task.MoveToOuterDisposeScope(), lm?.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>Predictions for every example, in order, in eval mode without gradients.</summary>
+    public List<TaskPrediction> Predict(EncodedTaskSet set, int batchSize = 32)
+    {
+        bool wasTraining = Module.training;
+        Module.eval();
+        try
+        {
+            using var _ = no_grad();
+            var result = new List<TaskPrediction>(set.Count);
+            foreach (var (_, batch) in TaskBatchStream.Sequential(set, batchSize, Encoder.PadId))
+            {
+                using (batch)
+                using (var scope = NewDisposeScope())
+                {
+                    var (scores, _) = Forward(batch, false);
+                    if (Task == FineTuneTask.Similarity)
+                    {
+                        foreach (float s in scores.to_type(ScalarType.Float32).data<float>().ToArray()) result.Add(new TaskPrediction(-1, [], s));
+                        continue;
+                    }
+                    var probabilities = scores.softmax(-1).to_type(ScalarType.Float32);
+                    long n = probabilities.shape[0], k = probabilities.shape[1];
+                    var flat = probabilities.data<float>().ToArray();
+                    for (int i = 0; i < n; i++)
+                    {
+                        var p = flat.AsSpan(i * (int)k, (int)k).ToArray();
+                        int best = 0;
+                        for (int j = 1; j < k; j++) if (p[j] > p[best]) best = j;
+                        result.Add(new TaskPrediction(best, p, float.NaN));
+                    }
+                }
+            }
+            return result;
+        }
+        finally
+        {
+            Module.train(wasTraining);
+        }
+    }
+}

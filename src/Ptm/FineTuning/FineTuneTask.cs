@@ -1,0 +1,40 @@
+namespace Ptm.FineTuning;
+
+/// <summary>The task shapes of GPT-1 §3.3 and BERT §4, which decide the input transformation, head and loss.</summary>
+public enum FineTuneTask
+{
+    /// <summary>One text to one of N labels (sentiment, topic).</summary>
+    Classify,
+    /// <summary>An ordered pair of texts to one of N labels (entailment: premise, hypothesis).</summary>
+    Pair,
+    /// <summary>An unordered pair to a real-valued score (STS-B); mean squared error.</summary>
+    Similarity,
+    /// <summary>A context and K candidate answers; the label is the index of the right one.</summary>
+    Choice,
+}
+
+public static class FineTuneTasks
+{
+    public static string Name(FineTuneTask task) => task switch
+    {
+        FineTuneTask.Classify => "classify",
+        FineTuneTask.Pair => "pair",
+        FineTuneTask.Similarity => "similarity",
+        FineTuneTask.Choice => "choice",
+        _ => throw new ArgumentOutOfRangeException(nameof(task)),
+    };
+
+    public static FineTuneTask Parse(string name, string source) => name switch
+    {
+        "classify" => FineTuneTask.Classify,
+        "pair" => FineTuneTask.Pair,
+        "similarity" => FineTuneTask.Similarity,
+        "choice" => FineTuneTask.Choice,
+        _ => throw new InvalidInputException($"{source}: task must be classify, pair, similarity or choice (got \"{name}\")"),
+    };
+
+    /// <summary>Whether labels are names mapped to class ids (labels.json); similarity is numeric, choice an index.</summary>
+    public static bool HasLabelMap(FineTuneTask task) => task is FineTuneTask.Classify or FineTuneTask.Pair;
+
+    public static bool NeedsPair(FineTuneTask task) => task is FineTuneTask.Pair or FineTuneTask.Similarity;
+}

@@ -1,0 +1,65 @@
+using System.Globalization;
+using System.Text.Json;
+using Ptm.IO;
+
+namespace Ptm.FineTuning;
+
+/// <summary>
+/// Class names ↔ ids, fixed from the training file (names sorted ordinally, so the same data gives the same ids)
+/// and saved with the model as labels.json: a JSON array of names in id order.
+/// </summary>
+public sealed class LabelMap
+{
+    public const string FileName = "labels.json";
+
+    readonly Dictionary<string, int> ids;
+
+    public LabelMap(IReadOnlyList<string> labels)
+    {
+        Labels = labels;
+        ids = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (int i = 0; i < labels.Count; i++)
+            if (!ids.TryAdd(labels[i], i)) throw new InvalidInputException($"label '{labels[i]}' appears twice in the label map");
+    }
+
+    public IReadOnlyList<string> Labels { get; }
+    public int Count => Labels.Count;
+
+    public static LabelMap FromTraining(TaskData train)
+    {
+        var names = train.Examples.Select(e => e.Label ?? throw new InvalidInputException($"{train.Source}, line {e.Line}: no label"))
+            .Distinct().Order(StringComparer.Ordinal).ToList();
+        if (names.Count < 2) throw new InvalidInputException($"{train.Source}: only one label ('{names[0]}'); classification needs at least two");
+        return new LabelMap(names);
+    }
+
+    /// <summary>The id of a label; one never seen in training is an error naming the file and line.</summary>
+    public int Id(string label, string source, int line) => ids.TryGetValue(label, out int id) ? id
+        : throw new InvalidInputException($"{source}, line {line}: label '{label}' was not seen in training (known: {string.Join(", ", Labels.Take(10))}{(Count > 10 ? ", ..." : "")})");
+
+    public void Save(string directory) =>
+        AtomicFile.WriteAllText(Path.Combine(directory, FileName), JsonSerializer.Serialize(Labels, JsonFiles.Indented));
+
+    public static LabelMap Load(string directory)
+    {
+        string path = Path.Combine(directory, FileName);
+        if (!File.Exists(path)) throw new InvalidInputException($"{path}: no such file (a classifier's label map)");
+        try
+        {
+            var labels = JsonSerializer.Deserialize<string[]>(File.ReadAllText(path));
+            if (labels is null || labels.Length < 2) throw new InvalidInputException($"{path}: expected a JSON array of at least two label names");
+            return new LabelMap(labels);
+        }
+        catch (JsonException e) { throw new InvalidInputException($"{path}: expected a JSON array of label names ({e.Message.Split('\n')[0]})"); }
+    }
+
+    /// <summary>A similarity target: a finite number.</summary>
+    public static float Score(string label, string source, int line) =>
+        float.TryParse(label, NumberStyles.Float, CultureInfo.InvariantCulture, out float v) && float.IsFinite(v) ? v
+            : throw new InvalidInputException($"{source}, line {line}: label '{label}' is not a number (similarity needs a numeric score)");
+
+    /// <summary>A multiple-choice label: the 0-based index of the right choice.</summary>
+    public static int ChoiceIndex(string label, int choices, string source, int line) =>
+        int.TryParse(label, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) && v >= 0 && v < choices ? v
+            : throw new InvalidInputException($"{source}, line {line}: label '{label}' must be the 0-based index of the right choice (0..{choices - 1})");
+}

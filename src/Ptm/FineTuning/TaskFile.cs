@@ -1,0 +1,191 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+
+namespace Ptm.FineTuning;
+
+/// <summary>
+/// Reads task examples from CSV (RFC 4180 quoting, header row), TSV (header row, no quoting) or JSONL (one object
+/// per line), chosen by the file extension. In CSV/TSV a choices field is split on '|'; in JSONL it is an array.
+/// Every problem is an <see cref="InvalidInputException"/> naming the file and, where there is one, the line.
+/// </summary>
+public static class TaskFile
+{
+    public const char ChoiceSeparator = '|';
+
+    /// <param name="requireLabel">False for prediction, where the label column may be absent.</param>
+    public static TaskData Read(string path, FineTuneTask task, TaskColumns columns, bool requireLabel = true)
+    {
+        if (!File.Exists(path)) throw new InvalidInputException($"{path}: no such file");
+        string ext = Path.GetExtension(path).ToLowerInvariant();
+        var rows = ext switch
+        {
+            ".csv" => ReadDelimited(path, ','),
+            ".tsv" or ".tab" => ReadDelimited(path, '\t'),
+            ".jsonl" or ".ndjson" => ReadJsonLines(path),
+            _ => throw new InvalidInputException($"{path}: unknown format '{ext}'; expected .csv, .tsv or .jsonl"),
+        };
+        if (rows.Rows.Count == 0) throw new InvalidInputException($"{path}: the file has no examples");
+
+        var needed = new List<string> { columns.Text };
+        if (FineTuneTasks.NeedsPair(task)) needed.Add(columns.TextPair);
+        if (task == FineTuneTask.Choice) needed.Add(columns.Choices);
+        bool hasLabel = rows.Columns.Contains(columns.Label);
+        if (requireLabel) needed.Add(columns.Label);
+        foreach (var c in needed)
+            if (!rows.Columns.Contains(c))
+                throw new InvalidInputException($"{path}: unknown column '{c}' (the file has: {string.Join(", ", rows.Columns)})");
+
+        var examples = new List<TaskExample>(rows.Rows.Count);
+        int? choiceCount = null;
+        int choiceLine = 0;
+        foreach (var row in rows.Rows)
+        {
+            string Text(string column) => row.Fields.TryGetValue(column, out var v) && v is string s ? s
+                : throw new InvalidInputException($"{path}, line {row.Line}: field '{column}' is missing or not a text");
+            string text = Text(columns.Text);
+            string? pair = FineTuneTasks.NeedsPair(task) ? Text(columns.TextPair) : null;
+            IReadOnlyList<string>? choices = null;
+            if (task == FineTuneTask.Choice)
+            {
+                choices = row.Fields.GetValueOrDefault(columns.Choices) switch
+                {
+                    string[] array => array,
+                    string s => s.Split(ChoiceSeparator),
+                    _ => throw new InvalidInputException($"{path}, line {row.Line}: field '{columns.Choices}' is missing"),
+                };
+                if (choices.Count < 2) throw new InvalidInputException($"{path}, line {row.Line}: {choices.Count} choice(s); multiple choice needs at least 2");
+                if (choiceCount is int k && k != choices.Count)
+                    throw new InvalidInputException($"{path}, line {row.Line}: {choices.Count} choices, but line {choiceLine} has {k}; every example needs the same number");
+                choiceCount ??= choices.Count;
+                if (choiceLine == 0) choiceLine = row.Line;
+            }
+            string? label = hasLabel ? Text(columns.Label).Trim() : null;
+            if (label is { Length: 0 } && requireLabel) throw new InvalidInputException($"{path}, line {row.Line}: empty label");
+            examples.Add(new TaskExample(row.Line, text, pair, choices, label));
+        }
+        return new TaskData(path, examples);
+    }
+
+    sealed record Row(int Line, Dictionary<string, object> Fields);
+    sealed record Table(IReadOnlyList<string> Columns, List<Row> Rows);
+
+    static Table ReadDelimited(string path, char separator)
+    {
+        string content = File.ReadAllText(path, Encoding.UTF8);
+        var records = separator == ',' ? CsvRecords(content, path) : content.Split('\n').Select((l, i) => (Line: i + 1, Fields: l.TrimEnd('\r').Split('\t')))
+            .Where(r => !(r.Fields.Length == 1 && r.Fields[0].Length == 0)).ToList();
+        if (records.Count == 0) throw new InvalidInputException($"{path}: the file is empty (expected a header row and examples)");
+        var header = records[0].Fields.Select(h => h.Trim()).ToArray();
+        var rows = new List<Row>(records.Count - 1);
+        foreach (var (line, fields) in records.Skip(1))
+        {
+            if (fields.Length != header.Length)
+                throw new InvalidInputException($"{path}, line {line}: {fields.Length} fields, but the header has {header.Length}");
+            var dict = new Dictionary<string, object>(StringComparer.Ordinal);
+            for (int i = 0; i < header.Length; i++) dict[header[i]] = fields[i];
+            rows.Add(new Row(line, dict));
+        }
+        return new Table(header, rows);
+    }
+
+    /// <summary>RFC 4180: fields separated by commas, optionally in double quotes (which may hold commas, newlines and
+    /// doubled quotes). Blank lines are skipped. Returns each record with the line it starts on.</summary>
+    static List<(int Line, string[] Fields)> CsvRecords(string content, string path)
+    {
+        var records = new List<(int, string[])>();
+        var fields = new List<string>();
+        var field = new StringBuilder();
+        int line = 1, recordLine = 1, i = 0;
+        bool quoted = false, wasQuoted = false;
+        void EndField() { fields.Add(field.ToString()); field.Clear(); wasQuoted = false; }
+        void EndRecord()
+        {
+            EndField();
+            if (!(fields.Count == 1 && fields[0].Length == 0)) records.Add((recordLine, fields.ToArray()));
+            fields.Clear();
+        }
+        while (i < content.Length)
+        {
+            char c = content[i];
+            if (quoted)
+            {
+                if (c == '"' && i + 1 < content.Length && content[i + 1] == '"') { field.Append('"'); i += 2; continue; }
+                if (c == '"') { quoted = false; i++; continue; }
+                if (c == '\n') line++;
+                field.Append(c);
+                i++;
+                continue;
+            }
+            switch (c)
+            {
+                case '"' when field.Length == 0 && !wasQuoted: quoted = wasQuoted = true; break;
+                case ',': EndField(); break;
+                case '\r': break;
+                case '\n': EndRecord(); line++; recordLine = line; break;
+                default: field.Append(c); break;
+            }
+            i++;
+        }
+        if (quoted) throw new InvalidInputException($"{path}, line {recordLine}: a quoted field is not closed");
+        EndRecord();
+        return records;
+    }
+
+    static Table ReadJsonLines(string path)
+    {
+        var rows = new List<Row>();
+        var columns = new List<string>();
+        int line = 0;
+        foreach (string raw in File.ReadLines(path, Encoding.UTF8))
+        {
+            line++;
+            if (string.IsNullOrWhiteSpace(raw)) continue;
+            JsonDocument doc;
+            try { doc = JsonDocument.Parse(raw); }
+            catch (JsonException e) { throw new InvalidInputException($"{path}, line {line}: not valid JSON ({e.Message.Split('\n')[0]})"); }
+            using (doc)
+            {
+                if (doc.RootElement.ValueKind != JsonValueKind.Object)
+                    throw new InvalidInputException($"{path}, line {line}: expected a JSON object, found a {doc.RootElement.ValueKind}");
+                var dict = new Dictionary<string, object>(StringComparer.Ordinal);
+                foreach (var p in doc.RootElement.EnumerateObject())
+                {
+                    object? value = p.Value.ValueKind switch
+                    {
+                        JsonValueKind.String => p.Value.GetString()!,
+                        JsonValueKind.Number => p.Value.GetRawText(),
+                        JsonValueKind.True or JsonValueKind.False => p.Value.GetRawText(),
+                        JsonValueKind.Array => p.Value.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.String ? e.GetString()!
+                            : throw new InvalidInputException($"{path}, line {line}: field '{p.Name}' must be an array of strings")).ToArray(),
+                        _ => null,
+                    };
+                    if (value is null) continue;
+                    dict[p.Name] = value;
+                    if (!columns.Contains(p.Name)) columns.Add(p.Name);
+                }
+                rows.Add(new Row(line, dict));
+            }
+        }
+        return new Table(columns, rows);
+    }
+
+    /// <summary>Splits examples into train and validation by a seeded shuffle: the same seed, the same split.</summary>
+    public static (TaskData Train, TaskData Validation) Split(TaskData data, double validationFraction, long seed)
+    {
+        if (validationFraction is <= 0 or >= 1) throw new InvalidInputException($"validation fraction must be in (0, 1) (got {validationFraction.ToString(CultureInfo.InvariantCulture)})");
+        int n = data.Count;
+        int held = Math.Max(1, (int)Math.Round(n * validationFraction));
+        if (n - held < 1) throw new InvalidInputException($"{data.Source}: {n} example(s) are too few to split off a validation set; give --validation");
+        var order = Enumerable.Range(0, n).ToArray();
+        var rng = Data.SplitMix64.ForStep((ulong)seed, -1);
+        for (int i = n - 1; i > 0; i--)
+        {
+            int j = (int)rng.NextBelow((ulong)(i + 1));
+            (order[i], order[j]) = (order[j], order[i]);
+        }
+        var validation = order.Take(held).Order().Select(i => data.Examples[i]).ToList();
+        var train = order.Skip(held).Order().Select(i => data.Examples[i]).ToList();
+        return (new TaskData(data.Source + " (train part)", train), new TaskData(data.Source + " (validation part)", validation));
+    }
+}
