@@ -64,7 +64,7 @@ static class PrepareCommand
     {
         var corpus = Corpus.Load(corpusOptions);
         WordPieceTokenizer tokenizer = Directory.Exists(tokenizerSpec)
-            ? TokenizerFiles.Load(tokenizerSpec) as WordPieceTokenizer ?? throw new InvalidInputException($"{tokenizerSpec}: BERT data needs a WordPiece vocabulary (vocab.txt)")
+            ? TokenizerFiles.Load(tokenizerSpec) as WordPieceTokenizer ?? throw new InvalidInputException($"{tokenizerSpec}: BERT data needs a WordPiece vocabulary (vocab.txt or tokenizer.json)")
             : tokenizerSpec == "wordpiece"
                 ? WordPieceTokenizer.Train(corpus.Train.Select(d => d.Text), vocabSize, doLowerCase)
                 : throw new InvalidInputException($"--tokenizer for BERT data must be wordpiece or a folder with vocab.txt (got \"{tokenizerSpec}\")");

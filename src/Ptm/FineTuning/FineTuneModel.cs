@@ -129,7 +129,7 @@ public sealed class FineTuneModel
         if (info.Family == "bert")
         {
             var config = BertConfig.Load(configPath);
-            if (tokenizer is not WordPieceTokenizer wp) throw new InvalidInputException($"{dir}: a BERT model needs a WordPiece vocabulary (vocab.txt)");
+            if (tokenizer is not WordPieceTokenizer wp) throw new InvalidInputException($"{dir}: a BERT model needs a WordPiece vocabulary (vocab.txt or tokenizer.json)");
             var module = BertHead(new BertModel(config), task, info.NumLabels);
             model = new FineTuneModel(info, module, tokenizer, new BertTaskEncoder(wp, info.MaxLength), labels, config.ToJson());
         }

@@ -75,7 +75,7 @@ public static class ModelFolder
         string dir = ResolveFamily(path, "bert");
         var config = BertConfig.Load(Path.Combine(dir, ConfigFile));
         if (LoadTokenizer(dir, config.VocabSize) is not WordPieceTokenizer tokenizer)
-            throw new InvalidInputException($"{dir}: a BERT model needs a WordPiece vocabulary (vocab.txt)");
+            throw new InvalidInputException($"{dir}: a BERT model needs a WordPiece vocabulary (vocab.txt or tokenizer.json)");
         var model = new BertForPreTraining(config);
         LoadWeights(model, Path.Combine(dir, WeightsFile));
         model.eval();

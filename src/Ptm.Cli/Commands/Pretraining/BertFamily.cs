@@ -41,7 +41,7 @@ sealed class BertFamily : IPretrainFamily
     public PretrainSession Open(JsonObject config, string source, string dataDir)
     {
         if (TokenizerFiles.Load(dataDir) is not WordPieceTokenizer tokenizer)
-            throw new InvalidInputException($"{dataDir}: BERT data needs a WordPiece vocabulary (vocab.txt)");
+            throw new InvalidInputException($"{dataDir}: BERT data needs a WordPiece vocabulary (vocab.txt or tokenizer.json)");
         var run = BertRunConfig.FromNode(config, source, tokenizer.VocabSize);
         return new Session(run, tokenizer, dataDir);
     }
