@@ -64,7 +64,7 @@ public static class HfCheckpoint
     }
 
     static HfLoadReport LoadInto(nn.Module model, string dir, HfConfig config, HfLoadOptions options,
-        Func<string, IReadOnlySet<string>, IReadOnlySet<string>, HfKeyTarget> map)
+        Func<string, Func<string, bool>, IReadOnlySet<string>, HfKeyTarget> map)
     {
         if (options.DType is not (ScalarType.Float32 or ScalarType.BFloat16))
             throw new InvalidInputException($"dtype {options.DType} is not supported for loading (use float32 or bfloat16)");
@@ -81,7 +81,7 @@ public static class HfCheckpoint
         var unexpected = new List<string>();
         foreach (string name in source.Names)
         {
-            switch (map(name, ours, theirs))
+            switch (map(name, ours.Contains, theirs))
             {
                 case HfKeyTarget.Parameter p:
                     if (plan.TryGetValue(p.Key, out var other))

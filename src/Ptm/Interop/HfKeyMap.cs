@@ -35,7 +35,7 @@ public static class HfKeyMap
     public const string BertMlmBias = "cls.predictions.bias";
 
     /// <summary>GPT2LMHeadModel keys (<c>transformer.h.0...</c>, <c>lm_head.weight</c>) or GPT2Model keys (<c>h.0...</c>).</summary>
-    public static HfKeyTarget Gpt(string hfKey, IReadOnlySet<string> ours)
+    public static HfKeyTarget Gpt(string hfKey, Func<string, bool> isOurs)
     {
         if (hfKey == "lm_head.weight") return new HfKeyTarget.Tied(GptWte);
         string body = hfKey.StartsWith("transformer.", StringComparison.Ordinal) ? hfKey["transformer.".Length..] : hfKey;
@@ -43,14 +43,14 @@ public static class HfKeyMap
         if (body.EndsWith(".attn.bias", StringComparison.Ordinal) || body.EndsWith(".attn.masked_bias", StringComparison.Ordinal))
             return new HfKeyTarget.Ignored();
         string key = "transformer." + body;
-        return ours.Contains(key) ? new HfKeyTarget.Parameter(key, IsConv1DWeight(key)) : new HfKeyTarget.Unexpected();
+        return isOurs(key) ? new HfKeyTarget.Parameter(key, IsConv1DWeight(key)) : new HfKeyTarget.Unexpected();
     }
 
     /// <summary>
     /// BertModel keys (no prefix), BertForPreTraining / BertForMaskedLM / BertForSequenceClassification keys
     /// (<c>bert.</c> prefix plus <c>cls.*</c> or <c>classifier.*</c>), and TF-era LayerNorm <c>gamma</c>/<c>beta</c>.
     /// </summary>
-    public static HfKeyTarget Bert(string hfKey, IReadOnlySet<string> ours, IReadOnlySet<string> hfKeys)
+    public static HfKeyTarget Bert(string hfKey, Func<string, bool> isOurs, IReadOnlySet<string> hfKeys)
     {
         string key = hfKey.EndsWith("LayerNorm.gamma", StringComparison.Ordinal) ? hfKey[..^"gamma".Length] + "weight"
             : hfKey.EndsWith("LayerNorm.beta", StringComparison.Ordinal) ? hfKey[..^"beta".Length] + "bias"
@@ -63,6 +63,6 @@ public static class HfKeyMap
         // HF ties the decoder's bias to cls.predictions.bias; some versions save both, some only one.
         if (key == "cls.predictions.decoder.bias")
             return hfKeys.Contains(BertMlmBias) ? new HfKeyTarget.Tied(BertMlmBias) : new HfKeyTarget.Parameter(BertMlmBias, false);
-        return ours.Contains(key) ? new HfKeyTarget.Parameter(key, false) : new HfKeyTarget.Unexpected();
+        return isOurs(key) ? new HfKeyTarget.Parameter(key, false) : new HfKeyTarget.Unexpected();
     }
 }

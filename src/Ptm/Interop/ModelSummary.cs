@@ -23,7 +23,7 @@ public sealed record ModelSummary(
         long parameters = 0;
         foreach (string name in weights.Names)
         {
-            HfKeyTarget target = modelType == "gpt2" ? HfKeyMap.Gpt(name, AnyKey.Instance) : HfKeyMap.Bert(name, AnyKey.Instance, names);
+            HfKeyTarget target = modelType == "gpt2" ? HfKeyMap.Gpt(name, AnyKey) : HfKeyMap.Bert(name, AnyKey, names);
             if (target is HfKeyTarget.Parameter) parameters += weights.GetInfo(name).ElementCount;
         }
         var byDType = weights.Names.GroupBy(n => weights.GetInfo(n).DType).OrderBy(g => g.Key, StringComparer.Ordinal)
@@ -51,18 +51,5 @@ public sealed record ModelSummary(
     }
 
     /// <summary>Lets the key maps classify names without a model at hand: every mapped key counts as one of ours.</summary>
-    sealed class AnyKey : IReadOnlySet<string>
-    {
-        public static readonly AnyKey Instance = new();
-        public int Count => int.MaxValue;
-        public bool Contains(string item) => true;
-        public IEnumerator<string> GetEnumerator() => Enumerable.Empty<string>().GetEnumerator();
-        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
-        public bool IsProperSubsetOf(IEnumerable<string> other) => throw new NotSupportedException();
-        public bool IsProperSupersetOf(IEnumerable<string> other) => throw new NotSupportedException();
-        public bool IsSubsetOf(IEnumerable<string> other) => throw new NotSupportedException();
-        public bool IsSupersetOf(IEnumerable<string> other) => throw new NotSupportedException();
-        public bool Overlaps(IEnumerable<string> other) => throw new NotSupportedException();
-        public bool SetEquals(IEnumerable<string> other) => throw new NotSupportedException();
-    }
+    static bool AnyKey(string key) => true;
 }
