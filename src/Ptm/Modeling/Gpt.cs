@@ -94,11 +94,9 @@ public sealed class GptTransformer : Module<Tensor, Tensor>
     readonly Dropout drop;
     readonly ModuleList<Block> h;
     readonly LayerNorm? ln_f;
-    readonly GptConfig config;
 
     public GptTransformer(GptConfig config) : base("transformer")
     {
-        this.config = config;
         Config = config;
         wte = Embedding(config.VocabSize, config.NEmbd);
         wpe = Embedding(config.NPositions, config.NEmbd);
@@ -119,8 +117,8 @@ public sealed class GptTransformer : Module<Tensor, Tensor>
     {
         long T = idx.shape[1];
         long past = cache?.Length ?? 0;
-        if (past + T > config.NPositions)
-            throw new InvalidInputException($"sequence of {past + T} tokens is longer than the context (n_positions = {config.NPositions})");
+        if (past + T > Config.NPositions)
+            throw new InvalidInputException($"sequence of {past + T} tokens is longer than the context (n_positions = {Config.NPositions})");
         using var scope = NewDisposeScope();
         var pos = arange(past, past + T, dtype: ScalarType.Int64, device: idx.device); // (T)
         var x = drop.forward(wte.forward(idx) + wpe.forward(pos));         // (B, T, C)
