@@ -12,8 +12,8 @@ namespace Ptm.Modeling;
 /// </summary>
 public sealed class CausalSelfAttention : Module<Tensor, Tensor>
 {
-    readonly Linear c_attn;
-    readonly Linear c_proj;
+    readonly MixedLinear c_attn;
+    readonly MixedLinear c_proj;
     readonly Dropout resid_dropout;
     readonly int nHead;
     readonly int nEmbd;
@@ -24,8 +24,8 @@ public sealed class CausalSelfAttention : Module<Tensor, Tensor>
         nHead = config.NHead;
         nEmbd = config.NEmbd;
         attnPdrop = config.AttnPdrop;
-        c_attn = Linear(nEmbd, 3 * nEmbd);
-        c_proj = Linear(nEmbd, nEmbd);
+        c_attn = new MixedLinear(nEmbd, 3 * nEmbd);
+        c_proj = new MixedLinear(nEmbd, nEmbd);
         resid_dropout = Dropout(config.ResidPdrop);
         RegisterComponents();
     }

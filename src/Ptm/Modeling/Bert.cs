@@ -149,14 +149,14 @@ public sealed class BertEmbeddings : Module<Tensor, Tensor>
 /// <summary>The stack of post-LN layers; with ALBERT's sharing one layer is applied num_hidden_layers times.</summary>
 public sealed class BertEncoder : Module<Tensor, Tensor>
 {
-    readonly Linear? embedding_hidden_mapping_in;
+    readonly MixedLinear? embedding_hidden_mapping_in;
     readonly ModuleList<BertLayer> layer;
     readonly int depth;
 
     public BertEncoder(BertConfig config) : base("encoder")
     {
         if (config.EmbeddingWidth != config.HiddenSize)
-            embedding_hidden_mapping_in = Linear(config.EmbeddingWidth, config.HiddenSize);
+            embedding_hidden_mapping_in = new MixedLinear(config.EmbeddingWidth, config.HiddenSize);
         int distinct = config.ShareLayers ? 1 : config.NumHiddenLayers;
         layer = new ModuleList<BertLayer>(Enumerable.Range(0, distinct).Select(_ => new BertLayer(config)).ToArray());
         depth = config.NumHiddenLayers;
@@ -224,17 +224,17 @@ public sealed class BertAttention : Module<Tensor, Tensor>
 /// <summary>Bidirectional multi-head self-attention with separate query, key and value projections (HF names).</summary>
 public sealed class BertSelfAttention : Module<Tensor, Tensor>
 {
-    readonly Linear query;
-    readonly Linear key;
-    readonly Linear value;
+    readonly MixedLinear query;
+    readonly MixedLinear key;
+    readonly MixedLinear value;
     readonly int heads;
     readonly double dropout;
 
     public BertSelfAttention(BertConfig config) : base("self")
     {
-        query = Linear(config.HiddenSize, config.HiddenSize);
-        key = Linear(config.HiddenSize, config.HiddenSize);
-        value = Linear(config.HiddenSize, config.HiddenSize);
+        query = new MixedLinear(config.HiddenSize, config.HiddenSize);
+        key = new MixedLinear(config.HiddenSize, config.HiddenSize);
+        value = new MixedLinear(config.HiddenSize, config.HiddenSize);
         heads = config.NumAttentionHeads;
         dropout = config.AttentionProbsDropoutProb;
         RegisterComponents();
@@ -258,13 +258,13 @@ public sealed class BertSelfAttention : Module<Tensor, Tensor>
 /// </summary>
 public sealed class BertResidualOutput : Module
 {
-    readonly Linear dense;
+    readonly MixedLinear dense;
     readonly LayerNorm LayerNorm;
     readonly Dropout dropout;
 
     public BertResidualOutput(int inFeatures, BertConfig config) : base("output")
     {
-        dense = Linear(inFeatures, config.HiddenSize);
+        dense = new MixedLinear(inFeatures, config.HiddenSize);
         LayerNorm = nn.LayerNorm(config.HiddenSize, config.LayerNormEps);
         dropout = Dropout(config.HiddenDropoutProb);
         RegisterComponents();
@@ -275,12 +275,12 @@ public sealed class BertResidualOutput : Module
 
 public sealed class BertIntermediate : Module<Tensor, Tensor>
 {
-    readonly Linear dense;
+    readonly MixedLinear dense;
     readonly bool tanhGelu;
 
     public BertIntermediate(BertConfig config) : base("intermediate")
     {
-        dense = Linear(config.HiddenSize, config.IntermediateSize);
+        dense = new MixedLinear(config.HiddenSize, config.IntermediateSize);
         tanhGelu = config.HiddenAct != "gelu";
         RegisterComponents();
     }
@@ -291,11 +291,11 @@ public sealed class BertIntermediate : Module<Tensor, Tensor>
 /// <summary>dense + tanh on the [CLS] position.</summary>
 public sealed class BertPooler : Module<Tensor, Tensor>
 {
-    readonly Linear dense;
+    readonly MixedLinear dense;
 
     public BertPooler(BertConfig config) : base("pooler")
     {
-        dense = Linear(config.HiddenSize, config.HiddenSize);
+        dense = new MixedLinear(config.HiddenSize, config.HiddenSize);
         RegisterComponents();
     }
 
@@ -305,12 +305,12 @@ public sealed class BertPooler : Module<Tensor, Tensor>
 public sealed class BertPreTrainingHeads : Module
 {
     internal readonly BertLMPredictionHead predictions;
-    internal readonly Linear seq_relationship;
+    internal readonly MixedLinear seq_relationship;
 
     public BertPreTrainingHeads(BertConfig config) : base("cls")
     {
         predictions = new BertLMPredictionHead(config);
-        seq_relationship = Linear(config.HiddenSize, 2);
+        seq_relationship = new MixedLinear(config.HiddenSize, 2);
         RegisterComponents();
     }
 
@@ -333,20 +333,20 @@ public sealed class BertLMPredictionHead : Module
     public Tensor Forward(Tensor hidden, Embedding wordEmbeddings)
     {
         using var scope = NewDisposeScope();
-        return functional.linear(transform.forward(hidden), wordEmbeddings.weight!, bias).MoveToOuterDisposeScope();
+        return MixedPrecision.Linear(transform.forward(hidden), wordEmbeddings.weight!, bias).MoveToOuterDisposeScope();
     }
 }
 
 public sealed class BertPredictionHeadTransform : Module<Tensor, Tensor>
 {
-    readonly Linear dense;
+    readonly MixedLinear dense;
     readonly LayerNorm LayerNorm;
     readonly bool tanhGelu;
 
     public BertPredictionHeadTransform(BertConfig config) : base("transform")
     {
         // With ALBERT's factorised embeddings the decoder reads embedding-sized vectors.
-        dense = Linear(config.HiddenSize, config.EmbeddingWidth);
+        dense = new MixedLinear(config.HiddenSize, config.EmbeddingWidth);
         LayerNorm = nn.LayerNorm(config.EmbeddingWidth, config.LayerNormEps);
         tanhGelu = config.HiddenAct != "gelu";
         RegisterComponents();

@@ -43,7 +43,7 @@ public sealed class Gpt : Module<Tensor, Tensor>
     public Tensor Hidden(Tensor idx, KvCache? cache = null) => transformer.Forward(idx, cache);
 
     /// <summary>The tied output projection: logits = h · wteᵀ.</summary>
-    public Tensor LmHead(Tensor hidden) => functional.linear(hidden, transformer.wte.weight!);
+    public Tensor LmHead(Tensor hidden) => MixedPrecision.Linear(hidden, transformer.wte.weight!, null);
 
     public KvCache NewCache(long batch, int? capacity = null)
     {
@@ -109,7 +109,7 @@ public sealed class GptTransformer : Module<Tensor, Tensor>
     public GptConfig Config { get; }
 
     /// <summary>The tied LM projection of hidden states (…, C) to vocabulary logits (…, V).</summary>
-    public Tensor LmLogits(Tensor hidden) => functional.linear(hidden, wte.weight!);
+    public Tensor LmLogits(Tensor hidden) => MixedPrecision.Linear(hidden, wte.weight!, null);
 
     public override Tensor forward(Tensor idx) => Forward(idx, null);
 

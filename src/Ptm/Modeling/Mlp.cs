@@ -8,14 +8,14 @@ namespace Ptm.Modeling;
 /// <summary>Position-wise feed-forward network: expand (<c>c_fc</c>), GELU with the tanh approximation as in GPT-2, project back (<c>c_proj</c>).</summary>
 public sealed class Mlp : Module<Tensor, Tensor>
 {
-    readonly Linear c_fc;
-    readonly Linear c_proj;
+    readonly MixedLinear c_fc;
+    readonly MixedLinear c_proj;
     readonly Dropout dropout;
 
     public Mlp(GptConfig config) : base("mlp")
     {
-        c_fc = Linear(config.NEmbd, config.InnerSize);
-        c_proj = Linear(config.InnerSize, config.NEmbd);
+        c_fc = new MixedLinear(config.NEmbd, config.InnerSize);
+        c_proj = new MixedLinear(config.InnerSize, config.NEmbd);
         dropout = Dropout(config.ResidPdrop);
         RegisterComponents();
     }

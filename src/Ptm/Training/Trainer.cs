@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using Ptm.Modeling;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -95,7 +96,8 @@ public sealed class Trainer
             using (var scope = NewDisposeScope())
             {
                 optimizer.zero_grad();
-                outcome = objective.ForwardBackward(state.DataPosition, config.GradientAccumulationSteps);
+                using (MixedPrecision.Use(config.ComputeType))
+                    outcome = objective.ForwardBackward(state.DataPosition, config.GradientAccumulationSteps);
                 if (!double.IsFinite(outcome.Loss))
                     throw new NonFiniteLossException($"loss became {outcome.Loss} at step {step + 1}; stopped without updating the weights (last good checkpoint: {Checkpoints.Latest(runDir) ?? "none"})");
                 gradNorm = config.GradClip > 0 ? nn.utils.clip_grad_norm_(parameters, config.GradClip) : double.NaN;
@@ -144,6 +146,7 @@ public sealed class Trainer
         try
         {
             using var _ = no_grad();
+            using var precision = MixedPrecision.Use(config.ComputeType);
             return new EvalReport(state.Step, objective.Evaluate(config.EvalIters));
         }
         finally

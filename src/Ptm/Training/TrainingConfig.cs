@@ -28,6 +28,11 @@ public sealed record TrainingConfig
     /// <summary>Intra-op threads for libtorch; 0 keeps libtorch's default (one per physical core).</summary>
     [JsonPropertyName("threads")] public int Threads { get; init; }
 
+    /// <summary>"float32", or "bfloat16": matrix products in bfloat16 with float32 master weights (see MixedPrecision).</summary>
+    [JsonPropertyName("precision")] public string Precision { get; init; } = "float32";
+
+    [JsonIgnore] public TorchSharp.torch.ScalarType? ComputeType => Precision == "bfloat16" ? TorchSharp.torch.ScalarType.BFloat16 : null;
+
     [JsonIgnore] public int DecaySteps => LrDecaySteps ?? Math.Max(MaxSteps, WarmupSteps);
 
     public void Validate(string source)
@@ -53,6 +58,7 @@ public sealed record TrainingConfig
         Require(LogInterval > 0, "log_interval", "a positive integer", LogInterval);
         Require(CheckpointInterval > 0, "checkpoint_interval", "a positive integer", CheckpointInterval);
         Require(Threads >= 0, "threads", "non-negative", Threads);
+        Require(Precision is "float32" or "bfloat16", "precision", "\"float32\" or \"bfloat16\"", Precision);
     }
 
     public static TrainingConfig FromJson(JsonElement element, string source)
