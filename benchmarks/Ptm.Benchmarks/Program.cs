@@ -6,9 +6,10 @@ using Ptm.Benchmarks.Throughput;
 
 const string Usage = """
     usage:
-      Ptm.Benchmarks throughput [--out DIR] [--quick] [--config FILE] [--in-process]
+      Ptm.Benchmarks throughput [--out DIR] [--quick] [--config FILE] [--in-process] [--peer]
           self-timed training / generation / matmul throughput; writes DIR/<date>-throughput.{json,md}
-          (DIR defaults to benchmarks/results, FILE to configs/gpt-kjv.json)
+          (DIR defaults to benchmarks/results, FILE to configs/gpt-kjv.json);
+          --peer also runs benchmarks/peers/pytorch_peer.py (PyTorch eager, OpenBLAS) and adds a side-by-side section
       Ptm.Benchmarks micro [BenchmarkDotNet arguments, e.g. --filter '*Attention*']
           BenchmarkDotNet micro-benchmarks (all of them when no --filter is given)
     """;
@@ -57,6 +58,12 @@ static int Throughput(string[] args)
     var options = ThroughputOptions.Parse(args);
     var plan = ThroughputPlan.Standard(options.ConfigPath, options.Quick);
     var report = ThroughputRunner.Run(plan, options.InProcess ? null : options.ChildArguments(), Console.WriteLine);
+    if (options.Peer)
+    {
+        var peer = PeerRunner.Run(plan, report, Console.WriteLine);
+        Console.WriteLine(peer.Available ? "  peer done" : $"  peer not run: {peer.Reason}");
+        report = report with { Peer = peer };
+    }
     var (json, markdown) = ThroughputReportWriter.Save(report, options.OutDirectory);
     Console.WriteLine();
     Console.WriteLine(ThroughputReportWriter.ToMarkdown(report));

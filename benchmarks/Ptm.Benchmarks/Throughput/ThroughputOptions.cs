@@ -1,12 +1,13 @@
 namespace Ptm.Benchmarks.Throughput;
 
 /// <summary>Command-line options of the <c>throughput</c> mode.</summary>
-public sealed record ThroughputOptions(string OutDirectory, bool Quick, string ConfigPath, bool InProcess)
+/// <param name="Peer">Also run the PyTorch peer (benchmarks/peers/pytorch_peer.py) and add the side-by-side section.</param>
+public sealed record ThroughputOptions(string OutDirectory, bool Quick, string ConfigPath, bool InProcess, bool Peer = false)
 {
     public static ThroughputOptions Parse(IReadOnlyList<string> args)
     {
         string? outDir = null, config = null;
-        bool quick = false, inProcess = false;
+        bool quick = false, inProcess = false, peer = false;
         for (int i = 0; i < args.Count; i++)
         {
             string Value() => i + 1 < args.Count ? args[++i] : throw new InvalidInputException($"{args[i]} needs a value");
@@ -16,6 +17,7 @@ public sealed record ThroughputOptions(string OutDirectory, bool Quick, string C
                 case "--config": config = Value(); break;
                 case "--quick": quick = true; break;
                 case "--in-process": inProcess = true; break;
+                case "--peer": peer = true; break;
                 default: throw new InvalidInputException($"unknown option '{args[i]}'");
             }
         }
@@ -24,7 +26,8 @@ public sealed record ThroughputOptions(string OutDirectory, bool Quick, string C
             Path.GetFullPath(outDir ?? Path.Combine(root, "benchmarks", "results")),
             quick,
             Path.GetFullPath(config ?? Path.Combine(root, "configs", "gpt-kjv.json")),
-            inProcess);
+            inProcess,
+            peer);
     }
 
     /// <summary>What a child needs to rebuild the same plan.</summary>
