@@ -5,6 +5,8 @@ Builds the same GPT-2 architecture as src/Ptm/Modeling (pre-LN blocks, tanh GELU
 initialisation) and times the same cases as benchmarks/Ptm.Benchmarks/Throughput:
 
   matmul            torch.mm of two n x n matrices, fp32 and bf16
+  train:bert        BERT pre-training (post-LN, exact GELU, MLM head only at the masked positions, NSP head),
+                    when a BERT config is given
   train:<name>      zero_grad, forward, summed cross-entropy / target count, backward, clip_grad_norm_, AdamW step
                     (decay on parameters with dim >= 2, none on biases and LayerNorm weights)
   generate          greedy batch-1 generation with and without a preallocated KV cache
@@ -37,7 +39,7 @@ OPENBLAS_OPENMP = "/usr/lib/x86_64-linux-gnu/openblas-openmp/libblas.so.3"
 
 # ----------------------------------------------------------------------------------------------- plan
 
-def standard_plan(config_path, quick):
+def standard_plan(config_path, quick, bert_config_path=None):
     """The same cases as ThroughputPlan.Standard in the .NET harness."""
     with open(config_path, encoding="utf-8") as f:
         run = json.load(f)
@@ -48,8 +50,20 @@ def standard_plan(config_path, quick):
     gpt2 = {"vocab_size": 50257, "n_positions": 1024, "n_embd": 768, "n_layer": 12, "n_head": 12,
             "resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0}
     gpt2_training = dict(training, batch_size=1 if quick else 2, block_size=128 if quick else 256)
+    bert = None
+    if bert_config_path is not None and os.path.exists(bert_config_path):
+        with open(bert_config_path, encoding="utf-8") as f:
+            bert_run = json.load(f)
+        bert_model = dict(bert_run.get("model", {}))
+        bert_model.setdefault("vocab_size", bert_run.get("tokenizer", {}).get("vocab_size", 30522))
+        data = bert_run.get("data", {})
+        bert = {"name": "bert", "model": bert_model, "training": bert_run.get("training", {}),
+                "seq_len": data.get("max_seq_length", 128), "max_predictions": data.get("max_predictions_per_seq", 20),
+                "warmup_steps": 1 if quick else 2, "timed_steps": 2 if quick else 8,
+                "seed": bert_run.get("training", {}).get("seed", 1337)}
     return {
         "quick": quick,
+        "bert": bert,
         "matmul": {"size": 2048, "fp32_repetitions": 3 if quick else 8, "bf16_repetitions": 2 if quick else 5, "warmup": 1},
         "training": [
             {"name": "default", "model": model, "training": training,
@@ -214,7 +228,137 @@ def build_model_classes(torch):
                 cache.length += T
             return F.linear(x, tr.wte.weight)  # tied LM head
 
-    return Gpt, has_sdpa
+    class BertResidualOutput(nn.Module):
+        def __init__(self, c, inner):
+            super().__init__()
+            self.dense = nn.Linear(inner, c["hidden_size"])
+            self.LayerNorm = nn.LayerNorm(c["hidden_size"], eps=c["layer_norm_eps"])
+            self.dropout = nn.Dropout(c["hidden_dropout_prob"])
+
+        def forward(self, hidden, residual):
+            return self.LayerNorm(self.dropout(self.dense(hidden)) + residual)
+
+    def bert_gelu(c, x):
+        return F.gelu(x) if c["hidden_act"] == "gelu" else F.gelu(x, approximate="tanh")
+
+    class BertLayer(nn.Module):
+        """Post-LN encoder layer: LN(x + attn(x)), then LN(a + W2 gelu(W1 a))."""
+
+        def __init__(self, c):
+            super().__init__()
+            H = c["hidden_size"]
+            self.c, self.heads, self.attn_drop = c, c["num_attention_heads"], c["attention_probs_dropout_prob"]
+            self.query, self.key, self.value = nn.Linear(H, H), nn.Linear(H, H), nn.Linear(H, H)
+            self.attention_output = BertResidualOutput(c, H)
+            self.intermediate = nn.Linear(H, c["intermediate_size"])
+            self.output = BertResidualOutput(c, c["intermediate_size"])
+
+        def forward(self, x, keep):
+            B, T, H = x.shape
+            q, k, v = (lin(x).view(B, T, self.heads, H // self.heads).transpose(1, 2) for lin in (self.query, self.key, self.value))
+            y = attend(q, k, v, keep, False, self.attn_drop if self.training else 0.0).transpose(1, 2).contiguous().view(B, T, H)
+            a = self.attention_output(y, x)
+            return self.output(bert_gelu(self.c, self.intermediate(a)), a)
+
+    class BertForPreTraining(nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            self.c = c
+            E, H, V = c["embedding_size"] or c["hidden_size"], c["hidden_size"], c["vocab_size"]
+            self.word_embeddings = nn.Embedding(V, E)
+            self.position_embeddings = nn.Embedding(c["max_position_embeddings"], E)
+            self.token_type_embeddings = nn.Embedding(c["type_vocab_size"], E)
+            self.emb_LayerNorm = nn.LayerNorm(E, eps=c["layer_norm_eps"])
+            self.emb_dropout = nn.Dropout(c["hidden_dropout_prob"])
+            self.mapping_in = nn.Linear(E, H) if E != H else None
+            self.layers = nn.ModuleList([BertLayer(c) for _ in range(1 if c["share_layers"] else c["num_hidden_layers"])])
+            self.pooler = nn.Linear(H, H)
+            self.transform = nn.Linear(H, E)
+            self.transform_LayerNorm = nn.LayerNorm(E, eps=c["layer_norm_eps"])
+            self.decoder_bias = nn.Parameter(torch.zeros(V))
+            self.seq_relationship = nn.Linear(H, 2)
+            with torch.no_grad():
+                for name, p in self.named_parameters():
+                    if name.endswith("LayerNorm.weight"):
+                        p.fill_(1.0)
+                    elif name.endswith("bias"):
+                        p.zero_()
+                    else:
+                        p.normal_(0.0, c["initializer_range"])
+                self.word_embeddings.weight[c["pad_token_id"]].zero_()
+
+        def forward_masked(self, ids, types, attention_mask, labels):
+            """MLM logits only at positions whose label is not -100 (N, V), their labels (N), NSP logits (B, 2)."""
+            T = ids.shape[1]
+            x = self.word_embeddings(ids) + self.position_embeddings(torch.arange(T)) + self.token_type_embeddings(types)
+            x = self.emb_dropout(self.emb_LayerNorm(x))
+            if self.mapping_in is not None:
+                x = self.mapping_in(x)
+            keep = attention_mask.bool()[:, None, None, :]
+            for i in range(self.c["num_hidden_layers"]):
+                x = self.layers[0 if len(self.layers) == 1 else i](x, keep)
+            pooled = torch.tanh(self.pooler(x[:, 0]))
+            flat = labels.view(-1)
+            chosen = flat.ne(-100).nonzero().squeeze(1)
+            hidden = x.reshape(-1, x.shape[-1]).index_select(0, chosen)
+            h = self.transform_LayerNorm(bert_gelu(self.c, self.transform(hidden)))
+            mlm = F.linear(h, self.word_embeddings.weight, self.decoder_bias)
+            return mlm, flat.index_select(0, chosen), self.seq_relationship(pooled)
+
+    return Gpt, BertForPreTraining, has_sdpa
+
+
+def bert_config(m):
+    """BertConfig's defaults (Hugging Face's bert-base-uncased) under the given overrides."""
+    c = {"vocab_size": 30522, "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12,
+         "intermediate_size": 3072, "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
+         "attention_probs_dropout_prob": 0.1, "max_position_embeddings": 512, "type_vocab_size": 2,
+         "layer_norm_eps": 1e-12, "initializer_range": 0.02, "pad_token_id": 0, "embedding_size": None,
+         "share_layers": False}
+    c.update({k: v for k, v in m.items() if k in c})
+    return c
+
+
+def measure_bert_training(torch, Bert, case):
+    """As Ptm's BertThroughput: full sequences, P masked positions per row, one pair label per row."""
+    m, t = bert_config(case["model"]), training_config(case["training"])
+    torch.manual_seed(case.get("seed", 1337))
+    model = Bert(m)
+    model.train()
+    opt = adamw(torch, model, t)
+    params = list(model.parameters())
+    gen = torch.Generator().manual_seed(case.get("seed", 1337))
+    B, T, P = t["batch_size"], case["seq_len"], case["max_predictions"]
+    F = torch.nn.functional
+    timed, last_loss = [], float("nan")
+    for step in range(case["warmup_steps"] + case["timed_steps"]):
+        ids = torch.randint(0, m["vocab_size"], (B, T), generator=gen)
+        types = torch.cat([torch.zeros(B, T // 2, dtype=torch.long), torch.ones(B, T - T // 2, dtype=torch.long)], 1)
+        mask = torch.ones(B, T, dtype=torch.long)
+        positions = torch.rand(B, T - 1, generator=gen).argsort(1)[:, :P] + 1
+        labels = torch.full((B, T), -100, dtype=torch.long).scatter_(1, positions, torch.randint(0, m["vocab_size"], (B, P), generator=gen))
+        pair_labels = torch.randint(0, 2, (B,), generator=gen)
+        start = time.perf_counter()
+        opt.zero_grad(set_to_none=False)
+        masked = int(labels.ne(-100).sum().item())
+        mlm, chosen, nsp = model.forward_masked(ids, types, mask, labels)
+        loss = (F.cross_entropy(mlm, chosen, ignore_index=-100, reduction="sum") / max(1, masked)
+                + F.cross_entropy(nsp, pair_labels, ignore_index=-100, reduction="sum") / B)
+        loss.backward()
+        last_loss = loss.item()
+        if t["grad_clip"] > 0:
+            torch.nn.utils.clip_grad_norm_(params, t["grad_clip"])
+        opt.step()
+        elapsed = time.perf_counter() - start
+        if step >= case["warmup_steps"]:
+            timed.append(elapsed)
+    return {
+        "name": case["name"], "n_layer": m["num_hidden_layers"], "n_embd": m["hidden_size"], "n_head": m["num_attention_heads"],
+        "vocab_size": m["vocab_size"], "n_positions": m["max_position_embeddings"], "batch_size": B, "block_size": T,
+        "warmup_steps": case["warmup_steps"], "timed_steps": case["timed_steps"], "step_seconds": timed,
+        "median_step_seconds": statistics.median(timed), "tokens_per_second": B * T * len(timed) / sum(timed),
+        "final_loss": last_loss, "parameter_count": sum(p.numel() for p in params),
+    }
 
 
 # ----------------------------------------------------------------------------------------------- cases
@@ -360,7 +504,7 @@ def loaded_blas():
 
 
 def run_case(torch, plan, name):
-    Gpt, has_sdpa = build_model_classes(torch)
+    Gpt, Bert, has_sdpa = build_model_classes(torch)
     result = {"case": name, "matmul": [], "training": [], "generation": []}
     if name == "matmul":
         mm = plan["matmul"]
@@ -369,8 +513,13 @@ def run_case(torch, plan, name):
     elif name == "generate":
         result["generation"] = measure_generation(torch, Gpt, plan["generation"])
     elif name.startswith("train:"):
-        case = next(c for c in plan["training"] if c["name"] == name[len("train:"):])
-        result["training"].append(measure_training(torch, Gpt, case))
+        wanted = name[len("train:"):]
+        bert = plan.get("bert")
+        if bert is not None and bert["name"] == wanted:
+            result["training"].append(measure_bert_training(torch, Bert, bert))
+        else:
+            case = next(c for c in plan["training"] if c["name"] == wanted)
+            result["training"].append(measure_training(torch, Gpt, case))
     else:
         raise ValueError(f"unknown case {name}")
     peak = peak_rss_mib()
@@ -386,6 +535,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--config", default=os.path.join(os.path.dirname(__file__), "..", "..", "configs", "gpt-kjv.json"))
+    ap.add_argument("--bert-config", default=os.path.join(os.path.dirname(__file__), "..", "..", "configs", "bert-kjv.json"),
+                    help="BERT run config for the train:bert case (skipped when the file does not exist)")
     ap.add_argument("--plan", help="JSON plan written by the .NET harness (overrides --config/--quick)")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--case", help="internal: run one case in this process and print its JSON")
@@ -402,14 +553,17 @@ def main():
         with open(args.plan, encoding="utf-8") as f:
             plan = json.load(f)
     else:
-        plan = standard_plan(args.config, args.quick)
+        plan = standard_plan(args.config, args.quick, args.bert_config)
 
     if args.case:
         print(json.dumps(run_case(torch, plan, args.case)))
         return 0
 
     blas = loaded_blas()
-    names = ["matmul"] + ["train:" + c["name"] for c in plan["training"]] + ["generate"]
+    names = ["matmul"] + ["train:" + c["name"] for c in plan["training"]]
+    if plan.get("bert") is not None:
+        names.append("train:" + plan["bert"]["name"])
+    names.append("generate")
     report = {"available": True, "reason": None, "peer": "pytorch-eager", "torch_version": torch.__version__,
               "python": platform.python_version(), "threads": torch.get_num_threads(),
               "sdpa": hasattr(torch.nn.functional, "scaled_dot_product_attention"), "blas": blas,

@@ -107,7 +107,7 @@ public class PeerReportTests
     public void PlanSerialisesWithTheNamesThePeerReads()
     {
         string root = Ptm.Benchmarks.RepoPaths.FindRoot()!;
-        var plan = ThroughputPlan.Standard(Path.Combine(root, "configs", "gpt-kjv.json"), quick: false);
+        var plan = ThroughputPlan.Standard(Path.Combine(root, "configs", "gpt-kjv.json"), quick: false, Path.Combine(root, "configs", "bert-kjv.json"));
         using var doc = JsonDocument.Parse(JsonSerializer.Serialize(plan, ThroughputRunner.Json));
         var r = doc.RootElement;
         Assert.Equal(2048, r.GetProperty("matmul").GetProperty("size").GetInt32());
@@ -124,5 +124,14 @@ public class PeerReportTests
         Assert.Equal(256, gpt2.GetProperty("training").GetProperty("block_size").GetInt32());
         Assert.Equal(256, r.GetProperty("generation").GetProperty("new_tokens").GetInt32());
         Assert.Equal(16, r.GetProperty("generation").GetProperty("prompt_tokens").GetInt32());
+        var bert = r.GetProperty("bert");
+        Assert.Equal("bert", bert.GetProperty("name").GetString());
+        Assert.Equal(64, bert.GetProperty("seq_len").GetInt32());
+        Assert.Equal(10, bert.GetProperty("max_predictions").GetInt32());
+        Assert.Equal(4000, bert.GetProperty("model").GetProperty("vocab_size").GetInt32());
+        Assert.Equal(256, bert.GetProperty("model").GetProperty("hidden_size").GetInt32());
+        Assert.Equal("gelu", bert.GetProperty("model").GetProperty("hidden_act").GetString());
+        Assert.Equal(32, bert.GetProperty("training").GetProperty("batch_size").GetInt32());
+        Assert.Contains("train:bert", ThroughputRunner.CaseNames(plan));
     }
 }
