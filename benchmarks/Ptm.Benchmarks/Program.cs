@@ -6,9 +6,10 @@ using Ptm.Benchmarks.Throughput;
 
 const string Usage = """
     usage:
-      Ptm.Benchmarks throughput [--out DIR] [--quick] [--config FILE] [--in-process]
+      Ptm.Benchmarks throughput [--out DIR] [--quick] [--config FILE] [--bert-config FILE | --no-bert] [--in-process] [--peer]
           self-timed training / generation / matmul throughput; writes DIR/<date>-throughput.{json,md}
-          (DIR defaults to benchmarks/results, FILE to configs/gpt-kjv.json)
+          (DIR defaults to benchmarks/results, FILE to configs/gpt-kjv.json, the BERT case to configs/bert-kjv.json);
+          --peer also runs benchmarks/peers/pytorch_peer.py (PyTorch eager, OpenBLAS) and adds a side-by-side section
       Ptm.Benchmarks micro [BenchmarkDotNet arguments, e.g. --filter '*Attention*']
           BenchmarkDotNet micro-benchmarks (all of them when no --filter is given)
     """;
@@ -28,7 +29,7 @@ try
         case "throughput-case": // internal: one case in a child process
         {
             var options = ThroughputOptions.Parse(args[2..]);
-            var plan = ThroughputPlan.Standard(options.ConfigPath, options.Quick);
+            var plan = ThroughputPlan.Standard(options.ConfigPath, options.Quick, options.BertConfigPath);
             ThroughputRunner.WriteChildResult(ThroughputRunner.RunCase(plan, args[1], ThroughputRunner.ChildScope));
             return 0;
         }
@@ -55,8 +56,14 @@ catch (InvalidInputException e)
 static int Throughput(string[] args)
 {
     var options = ThroughputOptions.Parse(args);
-    var plan = ThroughputPlan.Standard(options.ConfigPath, options.Quick);
+    var plan = ThroughputPlan.Standard(options.ConfigPath, options.Quick, options.BertConfigPath);
     var report = ThroughputRunner.Run(plan, options.InProcess ? null : options.ChildArguments(), Console.WriteLine);
+    if (options.Peer)
+    {
+        var peer = PeerRunner.Run(plan, report, Console.WriteLine);
+        Console.WriteLine(peer.Available ? "  peer done" : $"  peer not run: {peer.Reason}");
+        report = report with { Peer = peer };
+    }
     var (json, markdown) = ThroughputReportWriter.Save(report, options.OutDirectory);
     Console.WriteLine();
     Console.WriteLine(ThroughputReportWriter.ToMarkdown(report));

@@ -15,14 +15,17 @@ public sealed record MatmulCase(int Size, int Fp32Repetitions, int Bf16Repetitio
 /// <summary>The cases one <c>throughput</c> run measures.</summary>
 /// <param name="MklComparisonCase">Name of the training case to repeat with PTM_MKL_CPU_FIX=0 (this needs child
 /// processes, as the fix is loaded at process start); null skips the comparison.</param>
+/// <param name="Bert">BERT pre-training case (run as <c>train:bert</c>); null skips it.</param>
 public sealed record ThroughputPlan(
-    MatmulCase Matmul, IReadOnlyList<TrainingCase> Training, GenerationCase Generation, bool Quick, string? MklComparisonCase)
+    MatmulCase Matmul, IReadOnlyList<TrainingCase> Training, GenerationCase Generation, bool Quick, string? MklComparisonCase,
+    BertTrainingCase? Bert = null)
 {
     public const string DefaultCaseName = "default";
     public const string Gpt2SmallCaseName = "gpt2-small";
 
-    /// <summary>The standard plan: the default run config (<c>configs/gpt-kjv.json</c>) and a GPT-2 small shape.</summary>
-    public static ThroughputPlan Standard(string configPath, bool quick)
+    /// <summary>The standard plan: the default run config (<c>configs/gpt-kjv.json</c>), a GPT-2 small shape and,
+    /// when <paramref name="bertConfigPath"/> is given, BERT pre-training in that config (<c>configs/bert-kjv.json</c>).</summary>
+    public static ThroughputPlan Standard(string configPath, bool quick, string? bertConfigPath = null)
     {
         var run = GptRunConfig.FromNode(RunConfigFile.ReadNode(configPath), configPath);
         var defaultCase = new TrainingCase(DefaultCaseName, run.Model, run.Training,
@@ -36,6 +39,7 @@ public sealed record ThroughputPlan(
 
         var generation = new GenerationCase(DefaultCaseName, run.Model with { }, PromptTokens: 16, NewTokens: quick ? 64 : 256, Repetitions: quick ? 1 : 3);
         var matmul = new MatmulCase(2048, Fp32Repetitions: quick ? 3 : 8, Bf16Repetitions: quick ? 2 : 5);
-        return new ThroughputPlan(matmul, [defaultCase, gpt2Case], generation, quick, DefaultCaseName);
+        var bert = bertConfigPath is null ? null : BertThroughput.FromConfig(bertConfigPath, quick);
+        return new ThroughputPlan(matmul, [defaultCase, gpt2Case], generation, quick, DefaultCaseName, bert);
     }
 }

@@ -76,7 +76,42 @@ public static class ThroughputReportWriter
             _ => null,
         }).FirstOrDefault(x => x is not null) ?? "unknown";
         s.AppendLine($"Peak RSS is VmHWM ({scope}). Formulas: see benchmarks/README.md.");
+        if (r.Peer is { } peer)
+        {
+            s.AppendLine();
+            AppendPeer(s, peer);
+        }
         return s.ToString();
+    }
+
+    /// <summary>The side-by-side section: Ptm against the PyTorch peer, case by case, or why the peer did not run.</summary>
+    public static void AppendPeer(StringBuilder s, PeerSection peer)
+    {
+        s.AppendLine("## PyTorch peer (eager, fp32, same shapes and threads)");
+        s.AppendLine();
+        if (!peer.Available)
+        {
+            s.AppendLine($"Not run: {peer.Reason}.");
+            return;
+        }
+        var p = peer.Result;
+        string blas = p?.Blas is { } b ? (b.Openblas ? "OpenBLAS" : "not OpenBLAS") + $" ({string.Join(", ", b.Libraries ?? [])})" : "unknown";
+        s.AppendLine($"- torch {p?.TorchVersion ?? "?"}, {p?.Threads?.ToString(CultureInfo.InvariantCulture) ?? "?"} threads, BLAS: {blas}; " +
+            $"attention: {(p?.Sdpa == true ? "scaled_dot_product_attention" : "explicit softmax(QKᵀ)V (no SDPA in this torch)")}");
+        if (peer.Environment is { } env)
+            s.AppendLine($"- environment: LD_PRELOAD={env.LdPreload ?? "(none)"}, OMP_NUM_THREADS={env.Threads}, unset {string.Join(", ", env.Unset)}");
+        if (peer.Note is not null) s.AppendLine($"- note: {peer.Note}");
+        s.AppendLine();
+        s.AppendLine("| case | metric | Ptm | PyTorch | Ptm / PyTorch | Ptm peak RSS MiB | PyTorch peak RSS MiB |");
+        s.AppendLine("|---|---|---:|---:|---:|---:|---:|");
+        foreach (var row in peer.Comparison)
+        {
+            int decimals = row.Metric.StartsWith("training", StringComparison.Ordinal) ? 0 : 1;
+            s.AppendLine($"| {row.Case} | {row.Metric} | {F(row.Ptm, decimals)} | {F(row.Pytorch, decimals)} | " +
+                $"{(row.Ratio is double x ? "×" + F(x, 2) : "n/a")} | {F(row.PtmPeakRssMib, 0)} | {F(row.PytorchPeakRssMib, 0)} |");
+        }
+        s.AppendLine();
+        s.AppendLine("Ratios above 1 mean Ptm is faster. Each peer case also runs in a process of its own; its peak RSS is ru_maxrss.");
     }
 
     static string F(double? value, int decimals) =>

@@ -47,4 +47,4 @@ public sealed record ThroughputReport(
     MachineInfo Machine, bool Quick, string PeakMatmulForMfu, double PeakFp32Gflops,
     IReadOnlyList<MatmulMeasurement> Matmul, IReadOnlyList<TrainingMeasurement> Training,
     IReadOnlyList<GenerationMeasurement> Generation, MklFixComparison? MklFix,
-    IReadOnlyDictionary<string, string> Formulas);
+    IReadOnlyDictionary<string, string> Formulas, PeerSection? Peer = null);

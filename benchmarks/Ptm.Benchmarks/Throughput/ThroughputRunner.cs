@@ -32,7 +32,7 @@ public static class ThroughputRunner
 
     /// <summary>Case names in the order they run: matmul first (its peak feeds MFU), then training, then generation.</summary>
     public static IReadOnlyList<string> CaseNames(ThroughputPlan plan) =>
-        [MatmulCase, .. plan.Training.Select(t => TrainCasePrefix + t.Name), GenerateCase];
+        [MatmulCase, .. plan.Training.Select(t => TrainCasePrefix + t.Name), .. plan.Bert is { } b ? [TrainCasePrefix + b.Name] : Array.Empty<string>(), GenerateCase];
 
     /// <summary>Runs one named case in this process.</summary>
     public static CaseResult RunCase(ThroughputPlan plan, string name, string memoryScope)
@@ -51,9 +51,9 @@ public static class ThroughputRunner
         else if (name.StartsWith(TrainCasePrefix, StringComparison.Ordinal))
         {
             string caseName = name[TrainCasePrefix.Length..];
-            var c = plan.Training.FirstOrDefault(t => t.Name == caseName)
-                ?? throw new InvalidInputException($"no training case '{caseName}' (have: {string.Join(", ", plan.Training.Select(t => t.Name))})");
-            training.Add(ThroughputMeasurements.MeasureTraining(c));
+            if (plan.Training.FirstOrDefault(t => t.Name == caseName) is { } c) training.Add(ThroughputMeasurements.MeasureTraining(c));
+            else if (plan.Bert is { } bert && bert.Name == caseName) training.Add(BertThroughput.Measure(bert));
+            else throw new InvalidInputException($"no training case '{caseName}' (have: {string.Join(", ", CaseNames(plan))})");
         }
         else throw new InvalidInputException($"unknown case '{name}' (have: {string.Join(", ", CaseNames(plan))})");
 
@@ -135,6 +135,7 @@ public static class ThroughputRunner
         ["training_tokens_per_second"] = "batch_size * block_size * timed_steps / sum(timed step seconds); a step is zero_grad, forward, Gpt.Loss, backward, clip_grad_norm_, AdamW step",
         ["flops_parameter_count"] = "N = all parameters except transformer.wpe (the tied wte/LM head counted once)",
         ["flops_per_token"] = "6*N + 12*n_layer*n_head*head_size*block_size (nanoGPT estimate_mfu / PaLM appendix B; attention not halved for causality)",
+        ["bert_flops_per_token"] = "6*N + 12*layers*hidden*seq_len + 6*embedding_width*vocab*predictions/seq_len, N = parameters outside the embedding tables (the tied MLM decoder runs at the masked positions only)",
         ["achieved_gflops"] = "flops_per_token * training_tokens_per_second / 1e9",
         ["mfu"] = "achieved_gflops / peak_fp32_gflops, peak = best fp32 2048x2048 torch.mm in this run (MKL fix on)",
         ["matmul_gflops"] = "2*n^3 / seconds / 1e9 per torch.mm of two n x n matrices; best and median over the repetitions",

@@ -1,0 +1,87 @@
+using System.ComponentModel;
+using System.Diagnostics;
+using System.Text.Json;
+
+namespace Ptm.Benchmarks.Throughput;
+
+/// <summary>
+/// Runs the PyTorch peer (<c>benchmarks/peers/pytorch_peer.py</c>) on the same plan and thread count as Ptm, in
+/// a child process whose environment makes Debian's python3-torch fair: OpenBLAS (OpenMP build) preloaded in place
+/// of the reference libblas.so.3 it links, and OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset. Only that process sees
+/// the preload; the system's BLAS alternative is left alone.
+/// </summary>
+public static class PeerRunner
+{
+    /// <summary>Debian's libopenblas0-openmp; override with PTM_PEER_BLAS.</summary>
+    public const string DefaultOpenBlas = "/usr/lib/x86_64-linux-gnu/openblas-openmp/libblas.so.3";
+
+    /// <summary>The interpreter Debian's python3-torch is installed for; override with PTM_PEER_PYTHON.</summary>
+    public const string DefaultPython = "/usr/bin/python3";
+
+    public static readonly IReadOnlyList<string> UnsetVariables = ["OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"];
+
+    public static PeerEnvironment Environment(int threads)
+    {
+        string python = System.Environment.GetEnvironmentVariable("PTM_PEER_PYTHON") is { Length: > 0 } p ? p : DefaultPython;
+        string blas = System.Environment.GetEnvironmentVariable("PTM_PEER_BLAS") is { Length: > 0 } b ? b : DefaultOpenBlas;
+        string script = RepoPaths.InRepo("benchmarks", "peers", "pytorch_peer.py");
+        return new PeerEnvironment(python, script, blas, UnsetVariables, threads);
+    }
+
+    /// <summary>Runs the peer and sets its figures against <paramref name="ptm"/>'s. Never throws for a missing
+    /// interpreter, torch or OpenBLAS: the section then says what is missing.</summary>
+    public static PeerSection Run(ThroughputPlan plan, ThroughputReport ptm, Action<string> log)
+    {
+        var env = Environment(ptm.Machine.TorchThreads);
+        if (env.LdPreload is string blas && !File.Exists(blas))
+            return PeerSection.Unavailable($"OpenBLAS (OpenMP) not found at {blas}: apt-get install libopenblas0-openmp " +
+                "(without it Debian's python3-torch uses the reference BLAS, 27-43x slower, which is no fair peer)", env);
+        if (Path.IsPathRooted(env.Python) && !File.Exists(env.Python))
+            return PeerSection.Unavailable($"python interpreter {env.Python} not found (set PTM_PEER_PYTHON)", env);
+
+        string planPath = Path.Combine(Path.GetTempPath(), $"ptm-peer-plan-{Guid.NewGuid():N}.json");
+        try
+        {
+            File.WriteAllText(planPath, JsonSerializer.Serialize(plan, ThroughputRunner.Json));
+            var start = new ProcessStartInfo(env.Python) { RedirectStandardOutput = true, UseShellExecute = false };
+            foreach (string a in new[] { env.Script, "--threads", env.Threads.ToString(), "--plan", planPath }) start.ArgumentList.Add(a);
+            foreach (string v in env.Unset) start.Environment.Remove(v);
+            if (env.LdPreload is not null) start.Environment["LD_PRELOAD"] = env.LdPreload;
+            start.Environment["OMP_NUM_THREADS"] = env.Threads.ToString();
+
+            log($"running the PyTorch peer: LD_PRELOAD={env.LdPreload} OMP_NUM_THREADS={env.Threads} {env.Python} {env.Script} ...");
+            Process process;
+            try
+            {
+                process = Process.Start(start) ?? throw new Win32Exception($"could not start {env.Python}");
+            }
+            catch (Win32Exception e)
+            {
+                return PeerSection.Unavailable($"cannot start {env.Python}: {e.Message} (set PTM_PEER_PYTHON)", env);
+            }
+            using (process)
+            {
+                string output = process.StandardOutput.ReadToEnd();
+                process.WaitForExit();
+                if (process.ExitCode != 0)
+                    return PeerSection.Unavailable($"the peer exited with code {process.ExitCode}", env);
+                PeerReport peer;
+                try
+                {
+                    peer = PeerReport.Parse(output);
+                }
+                catch (JsonException e)
+                {
+                    return PeerSection.Unavailable($"the peer's output is not the expected JSON: {e.Message}", env);
+                }
+                if (!peer.Available && peer.Reason?.Contains("torch", StringComparison.Ordinal) == true)
+                    peer = peer with { Reason = peer.Reason + " (apt-get install python3-torch)" };
+                return PeerSection.Compare(ptm, peer, env);
+            }
+        }
+        finally
+        {
+            if (File.Exists(planPath)) File.Delete(planPath);
+        }
+    }
+}

@@ -1,0 +1,137 @@
+using System.Text.Json;
+using Ptm.Benchmarks.Throughput;
+
+namespace Ptm.Tests.Benchmarks;
+
+/// <summary>
+/// The side-by-side section of the throughput report, built from a given peer JSON (the shape
+/// benchmarks/peers/pytorch_peer.py prints) and fixed Ptm figures: no Python, no timing.
+/// </summary>
+public class PeerReportTests
+{
+    const string PeerJson = """
+        {
+          "available": true, "reason": null, "peer": "pytorch-eager", "torch_version": "1.13.0a0", "threads": 2, "sdpa": false,
+          "blas": {"libraries": ["/usr/lib/x86_64-linux-gnu/openblas-openmp/libopenblasp-r0.3.21.so"], "openblas": true,
+                   "threadpoolctl": [{"internal_api": "openblas", "num_threads": 2}]},
+          "env": {"LD_PRELOAD": "/usr/lib/x86_64-linux-gnu/openblas-openmp/libblas.so.3"},
+          "cases": [{"case": "matmul", "peak_rss_mib": 300}, {"case": "train:default", "peak_rss_mib": 650}],
+          "matmul": [
+            {"dtype": "fp32", "size": 2048, "repetitions": 8, "best_seconds": 0.2, "median_seconds": 0.2, "best_gflops": 100.0, "median_gflops": 90.0, "peak_rss_mib": 300},
+            {"dtype": "bf16", "size": 2048, "repetitions": 5, "best_seconds": 0.1, "median_seconds": 0.1, "best_gflops": 200.0, "median_gflops": 190.0, "peak_rss_mib": 300}
+          ],
+          "training": [
+            {"name": "default", "n_layer": 4, "batch_size": 16, "block_size": 128, "warmup_steps": 2, "timed_steps": 8, "step_seconds": [1.0],
+             "median_step_seconds": 1.0, "tokens_per_second": 1500.0, "final_loss": 7.6, "parameter_count": 3716608, "peak_rss_mib": 650}
+          ],
+          "generation": [
+            {"name": "default", "use_cache": true, "prompt_tokens": 16, "new_tokens": 256, "total_seconds": 1.0, "tokens_per_second": 200.0,
+             "decode_tokens_per_second": 210.0, "time_to_first_token_ms": 5.0, "peak_rss_mib": 260},
+            {"name": "default", "use_cache": false, "prompt_tokens": 16, "new_tokens": 256, "total_seconds": 2.0, "tokens_per_second": 100.0,
+             "decode_tokens_per_second": 101.0, "time_to_first_token_ms": 4.0, "peak_rss_mib": 260}
+          ]
+        }
+        """;
+
+    static ThroughputReport PtmReport()
+    {
+        var memory = new MemoryPeak(600, 200, ThroughputRunner.ChildScope);
+        var machine = new MachineInfo("2026-01-01", "2026-01-01T00:00:00Z", "abc", false, "test CPU", 2, 2, true, "0.107", "10.0", "Linux");
+        TrainingMeasurement Train(string name, double tps, bool fix) => new(
+            name, 4, 256, 4, 2048, 128, 16, 128, 2, 8, [0.3], 0.3, tps, 7.6, 3716608, 3224576, 23.7e6, 140, fix, memory);
+        return new ThroughputReport(machine, false, "best fp32", 140,
+            [new MatmulMeasurement("fp32", 2048, 8, 0.1, 0.1, 140, 120, true, memory),
+             new MatmulMeasurement("bf16", 2048, 5, 0.05, 0.05, 400, 390, true, memory),
+             new MatmulMeasurement("fp32", 2048, 8, 0.1, 0.1, 170, 120, false, memory)],
+            [Train("default", 6000, true), Train("gpt2-small", 128, true), Train("default", 5000, false)],
+            [new GenerationMeasurement("default", true, 16, 256, 128, 3, 0.35, 750, 760, 4.5, true, memory),
+             new GenerationMeasurement("default", false, 16, 256, 128, 3, 2.0, 125, 124, 3.1, true, memory)],
+            null, ThroughputRunner.Formulas);
+    }
+
+    [Fact]
+    public void SideBySideSectionPairsEveryCaseWithThePeer()
+    {
+        var env = new PeerEnvironment("/usr/bin/python3", "pytorch_peer.py", PeerRunner.DefaultOpenBlas, PeerRunner.UnsetVariables, 2);
+        var ptm = PtmReport();
+        var report = ptm with { Peer = PeerSection.Compare(ptm, PeerReport.Parse(PeerJson), env) };
+
+        string md = ThroughputReportWriter.ToMarkdown(report);
+        Assert.Contains("## PyTorch peer", md);
+        Assert.Contains("| train:default | training tokens/s | 6000 | 1500 | ×4.00 | 600 | 650 |", md);
+        Assert.Contains("| train:gpt2-small | training tokens/s | 128 | n/a | n/a | 600 | n/a |", md); // the peer lacks this case
+        Assert.Contains("| generate (KV cache) | generated tokens/s | 750.0 | 200.0 | ×3.75 |", md);
+        Assert.Contains("| generate (no cache) | generated tokens/s | 125.0 | 100.0 | ×1.25 |", md);
+        Assert.Contains("| matmul fp32 2048² | best GFLOP/s | 140.0 | 100.0 | ×1.40 |", md); // the MKL-fix-off repeat is left out
+        Assert.Contains("| matmul bf16 2048² | best GFLOP/s | 400.0 | 200.0 | ×2.00 |", md);
+        Assert.Contains("BLAS: OpenBLAS", md);
+        Assert.Contains("LD_PRELOAD=" + PeerRunner.DefaultOpenBlas, md);
+        Assert.Contains("unset OPENBLAS_CORETYPE, OPENBLAS_L2_SIZE", md);
+        Assert.Equal(6, report.Peer!.Comparison.Count);
+
+        using var doc = JsonDocument.Parse(ThroughputReportWriter.ToJson(report));
+        var peer = doc.RootElement.GetProperty("peer");
+        Assert.True(peer.GetProperty("available").GetBoolean());
+        var first = peer.GetProperty("comparison")[0];
+        Assert.Equal("train:default", first.GetProperty("case").GetString());
+        Assert.Equal(4.0, first.GetProperty("ratio").GetDouble(), 6);
+        Assert.Equal(1500.0, peer.GetProperty("result").GetProperty("training")[0].GetProperty("tokens_per_second").GetDouble());
+    }
+
+    [Fact]
+    public void MissingPeerIsReportedNotThrown()
+    {
+        var ptm = PtmReport();
+        var unavailable = ptm with { Peer = PeerSection.Compare(ptm, PeerReport.Parse("""{"available": false, "reason": "cannot import torch: No module named 'torch'"}"""), null) };
+        string md = ThroughputReportWriter.ToMarkdown(unavailable);
+        Assert.Contains("Not run: cannot import torch: No module named 'torch'.", md);
+        Assert.DoesNotContain("| case | metric |", md);
+
+        var noBlas = ptm with { Peer = PeerSection.Unavailable("OpenBLAS (OpenMP) not found at /nope", null) };
+        Assert.Contains("Not run: OpenBLAS (OpenMP) not found at /nope.", ThroughputReportWriter.ToMarkdown(noBlas));
+        Assert.Null(ptm.Peer);
+        Assert.DoesNotContain("PyTorch peer", ThroughputReportWriter.ToMarkdown(ptm));
+    }
+
+    [Fact]
+    public void PeerWithoutOpenBlasIsFlagged()
+    {
+        var ptm = PtmReport();
+        string json = PeerJson.Replace("\"openblas\": true", "\"openblas\": false", StringComparison.Ordinal);
+        var section = PeerSection.Compare(ptm, PeerReport.Parse(json), null);
+        Assert.True(section.Available);
+        Assert.Contains("did not load OpenBLAS", section.Note);
+    }
+
+    [Fact]
+    public void PlanSerialisesWithTheNamesThePeerReads()
+    {
+        string root = Ptm.Benchmarks.RepoPaths.FindRoot()!;
+        var plan = ThroughputPlan.Standard(Path.Combine(root, "configs", "gpt-kjv.json"), quick: false, Path.Combine(root, "configs", "bert-kjv.json"));
+        using var doc = JsonDocument.Parse(JsonSerializer.Serialize(plan, ThroughputRunner.Json));
+        var r = doc.RootElement;
+        Assert.Equal(2048, r.GetProperty("matmul").GetProperty("size").GetInt32());
+        Assert.Equal(8, r.GetProperty("matmul").GetProperty("fp32_repetitions").GetInt32());
+        var train = r.GetProperty("training")[0];
+        Assert.Equal("default", train.GetProperty("name").GetString());
+        Assert.Equal(2048, train.GetProperty("model").GetProperty("vocab_size").GetInt32());
+        Assert.Equal(256, train.GetProperty("model").GetProperty("n_embd").GetInt32());
+        Assert.Equal(16, train.GetProperty("training").GetProperty("batch_size").GetInt32());
+        Assert.Equal(0.1, train.GetProperty("training").GetProperty("weight_decay").GetDouble());
+        Assert.Equal(8, train.GetProperty("timed_steps").GetInt32());
+        var gpt2 = r.GetProperty("training")[1];
+        Assert.Equal(50257, gpt2.GetProperty("model").GetProperty("vocab_size").GetInt32());
+        Assert.Equal(256, gpt2.GetProperty("training").GetProperty("block_size").GetInt32());
+        Assert.Equal(256, r.GetProperty("generation").GetProperty("new_tokens").GetInt32());
+        Assert.Equal(16, r.GetProperty("generation").GetProperty("prompt_tokens").GetInt32());
+        var bert = r.GetProperty("bert");
+        Assert.Equal("bert", bert.GetProperty("name").GetString());
+        Assert.Equal(64, bert.GetProperty("seq_len").GetInt32());
+        Assert.Equal(10, bert.GetProperty("max_predictions").GetInt32());
+        Assert.Equal(4000, bert.GetProperty("model").GetProperty("vocab_size").GetInt32());
+        Assert.Equal(256, bert.GetProperty("model").GetProperty("hidden_size").GetInt32());
+        Assert.Equal("gelu", bert.GetProperty("model").GetProperty("hidden_act").GetString());
+        Assert.Equal(32, bert.GetProperty("training").GetProperty("batch_size").GetInt32());
+        Assert.Contains("train:bert", ThroughputRunner.CaseNames(plan));
+    }
+}
