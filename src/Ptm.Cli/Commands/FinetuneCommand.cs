@@ -18,7 +18,7 @@ static class FinetuneCommand
     public static Command Create()
     {
         var model = new Option<string>("--model") { Description = "pre-trained model folder, or a pre-training run folder", Required = true };
-        var task = new Option<string>("--task") { Description = "classify | pair | similarity | choice", Required = true };
+        var task = new Option<string>("--task") { Description = "classify | pair | similarity | choice | tag | span (tag and span: BERT only)", Required = true };
         var train = new Option<string>("--train") { Description = "training examples (.csv, .tsv or .jsonl)", Required = true };
         var validation = new Option<string?>("--validation") { Description = "validation examples; if left out, --validation-split of --train is held out" };
         var split = new Option<double>("--validation-split") { Description = "fraction held out when --validation is not given", DefaultValueFactory = _ => 0.1 };
@@ -33,10 +33,14 @@ static class FinetuneCommand
         var freeze = new Option<bool>("--freeze-encoder") { Description = "train only the head; the pre-trained weights stay fixed" };
         var maxLength = new Option<int?>("--max-length") { Description = "tokens per sequence (default: the model's context); longer texts are truncated with a warning" };
         var seed = new Option<long>("--seed") { Description = "seed of the head's initialisation, the shuffling and the validation split", DefaultValueFactory = _ => 1337 };
+        var docStride = new Option<int?>("--doc-stride") { Description = "span: tokens between the starts of a long context's windows (default: a third of --max-length, as BERT's 128 of 384)" };
+        var maxAnswer = new Option<int>("--max-answer-length") { Description = "span: longest answer considered, in word-pieces", DefaultValueFactory = _ => 30 };
+        var nBest = new Option<int>("--n-best") { Description = "span: start/end candidates per window and answers kept", DefaultValueFactory = _ => 20 };
         var threads = CommonOptions.Threads();
         var command = new Command("finetune", "Fine-tune a pre-trained GPT or BERT on a labelled task")
         {
-            model, task, train, validation, split, output, force, epochs, lr, batch, warmup, decay, lmCoef, freeze, maxLength, seed, threads,
+            model, task, train, validation, split, output, force, epochs, lr, batch, warmup, decay, lmCoef, freeze, maxLength, seed,
+            docStride, maxAnswer, nBest, threads,
         };
         var columns = TaskFileOptions.AddTo(command);
         command.SetAction(r => CommandErrors.Run(() =>
@@ -63,7 +67,7 @@ static class FinetuneCommand
             else (trainData, valData) = TaskFile.Split(trainData, r.GetValue(split), s);
             var labels = FineTuneTasks.HasLabelMap(t) ? LabelMap.FromTraining(trainData) : null;
 
-            var ft = FineTuneModel.FromPretrained(r.GetValue(model)!, t, labels, new HeadOptions(r.GetValue(maxLength), coef, s));
+            var ft = FineTuneModel.FromPretrained(r.GetValue(model)!, t, labels, new HeadOptions(r.GetValue(maxLength), coef, s, r.GetValue(docStride), r.GetValue(maxAnswer), r.GetValue(nBest)));
             if (r.GetValue(freeze)) ft.FreezeEncoder();
             var trainSet = ft.Encode(trainData, requireLabels: true);
             var valSet = ft.Encode(valData, requireLabels: true);
@@ -76,7 +80,7 @@ static class FinetuneCommand
             if (nEpochs < 1) throw new InvalidInputException($"--epochs must be positive (got {nEpochs})");
             double warm = r.GetValue(warmup) ?? recipe.WarmupRatio;
             if (warm is < 0 or >= 1) throw new InvalidInputException($"--warmup-ratio must be in [0, 1) (got {warm})");
-            int stepsPerEpoch = (trainSet.Count + batchSize - 1) / batchSize;
+            int stepsPerEpoch = (trainSet.Count + batchSize - 1) / batchSize;   // span QA: windows, not questions
             int maxSteps = stepsPerEpoch * nEpochs;
             var config = new TrainingConfig
             {
@@ -97,7 +101,7 @@ static class FinetuneCommand
             long all = ft.Module.parameters().Sum(p => p.numel());
             Console.WriteLine($"run       {runDir}");
             Console.WriteLine($"model     {ft.Info.Head} from {r.GetValue(model)}: {all:N0} parameters, {trainable:N0} trained{(r.GetValue(freeze) ? " (encoder frozen)" : "")}");
-            Console.WriteLine($"task      {FineTuneTasks.Name(t)}{(labels is null ? "" : $", {labels.Count} labels")}: {trainSet.Count} train, {valSet.Count} validation examples, max length {ft.Info.MaxLength}{(ft.IsGpt ? $", lm_coef {ft.LmCoef}" : "")}");
+            Console.WriteLine($"task      {FineTuneTasks.Name(t)}{(labels is null ? "" : $", {labels.Count} labels")}: {trainData.Count} train, {valData.Count} validation examples{(t == FineTuneTask.Span ? $" ({trainSet.Count} + {valSet.Count} windows, stride {ft.Info.DocStride})" : "")}, max length {ft.Info.MaxLength}{(ft.IsGpt ? $", lm_coef {ft.LmCoef}" : "")}");
             Console.WriteLine($"training  {nEpochs} epochs = {maxSteps} steps of {batchSize}, lr {config.LearningRate} (warm-up {config.WarmupSteps} steps), weight decay {config.WeightDecay}");
             var result = TrainingDisplay.Run(trainer, maxSteps, CancellationToken.None);
             LossPlot.TryWrite(trainer.MetricsPath, Path.Combine(runDir, "loss.png"));
