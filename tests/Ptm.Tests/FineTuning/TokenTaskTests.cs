@@ -1,6 +1,7 @@
 using Ptm.FineTuning;
 using Ptm.Modeling;
 using Ptm.Tests.Cli;
+using Ptm.Tests.Data;
 using Ptm.Tokenization;
 using static TorchSharp.torch;
 
@@ -233,5 +234,21 @@ public class TokenTaskTests(FineTuningTestModels models) : IClassFixture<FineTun
         File.WriteAllText(bad, "question,context,answer_start,answer\nwho?,And God said,0,light\n");
         CliHarness.AssertOneLineError(CliHarness.Run("finetune", "--model", models.BertDir, "--task", "span", "--train", bad, "--out", Path.Combine(dir, "x")),
             "is not in the context at character 0");
+    }
+
+    [Theory]
+    [InlineData("train")]
+    [InlineData("validation")]
+    [InlineData("test")]
+    public void WordNetSenseFilesReadAndEveryAnswerIsAtItsOffset(string split)
+    {
+        string dir = Path.Combine(DataFixtures.FindRepoRoot(), "data", "tasks", "wordnet-senses");
+        var pair = TaskFile.Read(Path.Combine(dir, $"pair-{split}.csv"), FineTuneTask.Pair, new TaskColumns());
+        Assert.Equal(["no", "yes"], LabelMap.FromTraining(pair).Labels);
+        var choice = TaskFile.Read(Path.Combine(dir, $"choice-{split}.jsonl"), FineTuneTask.Choice, new TaskColumns());
+        Assert.All(choice.Examples, e => Assert.Contains("___", e.Text));
+        // Reading a span file checks that every answer is exactly the context's text at answer_start.
+        var span = TaskFile.Read(Path.Combine(dir, $"span-{split}.csv"), FineTuneTask.Span, new TaskColumns());
+        Assert.Equal(split == "train" ? 2000 : 300, span.Count);
     }
 }
