@@ -132,7 +132,7 @@ public class TokenTaskTests(FineTuningTestModels models) : IClassFixture<FineTun
         Assert.Equal(example.AnswerStart, best[0].Start);
         Assert.True(best.Count > 1 && best[0].Probability > best[1].Probability);
         Assert.Equal(1.0, best.Sum(a => a.Probability), 4);
-        // A maximum answer length of 0 tokens… is invalid; 1 token still allows "light" but not longer spans.
+        // With at most 1 word-piece per answer, only one-piece spans come back.
         Assert.All(SpanDecoder.NBest(LongContext, logits, new SpanOptions(6, 1, 5)), a => Assert.DoesNotContain(' ', a.Text));
     }
 
