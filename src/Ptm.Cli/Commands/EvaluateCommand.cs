@@ -25,10 +25,26 @@ static class EvaluateCommand
             string path = r.GetValue(file)!;
             var set = ft.Encode(TaskFile.Read(path, ft.Task, columns.Columns(r)), requireLabels: true);
             TaskFileOptions.Warn(set, ft.Info.MaxLength);
-            var predictions = ft.Predict(set, Math.Max(1, r.GetValue(batch)));
+            var predictions = FineTuneTasks.IsTokenLevel(ft.Task) ? [] : ft.Predict(set, Math.Max(1, r.GetValue(batch)));
             var json = new Dictionary<string, object?> { ["file"] = path, ["task"] = ft.Info.Task, ["examples"] = set.Count, ["truncated"] = set.TruncatedCount };
-            Console.WriteLine($"examples      {set.Count}");
-            if (ft.Task == FineTuneTask.Similarity)
+            Console.WriteLine($"examples      {set.Data.Count}");
+            json["examples"] = set.Data.Count;
+            int size = Math.Max(1, r.GetValue(batch));
+            if (ft.Task == FineTuneTask.Tag)
+            {
+                var m = TokenTaskScores.Tagging(ft, set, size);
+                Console.WriteLine($"entity P/R/F1 {m.Precision:F4} / {m.Recall:F4} / {m.F1:F4}   ({m.GoldEntities} gold, {m.PredictedEntities} predicted entities)");
+                Console.WriteLine($"token acc.    {m.TokenAccuracy:F4}   ({m.Words} words)");
+                json["entity_precision"] = m.Precision; json["entity_recall"] = m.Recall; json["entity_f1"] = m.F1; json["token_accuracy"] = m.TokenAccuracy;
+            }
+            else if (ft.Task == FineTuneTask.Span)
+            {
+                var m = TokenTaskScores.Spans(ft, set, size);
+                Console.WriteLine($"exact match   {m.ExactMatch:F4}");
+                Console.WriteLine($"F1            {m.F1:F4}");
+                json["exact_match"] = m.ExactMatch; json["f1"] = m.F1;
+            }
+            else if (ft.Task == FineTuneTask.Similarity)
             {
                 var m = TaskMetrics.Correlation(set.Examples.Select(e => (double)e.Score).ToList(), predictions.Select(p => (double)p.Score).ToList());
                 Console.WriteLine($"pearson       {m.Pearson:F4}");

@@ -29,6 +29,12 @@ static class PredictCommand
             var data = TaskFile.Read(path, ft.Task, columns.Columns(r), requireLabel: false);
             var set = ft.Encode(data, requireLabels: false);
             TaskFileOptions.Warn(set, ft.Info.MaxLength);
+            if (FineTuneTasks.IsTokenLevel(ft.Task))
+            {
+                string written = TokenPredictions.Write(ft, data, set, Math.Max(1, r.GetValue(batch)), r.GetValue(output)!);
+                Console.WriteLine(written);
+                return 0;
+            }
             var predictions = ft.Predict(set, Math.Max(1, r.GetValue(batch)));
             var sb = new StringBuilder();
             for (int i = 0; i < predictions.Count; i++)

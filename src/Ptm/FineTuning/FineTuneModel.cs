@@ -19,12 +19,19 @@ public sealed record FineTuneInfo
     [JsonPropertyName("num_labels")] public int NumLabels { get; init; }
     [JsonPropertyName("max_length")] public int MaxLength { get; init; }
     [JsonPropertyName("lm_coef")] public double LmCoef { get; init; }
+    // Span QA's windows and answer choice (absent, hence 0, for the other tasks).
+    [JsonPropertyName("doc_stride")] public int DocStride { get; init; }
+    [JsonPropertyName("max_answer_length")] public int MaxAnswerLength { get; init; }
+    [JsonPropertyName("n_best")] public int NBest { get; init; }
+
+    public SpanOptions SpanOptions => new(DocStride, MaxAnswerLength, NBest);
 }
 
 /// <summary>Options for putting a fresh head on a pre-trained model.</summary>
 /// <param name="MaxLength">Tokens per sequence; null means the model's context.</param>
 /// <param name="LmCoef">GPT-1's λ for the auxiliary LM loss (§3.2); ignored for BERT.</param>
-public sealed record HeadOptions(int? MaxLength = null, double LmCoef = 0.5, long Seed = 1337);
+/// <param name="DocStride">Span QA: tokens between window starts; null means a third of the max length.</param>
+public sealed record HeadOptions(int? MaxLength = null, double LmCoef = 0.5, long Seed = 1337, int? DocStride = null, int MaxAnswerLength = 30, int NBest = 20);
 
 /// <summary>One prediction: the class (or chosen answer) with its probabilities, or a similarity score.</summary>
 public sealed record TaskPrediction(int Class, float[] Probabilities, float Score);
@@ -33,7 +40,7 @@ public sealed record TaskPrediction(int Class, float[] Probabilities, float Scor
 /// A pre-trained GPT or BERT with a task head, its tokenizer and input encoder, and its label map. The folder it
 /// saves to is a model folder (config.json, model.safetensors, tokenizer files) plus finetune.json and labels.json.
 /// </summary>
-public sealed class FineTuneModel
+public sealed partial class FineTuneModel
 {
     public const string InfoFile = "finetune.json";
 
@@ -60,7 +67,8 @@ public sealed class FineTuneModel
     public double LmCoef => IsGpt ? Info.LmCoef : 0;
 
     /// <summary>The head's own parameter names (fresh at the start of fine-tuning; everything else is pre-trained).</summary>
-    public static bool IsHeadParameter(string name) => name.StartsWith("classifier.", StringComparison.Ordinal) || name.StartsWith("score.", StringComparison.Ordinal);
+    public static bool IsHeadParameter(string name) => name.StartsWith("classifier.", StringComparison.Ordinal) || name.StartsWith("score.", StringComparison.Ordinal)
+        || name.StartsWith("qa_outputs.", StringComparison.Ordinal);
 
     /// <summary>
     /// Loads a pre-trained model folder (or run folder) of either family and puts a freshly initialised head on it.
@@ -72,18 +80,24 @@ public sealed class FineTuneModel
         if (FineTuneTasks.HasLabelMap(task) && labels is null) throw new ArgumentException("classification needs a label map", nameof(labels));
         string dir = Checkpoints.ResolveModelDirectory(path);
         string family = ModelFolder.ModelType(dir);
-        int numLabels = task switch { FineTuneTask.Similarity => 1, FineTuneTask.Choice => 1, _ => labels!.Count };
+        int numLabels = task switch { FineTuneTask.Similarity => 1, FineTuneTask.Choice => 1, FineTuneTask.Span => 2, _ => labels!.Count };
         manual_seed(options.Seed);
         if (family == "bert")
         {
             var (pre, tokenizer) = ModelFolder.LoadBert(dir);
             int max = CheckMaxLength(options.MaxLength, pre.Config.MaxPositionEmbeddings);
             var module = BertHead(pre.Bert, task, numLabels);
+            int stride = options.DocStride ?? SpanOptions.DefaultStride(max);
+            if (task == FineTuneTask.Span && (stride < 1 || options.MaxAnswerLength < 1 || options.NBest < 1))
+                throw new InvalidInputException($"--doc-stride, --max-answer-length and --n-best must be positive (got {stride}, {options.MaxAnswerLength}, {options.NBest})");
             var info = new FineTuneInfo { Family = family, Task = FineTuneTasks.Name(task), Head = module.GetName(), NumLabels = numLabels, MaxLength = max };
+            if (task == FineTuneTask.Span) info = info with { DocStride = stride, MaxAnswerLength = options.MaxAnswerLength, NBest = options.NBest };
             return new FineTuneModel(info, module, tokenizer, new BertTaskEncoder(tokenizer, max), labels, pre.Config.ToJson());
         }
         if (family == "gpt2")
         {
+            if (FineTuneTasks.IsTokenLevel(task))
+                throw new InvalidInputException($"{dir}: --task {FineTuneTasks.Name(task)} needs a BERT (a bidirectional encoder labels tokens); this is a GPT");
             var (gpt, anyTokenizer) = ModelFolder.LoadGpt(dir);
             if (anyTokenizer is not ByteLevelBpeTokenizer bpe)
                 throw new InvalidInputException($"{dir}: GPT fine-tuning adds the tokens {string.Join(" ", GptTaskVocabulary.Tokens)} to a byte-level BPE vocabulary, but this model has a {anyTokenizer.Kind} tokenizer");
@@ -104,8 +118,13 @@ public sealed class FineTuneModel
         return requested.Value;
     }
 
-    static nn.Module BertHead(BertModel bert, FineTuneTask task, int numLabels) =>
-        task == FineTuneTask.Choice ? new BertForMultipleChoice(bert) : new BertForSequenceClassification(bert, numLabels);
+    static nn.Module BertHead(BertModel bert, FineTuneTask task, int numLabels) => task switch
+    {
+        FineTuneTask.Choice => new BertForMultipleChoice(bert),
+        FineTuneTask.Tag => new BertForTokenClassification(bert, numLabels),
+        FineTuneTask.Span => new BertForQuestionAnswering(bert),
+        _ => new BertForSequenceClassification(bert, numLabels),
+    };
 
     static nn.Module GptHead(GptTransformer transformer, FineTuneTask task, int numLabels) =>
         task == FineTuneTask.Choice ? new GptForMultipleChoice(transformer) : new GptForSequenceClassification(transformer, numLabels);
@@ -170,6 +189,7 @@ public sealed class FineTuneModel
     /// <summary>Encodes a task file; labels are mapped (an unseen one is an error) when <paramref name="requireLabels"/>.</summary>
     public EncodedTaskSet Encode(TaskData data, bool requireLabels)
     {
+        if (FineTuneTasks.IsTokenLevel(Task)) return EncodeTokenLevel(data, requireLabels);
         var examples = new List<EncodedExample>(data.Count);
         int truncated = 0;
         foreach (var e in data.Examples)
@@ -205,6 +225,12 @@ public sealed class FineTuneModel
             case BertForSequenceClassification sc:
                 scores = sc.forward(new BertInputs(batch.InputIds[.., 0], batch.TokenTypeIds[.., 0], batch.AttentionMask[.., 0]));
                 break;
+            case BertForTokenClassification tc:
+                scores = tc.forward(new BertInputs(batch.InputIds[.., 0], batch.TokenTypeIds[.., 0], batch.AttentionMask[.., 0]));
+                break;
+            case BertForQuestionAnswering qa:
+                scores = qa.forward(new BertInputs(batch.InputIds[.., 0], batch.TokenTypeIds[.., 0], batch.AttentionMask[.., 0]));
+                break;
             case BertForMultipleChoice mc:
                 scores = mc.forward(new BertInputs(batch.InputIds, batch.TokenTypeIds, batch.AttentionMask));
                 break;
@@ -229,9 +255,13 @@ public sealed class FineTuneModel
     }
 
     /// <summary>The supervised loss L2: cross-entropy over classes or choices, MSE for similarity.</summary>
-    public Tensor TaskLoss(Tensor scores, TaskBatch batch) => Task == FineTuneTask.Similarity
-        ? nn.functional.mse_loss(scores, batch.Scores)
-        : nn.functional.cross_entropy(scores, batch.Labels);
+    public Tensor TaskLoss(Tensor scores, TaskBatch batch) => Task switch
+    {
+        FineTuneTask.Similarity => nn.functional.mse_loss(scores, batch.Scores),
+        FineTuneTask.Tag => BertForTokenClassification.Loss(scores, batch.TokenLabels ?? throw new InvalidOperationException("tagging batch without labels")),
+        FineTuneTask.Span => BertForQuestionAnswering.Loss(scores, batch.StartPositions ?? throw new InvalidOperationException("span batch without answers"), batch.EndPositions!),
+        _ => nn.functional.cross_entropy(scores, batch.Labels),
+    };
 
     /// <summary>GPT-1's L3 = L2 + λ·L1 (§3.2); for BERT, or λ = 0, just L2. Returns the parts for logging.</summary>
     public (Tensor Total, Tensor Task, Tensor? Lm) Loss(TaskBatch batch)
@@ -247,6 +277,7 @@ public sealed class FineTuneModel
     public List<TaskPrediction> Predict(EncodedTaskSet set, int batchSize = 32)
     {
         bool wasTraining = Module.training;
+        if (FineTuneTasks.IsTokenLevel(Task)) throw new InvalidOperationException($"{Info.Task}: use PredictTags or PredictSpans");
         Module.eval();
         try
         {

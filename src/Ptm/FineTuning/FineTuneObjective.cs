@@ -46,8 +46,8 @@ public sealed class FineTuneObjective : ITrainingObjective
         return new StepOutcome(total, tokens, metrics);
     }
 
-    /// <summary>Task loss over the whole validation set ("loss"), plus accuracy (classes, choices) or Pearson and
-    /// Spearman (similarity).</summary>
+    /// <summary>Task loss over the whole validation set ("loss"), plus accuracy (classes, choices), Pearson and
+    /// Spearman (similarity), entity F1 and token accuracy (tagging) or exact match and F1 (span QA).</summary>
     public IReadOnlyDictionary<string, double> Evaluate(int maxBatches)
     {
         double lossSum = 0;
@@ -62,6 +62,7 @@ public sealed class FineTuneObjective : ITrainingObjective
                 var (scores, _) = model.Forward(batch, false);
                 lossSum += model.TaskLoss(scores, batch).item<float>() * batch.Size;
                 n += (int)batch.Size;
+                if (FineTuneTasks.IsTokenLevel(model.Task)) continue;   // scored below, per word or per answer
                 if (model.Task == FineTuneTask.Similarity)
                 {
                     gold.AddRange(batch.Scores.data<float>().ToArray().Select(v => (double)v));
@@ -75,7 +76,19 @@ public sealed class FineTuneObjective : ITrainingObjective
             }
         }
         var metrics = new Dictionary<string, double> { ["loss"] = lossSum / Math.Max(1, n) };
-        if (model.Task == FineTuneTask.Similarity)
+        if (model.Task == FineTuneTask.Tag)
+        {
+            var m = TokenTaskScores.Tagging(model, validation, batchSize);
+            metrics["entity_f1"] = m.F1;
+            metrics["token_accuracy"] = m.TokenAccuracy;
+        }
+        else if (model.Task == FineTuneTask.Span)
+        {
+            var m = TokenTaskScores.Spans(model, validation, batchSize);
+            metrics["exact_match"] = m.ExactMatch;
+            metrics["f1"] = m.F1;
+        }
+        else if (model.Task == FineTuneTask.Similarity)
         {
             var c = TaskMetrics.Correlation(gold, predicted);
             metrics["pearson"] = c.Pearson;

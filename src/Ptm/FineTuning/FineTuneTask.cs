@@ -11,6 +11,10 @@ public enum FineTuneTask
     Similarity,
     /// <summary>A context and K candidate answers; the label is the index of the right one.</summary>
     Choice,
+    /// <summary>A label per word (BERT's NER, §5.3); BERT only.</summary>
+    Tag,
+    /// <summary>Extractive QA (SQuAD, BERT §4.2): the answer is a span of the context; BERT only.</summary>
+    Span,
 }
 
 public static class FineTuneTasks
@@ -21,6 +25,8 @@ public static class FineTuneTasks
         FineTuneTask.Pair => "pair",
         FineTuneTask.Similarity => "similarity",
         FineTuneTask.Choice => "choice",
+        FineTuneTask.Tag => "tag",
+        FineTuneTask.Span => "span",
         _ => throw new ArgumentOutOfRangeException(nameof(task)),
     };
 
@@ -30,11 +36,16 @@ public static class FineTuneTasks
         "pair" => FineTuneTask.Pair,
         "similarity" => FineTuneTask.Similarity,
         "choice" => FineTuneTask.Choice,
-        _ => throw new InvalidInputException($"{source}: task must be classify, pair, similarity or choice (got \"{name}\")"),
+        "tag" => FineTuneTask.Tag,
+        "span" => FineTuneTask.Span,
+        _ => throw new InvalidInputException($"{source}: task must be classify, pair, similarity, choice, tag or span (got \"{name}\")"),
     };
 
     /// <summary>Whether labels are names mapped to class ids (labels.json); similarity is numeric, choice an index.</summary>
-    public static bool HasLabelMap(FineTuneTask task) => task is FineTuneTask.Classify or FineTuneTask.Pair;
+    public static bool HasLabelMap(FineTuneTask task) => task is FineTuneTask.Classify or FineTuneTask.Pair or FineTuneTask.Tag;
+
+    /// <summary>Tasks whose labels sit on tokens rather than on the whole input; only BERT's heads do them.</summary>
+    public static bool IsTokenLevel(FineTuneTask task) => task is FineTuneTask.Tag or FineTuneTask.Span;
 
     public static bool NeedsPair(FineTuneTask task) => task is FineTuneTask.Pair or FineTuneTask.Similarity;
 }

@@ -27,7 +27,8 @@ public sealed class LabelMap
 
     public static LabelMap FromTraining(TaskData train)
     {
-        var names = train.Examples.Select(e => e.Label ?? throw new InvalidInputException($"{train.Source}, line {e.Line}: no label"))
+        // Tagging's classes are its tags; every other task with a label map has one label per example.
+        var names = train.Examples.SelectMany(e => e.Tags ?? [e.Label ?? throw new InvalidInputException($"{train.Source}, line {e.Line}: no label")])
             .Distinct().Order(StringComparer.Ordinal).ToList();
         if (names.Count < 2) throw new InvalidInputException($"{train.Source}: only one label ('{names[0]}'); classification needs at least two");
         return new LabelMap(names);

@@ -4,12 +4,16 @@ namespace Ptm.FineTuning;
 
 /// <summary>
 /// A padded batch: ids, segment ids and attention mask (B, K, T), the index of each sequence's last real token
-/// (B, K), class labels (B, int64; -1 when unknown) and similarity targets (B, float32).
+/// (B, K), class labels (B, int64; -1 when unknown) and similarity targets (B, float32); for tagging the token
+/// labels (B, T, -100 on padding) and for span QA the answer's start and end positions (B).
 /// </summary>
 public sealed record TaskBatch(Tensor InputIds, Tensor TokenTypeIds, Tensor AttentionMask, Tensor LastIndex, Tensor Labels, Tensor Scores, long Tokens)
     : IDisposable
 {
     public long Size => InputIds.shape[0];
+    public Tensor? TokenLabels { get; init; }
+    public Tensor? StartPositions { get; init; }
+    public Tensor? EndPositions { get; init; }
 
     public static TaskBatch From(IReadOnlyList<EncodedExample> examples, int padId)
     {
@@ -35,25 +39,42 @@ public sealed record TaskBatch(Tensor InputIds, Tensor TokenTypeIds, Tensor Atte
                 last[b * K + k] = seq.Length - 1;
                 tokens += seq.Length;
             }
+        Tensor? tokenLabels = null;
+        if (examples[0].TokenLabels is not null)
+        {
+            var labels = new long[B * T];
+            Array.Fill(labels, -100L);
+            for (int b = 0; b < B; b++)
+                for (int t = 0; t < examples[b].TokenLabels!.Length; t++) labels[b * T + t] = examples[b].TokenLabels![t];
+            tokenLabels = tensor(labels, B, T);
+        }
+        bool spans = examples[0].Window is not null;
         return new TaskBatch(
             tensor(ids, B, K, T), tensor(types, B, K, T), tensor(mask, B, K, T), tensor(last, B, K),
-            tensor(examples.Select(e => (long)e.Class).ToArray()), tensor(examples.Select(e => e.Score).ToArray()), tokens);
+            tensor(examples.Select(e => (long)e.Class).ToArray()), tensor(examples.Select(e => e.Score).ToArray()), tokens)
+        {
+            TokenLabels = tokenLabels,
+            StartPositions = spans ? tensor(examples.Select(e => (long)e.Window!.Start).ToArray()) : null,
+            EndPositions = spans ? tensor(examples.Select(e => (long)e.Window!.End).ToArray()) : null,
+        };
     }
 
     public void Dispose()
     {
         InputIds.Dispose(); TokenTypeIds.Dispose(); AttentionMask.Dispose(); LastIndex.Dispose(); Labels.Dispose(); Scores.Dispose();
+        TokenLabels?.Dispose(); StartPositions?.Dispose(); EndPositions?.Dispose();
     }
 }
 
-/// <summary>A task file encoded for one model: the examples in file order and how many had to be truncated.</summary>
+/// <summary>A task file encoded for one model: the examples in file order (for span QA: every window of every
+/// example) and how many examples had to be truncated.</summary>
 public sealed record EncodedTaskSet(TaskData Data, IReadOnlyList<EncodedExample> Examples, int TruncatedCount)
 {
     public int Count => Examples.Count;
 
     /// <summary>The warning printed whenever text did not fit: never silent, never dropped.</summary>
     public string? TruncationWarning(int maxLength) => TruncatedCount == 0 ? null
-        : $"warning: {Data.Source}: {TruncatedCount} of {Count} examples were longer than {maxLength} tokens and were truncated (longest part first)";
+        : $"warning: {Data.Source}: {TruncatedCount} of {Data.Count} examples were longer than {maxLength} tokens and were truncated (longest part first)";
 }
 
 /// <summary>

@@ -6,7 +6,19 @@ namespace Ptm.FineTuning;
 /// One example as model input: K token sequences (1 for classify/pair, 2 for GPT similarity, one per choice),
 /// their segment ids (BERT), and the label as a class id or a float score.
 /// </summary>
-public sealed record EncodedExample(int[][] Sequences, int[][] TypeIds, int Class, float Score, bool Truncated);
+public sealed record EncodedExample(int[][] Sequences, int[][] TypeIds, int Class, float Score, bool Truncated)
+{
+    /// <summary>Tagging: a label id per token of the one sequence, -100 where no loss is taken (special tokens and
+    /// every word-piece but a word's first).</summary>
+    public int[]? TokenLabels { get; init; }
+
+    /// <summary>Tagging: the token position of each word's first piece, -1 for a word that was truncated away or
+    /// has no pieces.</summary>
+    public int[]? WordFirstTokens { get; init; }
+
+    /// <summary>Span QA: this window's answer positions and the way back to the context's characters.</summary>
+    public SpanWindow? Window { get; init; }
+}
 
 /// <summary>Turns a task example into model inputs for one model family.</summary>
 public interface ITaskEncoder
@@ -73,6 +85,7 @@ public sealed class GptTaskEncoder(ByteLevelBpeTokenizer tokenizer, GptTaskToken
 public sealed class BertTaskEncoder(WordPieceTokenizer tokenizer, int maxLength) : ITaskEncoder
 {
     public int MaxLength => maxLength;
+    public WordPieceTokenizer Tokenizer => tokenizer;
     public int PadId => tokenizer.PadId;
 
     public (int[][] Sequences, int[][] TypeIds, bool Truncated) Encode(FineTuneTask task, TaskExample example)

@@ -9,7 +9,7 @@ namespace Ptm.FineTuning;
 /// per line), chosen by the file extension. In CSV/TSV a choices field is split on '|'; in JSONL it is an array.
 /// Every problem is an <see cref="InvalidInputException"/> naming the file and, where there is one, the line.
 /// </summary>
-public static class TaskFile
+public static partial class TaskFile
 {
     public const char ChoiceSeparator = '|';
 
@@ -26,6 +26,8 @@ public static class TaskFile
             _ => throw new InvalidInputException($"{path}: unknown format '{ext}'; expected .csv, .tsv or .jsonl"),
         };
         if (rows.Rows.Count == 0) throw new InvalidInputException($"{path}: the file has no examples");
+        if (task == FineTuneTask.Tag) return ReadTags(path, rows, columns, requireLabel);
+        if (task == FineTuneTask.Span) return ReadSpans(path, rows, columns, requireLabel);
 
         var needed = new List<string> { columns.Text };
         if (FineTuneTasks.NeedsPair(task)) needed.Add(columns.TextPair);

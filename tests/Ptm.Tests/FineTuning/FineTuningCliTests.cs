@@ -170,7 +170,7 @@ public class FineTuningCliTests(FineTuningCliFixture fx) : IClassFixture<FineTun
         CliHarness.AssertOneLineError(CliHarness.Run("finetune", "--model", fx.Bert, "--task", "classify", "--train", fx.Train, "--text", "sentence", "--out", Temp("x")),
             "unknown column 'sentence'");
         CliHarness.AssertOneLineError(CliHarness.Run("finetune", "--model", fx.Bert, "--task", "rank", "--train", fx.Train, "--out", Temp("x")),
-            "--task", "classify, pair, similarity or choice");
+            "--task", "classify, pair, similarity, choice, tag or span");
         CliHarness.AssertOneLineError(CliHarness.Run("evaluate", "--model", fx.Bert, "--file", fx.Validation), "not a fine-tuned model");
         string empty = Temp("empty") + ".jsonl";
         File.WriteAllText(empty, "");

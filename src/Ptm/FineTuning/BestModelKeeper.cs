@@ -1,0 +1,66 @@
+using Ptm.IO;
+using Ptm.Training;
+
+namespace Ptm.FineTuning;
+
+/// <summary>
+/// Keeps the model of the best validation evaluation in <c>RUN/best/</c> and says when to stop early. It listens to the
+/// Trainer's evaluations (one per epoch in fine-tuning), so the Trainer itself needs no change: stopping is a
+/// cancellation, after which the Trainer writes its usual checkpoint and returns.
+/// </summary>
+public sealed class BestModelKeeper
+{
+    public const string Folder = "best";
+
+    readonly Action<string> save;
+    readonly string directory;
+    readonly int patience;
+    int sinceBest;
+
+    /// <param name="save">Writes the current model to a folder (FineTuneModel.Save).</param>
+    /// <param name="patience">Evaluations without improvement before stopping; 0 never stops early.</param>
+    public BestModelKeeper(string runDir, FineTuneTask task, Action<string> save, int patience)
+    {
+        directory = Path.Combine(runDir, Folder);
+        Metric = PrimaryMetric(task);
+        this.save = save;
+        this.patience = patience;
+    }
+
+    /// <summary>The number each task is judged by (higher is better): the metric its papers report.</summary>
+    public static string PrimaryMetric(FineTuneTask task) => task switch
+    {
+        FineTuneTask.Similarity => "pearson",
+        FineTuneTask.Tag => "entity_f1",
+        FineTuneTask.Span => "f1",
+        _ => "accuracy",
+    };
+
+    public string Metric { get; }
+    public double Best { get; private set; } = double.NegativeInfinity;
+    public int BestStep { get; private set; } = -1;
+    public string Directory => directory;
+    public bool ShouldStop => patience > 0 && sinceBest >= patience;
+
+    /// <summary>Call after each evaluation; returns true when this one is a new best (and was saved).</summary>
+    public bool Observe(EvalReport report)
+    {
+        double value = report.Metrics.TryGetValue(Metric, out double v) && double.IsFinite(v) ? v : double.NegativeInfinity;
+        // Strictly better only: on a tie the earlier (less trained) model stays.
+        if (value > Best || BestStep < 0)
+        {
+            Best = value;
+            BestStep = report.Step;
+            sinceBest = 0;
+            // Written beside and then swapped in, so a crash never leaves a half-written best/.
+            string temp = directory + ".tmp";
+            if (System.IO.Directory.Exists(temp)) System.IO.Directory.Delete(temp, true);
+            save(temp);
+            if (System.IO.Directory.Exists(directory)) System.IO.Directory.Delete(directory, true);
+            System.IO.Directory.Move(temp, directory);
+            return true;
+        }
+        sinceBest++;
+        return false;
+    }
+}

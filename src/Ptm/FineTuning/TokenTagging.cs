@@ -1,0 +1,95 @@
+using Ptm.Tokenization;
+
+namespace Ptm.FineTuning;
+
+/// <summary>
+/// BERT's input for tagging (Devlin et al. 2018, §5.3): <c>[CLS] pieces of every word [SEP]</c>; each word's label
+/// sits on its first word-piece and the other pieces get -100, so they take no part in the loss or the prediction.
+/// Words are tokenised one at a time, so a piece never spans two words.
+/// </summary>
+public static class BertTagEncoding
+{
+    public const int Ignore = -100;
+
+    /// <param name="tagIds">The label id of each word, or null when the example has no tags (prediction).</param>
+    public static EncodedExample Encode(WordPieceTokenizer tokenizer, IReadOnlyList<string> words, int[]? tagIds, int maxLength)
+    {
+        var ids = new List<int>(words.Count + 2) { tokenizer.ClsId };
+        var labels = new List<int>(words.Count + 2) { Ignore };
+        var first = new int[words.Count];
+        Array.Fill(first, -1);
+        bool truncated = false;
+        for (int w = 0; w < words.Count; w++)
+        {
+            int[] pieces = tokenizer.Encode(words[w]);
+            if (pieces.Length == 0) continue;   // e.g. only control characters: nothing to put a label on
+            // Whole words only: a word cut in the middle would keep its label on a piece the model cannot finish.
+            if (ids.Count + pieces.Length > maxLength - 1) { truncated = true; break; }
+            first[w] = ids.Count;
+            ids.AddRange(pieces);
+            labels.Add(tagIds?[w] ?? Ignore);
+            for (int p = 1; p < pieces.Length; p++) labels.Add(Ignore);
+        }
+        ids.Add(tokenizer.SepId);
+        labels.Add(Ignore);
+        return new EncodedExample([ids.ToArray()], [new int[ids.Count]], -1, 0, truncated)
+        {
+            TokenLabels = tagIds is null ? null : labels.ToArray(),
+            WordFirstTokens = first,
+        };
+    }
+}
+
+/// <summary>Entity-level precision, recall and F1 (CoNLL's: an entity counts only when its type and both
+/// boundaries match) and accuracy over words.</summary>
+public sealed record TaggingMetrics(double Precision, double Recall, double F1, double TokenAccuracy, int GoldEntities, int PredictedEntities, int Words);
+
+/// <summary>An entity of a BIO sequence: its type and its words [Start, End).</summary>
+public readonly record struct TaggedEntity(string Type, int Start, int End);
+
+public static class TagMetrics
+{
+    /// <summary>
+    /// The entities of a BIO tag sequence, read as conlleval reads them: <c>B-X</c> starts an entity, <c>I-X</c>
+    /// continues one of type X or else starts a new one (a stray I- is an entity, not an error), <c>O</c> ends it. A tag
+    /// without a B-/I- prefix is read as I- of that type.
+    /// </summary>
+    public static List<TaggedEntity> Entities(IReadOnlyList<string> tags)
+    {
+        var entities = new List<TaggedEntity>();
+        string? type = null;
+        int start = 0;
+        for (int i = 0; i <= tags.Count; i++)
+        {
+            string tag = i < tags.Count ? tags[i] : "O";
+            bool begin = tag.StartsWith("B-", StringComparison.Ordinal);
+            string? tagType = tag == "O" ? null : tag.StartsWith("B-", StringComparison.Ordinal) || tag.StartsWith("I-", StringComparison.Ordinal) ? tag[2..] : tag;
+            if (type is not null && (tagType != type || begin))
+            {
+                entities.Add(new TaggedEntity(type, start, i));
+                type = null;
+            }
+            if (tagType is not null && type is null) { type = tagType; start = i; }
+        }
+        return entities;
+    }
+
+    public static TaggingMetrics Score(IReadOnlyList<IReadOnlyList<string>> gold, IReadOnlyList<IReadOnlyList<string>> predicted)
+    {
+        int goldCount = 0, predCount = 0, correct = 0, words = 0, rightWords = 0;
+        for (int s = 0; s < gold.Count; s++)
+        {
+            var g = Entities(gold[s]).ToHashSet();
+            var p = Entities(predicted[s]);
+            goldCount += g.Count;
+            predCount += p.Count;
+            correct += p.Count(g.Contains);
+            for (int w = 0; w < gold[s].Count; w++, words++)
+                if (gold[s][w] == predicted[s][w]) rightWords++;
+        }
+        double precision = predCount == 0 ? 0 : (double)correct / predCount;
+        double recall = goldCount == 0 ? 0 : (double)correct / goldCount;
+        double f1 = precision + recall == 0 ? 0 : 2 * precision * recall / (precision + recall);
+        return new TaggingMetrics(precision, recall, f1, words == 0 ? double.NaN : (double)rightWords / words, goldCount, predCount, words);
+    }
+}

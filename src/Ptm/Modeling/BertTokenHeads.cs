@@ -1,0 +1,85 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace Ptm.Modeling;
+
+/// <summary>
+/// BERT for tagging (NER in Devlin et al. 2018, §5.3): a linear layer on every final hidden vector. Hugging Face's
+/// BertForTokenClassification names: <c>bert.*</c>, <c>classifier.weight</c> (L, H), <c>classifier.bias</c>.
+/// (HF builds its encoder without the pooler; ours keeps <c>bert.pooler.*</c>, which HF skips as unused keys.)
+/// </summary>
+public sealed class BertForTokenClassification : Module<BertInputs, Tensor>
+{
+    /// <summary>Label of a position that takes no part in the loss (HF's and PyTorch's ignore index).</summary>
+    public const long IgnoreIndex = -100;
+
+    readonly BertModel bert;
+    readonly Dropout dropout;
+    readonly Linear classifier;
+
+    public BertForTokenClassification(BertModel bert, int numLabels) : base("BertForTokenClassification")
+    {
+        if (numLabels < 1) throw new ArgumentOutOfRangeException(nameof(numLabels), numLabels, "at least one label");
+        this.bert = bert;
+        NumLabels = numLabels;
+        dropout = Dropout(bert.Config.HiddenDropoutProb);
+        classifier = Linear(bert.Config.HiddenSize, numLabels);
+        RegisterComponents();
+        BertHeadInit.Apply(classifier, bert.Config);
+    }
+
+    public BertModel Bert => bert;
+    public int NumLabels { get; }
+
+    /// <summary>Logits (B, T, num_labels).</summary>
+    public override Tensor forward(BertInputs inputs)
+    {
+        using var scope = NewDisposeScope();
+        var (sequence, _) = bert.forward(inputs);                               // (B, T, H)
+        return classifier.forward(dropout.forward(sequence)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Mean cross-entropy over the positions whose label is not <see cref="IgnoreIndex"/>.</summary>
+    public static Tensor Loss(Tensor logits, Tensor labels) =>
+        functional.cross_entropy(logits.reshape(-1, logits.shape[^1]), labels.reshape(-1), ignore_index: IgnoreIndex);
+}
+
+/// <summary>
+/// BERT for extractive QA (SQuAD, Devlin et al. 2018, §4.2): a start vector S and an end vector E, i.e. a
+/// Linear(H, 2), score every token as the answer's first and last token. Hugging Face's BertForQuestionAnswering
+/// names: <c>bert.*</c>, <c>qa_outputs.weight</c> (2, H), <c>qa_outputs.bias</c>; like HF, no dropout on the head.
+/// </summary>
+public sealed class BertForQuestionAnswering : Module<BertInputs, Tensor>
+{
+    readonly BertModel bert;
+    readonly Linear qa_outputs;
+
+    public BertForQuestionAnswering(BertModel bert) : base("BertForQuestionAnswering")
+    {
+        this.bert = bert;
+        qa_outputs = Linear(bert.Config.HiddenSize, 2);
+        RegisterComponents();
+        BertHeadInit.Apply(qa_outputs, bert.Config);
+    }
+
+    public BertModel Bert => bert;
+
+    /// <summary>Start and end logits stacked as (B, T, 2).</summary>
+    public override Tensor forward(BertInputs inputs)
+    {
+        using var scope = NewDisposeScope();
+        var (sequence, _) = bert.forward(inputs);
+        return qa_outputs.forward(sequence).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The paper's objective: the mean of the start and end cross-entropies (over the window's positions).</summary>
+    public static Tensor Loss(Tensor logits, Tensor starts, Tensor ends)
+    {
+        using var scope = NewDisposeScope();
+        var start = functional.cross_entropy(logits[.., .., 0], starts);
+        var end = functional.cross_entropy(logits[.., .., 1], ends);
+        return ((start + end) / 2).MoveToOuterDisposeScope();
+    }
+}
