@@ -31,16 +31,10 @@ public sealed unsafe class BertPretrainingDataset : IDisposable
     public static BertPretrainingDataset Open(string directory, string split)
     {
         BertDataManifest manifest = BertDataManifest.Load(directory);
-        string manifestPath = System.IO.Path.Combine(directory, DataManifest.FileName);
-        if (!manifest.Splits.TryGetValue(split, out BertSplitInfo? info))
-            throw new InvalidInputException($"{manifestPath}: has no split '{split}' (it has: {string.Join(", ", manifest.Splits.Keys)})");
-        string path = System.IO.Path.Combine(directory, info.File);
-        if (!File.Exists(path)) throw new InvalidInputException($"{path}: no such file (listed in {manifestPath})");
-        long expected = info.Instances * manifest.RecordSize, actual = new FileInfo(path).Length;
-        if (actual != expected)
-            throw new InvalidInputException(
-                $"{path}: expected {expected} bytes ({info.Instances} instances × {manifest.RecordSize} bytes, per {manifestPath}) but the file has {actual} bytes");
-        return new BertPretrainingDataset(split, path, manifest, info.Instances);
+        long instances = manifest.Splits.TryGetValue(split, out BertSplitInfo? info) ? info.Instances : 0;
+        string path = MappedFile.SplitPath(directory, manifest.Splits, split, i => i.File, instances, manifest.RecordSize,
+            $"instances × {manifest.RecordSize} bytes");
+        return new BertPretrainingDataset(split, path, manifest, instances);
     }
 
     public BertInstance this[long index]

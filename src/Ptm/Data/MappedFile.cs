@@ -30,6 +30,25 @@ internal sealed unsafe class MappedFile : IDisposable
 
     public byte* Pointer { get; }
 
+    /// <summary>
+    /// The file of <paramref name="split"/> named in a manifest, checked to exist and to have exactly
+    /// <paramref name="count"/> records of <paramref name="recordBytes"/> bytes; <paramref name="unit"/> says what a
+    /// record is in the error message ("tokens × 2 bytes of uint16").
+    /// </summary>
+    public static string SplitPath<TSplit>(string directory, IReadOnlyDictionary<string, TSplit> splits, string split,
+        Func<TSplit, string> file, long count, long recordBytes, string unit)
+    {
+        string manifestPath = System.IO.Path.Combine(directory, DataManifest.FileName);
+        if (!splits.TryGetValue(split, out TSplit? info))
+            throw new InvalidInputException($"{manifestPath}: has no split '{split}' (it has: {string.Join(", ", splits.Keys)})");
+        string path = System.IO.Path.Combine(directory, file(info));
+        if (!File.Exists(path)) throw new InvalidInputException($"{path}: no such file (listed in {manifestPath})");
+        long expected = count * recordBytes, actual = new FileInfo(path).Length;
+        if (actual != expected)
+            throw new InvalidInputException($"{path}: expected {expected} bytes ({count} {unit}, per {manifestPath}) but the file has {actual} bytes");
+        return path;
+    }
+
     public void Dispose()
     {
         if (view is not null)

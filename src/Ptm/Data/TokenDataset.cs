@@ -37,19 +37,10 @@ public sealed unsafe class TokenDataset : IDisposable
     public static TokenDataset Open(string directory, string split)
     {
         DataManifest manifest = DataManifest.Load(directory);
-        string manifestPath = System.IO.Path.Combine(directory, DataManifest.FileName);
-        if (!manifest.Splits.TryGetValue(split, out SplitInfo? info))
-            throw new InvalidInputException(
-                $"{manifestPath}: has no split '{split}' (it has: {string.Join(", ", manifest.Splits.Keys)})");
-
-        string path = System.IO.Path.Combine(directory, info.File);
-        if (!File.Exists(path)) throw new InvalidInputException($"{path}: no such file (listed in {manifestPath})");
-        long expected = info.Tokens * manifest.TokenSize;
-        long actual = new FileInfo(path).Length;
-        if (actual != expected)
-            throw new InvalidInputException(
-                $"{path}: expected {expected} bytes ({info.Tokens} tokens × {manifest.TokenSize} bytes of {manifest.Dtype}, per {manifestPath}) but the file has {actual} bytes");
-        return new TokenDataset(directory, split, path, manifest, info.Tokens);
+        long tokens = manifest.Splits.TryGetValue(split, out SplitInfo? info) ? info.Tokens : 0;
+        string path = MappedFile.SplitPath(directory, manifest.Splits, split, i => i.File, tokens, manifest.TokenSize,
+            $"tokens × {manifest.TokenSize} bytes of {manifest.Dtype}");
+        return new TokenDataset(directory, split, path, manifest, tokens);
     }
 
     public long this[long index]
