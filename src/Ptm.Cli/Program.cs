@@ -18,6 +18,7 @@ public static class Program
         root.Subcommands.Add(FinetuneCommand.Create());
         root.Subcommands.Add(EvaluateCommand.Create());
         root.Subcommands.Add(PredictCommand.Create());
+        root.Subcommands.Add(BaselineCommand.Create());
         root.Subcommands.Add(HfCommands.CreateConvert());
         root.Subcommands.Add(HfCommands.CreateExport());
         root.Subcommands.Add(HfCommands.CreateInspect());

@@ -1,0 +1,102 @@
+using Ptm.Tokenization;
+
+namespace Ptm.FineTuning.Baselines;
+
+/// <summary>The words a baseline sees: BERT's basic tokenizer, lower-cased with accents stripped and punctuation
+/// split off, each word with its character span in the original text (span QA needs the offsets).</summary>
+public static class BaselineWords
+{
+    static readonly BertBasicTokenizer Basic = new(lowerCase: true);
+
+    public static IReadOnlyList<BasicToken> Tokenize(string text) => Basic.Tokenize(text);
+
+    public static IEnumerable<string> Of(string text) => Basic.Tokenize(text).Select(t => t.Text);
+}
+
+/// <summary>Word ↔ feature id, fixed from the training split: every word seen at least <c>minCount</c> times, ids in
+/// ordinal order of the words so the same data gives the same ids. Other words have no id (they are dropped).</summary>
+public sealed class WordVocabulary
+{
+    readonly Dictionary<string, int> ids;
+
+    WordVocabulary(IReadOnlyList<string> words, int minCount)
+    {
+        Words = words;
+        MinCount = minCount;
+        ids = new Dictionary<string, int>(words.Count, StringComparer.Ordinal);
+        for (int i = 0; i < words.Count; i++) ids.Add(words[i], i);
+    }
+
+    public IReadOnlyList<string> Words { get; }
+    public int MinCount { get; }
+    public int Count => Words.Count;
+
+    public static WordVocabulary Build(IEnumerable<string> words, int minCount)
+    {
+        if (minCount < 1) throw new InvalidInputException($"--min-count must be at least 1 (got {minCount})");
+        var counts = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (string w in words) counts[w] = counts.GetValueOrDefault(w) + 1;
+        return new WordVocabulary(counts.Where(kv => kv.Value >= minCount).Select(kv => kv.Key).Order(StringComparer.Ordinal).ToList(), minCount);
+    }
+
+    public bool TryGetId(string word, out int id) => ids.TryGetValue(word, out id);
+}
+
+/// <summary>How a word's count in a text becomes its feature value.</summary>
+public enum TermWeighting
+{
+    /// <summary>1 if the word occurs, whatever the count.</summary>
+    Binary,
+    /// <summary>log(1 + count): damps repeated words.</summary>
+    LogCount,
+}
+
+/// <summary>A sparse vector: strictly increasing ids and their values.</summary>
+public sealed record SparseVector(int[] Ids, double[] Values)
+{
+    public static readonly SparseVector Empty = new([], []);
+
+    public int Count => Ids.Length;
+
+    /// <summary>The element-wise product: non-zero only on ids both vectors have (for binary vectors, the shared words).</summary>
+    public SparseVector Times(SparseVector other)
+    {
+        var ids = new List<int>();
+        var values = new List<double>();
+        for (int i = 0, j = 0; i < Ids.Length && j < other.Ids.Length;)
+        {
+            if (Ids[i] < other.Ids[j]) i++;
+            else if (Ids[i] > other.Ids[j]) j++;
+            else { ids.Add(Ids[i]); values.Add(Values[i] * other.Values[j]); i++; j++; }
+        }
+        return new SparseVector(ids.ToArray(), values.ToArray());
+    }
+}
+
+/// <summary>Bag-of-words features: a text's words counted over a fixed vocabulary, unknown words dropped.</summary>
+public sealed class BagOfWords(WordVocabulary vocabulary, TermWeighting weighting)
+{
+    public WordVocabulary Vocabulary { get; } = vocabulary;
+    public TermWeighting Weighting { get; } = weighting;
+    public int Dimension => Vocabulary.Count;
+
+    public SparseVector Vector(string text) => Vector(BaselineWords.Of(text));
+
+    public SparseVector Vector(IEnumerable<string> words)
+    {
+        var counts = new SortedDictionary<int, int>();
+        foreach (string w in words)
+            if (Vocabulary.TryGetId(w, out int id)) counts[id] = counts.GetValueOrDefault(id) + 1;
+        return new SparseVector(counts.Keys.ToArray(),
+            counts.Values.Select(c => Weighting == TermWeighting.Binary ? 1.0 : Math.Log(1 + c)).ToArray());
+    }
+
+    public static string Name(TermWeighting weighting) => weighting == TermWeighting.Binary ? "binary" : "log-count";
+
+    public static TermWeighting ParseWeighting(string name, string source) => name switch
+    {
+        "binary" => TermWeighting.Binary,
+        "log-count" => TermWeighting.LogCount,
+        _ => throw new InvalidInputException($"{source}: must be binary or log-count (got \"{name}\")"),
+    };
+}
