@@ -24,9 +24,11 @@ public class BaselineCliTests
         using var dir = new TempDirectory();
         string train = Csv(dir, "train.csv", Sentiment(0, 21)), validation = Csv(dir, "validation.csv", Sentiment(100, 6)), test = Csv(dir, "test.csv", Sentiment(200, 5));
         string json = dir.File("out/metrics.json");
+        int threads = TorchSharp.torch.get_num_threads();
         var r = CliHarness.Run("baseline", "--task", "classify", "--train", train, "--validation", validation, "--test", test,
-            "--text", "sentence", "--l2", "1e-3,1e-1", "--out", json);
+            "--text", "sentence", "--l2", "1e-3,1e-1", "--out", json, "--threads", threads == 1 ? "2" : "1");
         Assert.True(r.ExitCode == 0, r.Err + r.Out);
+        Assert.Equal(threads, TorchSharp.torch.get_num_threads());   // process-wide, so put back
         Assert.Contains("task      classify: 21 train, 6 validation, 5 test examples", r.Out);
         Assert.Contains("features  BoW(text): 8 words; min count 2, binary", r.Out);   // a , film really good great bad awful
         Assert.Contains("chosen    l2 0.1 (best validation accuracy)", r.Out);
