@@ -132,8 +132,8 @@ static class FinetuneCommand
                 LossPlot.TryWrite(trainer.MetricsPath, Path.Combine(dir, "loss.png"));
                 if (result.LastEval is { } e)
                     Console.WriteLine($"validation {string.Join("  ", e.Metrics.Select(kv => $"{kv.Key} {kv.Value:F4}"))}");
-                Console.WriteLine($"model saved in {result.Checkpoint} (use --model {dir})");
-                Console.WriteLine($"best      validation {keeper.Metric} {keeper.Best:F4} at step {keeper.BestStep}, kept in {keeper.Directory}");
+                Console.WriteLine($"last      model saved in {result.Checkpoint}");
+                Console.WriteLine($"best      validation {keeper.Metric} {keeper.Best:F4} at step {keeper.BestStep}, kept in {keeper.Directory} (--model {dir} uses it)");
                 return keeper;
             }
 
@@ -151,7 +151,7 @@ static class FinetuneCommand
             var (bestRate, bestKeeper) = LearningRateSweep.Pick(outcomes);
             LearningRateSweep.Promote(runDir, bestRate, bestKeeper, outcomes);
             Console.WriteLine($"sweep     {string.Join("  ", outcomes.Select(o => $"lr {o.Rate}: {o.Keeper.Metric} {o.Keeper.Best:F4}"))}");
-            Console.WriteLine($"best      lr {bestRate}: its best model copied to {Path.Combine(runDir, BestModelKeeper.Folder)} (use --model {Path.Combine(runDir, BestModelKeeper.Folder)})");
+            Console.WriteLine($"best      lr {bestRate}: its best model copied to {Path.Combine(runDir, BestModelKeeper.Folder)} (--model {runDir} uses it)");
             return 0;
         }));
         return command;

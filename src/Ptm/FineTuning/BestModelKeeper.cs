@@ -10,7 +10,7 @@ namespace Ptm.FineTuning;
 /// </summary>
 public sealed class BestModelKeeper
 {
-    public const string Folder = "best";
+    public const string Folder = Checkpoints.BestFolder;
 
     readonly Action<string> save;
     readonly string directory;

@@ -134,6 +134,8 @@ public static class Checkpoints
 {
     public const string Folder = "checkpoints";
     public const string LatestFile = "latest";
+    /// <summary>A fine-tuning run's best-on-validation model, beside its checkpoints.</summary>
+    public const string BestFolder = "best";
     const int Keep = 2;
 
     public static string Save(string runDir, int step, Action<string> saveModel, TrainingConfig training,
@@ -174,12 +176,17 @@ public static class Checkpoints
         return dir;
     }
 
-    /// <summary>A model folder itself, or a run folder whose latest checkpoint is used.</summary>
+    /// <summary>
+    /// A model folder itself; or a run folder: its <c>best/</c> model if it has one (fine-tuning keeps the best
+    /// epoch on validation there, as HF's load_best_model_at_end would), else its latest checkpoint.
+    /// </summary>
     public static string ResolveModelDirectory(string path)
     {
         if (!Directory.Exists(path)) throw new InvalidInputException($"{path}: no such model or run folder");
         if (File.Exists(Path.Combine(path, ModelFolder.ConfigFile))) return path;
-        return Latest(path) ?? throw new InvalidInputException($"{path}: neither a model folder (config.json, model.safetensors, tokenizer files) nor a run folder with {Folder}/{LatestFile}");
+        string best = Path.Combine(path, BestFolder);
+        if (File.Exists(Path.Combine(best, ModelFolder.ConfigFile))) return best;
+        return Latest(path) ?? throw new InvalidInputException($"{path}: neither a model folder (config.json, model.safetensors, tokenizer files) nor a run folder with {BestFolder}/ or {Folder}/{LatestFile}");
     }
 
     public static TrainerState LoadState(string checkpointDir)

@@ -63,8 +63,30 @@ public class SweepAndBestTests(FineTuningTestModels models) : IClassFixture<Fine
         var ev = CliHarness.Run("evaluate", "--model", Path.Combine(run, "best"), "--file", data, "--out", Path.Combine(dir, "m.json"));
         Assert.True(ev.ExitCode == 0, ev.Err);
         Assert.Contains("accuracy", ev.Out);
+        // The sweep folder itself resolves to its best model (it has no checkpoints of its own).
+        Assert.Equal(Path.Combine(run, "best"), Checkpoints.ResolveModelDirectory(run));
+        Assert.Equal(0, CliHarness.Run("evaluate", "--model", run, "--file", data, "--out", Path.Combine(dir, "m2.json")).ExitCode);
+        Assert.Equal(File.ReadAllText(Path.Combine(dir, "m.json")), File.ReadAllText(Path.Combine(dir, "m2.json")));
         // --force may replace a sweep folder (it has sweep.json rather than metrics.jsonl at its top).
         Assert.Equal(0, CliHarness.Run("finetune", "--model", models.BertDir, "--task", "classify", "--train", data, "--validation", data, "--out", run,
             "--epochs", "1", "--batch-size", "4", "--lr-sweep", "0.003", "--force").ExitCode);
+    }
+
+    [Fact]
+    public void ARunFolderResolvesToItsBestModelBeforeItsLatestCheckpoint()
+    {
+        string run = Path.Combine(models.Root, "resolve-" + Guid.NewGuid().ToString("N")[..6]);
+        string step = Path.Combine(run, Checkpoints.Folder, "step-00000002");
+        Directory.CreateDirectory(step);
+        File.WriteAllText(Path.Combine(step, ModelFolder.ConfigFile), "{}");
+        File.WriteAllText(Path.Combine(run, Checkpoints.Folder, Checkpoints.LatestFile), "step-00000002");
+        Assert.Equal(step, Checkpoints.ResolveModelDirectory(run));
+        // An empty best/ (no config.json) is not a model; a complete one wins.
+        string best = Path.Combine(run, Checkpoints.BestFolder);
+        Directory.CreateDirectory(best);
+        Assert.Equal(step, Checkpoints.ResolveModelDirectory(run));
+        File.WriteAllText(Path.Combine(best, ModelFolder.ConfigFile), "{}");
+        Assert.Equal(best, Checkpoints.ResolveModelDirectory(run));
+        Assert.Equal(step, Checkpoints.ResolveModelDirectory(step));
     }
 }
