@@ -92,7 +92,8 @@ public static class SpanDecoder
     /// The n-best answers over all windows of one example: in every window the <see cref="SpanOptions.NBest"/> highest
     /// start and end logits among the context tokens are paired (end not before start, at most MaxAnswerTokens
     /// long), each pair scores start + end logit, and a character span found in several windows keeps its best
-    /// score. Empty when no window has a valid pair.
+    /// score. Whitespace at either end of a span is left out (byte-level BPE can have a token that is just the space
+    /// before a word), and a span of whitespace only is no answer. Empty when no window has a valid pair.
     /// </summary>
     public static List<SpanAnswer> NBest(string context, IEnumerable<(SpanWindow Window, float[] StartLogits, float[] EndLogits)> windows, SpanOptions options)
     {
@@ -106,7 +107,7 @@ public static class SpanDecoder
                 foreach (int e in ends)
                 {
                     if (e < s || e - s + 1 > options.MaxAnswerTokens) continue;
-                    var key = (w.Offsets[s].Start, w.Offsets[e].End);
+                    if (Trimmed(context, w.Offsets[s].Start, w.Offsets[e].End) is not { } key) continue;
                     float score = startLogits[s] + endLogits[e];
                     if (!best.TryGetValue(key, out float old) || score > old) best[key] = score;
                 }
@@ -116,6 +117,13 @@ public static class SpanDecoder
         double max = top[0].Value, sum = top.Sum(kv => Math.Exp(kv.Value - max));
         return top.Select(kv => new SpanAnswer(context[kv.Key.Item1..kv.Key.Item2], kv.Key.Item1, kv.Key.Item2, kv.Value,
             (float)(Math.Exp(kv.Value - max) / sum))).ToList();
+    }
+
+    static (int, int)? Trimmed(string context, int start, int end)
+    {
+        while (start < end && char.IsWhiteSpace(context[start])) start++;
+        while (end > start && char.IsWhiteSpace(context[end - 1])) end--;
+        return start < end ? (start, end) : null;
     }
 }
 

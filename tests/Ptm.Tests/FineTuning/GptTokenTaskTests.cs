@@ -67,6 +67,27 @@ public class GptTokenTaskTests(FineTuningTestModels models) : IClassFixture<Fine
         Assert.Equal([(7, 0, 0), (7, 5, 6)], two.Select(x => (x.Window!.ExampleIndex, x.Window.Start, x.Window.End)));
     }
 
+    [Fact]
+    public void ALoneSpaceTokenAddsNoSpaceToAnAnswer()
+    {
+        var (_, framing) = HandMade();
+        const string context = "a 10";   // no merge makes "Ġ1": the space is a token of its own, 32
+        var (windows, _) = SpanEncoding.Encode(framing, new TaskExample(2, "b", context, null, null), 0, 16, 5, "t");
+        var window = Assert.Single(windows);
+        var w = window.Window!;
+        Assert.Equal([97, 32, 49, 48], window.Sequences[0][w.ContextFirst..(w.ContextFirst + w.ContextLength)]);
+        Assert.Equal(new CharSpan(1, 2), w.Offsets[w.ContextFirst + 1]);
+        // Start on the space token, end on "0": the answer is "10" at 2; start and end on the space: no answer.
+        var start = new float[w.Offsets.Length];
+        var end = new float[w.Offsets.Length];
+        start[w.ContextFirst + 1] = 10;
+        end[w.ContextFirst + 3] = 10;
+        var best = SpanDecoder.NBest(context, [(w, start, end)], new SpanOptions(5, 30, 20));
+        Assert.Equal(("10", 2, 4), (best[0].Text, best[0].Start, best[0].End));
+        Assert.All(best, a => Assert.True(a.Text.Length > 0 && a.Text.Trim() == a.Text, $"\"{a.Text}\""));
+        Assert.DoesNotContain(best, a => a.Start == 1);
+    }
+
     [Theory]
     [InlineData("héllo  wörld\n\nlight 😀 x")]
     [InlineData("  be<|start|>lights\t!")]
