@@ -18,7 +18,7 @@ static class FinetuneCommand
     public static Command Create()
     {
         var model = new Option<string>("--model") { Description = "pre-trained model folder, or a pre-training run folder", Required = true };
-        var task = new Option<string>("--task") { Description = "classify | pair | similarity | choice | tag | span (tag and span: BERT only)", Required = true };
+        var task = new Option<string>("--task") { Description = "classify | pair | similarity | choice | tag | span", Required = true };
         var train = new Option<string>("--train") { Description = "training examples (.csv, .tsv or .jsonl)", Required = true };
         var validation = new Option<string?>("--validation") { Description = "validation examples; if left out, --validation-split of --train is held out" };
         var split = new Option<double>("--validation-split") { Description = "fraction held out when --validation is not given", DefaultValueFactory = _ => 0.1 };
@@ -34,7 +34,7 @@ static class FinetuneCommand
         var maxLength = new Option<int?>("--max-length") { Description = "tokens per sequence (default: the model's context); longer texts are truncated with a warning" };
         var seed = new Option<long>("--seed") { Description = "seed of the head's initialisation, the shuffling and the validation split", DefaultValueFactory = _ => 1337 };
         var docStride = new Option<int?>("--doc-stride") { Description = "span: tokens between the starts of a long context's windows (default: a third of --max-length, as BERT's 128 of 384)" };
-        var maxAnswer = new Option<int>("--max-answer-length") { Description = "span: longest answer considered, in word-pieces", DefaultValueFactory = _ => 30 };
+        var maxAnswer = new Option<int>("--max-answer-length") { Description = "span: longest answer considered, in tokens", DefaultValueFactory = _ => 30 };
         var lrSweep = new Option<string?>("--lr-sweep") { Description = "comma-separated learning rates (e.g. 5e-5,3e-5,2e-5): one run each in RUN/lr-X/, the best on validation copied to RUN/best/" };
         var patience = new Option<int>("--patience") { Description = "stop after this many epochs without a better validation metric (0: never stop early); the best epoch is kept in RUN/best/ either way" };
         var nBest = new Option<int>("--n-best") { Description = "span: start/end candidates per window and answers kept", DefaultValueFactory = _ => 20 };

@@ -3,16 +3,22 @@ using static TorchSharp.torch;
 
 namespace Ptm.FineTuning;
 
-// Tagging and span QA: their inputs are built from word-piece offsets, and their predictions are read back per word
+// Tagging and span QA: their inputs are built from token offsets, and their predictions are read back per word
 // or per character rather than per example.
 public sealed partial class FineTuneModel
 {
-    WordPieceTokenizer WordPiece => Tokenizer as WordPieceTokenizer
-        ?? throw new InvalidOperationException($"{Info.Task} needs a WordPiece tokenizer");
+    /// <summary>The family's tokenizer and special tokens for tagging and span inputs.</summary>
+    ITokenTaskFraming Framing => Encoder switch
+    {
+        BertTaskEncoder bert => new BertTokenFraming(bert.Tokenizer),
+        GptTaskEncoder gpt => new GptTokenFraming(gpt.Tokenizer, gpt.Tokens),
+        _ => throw new InvalidOperationException($"{Info.Task}: no token-level framing for {Encoder.GetType().Name}"),
+    };
 
     EncodedTaskSet EncodeTokenLevel(TaskData data, bool requireLabels)
     {
         var encoded = new List<EncodedExample>(data.Count);
+        var framing = Framing;
         int truncated = 0;
         for (int i = 0; i < data.Count; i++)
         {
@@ -24,14 +30,14 @@ public sealed partial class FineTuneModel
                 if (requireLabels)
                     tagIds = (e.Tags ?? throw new InvalidInputException($"{data.Source}, line {e.Line}: no tags"))
                         .Select(t => Labels!.Id(t, data.Source, e.Line)).ToArray();
-                var x = BertTagEncoding.Encode(WordPiece, e.Words!, tagIds, Info.MaxLength);
+                var x = TagEncoding.Encode(framing, e.Words!, tagIds, Info.MaxLength);
                 cut = x.Truncated;
                 encoded.Add(x);
             }
             else
             {
                 if (requireLabels && e.AnswerStart < 0) throw new InvalidInputException($"{data.Source}, line {e.Line}: no answer");
-                var (windows, questionCut) = BertSpanEncoding.Encode(WordPiece, requireLabels ? e : e with { AnswerStart = -1 }, i, Info.MaxLength, Info.DocStride, data.Source);
+                var (windows, questionCut) = SpanEncoding.Encode(framing, requireLabels ? e : e with { AnswerStart = -1 }, i, Info.MaxLength, Info.DocStride, data.Source);
                 cut = questionCut;
                 encoded.AddRange(windows);
             }

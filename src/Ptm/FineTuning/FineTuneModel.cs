@@ -87,27 +87,31 @@ public sealed partial class FineTuneModel
             var (pre, tokenizer) = ModelFolder.LoadBert(dir);
             int max = CheckMaxLength(options.MaxLength, pre.Config.MaxPositionEmbeddings);
             var module = BertHead(pre.Bert, task, numLabels);
-            int stride = options.DocStride ?? SpanOptions.DefaultStride(max);
-            if (task == FineTuneTask.Span && (stride < 1 || options.MaxAnswerLength < 1 || options.NBest < 1))
-                throw new InvalidInputException($"--doc-stride, --max-answer-length and --n-best must be positive (got {stride}, {options.MaxAnswerLength}, {options.NBest})");
-            var info = new FineTuneInfo { Family = family, Task = FineTuneTasks.Name(task), Head = module.GetName(), NumLabels = numLabels, MaxLength = max };
-            if (task == FineTuneTask.Span) info = info with { DocStride = stride, MaxAnswerLength = options.MaxAnswerLength, NBest = options.NBest };
+            var info = WithSpanOptions(new FineTuneInfo { Family = family, Task = FineTuneTasks.Name(task), Head = module.GetName(), NumLabels = numLabels, MaxLength = max }, task, options);
             return new FineTuneModel(info, module, tokenizer, new BertTaskEncoder(tokenizer, max), labels, pre.Config.ToJson());
         }
         if (family == "gpt2")
         {
-            if (FineTuneTasks.IsTokenLevel(task))
-                throw new InvalidInputException($"{dir}: --task {FineTuneTasks.Name(task)} needs a BERT (a bidirectional encoder labels tokens); this is a GPT");
             var (gpt, anyTokenizer) = ModelFolder.LoadGpt(dir);
             if (anyTokenizer is not ByteLevelBpeTokenizer bpe)
                 throw new InvalidInputException($"{dir}: GPT fine-tuning adds the tokens {string.Join(" ", GptTaskVocabulary.Tokens)} to a byte-level BPE vocabulary, but this model has a {anyTokenizer.Kind} tokenizer");
             var (grown, tokenizer, ids) = GptTaskVocabulary.Extend(gpt, bpe);
             int max = CheckMaxLength(options.MaxLength, grown.Config.NPositions);
             var module = GptHead(grown.Transformer, task, numLabels);
-            var info = new FineTuneInfo { Family = family, Task = FineTuneTasks.Name(task), Head = module.GetName(), NumLabels = numLabels, MaxLength = max, LmCoef = options.LmCoef };
+            var info = WithSpanOptions(new FineTuneInfo { Family = family, Task = FineTuneTasks.Name(task), Head = module.GetName(), NumLabels = numLabels, MaxLength = max, LmCoef = options.LmCoef }, task, options);
             return new FineTuneModel(info, module, tokenizer, new GptTaskEncoder(tokenizer, ids, max), labels, grown.Config.ToJson());
         }
         throw new InvalidInputException($"{Path.Combine(dir, ModelFolder.ConfigFile)}: model_type \"{family}\" cannot be fine-tuned (expected \"gpt2\" or \"bert\")");
+    }
+
+    /// <summary>Span QA's windows and answer choice, checked and recorded in finetune.json; other tasks have none.</summary>
+    static FineTuneInfo WithSpanOptions(FineTuneInfo info, FineTuneTask task, HeadOptions options)
+    {
+        if (task != FineTuneTask.Span) return info;
+        int stride = options.DocStride ?? SpanOptions.DefaultStride(info.MaxLength);
+        if (stride < 1 || options.MaxAnswerLength < 1 || options.NBest < 1)
+            throw new InvalidInputException($"--doc-stride, --max-answer-length and --n-best must be positive (got {stride}, {options.MaxAnswerLength}, {options.NBest})");
+        return info with { DocStride = stride, MaxAnswerLength = options.MaxAnswerLength, NBest = options.NBest };
     }
 
     static int CheckMaxLength(int? requested, int context)
@@ -126,8 +130,13 @@ public sealed partial class FineTuneModel
         _ => new BertForSequenceClassification(bert, numLabels),
     };
 
-    static nn.Module GptHead(GptTransformer transformer, FineTuneTask task, int numLabels) =>
-        task == FineTuneTask.Choice ? new GptForMultipleChoice(transformer) : new GptForSequenceClassification(transformer, numLabels);
+    static nn.Module GptHead(GptTransformer transformer, FineTuneTask task, int numLabels) => task switch
+    {
+        FineTuneTask.Choice => new GptForMultipleChoice(transformer),
+        FineTuneTask.Tag => new GptForTokenClassification(transformer, numLabels),
+        FineTuneTask.Span => new GptForQuestionAnswering(transformer),
+        _ => new GptForSequenceClassification(transformer, numLabels),
+    };
 
     /// <summary>Loads a folder written by <see cref="Save"/> (or a fine-tuning run folder: its latest checkpoint).</summary>
     public static FineTuneModel Load(string path)
@@ -166,7 +175,7 @@ public sealed partial class FineTuneModel
         return model;
     }
 
-    /// <summary>Writes config.json, model.safetensors (HF names: bert.*/transformer.* and classifier.*/score.*),
+    /// <summary>Writes config.json, model.safetensors (HF names: bert.*/transformer.* and classifier.*/score.*/qa_outputs.*),
     /// the tokenizer files, finetune.json and, for classifiers, labels.json.</summary>
     public void Save(string dir)
     {
@@ -214,7 +223,8 @@ public sealed partial class FineTuneModel
     }
 
     /// <summary>Task scores: logits (B, num_labels) for classify/pair, a score (B) for similarity, one logit per
-    /// choice (B, K) for choice; plus GPT-1's LM loss on the same inputs when asked for.</summary>
+    /// choice (B, K) for choice, logits (B, T, num_labels) for tag, start/end logits (B, T, 2) for span; plus GPT-1's
+    /// LM loss on the same inputs when asked for.</summary>
     public (Tensor Scores, Tensor? LmLoss) Forward(TaskBatch batch, bool withLm)
     {
         using var scope = NewDisposeScope();
@@ -234,16 +244,9 @@ public sealed partial class FineTuneModel
             case BertForMultipleChoice mc:
                 scores = mc.forward(new BertInputs(batch.InputIds, batch.TokenTypeIds, batch.AttentionMask));
                 break;
-            case GptForSequenceClassification gsc:
+            case IGptTaskHead gpt:
             {
-                var (logits, lmLogits) = gsc.Forward(batch.InputIds, batch.LastIndex, withLm);
-                scores = logits;
-                if (lmLogits is not null) lm = GptTaskLoss.LanguageModel(lmLogits, batch.InputIds, batch.LastIndex);
-                break;
-            }
-            case GptForMultipleChoice gmc:
-            {
-                var (logits, lmLogits) = gmc.Forward(batch.InputIds, batch.LastIndex, withLm);
+                var (logits, lmLogits) = gpt.Forward(batch.InputIds, batch.LastIndex, withLm);
                 scores = logits;
                 if (lmLogits is not null) lm = GptTaskLoss.LanguageModel(lmLogits, batch.InputIds, batch.LastIndex);
                 break;
@@ -258,8 +261,8 @@ public sealed partial class FineTuneModel
     public Tensor TaskLoss(Tensor scores, TaskBatch batch) => Task switch
     {
         FineTuneTask.Similarity => nn.functional.mse_loss(scores, batch.Scores),
-        FineTuneTask.Tag => BertForTokenClassification.Loss(scores, batch.TokenLabels ?? throw new InvalidOperationException("tagging batch without labels")),
-        FineTuneTask.Span => BertForQuestionAnswering.Loss(scores, batch.StartPositions ?? throw new InvalidOperationException("span batch without answers"), batch.EndPositions!),
+        FineTuneTask.Tag => TokenHeadLoss.Tagging(scores, batch.TokenLabels ?? throw new InvalidOperationException("tagging batch without labels")),
+        FineTuneTask.Span => TokenHeadLoss.Span(scores, batch.StartPositions ?? throw new InvalidOperationException("span batch without answers"), batch.EndPositions!),
         _ => nn.functional.cross_entropy(scores, batch.Labels),
     };
 

@@ -11,9 +11,9 @@ public enum FineTuneTask
     Similarity,
     /// <summary>A context and K candidate answers; the label is the index of the right one.</summary>
     Choice,
-    /// <summary>A label per word (BERT's NER, §5.3); BERT only.</summary>
+    /// <summary>A label per word (BERT's NER, §5.3).</summary>
     Tag,
-    /// <summary>Extractive QA (SQuAD, BERT §4.2): the answer is a span of the context; BERT only.</summary>
+    /// <summary>Extractive QA (SQuAD, BERT §4.2): the answer is a span of the context.</summary>
     Span,
 }
 
@@ -44,7 +44,7 @@ public static class FineTuneTasks
     /// <summary>Whether labels are names mapped to class ids (labels.json); similarity is numeric, choice an index.</summary>
     public static bool HasLabelMap(FineTuneTask task) => task is FineTuneTask.Classify or FineTuneTask.Pair or FineTuneTask.Tag;
 
-    /// <summary>Tasks whose labels sit on tokens rather than on the whole input; only BERT's heads do them.</summary>
+    /// <summary>Tasks whose labels sit on tokens rather than on the whole input.</summary>
     public static bool IsTokenLevel(FineTuneTask task) => task is FineTuneTask.Tag or FineTuneTask.Span;
 
     public static bool NeedsPair(FineTuneTask task) => task is FineTuneTask.Pair or FineTuneTask.Similarity;

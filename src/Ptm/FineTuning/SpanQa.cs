@@ -4,8 +4,9 @@ using Ptm.Tokenization;
 namespace Ptm.FineTuning;
 
 /// <summary>
-/// One window of a span-QA example: <c>[CLS] question [SEP] context window [SEP]</c>. <see cref="Start"/> and
-/// <see cref="End"/> are the answer's first and last token positions, or 0 ([CLS]) when the answer is not wholly inside
+/// One window of a span-QA example: <c>[CLS] question [SEP] context window [SEP]</c> (GPT: <c>&lt;|start|&gt; question
+/// &lt;|delim|&gt; context window &lt;|extract|&gt;</c>). <see cref="Start"/> and <see cref="End"/> are the answer's first and
+/// last token positions, or 0 ([CLS], the start token) when the answer is not wholly inside
 /// this window (as in BERT's run_squad.py). <see cref="Offsets"/> gives, per position, the characters of the context
 /// that token came from; only positions in [ContextFirst, ContextFirst + ContextLength) are context.
 /// </summary>
@@ -13,7 +14,7 @@ public sealed record SpanWindow(int ExampleIndex, int Start, int End, CharSpan[]
 
 /// <summary>How long contexts are cut into windows and how answers are chosen.</summary>
 /// <param name="DocStride">Tokens between the starts of consecutive windows (run_squad.py's doc_stride: 128 of 384).</param>
-/// <param name="MaxAnswerTokens">Longest answer considered, in word-pieces (run_squad.py: 30).</param>
+/// <param name="MaxAnswerTokens">Longest answer considered, in tokens (word-pieces or BPE tokens; run_squad.py: 30).</param>
 /// <param name="NBest">Start and end candidates kept per window, and answers listed (run_squad.py: 20).</param>
 public sealed record SpanOptions(int DocStride, int MaxAnswerTokens = 30, int NBest = 20)
 {
@@ -21,16 +22,17 @@ public sealed record SpanOptions(int DocStride, int MaxAnswerTokens = 30, int NB
     public static int DefaultStride(int maxLength) => Math.Max(1, maxLength / 3);
 }
 
-/// <summary>BERT's SQuAD input (Devlin et al. 2018, §4.2) with run_squad.py's sliding windows over long contexts.</summary>
-public static class BertSpanEncoding
+/// <summary>SQuAD's input as in BERT (Devlin et al. 2018, §4.2), with run_squad.py's sliding windows over long
+/// contexts, in either family's framing: <c>open question separator context-window close</c>.</summary>
+public static class SpanEncoding
 {
     /// <summary>The windows of one example; the question keeps at most half of <paramref name="maxLength"/>
     /// (truncated is then true), every context token appears in at least one window.</summary>
-    public static (List<EncodedExample> Windows, bool Truncated) Encode(WordPieceTokenizer tokenizer, TaskExample example, int exampleIndex,
+    public static (List<EncodedExample> Windows, bool Truncated) Encode(ITokenTaskFraming framing, TaskExample example, int exampleIndex,
         int maxLength, int docStride, string source)
     {
-        int[] question = tokenizer.Encode(example.Text);
-        var (context, offsets) = tokenizer.EncodeWithOffsets(example.TextPair!);
+        int[] question = framing.Encode(example.Text);
+        var (context, offsets) = framing.EncodeWithOffsets(example.TextPair!);
         bool truncated = false;
         int questionKeep = Math.Min(question.Length, maxLength / 2);
         if (questionKeep < question.Length) truncated = true;
@@ -57,15 +59,17 @@ public static class BertSpanEncoding
         for (int start = 0; ; start += Math.Min(docStride, budget))
         {
             int length = Math.Min(budget, context.Length - start);
-            var ids = new List<int>(maxLength) { tokenizer.ClsId };
+            var ids = new List<int>(maxLength) { framing.Open };
             ids.AddRange(question.AsSpan(0, questionKeep));
-            ids.Add(tokenizer.SepId);
+            ids.Add(framing.Separator);
             ids.AddRange(context.AsSpan(start, length));
-            ids.Add(tokenizer.SepId);
+            ids.Add(framing.Close);
             var types = new int[ids.Count];
-            for (int t = contextFirst; t < ids.Count; t++) types[t] = 1;
+            if (framing.SegmentIds)
+                for (int t = contextFirst; t < ids.Count; t++) types[t] = 1;
             var positions = new CharSpan[ids.Count];
             for (int t = 0; t < length; t++) positions[contextFirst + t] = offsets[start + t];
+            // A window without the whole answer points at position 0 ([CLS] or the start token), as in run_squad.py.
             bool inside = answerFirst >= start && answerLast < start + length;
             int s = inside ? contextFirst + answerFirst - start : 0, e = inside ? contextFirst + answerLast - start : 0;
             windows.Add(new EncodedExample([ids.ToArray()], [types], -1, 0, truncated)
@@ -88,7 +92,8 @@ public static class SpanDecoder
     /// The n-best answers over all windows of one example: in every window the <see cref="SpanOptions.NBest"/> highest
     /// start and end logits among the context tokens are paired (end not before start, at most MaxAnswerTokens
     /// long), each pair scores start + end logit, and a character span found in several windows keeps its best
-    /// score. Empty when no window has a valid pair.
+    /// score. Whitespace at either end of a span is left out (byte-level BPE can have a token that is just the space
+    /// before a word), and a span of whitespace only is no answer. Empty when no window has a valid pair.
     /// </summary>
     public static List<SpanAnswer> NBest(string context, IEnumerable<(SpanWindow Window, float[] StartLogits, float[] EndLogits)> windows, SpanOptions options)
     {
@@ -102,7 +107,7 @@ public static class SpanDecoder
                 foreach (int e in ends)
                 {
                     if (e < s || e - s + 1 > options.MaxAnswerTokens) continue;
-                    var key = (w.Offsets[s].Start, w.Offsets[e].End);
+                    if (Trimmed(context, w.Offsets[s].Start, w.Offsets[e].End) is not { } key) continue;
                     float score = startLogits[s] + endLogits[e];
                     if (!best.TryGetValue(key, out float old) || score > old) best[key] = score;
                 }
@@ -112,6 +117,13 @@ public static class SpanDecoder
         double max = top[0].Value, sum = top.Sum(kv => Math.Exp(kv.Value - max));
         return top.Select(kv => new SpanAnswer(context[kv.Key.Item1..kv.Key.Item2], kv.Key.Item1, kv.Key.Item2, kv.Value,
             (float)(Math.Exp(kv.Value - max) / sum))).ToList();
+    }
+
+    static (int, int)? Trimmed(string context, int start, int end)
+    {
+        while (start < end && char.IsWhiteSpace(context[start])) start++;
+        while (end > start && char.IsWhiteSpace(context[end - 1])) end--;
+        return start < end ? (start, end) : null;
     }
 }
 

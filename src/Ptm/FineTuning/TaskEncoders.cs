@@ -44,6 +44,7 @@ public sealed class GptTaskEncoder(ByteLevelBpeTokenizer tokenizer, GptTaskToken
     public int MaxLength => maxLength;
     public int PadId => 0;   // causal attention: tokens after the extract token never reach it
     public GptTaskTokens Tokens => tokens;
+    public ByteLevelBpeTokenizer Tokenizer => tokenizer;
 
     public (int[][] Sequences, int[][] TypeIds, bool Truncated) Encode(FineTuneTask task, TaskExample example)
     {

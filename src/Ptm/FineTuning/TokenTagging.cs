@@ -1,27 +1,26 @@
-using Ptm.Tokenization;
-
 namespace Ptm.FineTuning;
 
 /// <summary>
-/// BERT's input for tagging (Devlin et al. 2018, §5.3): <c>[CLS] pieces of every word [SEP]</c>; each word's label
-/// sits on its first word-piece and the other pieces get -100, so they take no part in the loss or the prediction.
+/// The input for tagging, BERT's NER recipe (Devlin et al. 2018, §5.3) in either family's framing:
+/// <c>open pieces of every word close</c> (<c>[CLS] … [SEP]</c> or <c>&lt;|start|&gt; … &lt;|extract|&gt;</c>); each word's
+/// label sits on its first piece and the other pieces get -100, so they take no part in the loss or the prediction.
 /// Words are tokenised one at a time, so a piece never spans two words.
 /// </summary>
-public static class BertTagEncoding
+public static class TagEncoding
 {
     public const int Ignore = -100;
 
     /// <param name="tagIds">The label id of each word, or null when the example has no tags (prediction).</param>
-    public static EncodedExample Encode(WordPieceTokenizer tokenizer, IReadOnlyList<string> words, int[]? tagIds, int maxLength)
+    public static EncodedExample Encode(ITokenTaskFraming framing, IReadOnlyList<string> words, int[]? tagIds, int maxLength)
     {
-        var ids = new List<int>(words.Count + 2) { tokenizer.ClsId };
+        var ids = new List<int>(words.Count + 2) { framing.Open };
         var labels = new List<int>(words.Count + 2) { Ignore };
         var first = new int[words.Count];
         Array.Fill(first, -1);
         bool truncated = false;
         for (int w = 0; w < words.Count; w++)
         {
-            int[] pieces = tokenizer.Encode(words[w]);
+            int[] pieces = framing.WordPieces(words, w);
             if (pieces.Length == 0) continue;   // e.g. only control characters: nothing to put a label on
             // Whole words only: a word cut in the middle would keep its label on a piece the model cannot finish.
             if (ids.Count + pieces.Length > maxLength - 1) { truncated = true; break; }
@@ -30,7 +29,7 @@ public static class BertTagEncoding
             labels.Add(tagIds?[w] ?? Ignore);
             for (int p = 1; p < pieces.Length; p++) labels.Add(Ignore);
         }
-        ids.Add(tokenizer.SepId);
+        ids.Add(framing.Close);
         labels.Add(Ignore);
         return new EncodedExample([ids.ToArray()], [new int[ids.Count]], -1, 0, truncated)
         {

@@ -12,9 +12,6 @@ namespace Ptm.Modeling;
 /// </summary>
 public sealed class BertForTokenClassification : Module<BertInputs, Tensor>
 {
-    /// <summary>Label of a position that takes no part in the loss (HF's and PyTorch's ignore index).</summary>
-    public const long IgnoreIndex = -100;
-
     readonly BertModel bert;
     readonly Dropout dropout;
     readonly Linear classifier;
@@ -40,10 +37,6 @@ public sealed class BertForTokenClassification : Module<BertInputs, Tensor>
         var (sequence, _) = bert.forward(inputs);                               // (B, T, H)
         return classifier.forward(dropout.forward(sequence)).MoveToOuterDisposeScope();
     }
-
-    /// <summary>Mean cross-entropy over the positions whose label is not <see cref="IgnoreIndex"/>.</summary>
-    public static Tensor Loss(Tensor logits, Tensor labels) =>
-        functional.cross_entropy(logits.reshape(-1, logits.shape[^1]), labels.reshape(-1), ignore_index: IgnoreIndex);
 }
 
 /// <summary>
@@ -72,14 +65,5 @@ public sealed class BertForQuestionAnswering : Module<BertInputs, Tensor>
         using var scope = NewDisposeScope();
         var (sequence, _) = bert.forward(inputs);
         return qa_outputs.forward(sequence).MoveToOuterDisposeScope();
-    }
-
-    /// <summary>The paper's objective: the mean of the start and end cross-entropies (over the window's positions).</summary>
-    public static Tensor Loss(Tensor logits, Tensor starts, Tensor ends)
-    {
-        using var scope = NewDisposeScope();
-        var start = functional.cross_entropy(logits[.., .., 0], starts);
-        var end = functional.cross_entropy(logits[.., .., 1], ends);
-        return ((start + end) / 2).MoveToOuterDisposeScope();
     }
 }

@@ -6,6 +6,17 @@ using static TorchSharp.torch.nn;
 namespace Ptm.Modeling;
 
 /// <summary>
+/// A GPT with a task head: ids (B, K, T) and the index of each sequence's last real token (B, K) to the task's scores
+/// and, when <c>withLm</c>, the LM logits (B·K, T, V) of the same inputs for GPT-1's auxiliary loss.
+/// </summary>
+public interface IGptTaskHead
+{
+    GptTransformer Transformer { get; }
+
+    (Tensor Logits, Tensor? LmLogits) Forward(Tensor inputIds, Tensor lastIndex, bool withLm);
+}
+
+/// <summary>
 /// GPT-1's supervised fine-tuning head (Radford et al. 2018, §3.2): the final token's hidden state (the
 /// <c>&lt;|extract|&gt;</c> token of the input transformations) feeds a linear layer. Names follow Hugging Face's
 /// GPT2ForSequenceClassification: <c>transformer.*</c> and <c>score.weight</c> (no bias). Inputs are (B, K, T):
@@ -13,7 +24,7 @@ namespace Ptm.Modeling;
 /// element-wise before the linear layer (§3.3). Returns the task logits and, on request, the LM logits of every
 /// input sequence for the auxiliary language-modelling loss L3 = L2 + λ·L1.
 /// </summary>
-public sealed class GptForSequenceClassification : Module<Tensor, Tensor>
+public sealed class GptForSequenceClassification : Module<Tensor, Tensor>, IGptTaskHead
 {
     readonly GptTransformer transformer;
     readonly Dropout dropout;
@@ -54,7 +65,7 @@ public sealed class GptForSequenceClassification : Module<Tensor, Tensor>
 /// sequence is scored by a linear layer on its final hidden state and a softmax runs over the choices.
 /// Keys: <c>transformer.*</c> and <c>score.weight</c> (1, C).
 /// </summary>
-public sealed class GptForMultipleChoice : Module<Tensor, Tensor>
+public sealed class GptForMultipleChoice : Module<Tensor, Tensor>, IGptTaskHead
 {
     readonly GptTransformer transformer;
     readonly Dropout dropout;
@@ -118,11 +129,13 @@ public static class GptTaskLoss
     public static Tensor LanguageModel(Tensor lmLogits, Tensor inputIds, Tensor lastIndex) => GptFinalVectors.LmLoss(lmLogits, inputIds, lastIndex);
 }
 
+/// <summary>A fresh head gets GPT's own initialisation: N(0, initializer_range) weights, zero bias.</summary>
 static class GptHeadInit
 {
     public static void Apply(Linear layer, GptConfig config)
     {
         using var _ = no_grad();
         init.normal_(layer.weight!, 0, config.InitializerRange);
+        if (layer.bias is { } b) init.zeros_(b);
     }
 }

@@ -130,18 +130,24 @@ public sealed partial class ByteLevelBpeTokenizer : ITokenizer
     public int[] Encode(string text)
     {
         var ids = new List<int>(text.Length / 3 + 4);
+        EncodeCore(text, ids, null);
+        return ids.ToArray();
+    }
+
+    void EncodeCore(string text, List<int> ids, List<CharSpan>? offsets)
+    {
         int position = 0;
         var nextSpecial = new int[specialTokens.Length];
         Array.Fill(nextSpecial, -2);   // -2: not searched yet; -1: no further occurrence
         while (position < text.Length)
         {
             int at = FindNextSpecial(text, position, nextSpecial, out int which);
-            EncodeOrdinary(text.AsSpan(position, (at < 0 ? text.Length : at) - position), ids);
+            EncodeOrdinary(text, position, (at < 0 ? text.Length : at) - position, ids, offsets);
             if (at < 0) break;
             ids.Add(specialIds[which]);
+            offsets?.Add(new CharSpan(at, at + specialTokens[which].Length));
             position = at + specialTokens[which].Length;
         }
-        return ids.ToArray();
     }
 
     /// <summary>Earliest special token at or after <paramref name="position"/>; the longest wins a tie.</summary>
@@ -163,13 +169,16 @@ public sealed partial class ByteLevelBpeTokenizer : ITokenizer
         return best;
     }
 
-    void EncodeOrdinary(ReadOnlySpan<char> text, List<int> ids)
+    void EncodeOrdinary(string text, int start, int count, List<int> ids, List<CharSpan>? offsets)
     {
+        var span = text.AsSpan(start, count);
         int i = 0;
-        while (i < text.Length)
+        while (i < span.Length)
         {
-            int length = Gpt2PreTokenizer.PieceLength(text, i);
-            ids.AddRange(EncodePiece(text.Slice(i, length)));
+            int length = Gpt2PreTokenizer.PieceLength(span, i);
+            int[] pieceIds = EncodePiece(span.Slice(i, length));
+            ids.AddRange(pieceIds);
+            if (offsets is not null) AddPieceOffsets(text, start + i, length, pieceIds, offsets);
             i += length;
         }
     }

@@ -51,6 +51,23 @@ public sealed class FineTuningTestModels : IDisposable
     public static TaskData Scores() => new("scores", Enumerable.Range(0, 8).Select(i => new TaskExample(i + 2,
         i % 2 == 0 ? "Let there be light." : "The darkness.", "And there was light.", null, i % 2 == 0 ? "4.5" : "0.5")).ToList());
 
+    /// <summary>Two tagged sentences, four times each.</summary>
+    public static TaskData Tags() => new("tags", Enumerable.Range(0, 8).Select(i =>
+    {
+        string[] words = i % 2 == 0 ? ["And", "God", "said", "Let", "there", "be", "light"] : ["In", "the", "beginning", "God", "created", "the", "heaven"];
+        string[] tags = i % 2 == 0 ? ["O", "B-PER", "O", "O", "O", "O", "B-THING"] : ["O", "O", "O", "B-PER", "O", "B-THING", "I-THING"];
+        return new TaskExample(i + 2, string.Join(' ', words), null, null, null, words, tags);
+    }).ToList());
+
+    public const string QaContext = "In the beginning God created the heaven and the earth. And God said, Let there be light.";
+
+    /// <summary>Two questions about one context, each answered by a different span (the answer is the first match).</summary>
+    public static TaskData Questions() => new("questions", Enumerable.Range(0, 4).Select(i =>
+    {
+        var (question, answer) = i % 2 == 0 ? ("who created?", "God") : ("what was there to be?", "light");
+        return new TaskExample(i + 2, question, QaContext, null, answer, AnswerStart: QaContext.IndexOf(answer, StringComparison.Ordinal));
+    }).ToList());
+
     public void Dispose()
     {
         try { Directory.Delete(Root, true); } catch (IOException) { }

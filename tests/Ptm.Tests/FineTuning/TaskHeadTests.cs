@@ -12,6 +12,8 @@ public class TaskHeadTests(FineTuningTestModels models) : IClassFixture<FineTuni
     {
         FineTuneTask.Choice => FineTuningTestModels.Choices(),
         FineTuneTask.Similarity => FineTuningTestModels.Scores(),
+        FineTuneTask.Tag => FineTuningTestModels.Tags(),
+        FineTuneTask.Span => FineTuningTestModels.Questions(),
         _ => FineTuningTestModels.Sentiment(),
     };
 
@@ -94,9 +96,89 @@ public class TaskHeadTests(FineTuningTestModels models) : IClassFixture<FineTuni
         Assert.Equal(ft.Labels?.Labels, loaded.Labels?.Labels);
     }
 
+    public static TheoryData<string, FineTuneTask> TokenLevel => new()
+    {
+        { "bert", FineTuneTask.Tag }, { "bert", FineTuneTask.Span }, { "gpt", FineTuneTask.Tag }, { "gpt", FineTuneTask.Span },
+    };
+
+    [Theory]
+    [MemberData(nameof(TokenLevel))]
+    public void TokenHeadsScoreEveryTokenUnderHuggingFaceNames(string family, FineTuneTask task)
+    {
+        var ft = Head(family, task);
+        var examples = ft.Encode(DataFor(task), true).Examples.Take(3).ToList();
+        using var batch = TaskBatch.From(examples, ft.Encoder.PadId);
+        var (scores, lm) = ft.Forward(batch, withLm: true);
+        long T = examples.Max(e => e.Sequences[0].Length), L = task == FineTuneTask.Tag ? ft.Labels!.Count : 2;
+        Assert.Equal([3L, T, L], scores.shape);
+        Assert.Equal(family == "gpt", lm is not null);
+        var weights = ft.Module.state_dict();
+        string head = task == FineTuneTask.Tag ? "classifier" : "qa_outputs";
+        string body = family == "gpt" ? "transformer." : "bert.";
+        Assert.Equal([head + ".bias", head + ".weight"], weights.Keys.Where(k => !k.StartsWith(body)).Order());
+        long width = weights[body + (family == "gpt" ? "wte.weight" : "embeddings.word_embeddings.weight")].shape[1];
+        Assert.Equal([L, width], weights[head + ".weight"].shape);
+        Assert.Equal([L], weights[head + ".bias"].shape);
+        Assert.Equal(0, weights[head + ".bias"].abs().sum().item<float>());
+        Assert.Equal((family == "gpt" ? "GPT2For" : "BertFor") + (task == FineTuneTask.Tag ? "TokenClassification" : "QuestionAnswering"), ft.Info.Head);
+    }
+
+    [Theory]
+    [InlineData(FineTuneTask.Tag)]
+    [InlineData(FineTuneTask.Span)]
+    public void GptTokenHeadsOverfitOneBatch(FineTuneTask task)
+    {
+        var ft = Head("gpt", task, lmCoef: 0);
+        var set = ft.Encode(DataFor(task), true);
+        using var batch = TaskBatch.From(set.Examples, ft.Encoder.PadId);
+        ft.Module.train();
+        var optimizer = OptimizerFactory.AdamW(ft.Module, 1e-2, 0, 0.9, 0.999);
+        double first = 0, last = 0;
+        for (int step = 0; step < 50; step++)
+        {
+            optimizer.zero_grad();
+            using var scope = NewDisposeScope();
+            var (loss, _, _) = ft.Loss(batch);
+            loss.backward();
+            optimizer.step();
+            if (step == 0) first = loss.item<float>();
+            last = loss.item<float>();
+        }
+        Assert.True(last < first * 0.2, $"loss {first} -> {last}");
+        if (task == FineTuneTask.Tag)
+            Assert.Equal(DataFor(task).Examples.Select(e => e.Tags!), ft.PredictTags(set).Select(p => p.Select(id => ft.Labels!.Labels[id]).ToList()));
+        else
+            Assert.Equal(DataFor(task).Examples.Select(e => (e.Label, e.AnswerStart)), ft.PredictSpans(set).Select(a => ((string?)a[0].Text, a[0].Start)));
+    }
+
+    [Theory]
+    [MemberData(nameof(TokenLevel))]
+    public void TokenHeadsSaveThenLoadGiveIdenticalPredictions(string family, FineTuneTask task)
+    {
+        var ft = Head(family, task);
+        using (no_grad())
+            foreach (var p in ft.Module.parameters()) p.add_(randn_like(p) * 0.05); // not the initial state
+        string dir = Path.Combine(models.Root, $"saved-{family}-{task}-{Guid.NewGuid():N}");
+        ft.Save(dir);
+        var loaded = FineTuneModel.Load(dir);
+        Assert.Equal(ft.Info, loaded.Info);
+        var data = DataFor(task);
+        if (task == FineTuneTask.Tag)
+            Assert.Equal(ft.PredictTags(ft.Encode(data, true)), loaded.PredictTags(loaded.Encode(data, false)));
+        else
+        {
+            var before = ft.PredictSpans(ft.Encode(data, true));
+            var after = loaded.PredictSpans(loaded.Encode(data, false));
+            Assert.NotEmpty(before[0]);
+            Assert.Equal(before, after);   // text, offsets, scores and probabilities, bit for bit
+        }
+    }
+
     [Theory]
     [InlineData(FineTuneTask.Classify)]
     [InlineData(FineTuneTask.Choice)]
+    [InlineData(FineTuneTask.Tag)]
+    [InlineData(FineTuneTask.Span)]
     public void LmCoefficientAddsExactlyLambdaTimesTheLmLoss(FineTuneTask task)
     {
         var with = Head("gpt", task, lmCoef: 0.5, seed: 3);
@@ -113,17 +195,21 @@ public class TaskHeadTests(FineTuningTestModels models) : IClassFixture<FineTuni
         Assert.Equal(plain.item<float>() + 0.5f * lm.item<float>(), total.item<float>(), 5);
     }
 
-    [Fact]
-    public void LmLossIgnoresPaddingAndMatchesTheCausalLmLossOfEachSequence()
+    [Theory]
+    [InlineData(FineTuneTask.Classify)]
+    [InlineData(FineTuneTask.Tag)]
+    [InlineData(FineTuneTask.Span)]
+    public void LmLossIgnoresPaddingAndMatchesTheCausalLmLossOfEachSequence(FineTuneTask task)
     {
-        var ft = Head("gpt", FineTuneTask.Classify);
+        var ft = Head("gpt", task);
         ft.Module.eval();
-        var set = ft.Encode(FineTuningTestModels.Sentiment(), true);
-        var examples = new[] { set.Examples[0], set.Examples[1] with { Sequences = [set.Examples[1].Sequences[0][..5]], TypeIds = [new int[5]] } };
+        var set = ft.Encode(DataFor(task), true);
+        var shorter = set.Examples[1];
+        var examples = new[] { set.Examples[0], shorter with { Sequences = [shorter.Sequences[0][..5]], TypeIds = [new int[5]], TokenLabels = shorter.TokenLabels?[..5] } };
         using var batch = TaskBatch.From(examples, ft.Encoder.PadId);
         var (_, lm) = ft.Forward(batch, true);
         // The same loss computed sequence by sequence with the plain GPT loss, without any padding.
-        var transformer = ((GptForSequenceClassification)ft.Module).Transformer;
+        var transformer = ((IGptTaskHead)ft.Module).Transformer;
         double sum = 0;
         long count = 0;
         foreach (var e in examples)

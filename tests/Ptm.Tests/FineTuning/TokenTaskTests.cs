@@ -14,35 +14,49 @@ public class TokenTaskTests(FineTuningTestModels models) : IClassFixture<FineTun
 
     static readonly string[] Words = ["In", "the", "beginning", "God", "created", "heaven", "unbelievably"];
 
-    [Fact]
-    public void TagLabelsSitOnTheFirstPieceOfEachWordOnly()
+    /// <summary>The family's token-level framing, GPT's with the task tokens its fine-tuning adds.</summary>
+    ITokenTaskFraming Framing(string family)
     {
-        var wp = Tokenizer(models.BertDir);
+        if (family == "bert") return new BertTokenFraming(Tokenizer(models.BertDir));
+        var encoder = (GptTaskEncoder)FineTuneModel.FromPretrained(models.GptDir, FineTuneTask.Span, null, new HeadOptions()).Encoder;
+        return new GptTokenFraming(encoder.Tokenizer, encoder.Tokens);
+    }
+
+    [Theory]
+    [InlineData("bert")]
+    [InlineData("gpt")]
+    public void TagLabelsSitOnTheFirstPieceOfEachWordOnly(string family)
+    {
+        var framing = Framing(family);
         int[] tags = [0, 0, 1, 2, 0, 1, 2];
-        var e = BertTagEncoding.Encode(wp, Words, tags, 48);
+        var e = TagEncoding.Encode(framing, Words, tags, 48);
         int[] ids = e.Sequences[0], labels = e.TokenLabels!, first = e.WordFirstTokens!;
-        Assert.Equal(wp.ClsId, ids[0]);
-        Assert.Equal(wp.SepId, ids[^1]);
+        Assert.Equal(framing.Open, ids[0]);
+        Assert.Equal(framing.Close, ids[^1]);
         Assert.True(ids.Length > Words.Length + 2, "some word must be split into several pieces for this test to mean anything");
         for (int w = 0; w < Words.Length; w++)
         {
             Assert.Equal(tags[w], labels[first[w]]);
             int end = w + 1 < Words.Length ? first[w + 1] : ids.Length - 1;
-            Assert.All(Enumerable.Range(first[w] + 1, end - first[w] - 1), t => Assert.Equal(BertTagEncoding.Ignore, labels[t]));
-            Assert.Equal(wp.Encode(Words[w]), ids[first[w]..end]);
+            Assert.All(Enumerable.Range(first[w] + 1, end - first[w] - 1), t => Assert.Equal(TagEncoding.Ignore, labels[t]));
+            Assert.Equal(framing.WordPieces(Words, w), ids[first[w]..end]);
         }
-        Assert.Equal(Words.Length, labels.Count(l => l != BertTagEncoding.Ignore));
+        // Word by word gives exactly the tokens of the running text (GPT: every word after the first with its space).
+        Assert.Equal(framing.Encode(string.Join(' ', Words)), ids[1..^1]);
+        Assert.Equal(Words.Length, labels.Count(l => l != TagEncoding.Ignore));
         Assert.False(e.Truncated);
     }
 
-    [Fact]
-    public void TaggingTruncatesWholeWordsAndSaysSo()
+    [Theory]
+    [InlineData("bert")]
+    [InlineData("gpt")]
+    public void TaggingTruncatesWholeWordsAndSaysSo(string family)
     {
-        var e = BertTagEncoding.Encode(Tokenizer(models.BertDir), Words, [0, 0, 0, 0, 0, 0, 0], 8);
+        var e = TagEncoding.Encode(Framing(family), Words, [0, 0, 0, 0, 0, 0, 0], 8);
         Assert.True(e.Truncated);
         Assert.True(e.Sequences[0].Length <= 8);
         Assert.Contains(-1, e.WordFirstTokens!);
-        Assert.Equal(e.WordFirstTokens!.Count(t => t >= 0), e.TokenLabels!.Count(l => l != BertTagEncoding.Ignore));
+        Assert.Equal(e.WordFirstTokens!.Count(t => t >= 0), e.TokenLabels!.Count(l => l != TagEncoding.Ignore));
     }
 
     [Fact]
@@ -85,15 +99,20 @@ public class TokenTaskTests(FineTuningTestModels models) : IClassFixture<FineTun
     }
 
     [Theory]
-    [InlineData("light", 1)]
-    [InlineData("the heaven and the earth", 0)]
-    [InlineData("darkness", 0)]
-    [InlineData("In the beginning", 0)]
-    public void WindowsCoverTheContextAndTheirOffsetsGiveBackTheExactAnswer(string answer, int occurrence)
+    [InlineData("bert", "light", 1)]
+    [InlineData("bert", "the heaven and the earth", 0)]
+    [InlineData("bert", "darkness", 0)]
+    [InlineData("bert", "In the beginning", 0)]
+    [InlineData("gpt", "light", 1)]
+    [InlineData("gpt", "the earth", 0)]
+    [InlineData("gpt", "darkness", 0)]
+    [InlineData("gpt", "In the beginning", 0)]
+    [InlineData("gpt", "God said, Let", 0)]
+    public void WindowsCoverTheContextAndTheirOffsetsGiveBackTheExactAnswer(string family, string answer, int occurrence)
     {
-        var wp = Tokenizer(models.BertDir);
+        var framing = Framing(family);
         var example = Question(answer, occurrence);
-        var (windows, _) = BertSpanEncoding.Encode(wp, example, 0, 24, 6, "t");
+        var (windows, _) = SpanEncoding.Encode(framing, example, 0, 24, 6, "t");
         Assert.True(windows.Count > 2);
         var covering = windows.Where(w => w.Window!.Start > 0).ToList();
         Assert.NotEmpty(covering);
@@ -104,19 +123,23 @@ public class TokenTaskTests(FineTuningTestModels models) : IClassFixture<FineTun
             Assert.Equal(example.AnswerStart, s.Offsets[s.Start].Start);
         }
         // Every context token is in some window, and windows step by the stride.
-        var (all, _) = wp.EncodeWithOffsets(LongContext);
+        var (all, offsets) = framing.EncodeWithOffsets(LongContext);
         var seen = windows.SelectMany(w => w.Window!.Offsets.Skip(w.Window.ContextFirst).Take(w.Window.ContextLength)).Distinct().ToList();
         Assert.Equal(all.Length, seen.Count);
+        Assert.All(windows.Select((w, k) => (w.Window!, k)), x => Assert.Equal(offsets[x.k * 6], x.Item1.Offsets[x.Item1.ContextFirst]));
         Assert.All(windows, w => Assert.True(w.Sequences[0].Length <= 24));
-        Assert.All(windows, w => Assert.Equal(1, w.TypeIds[0][w.Window!.ContextFirst]));
+        Assert.All(windows, w => Assert.Equal(framing.SegmentIds ? 1 : 0, w.TypeIds[0][w.Window!.ContextFirst]));
+        Assert.All(windows, w => Assert.Equal((framing.Open, framing.Separator, framing.Close),
+            (w.Sequences[0][0], w.Sequences[0][w.Window!.ContextFirst - 1], w.Sequences[0][^1])));
     }
 
-    [Fact]
-    public void DecoderMapsTheBestSpanBackToCharactersAcrossWindows()
+    [Theory]
+    [InlineData("bert")]
+    [InlineData("gpt")]
+    public void DecoderMapsTheBestSpanBackToCharactersAcrossWindows(string family)
     {
-        var wp = Tokenizer(models.BertDir);
         var example = Question("light", 1);
-        var (windows, _) = BertSpanEncoding.Encode(wp, example, 0, 24, 6, "t");
+        var (windows, _) = SpanEncoding.Encode(Framing(family), example, 0, 24, 6, "t");
         // Logits that point at the gold span in the last window that holds it, and weakly at a 1-token span elsewhere.
         var target = windows.Last(w => w.Window!.Start > 0).Window!;
         var logits = windows.Select(w =>
@@ -132,7 +155,7 @@ public class TokenTaskTests(FineTuningTestModels models) : IClassFixture<FineTun
         Assert.Equal(example.AnswerStart, best[0].Start);
         Assert.True(best.Count > 1 && best[0].Probability > best[1].Probability);
         Assert.Equal(1.0, best.Sum(a => a.Probability), 4);
-        // With at most 1 word-piece per answer, only one-piece spans come back.
+        // With at most 1 token per answer, only one-token spans come back.
         Assert.All(SpanDecoder.NBest(LongContext, logits, new SpanOptions(6, 1, 5)), a => Assert.DoesNotContain(' ', a.Text));
     }
 
@@ -169,15 +192,18 @@ public class TokenTaskTests(FineTuningTestModels models) : IClassFixture<FineTun
         Assert.Contains("lies outside its context", outside.Message);
     }
 
-    [Fact]
-    public void GptRefusesTokenLevelTasks()
+    static string HeadName(string family, FineTuneTask task) => (family, task) switch
     {
-        var e = Assert.Throws<InvalidInputException>(() => FineTuneModel.FromPretrained(models.GptDir, FineTuneTask.Span, null, new HeadOptions()));
-        Assert.Contains("needs a BERT", e.Message);
-    }
+        ("bert", FineTuneTask.Tag) => "BertForTokenClassification",
+        ("bert", _) => "BertForQuestionAnswering",
+        (_, FineTuneTask.Tag) => "GPT2ForTokenClassification",
+        _ => "GPT2ForQuestionAnswering",
+    };
 
-    [Fact]
-    public void CliFinetunesEvaluatesAndPredictsTagging()
+    [Theory]
+    [InlineData("bert")]
+    [InlineData("gpt")]
+    public void CliFinetunesEvaluatesAndPredictsTagging(string family)
     {
         string dir = Path.Combine(models.Root, "tag-" + Guid.NewGuid().ToString("N")[..6]);
         Directory.CreateDirectory(dir);
@@ -185,11 +211,12 @@ public class TokenTaskTests(FineTuningTestModels models) : IClassFixture<FineTun
         File.WriteAllLines(data, Enumerable.Range(0, 8).Select(i => i % 2 == 0
             ? """{"tokens":["And","God","said","Let","there","be","light"],"tags":["O","B-PER","O","O","O","O","B-THING"]}"""
             : """{"tokens":"In the beginning God created the heaven","tags":"O O O B-PER O B-THING I-THING"}"""));
-        var r = CliHarness.Run("finetune", "--model", models.BertDir, "--task", "tag", "--train", data, "--validation", data, "--out", Path.Combine(dir, "run"),
+        var r = CliHarness.Run("finetune", "--model", models.Dir(family), "--task", "tag", "--train", data, "--validation", data, "--out", Path.Combine(dir, "run"),
             "--epochs", "2", "--batch-size", "4", "--learning-rate", "0.003");
         Assert.True(r.ExitCode == 0, r.Err + r.Out);
-        Assert.Contains("BertForTokenClassification", r.Out);
+        Assert.Contains(HeadName(family, FineTuneTask.Tag), r.Out);
         Assert.Matches(@"entity_f1 \d\.\d{4}", r.Out);
+        if (family == "gpt") Assert.Matches(@"lm_loss \d+\.\d{4}", r.Out);
         var ev = CliHarness.Run("evaluate", "--model", Path.Combine(dir, "run"), "--file", data);
         Assert.True(ev.ExitCode == 0, ev.Err);
         Assert.Matches(@"entity P/R/F1 \d\.\d{4} / \d\.\d{4} / \d\.\d{4}", ev.Out);
@@ -199,8 +226,10 @@ public class TokenTaskTests(FineTuningTestModels models) : IClassFixture<FineTun
         Assert.All(File.ReadAllLines(preds), l => Assert.Contains("\"tags\":[", l));
     }
 
-    [Fact]
-    public void CliFinetunesEvaluatesAndPredictsSpans()
+    [Theory]
+    [InlineData("bert")]
+    [InlineData("gpt")]
+    public void CliFinetunesEvaluatesAndPredictsSpans(string family)
     {
         string dir = Path.Combine(models.Root, "span-" + Guid.NewGuid().ToString("N")[..6]);
         Directory.CreateDirectory(dir);
@@ -212,10 +241,10 @@ public class TokenTaskTests(FineTuningTestModels models) : IClassFixture<FineTun
             return $"what was there?,\"{LongContext}\",{at},{answer}\n";
         })));
         string run = Path.Combine(dir, "run");
-        var r = CliHarness.Run("finetune", "--model", models.BertDir, "--task", "span", "--train", data, "--validation", data, "--out", run,
+        var r = CliHarness.Run("finetune", "--model", models.Dir(family), "--task", "span", "--train", data, "--validation", data, "--out", run,
             "--epochs", "1", "--batch-size", "8", "--learning-rate", "0.003", "--max-length", "32", "--doc-stride", "8");
         Assert.True(r.ExitCode == 0, r.Err + r.Out);
-        Assert.Contains("BertForQuestionAnswering", r.Out);
+        Assert.Contains(HeadName(family, FineTuneTask.Span), r.Out);
         Assert.Contains("windows, stride 8", r.Out);
         Assert.Matches(@"exact_match \d\.\d{4}", r.Out);
         var ev = CliHarness.Run("evaluate", "--model", run, "--file", data);
@@ -228,11 +257,13 @@ public class TokenTaskTests(FineTuningTestModels models) : IClassFixture<FineTun
             using var doc = System.Text.Json.JsonDocument.Parse(line);
             string answer = doc.RootElement.GetProperty("answer").GetString()!;
             int start = doc.RootElement.GetProperty("answer_start").GetInt32();
+            Assert.NotEqual("", answer);
             Assert.Equal(LongContext.Substring(start, answer.Length), answer);   // predictions are real context offsets
+            Assert.Equal(answer.Trim(), answer);
         }
         string bad = Path.Combine(dir, "bad.csv");
         File.WriteAllText(bad, "question,context,answer_start,answer\nwho?,And God said,0,light\n");
-        CliHarness.AssertOneLineError(CliHarness.Run("finetune", "--model", models.BertDir, "--task", "span", "--train", bad, "--out", Path.Combine(dir, "x")),
+        CliHarness.AssertOneLineError(CliHarness.Run("finetune", "--model", models.Dir(family), "--task", "span", "--train", bad, "--out", Path.Combine(dir, "x")),
             "is not in the context at character 0");
     }
 
