@@ -9,9 +9,6 @@ lemmas as a whole word (case-insensitive), so we know which word the example ill
 * choice-*.jsonl (--task choice) text = an example with the word blanked as "___", choices = 4 definitions: the right
   one, then other senses of the same word (random same-part-of-speech definitions when the word has fewer than 4),
   shuffled; label = the right index.
-* gloss-match-*.csv (--task pair) as pair-*, but the negative example belongs to another word of the same part of
-  speech (from the same split), so the definition has to be matched against the sentence's meaning, not against
-  another sense of the same word. Drawn with its own random generator, so the other files do not change.
 * span-*.csv   (--task span)   question = the definition, context = the example, answer / answer_start = the word's
   occurrence (its exact characters and offset).
 
@@ -83,7 +80,6 @@ def main():
     cut1, cut2 = int(n * SPLIT["train"]), int(n * (SPLIT["train"] + SPLIT["validation"]))
     split_words = {"train": words[:cut1], "validation": words[cut1:cut2], "test": words[cut2:]}
     out = os.path.dirname(os.path.abspath(__file__))
-    write_gloss_match(out, split_words, uses, definitions)
     for name, ws in split_words.items():
         pair, choice, span = [], [], []
         for key in ws:
@@ -128,29 +124,6 @@ def main():
         print(f"{name}: {len(ws)} words; pair {len(pair)} (yes {yes}, no {len(pair) - yes}); "
               f"choice {len(choice)} (labels {[labels.count(str(i)) for i in range(4)]}, "
               f"all-same-word distractors {sum(r['same_word_distractors'] == 3 for r in choice)}); span {len(span)}")
-
-
-def write_gloss_match(out, split_words, uses, definitions):
-    rng = random.Random(SEED + 1)
-    for name, ws in split_words.items():
-        by_pos = {p: [k for k in ws if k[1] == p] for p in POS}
-        rows = []
-        for key in ws:
-            word, pos = key
-            for sid, ex, _, _ in uses[key]:
-                other = rng.choice([k for k in by_pos[pos] if k != key] or [None])
-                if other is None:
-                    continue
-                neg = rng.choice(uses[other])
-                rows.append([sid, word, definitions[sid], ex, "yes"])
-                rows.append([sid, word, definitions[sid], neg[1], "no"])
-        rows = rng.sample(rows, min(SIZES[name], len(rows)))
-        with open(os.path.join(out, f"gloss-match-{name}.csv"), "w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f, lineterminator="\n")
-            w.writerow(["synset", "word", "text", "text_pair", "label"])
-            w.writerows(sorted(rows))
-        yes = sum(r[4] == "yes" for r in rows)
-        print(f"{name}: gloss-match {len(rows)} (yes {yes}, no {len(rows) - yes})")
 
 
 if __name__ == "__main__":

@@ -3,11 +3,7 @@
 
 Each example is a noun synset's gloss (the definition, without its quoted usage examples) and the label is the
 synset's lexicographer file ("supersense"), restricted to six noun classes. Sampling and splitting are seeded, so
-the same data files come out every time.
-
-It also writes a sentence-pair version, pair-{train,validation,test}.csv: two definitions from the same split, label
-"same" when their synsets share the supersense, else "different" (balanced), drawn by a generator of its own so the
-classification files do not change:
+the same data files come out every time:
 
     apt-get install wordnet-base
     python3 data/tasks/wordnet-supersense/build.py
@@ -64,35 +60,6 @@ def main():
             w.writerow(["synset", "word", "text", "label"])
             w.writerows(rows)
         print(f"{name}: {len(rows)} examples")
-    write_pairs(out, splits)
-
-
-PAIRS = {"train": 2000, "validation": 360, "test": 360}
-
-
-def write_pairs(out, splits):
-    rng = random.Random(SEED + 1)
-    for name, rows in splits.items():
-        by_label = {}
-        for r in rows:
-            by_label.setdefault(r[3], []).append(r)
-        labels = sorted(by_label)
-        pairs = []
-        for i in range(PAIRS[name]):
-            a_label = rng.choice(labels)
-            a = rng.choice(by_label[a_label])
-            if i % 2 == 0:
-                b = rng.choice([r for r in by_label[a_label] if r is not a])
-            else:
-                b = rng.choice(by_label[rng.choice([l for l in labels if l != a_label])])
-            pairs.append([a[0], b[0], a[2], b[2], "same" if a[3] == b[3] else "different"])
-        rng.shuffle(pairs)
-        with open(os.path.join(out, f"pair-{name}.csv"), "w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f, lineterminator="\n")
-            w.writerow(["synset", "synset_pair", "text", "text_pair", "label"])
-            w.writerows(pairs)
-        same = sum(p[4] == "same" for p in pairs)
-        print(f"{name}: {len(pairs)} pairs (same {same}, different {len(pairs) - same})")
 
 
 if __name__ == "__main__":

@@ -281,12 +281,9 @@ public class TokenTaskTests(FineTuningTestModels models) : IClassFixture<FineTun
         // Reading a span file checks that every answer is exactly the context's text at answer_start.
         var span = TaskFile.Read(Path.Combine(dir, $"span-{split}.csv"), FineTuneTask.Span, new TaskColumns());
         Assert.Equal(split == "train" ? 2000 : 300, span.Count);
-        var match = TaskFile.Read(Path.Combine(dir, $"gloss-match-{split}.csv"), FineTuneTask.Pair, new TaskColumns());
-        Assert.Equal(["no", "yes"], LabelMap.FromTraining(match).Labels);
-        Assert.Equal(split == "train" ? 2000 : 300, match.Count);
-        // The supersense pair set is balanced by construction.
-        var sameKind = TaskFile.Read(Path.Combine(DataFixtures.FindRepoRoot(), "data", "tasks", "wordnet-supersense", $"pair-{split}.csv"), FineTuneTask.Pair, new TaskColumns());
-        Assert.Equal(split == "train" ? 2000 : 360, sameKind.Count);
-        Assert.Equal(sameKind.Count / 2, sameKind.Examples.Count(e => e.Label == "same"));
+        // Next-verse pairs: balanced by construction.
+        var verses = TaskFile.Read(Path.Combine(DataFixtures.FindRepoRoot(), "data", "tasks", "kjv-next-verse", $"{split}.csv"), FineTuneTask.Pair, new TaskColumns());
+        Assert.Equal(split == "train" ? 2000 : 300, verses.Count);
+        Assert.Equal(verses.Count / 2, verses.Examples.Count(e => e.Label == "yes"));
     }
 }
