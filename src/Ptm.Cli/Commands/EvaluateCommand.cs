@@ -24,7 +24,7 @@ static class EvaluateCommand
             var ft = FineTuneModel.Load(r.GetValue(model)!);
             string path = r.GetValue(file)!;
             var set = ft.Encode(TaskFile.Read(path, ft.Task, columns.Columns(r)), requireLabels: true);
-            TaskFileOptions.Warn(set, ft.Info.MaxLength);
+            TaskFileOptions.Warn(set, ft.Task, ft.Info.MaxLength);
             var predictions = FineTuneTasks.IsTokenLevel(ft.Task) ? [] : ft.Predict(set, Math.Max(1, r.GetValue(batch)));
             var json = new Dictionary<string, object?> { ["file"] = path, ["task"] = ft.Info.Task, ["examples"] = set.Count, ["truncated"] = set.TruncatedCount };
             Console.WriteLine($"examples      {set.Data.Count}");

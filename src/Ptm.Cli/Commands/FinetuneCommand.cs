@@ -91,8 +91,8 @@ static class FinetuneCommand
                 var valSet = ft.Encode(valData, requireLabels: true);
                 if (warn)
                 {
-                    TaskFileOptions.Warn(trainSet, ft.Info.MaxLength);
-                    TaskFileOptions.Warn(valSet, ft.Info.MaxLength);
+                    TaskFileOptions.Warn(trainSet, ft.Task, ft.Info.MaxLength);
+                    TaskFileOptions.Warn(valSet, ft.Task, ft.Info.MaxLength);
                 }
                 int stepsPerEpoch = (trainSet.Count + batchSize - 1) / batchSize;   // span QA: windows, not questions
                 int maxSteps = stepsPerEpoch * nEpochs;

@@ -28,7 +28,7 @@ static class PredictCommand
             string path = r.GetValue(file)!;
             var data = TaskFile.Read(path, ft.Task, columns.Columns(r), requireLabel: false);
             var set = ft.Encode(data, requireLabels: false);
-            TaskFileOptions.Warn(set, ft.Info.MaxLength);
+            TaskFileOptions.Warn(set, ft.Task, ft.Info.MaxLength);
             if (FineTuneTasks.IsTokenLevel(ft.Task))
             {
                 string written = TokenPredictions.Write(ft, data, set, Math.Max(1, r.GetValue(batch)), r.GetValue(output)!);

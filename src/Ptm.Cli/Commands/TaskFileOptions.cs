@@ -33,8 +33,8 @@ sealed record TaskFileOptions(Option<string> Text, Option<string> TextPair, Opti
         r.GetValue(Tokens)!, r.GetValue(Tags)!, r.GetValue(Question)!, r.GetValue(Context)!, r.GetValue(AnswerStart)!, r.GetValue(Answer)!);
 
     /// <summary>Prints the truncation warning of an encoded file, if any (to stderr, like the other warnings).</summary>
-    public static void Warn(EncodedTaskSet set, int maxLength)
+    public static void Warn(EncodedTaskSet set, FineTuneTask task, int maxLength)
     {
-        if (set.TruncationWarning(maxLength) is { } w) Console.Error.WriteLine(w);
+        if (set.TruncationWarning(task, maxLength) is { } w) Console.Error.WriteLine(w);
     }
 }

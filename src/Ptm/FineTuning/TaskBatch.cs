@@ -73,8 +73,13 @@ public sealed record EncodedTaskSet(TaskData Data, IReadOnlyList<EncodedExample>
     public int Count => Examples.Count;
 
     /// <summary>The warning printed whenever text did not fit: never silent, never dropped.</summary>
-    public string? TruncationWarning(int maxLength) => TruncatedCount == 0 ? null
-        : $"warning: {Data.Source}: {TruncatedCount} of {Data.Count} examples were longer than {maxLength} tokens and were truncated (longest part first)";
+    /// <summary>What was cut, in the words that fit the task's truncation rule; null when nothing was.</summary>
+    public string? TruncationWarning(FineTuneTask task, int maxLength) => TruncatedCount == 0 ? null : task switch
+    {
+        FineTuneTask.Tag => $"warning: {Data.Source}: {TruncatedCount} of {Data.Count} sentences did not fit in {maxLength} tokens; their last words were cut, are predicted as the default tag and still count in the metrics",
+        FineTuneTask.Span => $"warning: {Data.Source}: {TruncatedCount} of {Data.Count} questions were longer than {maxLength / 2} tokens (half of the max length) and were cut to their first {maxLength / 2}; contexts are never cut (long ones are split into windows)",
+        _ => $"warning: {Data.Source}: {TruncatedCount} of {Data.Count} examples were longer than {maxLength} tokens and were truncated (longest part first)",
+    };
 }
 
 /// <summary>

@@ -60,6 +60,19 @@ public class TokenTaskTests(FineTuningTestModels models) : IClassFixture<FineTun
     }
 
     [Fact]
+    public void TruncationWarningSaysWhatEachTaskCuts()
+    {
+        var data = new TaskData("f.csv", [new TaskExample(2, "a", null, null, "x"), new TaskExample(3, "b", null, null, "x")]);
+        var set = new EncodedTaskSet(data, [], 1);
+        Assert.Equal("warning: f.csv: 1 of 2 sentences did not fit in 16 tokens; their last words were cut, are predicted as the default tag and still count in the metrics",
+            set.TruncationWarning(FineTuneTask.Tag, 16));
+        Assert.Equal("warning: f.csv: 1 of 2 questions were longer than 8 tokens (half of the max length) and were cut to their first 8; contexts are never cut (long ones are split into windows)",
+            set.TruncationWarning(FineTuneTask.Span, 16));
+        Assert.Equal("warning: f.csv: 1 of 2 examples were longer than 16 tokens and were truncated (longest part first)", set.TruncationWarning(FineTuneTask.Pair, 16));
+        Assert.Null((set with { TruncatedCount = 0 }).TruncationWarning(FineTuneTask.Span, 16));
+    }
+
+    [Fact]
     public void EntitiesNeedTypeAndBothBoundaries()
     {
         Assert.Equal([new TaggedEntity("PER", 0, 2), new TaggedEntity("LOC", 3, 4), new TaggedEntity("ORG", 4, 5), new TaggedEntity("ORG", 6, 7)],
