@@ -10,10 +10,22 @@ public static class LogitsProcessing
     public static Tensor ApplyRepetitionPenalty(Tensor logits, Tensor context, double penalty)
     {
         if (penalty == 1.0) return logits;
-        var seen = logits.gather(1, context);                              // (B, L)
-        var penalised = where(seen > 0, seen / penalty, seen * penalty);
-        return logits.scatter(1, context, penalised);
+        using var scope = NewDisposeScope();
+        return PenalizeSeen(logits, SeenMask(context, logits.size(1)), penalty).MoveToOuterDisposeScope();
     }
+
+    /// <summary>The repetition penalty with the context as a mask: logits (B, V); <paramref name="seen"/> (B, V) boolean,
+    /// true for ids already in that row's context. Each seen id is penalised once, however often it occurred.</summary>
+    public static Tensor PenalizeSeen(Tensor logits, Tensor seen, double penalty)
+    {
+        if (penalty == 1.0) return logits;
+        var penalised = where(logits > 0, logits / penalty, logits * penalty);
+        return where(seen, penalised, logits);
+    }
+
+    /// <summary>(B, V) boolean mask of the ids in <paramref name="context"/> (B, L).</summary>
+    public static Tensor SeenMask(Tensor context, long vocabSize) =>
+        zeros([context.size(0), vocabSize], ScalarType.Bool, context.device).scatter_(1, context, ones_like(context, ScalarType.Bool));
 
     public static Tensor TopK(Tensor logits, int k)
     {
@@ -35,10 +47,17 @@ public static class LogitsProcessing
         return logits.masked_fill(removeOriginal, double.NegativeInfinity);
     }
 
-    /// <summary>Next token ids (B) from last-position logits (B, V).</summary>
-    public static Tensor Choose(Tensor logits, GenerationOptions options, Tensor context, torch.Generator rng)
+    /// <summary>
+    /// Next token ids (B) from last-position logits (B, V). <paramref name="seen"/> is the (B, V) mask of
+    /// <see cref="SeenMask"/>, needed only when a repetition penalty is set. Greedy decoding is a plain argmax: no
+    /// softmax, no copy.
+    /// </summary>
+    public static Tensor Choose(Tensor logits, GenerationOptions options, Tensor? seen, torch.Generator rng)
     {
-        logits = ApplyRepetitionPenalty(logits.to(ScalarType.Float32), context, options.RepetitionPenalty);
+        if (logits.dtype != ScalarType.Float32) logits = logits.to(ScalarType.Float32);
+        if (options.RepetitionPenalty != 1.0)
+            logits = PenalizeSeen(logits, seen ?? throw new ArgumentNullException(nameof(seen), "a repetition penalty needs the seen-token mask"),
+                options.RepetitionPenalty);
         if (options.Temperature == 0) return logits.argmax(-1);
         logits = TopP(TopK(logits / options.Temperature, options.TopK), options.TopP);
         return multinomial(logits.softmax(-1), 1, generator: rng).squeeze(-1);

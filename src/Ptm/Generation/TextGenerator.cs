@@ -1,9 +1,6 @@
 using System.Runtime.CompilerServices;
-using System.Text;
 using Ptm.Modeling;
 using Ptm.Tokenization;
-using TorchSharp;
-using static TorchSharp.torch;
 
 namespace Ptm.Generation;
 
@@ -15,10 +12,7 @@ public sealed class TextGenerator(Gpt model, ITokenizer tokenizer)
     public IEnumerable<string> Generate(string prompt, GenerationOptions options, CancellationToken cancellation = default)
     {
         options.Validate();
-        int[] promptIds = tokenizer.Encode(prompt);
-        // An empty prompt means unconditional text: start from the document separator, as GPT-2 does.
-        if (promptIds.Length == 0 && tokenizer.EndOfTextId is int eot) promptIds = [eot];
-        return Detokenize(GenerateIds(promptIds, options, cancellation), options);
+        return Detokenize(GenerateIds(EncodePrompt(prompt), options, cancellation), options);
     }
 
     public async IAsyncEnumerable<string> GenerateAsync(string prompt, GenerationOptions options,
@@ -34,86 +28,81 @@ public sealed class TextGenerator(Gpt model, ITokenizer tokenizer)
         }
     }
 
-    /// <summary>New token ids for a batch of one prompt, with or without the KV cache.</summary>
-    public IEnumerable<int> GenerateIds(int[] promptIds, GenerationOptions options, CancellationToken cancellation = default)
+    /// <summary>
+    /// Continuations of several prompts, decoded together as one batch (left-padded, so prompts may differ in
+    /// length). Each row ends at &lt;|endoftext|&gt;, a stop string or <see cref="GenerationOptions.MaxNewTokens"/>; the batch
+    /// stops once every row has ended. Greedy rows equal what <see cref="Generate"/> gives for each prompt alone;
+    /// sampled rows draw from one random stream, so they differ from separate runs with the same seed.
+    /// </summary>
+    public IReadOnlyList<string> GenerateBatch(IReadOnlyList<string> prompts, GenerationOptions options, CancellationToken cancellation = default)
     {
         options.Validate();
-        int context = model.Config.NPositions;
-        if (promptIds.Length == 0) throw new InvalidInputException("prompt is empty and the vocabulary has no <|endoftext|> to start from; give at least one token");
-        if (promptIds.Length >= context)
-            throw new InvalidInputException($"prompt is {promptIds.Length} tokens, longer than the context allows (n_positions = {context}, leaving no room to generate)");
-        foreach (int id in promptIds)
-            if ((uint)id >= (uint)model.Config.VocabSize)
-                throw new InvalidInputException($"token id {id} is outside the model's vocabulary [0, {model.Config.VocabSize})");
-        return Iterate(promptIds, options, cancellation);
+        if (prompts.Count == 0) throw new InvalidInputException("no prompts given");
+        var ids = prompts.Select(EncodePrompt).ToArray();
+        var streams = prompts.Select(_ => new TokenTextStream(tokenizer, options.Stop)).ToArray();
+        var texts = prompts.Select(_ => new System.Text.StringBuilder()).ToArray();
+        foreach (int[] step in GenerateIds(ids, options, cancellation))
+        {
+            for (int b = 0; b < step.Length; b++) texts[b].Append(streams[b].Push(step[b]));
+            if (streams.All(s => s.Finished)) break;
+        }
+        for (int b = 0; b < streams.Length; b++) texts[b].Append(streams[b].Finish());
+        return texts.Select(t => t.ToString()).ToArray();
     }
 
-    IEnumerable<int> Iterate(int[] promptIds, GenerationOptions options, CancellationToken cancellation)
+    /// <summary>New token ids for a batch of one prompt, with or without the KV cache.</summary>
+    public IEnumerable<int> GenerateIds(int[] promptIds, GenerationOptions options, CancellationToken cancellation = default) =>
+        GenerateIds([promptIds], options, cancellation).Select(step => step[0]);
+
+    /// <summary>
+    /// New token ids for a batch of prompts: one array per step, holding the next id of every row. Enumerate as far as
+    /// needed; stopping the enumeration stops the computation.
+    /// </summary>
+    public IEnumerable<int[]> GenerateIds(IReadOnlyList<int[]> prompts, GenerationOptions options, CancellationToken cancellation = default)
     {
+        options.Validate();
+        if (prompts.Count == 0) throw new InvalidInputException("no prompts given");
         int context = model.Config.NPositions;
-        var history = new List<int>(promptIds);
-        using var rng = new torch.Generator((ulong)options.Seed);
-        KvCache? cache = options.UseCache ? model.NewCache(1) : null;
-        try
+        foreach (int[] promptIds in prompts)
         {
-            int start = 0; // history index held at cache position 0
-            int fed = 0;   // history tokens already in the cache
-            for (int n = 0; n < options.MaxNewTokens; n++)
-            {
-                cancellation.ThrowIfCancellationRequested();
-                int next;
-                using (var scope = NewDisposeScope())
-                using (no_grad())
-                {
-                    Tensor logits;
-                    if (cache is not null)
-                    {
-                        if (history.Count - start > context)
-                        {
-                            // Full: slide the window by refilling the cache with the most recent half context.
-                            cache.Reset();
-                            start = fed = history.Count - context / 2;
-                        }
-                        var input = tensor(history.Skip(fed).Select(i => (long)i).ToArray(), ScalarType.Int64).unsqueeze(0);
-                        logits = model.Forward(input, cache);                        // (1, t, V)
-                        fed = history.Count;
-                    }
-                    else
-                    {
-                        var window = history.Skip(Math.Max(0, history.Count - context)).Select(i => (long)i).ToArray();
-                        logits = model.forward(tensor(window, ScalarType.Int64).unsqueeze(0)); // (1, T, V)
-                    }
-                    var last = logits[.., -1, ..];                                     // (1, V)
-                    var seen = tensor(history.Select(i => (long)i).ToArray(), ScalarType.Int64).unsqueeze(0);
-                    next = (int)LogitsProcessing.Choose(last, options, seen, rng).item<long>();
-                }
-                history.Add(next);
-                yield return next;
-            }
+            if (promptIds.Length == 0) throw new InvalidInputException("prompt is empty and the vocabulary has no <|endoftext|> to start from; give at least one token");
+            if (promptIds.Length >= context)
+                throw new InvalidInputException($"prompt is {promptIds.Length} tokens, longer than the context allows (n_positions = {context}, leaving no room to generate)");
+            foreach (int id in promptIds)
+                if ((uint)id >= (uint)model.Config.VocabSize)
+                    throw new InvalidInputException($"token id {id} is outside the model's vocabulary [0, {model.Config.VocabSize})");
         }
-        finally
+        return Iterate(prompts, options, cancellation);
+    }
+
+    IEnumerable<int[]> Iterate(IReadOnlyList<int[]> prompts, GenerationOptions options, CancellationToken cancellation)
+    {
+        using var decoder = new BatchDecoder(model, prompts, options);
+        for (int n = 0; n < options.MaxNewTokens; n++)
         {
-            cache?.Dispose();
+            cancellation.ThrowIfCancellationRequested();
+            yield return decoder.Step();
         }
+    }
+
+    int[] EncodePrompt(string prompt)
+    {
+        int[] ids = tokenizer.Encode(prompt);
+        // An empty prompt means unconditional text: start from the document separator, as GPT-2 does.
+        if (ids.Length == 0 && tokenizer.EndOfTextId is int eot) ids = [eot];
+        return ids;
     }
 
     IEnumerable<string> Detokenize(IEnumerable<int> ids, GenerationOptions options)
     {
-        var decoder = new UTF8Encoding(false, false).GetDecoder();
-        var filter = new StopStringFilter(options.Stop);
-        var chars = new char[64];
+        var stream = new TokenTextStream(tokenizer, options.Stop);
         foreach (int id in ids)
         {
-            if (tokenizer.EndOfTextId == id) break;
-            byte[] bytes = tokenizer.DecodeToBytes([id]);
-            if (chars.Length < bytes.Length + 4) chars = new char[bytes.Length + 4];
-            int count = decoder.GetChars(bytes, 0, bytes.Length, chars, 0, flush: false);
-            string shown = filter.Push(new string(chars, 0, count));
+            string shown = stream.Push(id);
             if (shown.Length > 0) yield return shown;
-            if (filter.Stopped) yield break;
+            if (stream.Finished) yield break;
         }
-        int tail = decoder.GetChars([], 0, 0, chars, 0, flush: true);
-        string rest = filter.Push(new string(chars, 0, tail)) + filter.Flush();
+        string rest = stream.Finish();
         if (rest.Length > 0) yield return rest;
     }
 }

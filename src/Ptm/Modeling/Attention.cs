@@ -16,47 +16,70 @@ public sealed class CausalSelfAttention : Module<Tensor, Tensor>
     readonly MixedLinear c_proj;
     readonly Dropout resid_dropout;
     readonly int nHead;
-    readonly int nEmbd;
     readonly double attnPdrop;
 
     public CausalSelfAttention(GptConfig config) : base("attn")
     {
         nHead = config.NHead;
-        nEmbd = config.NEmbd;
         attnPdrop = config.AttnPdrop;
-        c_attn = new MixedLinear(nEmbd, 3 * nEmbd);
-        c_proj = new MixedLinear(nEmbd, nEmbd);
+        c_attn = new MixedLinear(config.NEmbd, 3 * config.NEmbd);
+        c_proj = new MixedLinear(config.NEmbd, config.NEmbd);
         resid_dropout = Dropout(config.ResidPdrop);
         RegisterComponents();
     }
 
     public override Tensor forward(Tensor x) => Forward(x, null);
 
-    public Tensor Forward(Tensor x, LayerKvCache? cache)
+    /// <param name="x">(B, T, C)</param>
+    /// <param name="cache">keys and values of earlier positions; this call appends its own</param>
+    /// <param name="mask">boolean, true where query i may attend key j, broadcastable to (B, nh, T, past+T); null means
+    /// causal with query i at absolute position past+i (see <see cref="AttentionMasks"/>)</param>
+    public Tensor Forward(Tensor x, LayerKvCache? cache, Tensor? mask = null)
     {
         using var scope = NewDisposeScope();
-        var qkv = c_attn.forward(x);                                        // (B, T, 3C)
-        var parts = qkv.split(nEmbd, 2);
-        var q = MultiHead.Split(parts[0], nHead);                           // (B, nh, T, hs)
-        var k = MultiHead.Split(parts[1], nHead);                           // (B, nh, T, hs)
-        var v = MultiHead.Split(parts[2], nHead);                           // (B, nh, T, hs)
-
-        Tensor? mask = null;
-        bool causal = true;
+        var (q, k, v) = MultiHead.SplitPacked(c_attn.forward(x), nHead);     // 3 × (B, nh, T, hs)
+        bool causal = mask is null;
         if (cache is not null)
         {
             long past = cache.Past;
-            long T = x.shape[1];
             (k, v) = cache.Append(k, v);                                    // (B, nh, past+T, hs)
-            if (past > 0)
+            if (past > 0 && mask is null)
             {
+                // SDPA's causal flag aligns the triangle to the top left, which is wrong once keys precede the queries.
                 causal = false;
-                // Query i sits at absolute position past+i and may see keys 0..past+i.
-                if (T > 1) mask = ones(T, past + T, ScalarType.Bool, x.device).tril(past);
+                long T = x.size(1);
+                if (T > 1) mask = AttentionMasks.Causal(T, past, x.device);
             }
         }
         var y = MultiHead.Attend(q, k, v, mask, causal, training ? attnPdrop : 0.0); // (B, T, C)
-        return resid_dropout.forward(c_proj.forward(y)).MoveToOuterDisposeScope();
+        y = c_proj.forward(y);
+        // Dropout is the identity in eval; skipping the call saves a native op per layer and token when decoding.
+        if (resid_dropout.training) y = resid_dropout.forward(y);
+        return y.MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>The boolean attention masks of causal decoding (true = may attend), built once per forward pass.</summary>
+public static class AttentionMasks
+{
+    /// <summary>(T, past+T): query i sits at absolute position past+i and may see keys 0..past+i.</summary>
+    public static Tensor Causal(long T, long past, Device device) =>
+        ones(T, past + T, ScalarType.Bool, device).tril(past);
+
+    /// <summary>
+    /// (B, 1, T, past+T) for left-padded rows: causal, and only keys whose <paramref name="keyMask"/> (B, past+T) entry is
+    /// true. Each query may also always see itself, so a padding query still has one key: a row with none would turn
+    /// into NaNs in softmax and, through the next layer's keys and values, reach the real tokens.
+    /// </summary>
+    public static Tensor CausalWithKeys(Tensor keyMask, long T, long past)
+    {
+        using var scope = NewDisposeScope();
+        long B = keyMask.size(0), keys = past + T;
+        if (T == 1) return keyMask.view(B, 1, 1, keys).MoveToOuterDisposeScope();
+        var causal = Causal(T, past, keyMask.device);                      // (T, keys)
+        var self = causal.logical_and(ones(T, keys, ScalarType.Bool, keyMask.device).triu(past)); // key past+i for query i
+        var allowed = causal.logical_and(keyMask.view(B, 1, 1, keys)).logical_or(self); // (B, 1, T, keys)
+        return allowed.MoveToOuterDisposeScope();
     }
 }
 
@@ -64,7 +87,18 @@ public sealed class CausalSelfAttention : Module<Tensor, Tensor>
 public static class MultiHead
 {
     /// <summary>(B, T, C) to (B, nh, T, C/nh).</summary>
-    public static Tensor Split(Tensor x, int nHead) => x.view(x.shape[0], x.shape[1], nHead, x.shape[2] / nHead).transpose(1, 2);
+    public static Tensor Split(Tensor x, int nHead) => x.view(x.size(0), x.size(1), nHead, x.size(2) / nHead).transpose(1, 2);
+
+    /// <summary>
+    /// GPT-2's packed projection (B, T, 3C), laid out [q | k | v], to three (B, nh, T, C/nh) views: the same views as
+    /// splitting first and then <see cref="Split"/>ting each part, in three native calls instead of seven.
+    /// </summary>
+    public static (Tensor Q, Tensor K, Tensor V) SplitPacked(Tensor qkv, int nHead)
+    {
+        long B = qkv.size(0), T = qkv.size(1), C = qkv.size(2) / 3;
+        var parts = qkv.view(B, T, 3, nHead, C / nHead).permute(2, 0, 3, 1, 4).unbind(0); // 3 × (B, nh, T, hs)
+        return (parts[0], parts[1], parts[2]);
+    }
 
     /// <summary>
     /// softmax(q kᵀ / √d + mask) v per head, heads merged back to (B, T, C). <paramref name="mask"/> is boolean,
@@ -73,7 +107,7 @@ public static class MultiHead
     public static Tensor Attend(Tensor q, Tensor k, Tensor v, Tensor? mask, bool causal, double dropout)
     {
         var y = functional.scaled_dot_product_attention(q, k, v, mask, dropout, is_casual: causal); // (B, nh, T, hs)
-        long B = y.shape[0], T = y.shape[2];
-        return y.transpose(1, 2).contiguous().view(B, T, -1);              // (B, T, C)
+        long B = y.size(0), T = y.size(2);
+        return y.transpose(1, 2).reshape(B, T, y.size(1) * y.size(3));    // (B, T, C)
     }
 }

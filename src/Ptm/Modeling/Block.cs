@@ -27,21 +27,21 @@ public sealed class Block : Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-
     public override Tensor forward(Tensor x) => Forward(x, null);
 
-    public Tensor Forward(Tensor x, LayerKvCache? cache)  // (B, T, C) -> (B, T, C)
+    /// <summary>(B, T, C) to (B, T, C); <paramref name="mask"/> as in <see cref="CausalSelfAttention.Forward"/>.</summary>
+    public Tensor Forward(Tensor x, LayerKvCache? cache, Tensor? mask = null)
     {
         using var scope = NewDisposeScope();
         Tensor y;
         if (preLayerNorm)
         {
-            y = x + attn.Forward(ln_1.forward(x), cache);
+            y = x + attn.Forward(ln_1.forward(x), cache, mask);
             y = y + mlp.forward(ln_2.forward(y));
         }
         else
         {
-            y = ln_1.forward(x + attn.Forward(x, cache));
+            y = ln_1.forward(x + attn.Forward(x, cache, mask));
             y = ln_2.forward(y + mlp.forward(y));
         }
         return y.MoveToOuterDisposeScope();

@@ -39,6 +39,19 @@ public sealed class Gpt : Module<Tensor, Tensor>
         return LmHead(h).MoveToOuterDisposeScope();                        // (B, T, V)
     }
 
+    /// <summary>
+    /// Logits for the token after the last position only (B, V): what decoding needs. The LM head then multiplies one
+    /// row per sequence instead of T, which during a prompt's prefill (and every step without the cache) is most of
+    /// the head's cost. <paramref name="positions"/> and <paramref name="keyMask"/> are for left-padded batches, as in
+    /// <see cref="GptTransformer.Forward(Tensor, KvCache?, Tensor?, Tensor?)"/>.
+    /// </summary>
+    public Tensor NextTokenLogits(Tensor idx, KvCache? cache, Tensor? positions = null, Tensor? keyMask = null)
+    {
+        using var scope = NewDisposeScope();
+        var h = transformer.Forward(idx, cache, positions, keyMask);       // (B, T, C)
+        return LmHead(h.select(1, -1)).MoveToOuterDisposeScope();         // (B, V)
+    }
+
     /// <summary>Final hidden states (B, T, C), after ln_f for pre-LN models: what fine-tuning heads read.</summary>
     public Tensor Hidden(Tensor idx, KvCache? cache = null) => transformer.Forward(idx, cache);
 
@@ -113,16 +126,27 @@ public sealed class GptTransformer : Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor idx) => Forward(idx, null);
 
-    public Tensor Forward(Tensor idx, KvCache? cache)
+    public Tensor Forward(Tensor idx, KvCache? cache) => Forward(idx, cache, null, null);
+
+    /// <summary>
+    /// Token ids (B, T) to final hidden states (B, T, C), appending to <paramref name="cache"/> when given.
+    /// <paramref name="positions"/> (B, T) are position ids, null for past..past+T-1 in every row; <paramref name="keyMask"/>
+    /// (B, past+T), true where a key is a real token, lets rows of different lengths share a batch by left padding
+    /// (null: every key is real). The attention mask is built here once, not in every layer.
+    /// </summary>
+    public Tensor Forward(Tensor idx, KvCache? cache, Tensor? positions, Tensor? keyMask)
     {
-        long T = idx.shape[1];
+        long T = idx.size(1);
         long past = cache?.Length ?? 0;
         if (past + T > Config.NPositions)
             throw new InvalidInputException($"sequence of {past + T} tokens is longer than the context (n_positions = {Config.NPositions})");
         using var scope = NewDisposeScope();
-        var pos = arange(past, past + T, dtype: ScalarType.Int64, device: idx.device); // (T)
-        var x = drop.forward(wte.forward(idx) + wpe.forward(pos));         // (B, T, C)
-        for (int i = 0; i < h.Count; i++) x = h[i].Forward(x, cache?[i]);
+        positions ??= arange(past, past + T, dtype: ScalarType.Int64, device: idx.device); // (T) or (B, T)
+        var x = wte.forward(idx) + wpe.forward(positions);                // (B, T, C)
+        if (drop.training) x = drop.forward(x);
+        Tensor? mask = keyMask is not null ? AttentionMasks.CausalWithKeys(keyMask, T, past)
+            : past > 0 && T > 1 ? AttentionMasks.Causal(T, past, idx.device) : null;
+        for (int i = 0; i < h.Count; i++) x = h[i].Forward(x, cache?[i], mask);
         if (ln_f is not null) x = ln_f.forward(x);
         cache?.Advance((int)T);
         return x.MoveToOuterDisposeScope();                                // (B, T, C)

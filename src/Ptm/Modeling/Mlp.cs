@@ -24,6 +24,8 @@ public sealed class Mlp : Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var h = functional.gelu(c_fc.forward(x), TorchSharp.Modules.GELU.Approximate.tanh);   // (B, T, 4C)
-        return dropout.forward(c_proj.forward(h)).MoveToOuterDisposeScope(); // (B, T, C)
+        var y = c_proj.forward(h);                                         // (B, T, C)
+        if (dropout.training) y = dropout.forward(y);                      // the identity in eval: no native call
+        return y.MoveToOuterDisposeScope();
     }
 }
