@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Ptm.Data;
 using Ptm.Generation;
 using Ptm.Training;
 
@@ -6,10 +7,15 @@ namespace Ptm.Cli.Commands;
 
 static class GenerateCommand
 {
+    /// <summary>Printed between the results of several prompts.</summary>
+    public const string Separator = "---";
+
     public static Command Create()
     {
         var model = new Option<string>("--model") { Description = "model folder, or a run folder (its latest checkpoint)", Required = true };
-        var prompt = new Option<string>("--prompt") { Description = "text to continue", Required = true };
+        var prompt = new Option<string[]>("--prompt") { Description = "text to continue (repeatable: several prompts are decoded as a batch)", AllowMultipleArgumentsPerToken = false };
+        var promptsFile = new Option<string>("--prompts-file") { Description = "UTF-8 file with one prompt per line (blank lines are skipped), decoded in batches" };
+        var batchSize = new Option<int>("--batch-size") { Description = "prompts decoded together when there are several", DefaultValueFactory = _ => 8 };
         var maxNew = new Option<int>("--max-new-tokens") { Description = "tokens to generate", DefaultValueFactory = _ => 200 };
         var temperature = new Option<double>("--temperature") { Description = "softmax temperature; 0 = greedy", DefaultValueFactory = _ => 0.8 };
         var topK = new Option<int>("--top-k") { Description = "sample from the k most likely tokens (0 = all)", DefaultValueFactory = _ => 0 };
@@ -21,7 +27,7 @@ static class GenerateCommand
         var threads = CommonOptions.Threads();
         var command = new Command("generate", "Continue a prompt with a GPT, streaming tokens as they are produced")
         {
-            model, prompt, maxNew, temperature, topK, topP, penalty, stop, seed, noCache, threads,
+            model, prompt, promptsFile, batchSize, maxNew, temperature, topK, topP, penalty, stop, seed, noCache, threads,
         };
         command.SetAction(r => CommandErrors.Run(() =>
         {
@@ -38,19 +44,45 @@ static class GenerateCommand
                 UseCache = !r.GetValue(noCache),
             };
             options.Validate();
+            var prompts = ReadPrompts(r.GetValue(prompt) ?? [], r.GetValue(promptsFile));
+            int batch = r.GetValue(batchSize);
+            if (batch < 1) throw new InvalidInputException($"--batch-size must be at least 1 (got {batch})");
             var (gpt, tokenizer) = ModelFolder.LoadGpt(r.GetValue(model)!);
             var generator = new TextGenerator(gpt, tokenizer);
-            string text = r.GetValue(prompt)!;
-            var pieces = generator.Generate(text, options);
-            Console.Write(text);
-            foreach (var piece in pieces)
+            if (prompts.Count == 1)
             {
-                Console.Write(piece);
+                var pieces = generator.Generate(prompts[0], options);
+                Console.Write(prompts[0]);
+                foreach (var piece in pieces)
+                {
+                    Console.Write(piece);
+                    Console.Out.Flush();
+                }
+                Console.WriteLine();
+                return 0;
+            }
+            for (int first = 0; first < prompts.Count; first += batch)
+            {
+                var chunk = prompts.Skip(first).Take(batch).ToArray();
+                var texts = generator.GenerateBatch(chunk, options);
+                for (int i = 0; i < chunk.Length; i++)
+                {
+                    if (first + i > 0) Console.WriteLine(Separator);
+                    Console.WriteLine(chunk[i] + texts[i]);
+                }
                 Console.Out.Flush();
             }
-            Console.WriteLine();
             return 0;
         }));
         return command;
+    }
+
+    static IReadOnlyList<string> ReadPrompts(string[] prompts, string? file)
+    {
+        if (file is null)
+            return prompts.Length > 0 ? prompts : throw new InvalidInputException("give a prompt with --prompt (repeatable) or --prompts-file");
+        if (prompts.Length > 0) throw new InvalidInputException("give --prompt or --prompts-file, not both");
+        var lines = TextSource.ReadText(file).Split('\n').Select(l => l.TrimEnd('\r')).Where(l => l.Trim().Length > 0).ToArray();
+        return lines.Length > 0 ? lines : throw new InvalidInputException($"{file}: no prompts (one per line; blank lines are skipped)");
     }
 }

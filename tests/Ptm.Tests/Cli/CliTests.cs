@@ -36,6 +36,27 @@ public class CliTests(TinyRunFixture run) : IClassFixture<TinyRunFixture>
     }
 
     [Fact]
+    public void SeveralPromptsAreDecodedAsABatchAndPrintedInOrder()
+    {
+        string[] prompts = ["And God", "In the beginning", "the"];
+        string[] common = ["generate", "--model", run.Run, "--max-new-tokens", "12", "--temperature", "0"];
+        var alone = prompts.Select(p => CliHarness.Run([.. common, "--prompt", p]).Out.TrimEnd('\n')).ToArray();
+        var batch = CliHarness.Run([.. common, "--prompt", prompts[0], "--prompt", prompts[1], "--prompt", prompts[2], "--batch-size", "2"]);
+        Assert.Equal(0, batch.ExitCode);
+        Assert.Equal(string.Join("\n" + Ptm.Cli.Commands.GenerateCommand.Separator + "\n", alone) + "\n", batch.Out);
+
+        string file = Temp("prompts") + ".txt";
+        File.WriteAllText(file, string.Join("\n\n", prompts) + "\n");
+        Assert.Equal(batch.Out, CliHarness.Run([.. common, "--prompts-file", file]).Out);
+
+        CliHarness.AssertOneLineError(CliHarness.Run([.. common, "--prompts-file", file, "--prompt", "a"]), "--prompt", "--prompts-file");
+        CliHarness.AssertOneLineError(CliHarness.Run(common), "--prompt", "--prompts-file");
+        CliHarness.AssertOneLineError(CliHarness.Run([.. common, "--prompt", "a", "--prompt", "b", "--batch-size", "0"]), "--batch-size");
+        File.WriteAllText(file, "\n  \n");
+        CliHarness.AssertOneLineError(CliHarness.Run([.. common, "--prompts-file", file]), file, "no prompts");
+    }
+
+    [Fact]
     public void ResumeContinuesToTheNewMaxSteps()
     {
         string output = Temp("resume");
