@@ -10,6 +10,8 @@ initialisation) and times the same cases as benchmarks/Ptm.Benchmarks/Throughput
   train:<name>      zero_grad, forward, summed cross-entropy / target count, backward, clip_grad_norm_, AdamW step
                     (decay on parameters with dim >= 2, none on biases and LayerNorm weights)
   generate          greedy batch-1 generation with and without a preallocated KV cache
+  generate:<name>   the same for a batch of equal-length prompts (generate:batch8)
+  generate:memory   10,000 cached tokens, resident memory read every 1,000
 
 Every case runs in a child process of its own (this script with --case), so each peak RSS belongs to one case.
 Prints one JSON object on stdout (progress goes to stderr).
@@ -73,6 +75,10 @@ def standard_plan(config_path, quick, bert_config_path=None):
         ],
         "generation": {"name": "default", "model": model, "prompt_tokens": 16, "new_tokens": 64 if quick else 256,
                        "warmup_tokens": 8, "repetitions": 1 if quick else 3, "seed": seed},
+        "batched_generation": {"name": "batch8", "model": model, "prompt_tokens": 16, "new_tokens": 64 if quick else 256,
+                               "warmup_tokens": 8, "repetitions": 1 if quick else 2, "seed": seed, "batch": 8},
+        "generation_memory": {"name": "memory", "model": model, "prompt_tokens": 16, "new_tokens": 2000 if quick else 10000,
+                              "sample_every": 200 if quick else 1000, "seed": seed},
     }
 
 
@@ -215,7 +221,7 @@ def build_model_classes(torch):
             c = self.config
             return KvCache(c["n_layer"], batch, c["n_head"], c["n_positions"], c["n_embd"] // c["n_head"])
 
-        def forward(self, idx, cache=None):
+        def forward(self, idx, cache=None, last_only=False):
             tr = self.transformer
             T = idx.shape[1]
             past = cache.length if cache is not None else 0
@@ -226,6 +232,8 @@ def build_model_classes(torch):
             x = tr.ln_f(x)
             if cache is not None:
                 cache.length += T
+            if last_only:  # decoding needs the next token's logits only, as Ptm's Gpt.NextTokenLogits
+                x = x[:, -1]
             return F.linear(x, tr.wte.weight)  # tied LM head
 
     class BertResidualOutput(nn.Module):
@@ -409,27 +417,36 @@ def measure_training(torch, Gpt, case):
     }
 
 
-def generate(torch, model, prompt, new_tokens, use_cache):
-    """Greedy decoding as Ptm's TextGenerator: the cache, when full, is refilled with the last half context."""
+def generate(torch, model, prompts, new_tokens, use_cache, on_token=None):
+    """Greedy decoding of equal-length prompts as Ptm's TextGenerator: the last position's logits only, the chosen
+    ids fed back as a tensor, and the cache, when full, refilled with the last half context."""
     context = model.config["n_positions"]
-    history = list(prompt)
-    cache = model.new_cache(1) if use_cache else None
+    histories = [list(p) for p in prompts]
+    cache = model.new_cache(len(prompts)) if use_cache else None
     start = fed = 0
     first = None
+    pending = None
     t0 = time.perf_counter()
-    with torch.no_grad():
+    with torch.inference_mode():
         for n in range(new_tokens):
+            length = len(histories[0])
             if cache is not None:
-                if len(history) - start > context:
+                if pending is None or length - start > context:
                     cache.length = 0
-                    start = fed = len(history) - context // 2
-                logits = model(torch.tensor([history[fed:]], dtype=torch.long), cache)
-                fed = len(history)
+                    start = fed = max(0, length - context // 2) if pending is not None else 0
+                    logits = model(torch.tensor([h[fed:] for h in histories], dtype=torch.long), cache, last_only=True)
+                else:
+                    logits = model(pending, cache, last_only=True)
             else:
-                logits = model(torch.tensor([history[-context:]], dtype=torch.long))
-            history.append(int(logits[0, -1].argmax().item()))
+                logits = model(torch.tensor([h[-context:] for h in histories], dtype=torch.long), last_only=True)
+            chosen = logits.argmax(-1)
+            pending = chosen.view(-1, 1)
+            for h, i in zip(histories, chosen.tolist()):
+                h.append(i)
             if first is None:
                 first = time.perf_counter() - t0
+            if on_token is not None:
+                on_token(n + 1)
     return time.perf_counter() - t0, first
 
 
@@ -440,22 +457,65 @@ def measure_generation(torch, Gpt, case):
     model.eval()
     import random
     rng = random.Random(case.get("seed", 1337))
-    prompt = [rng.randrange(m["vocab_size"]) for _ in range(case["prompt_tokens"])]
+    batch = case.get("batch", 1)
+    prompts = [[rng.randrange(m["vocab_size"]) for _ in range(case["prompt_tokens"])] for _ in range(batch)]
     best = {}
     for rep in range(case.get("repetitions", 3)):
         for use_cache in (True, False):
             if rep == 0 and case.get("warmup_tokens", 8) > 0:
-                generate(torch, model, prompt, case.get("warmup_tokens", 8), use_cache)
+                generate(torch, model, prompts, case.get("warmup_tokens", 8), use_cache)
             n = case["new_tokens"]
-            total, first = generate(torch, model, prompt, n, use_cache)
-            r = {"name": case["name"], "use_cache": use_cache, "prompt_tokens": len(prompt), "new_tokens": n,
+            total, first = generate(torch, model, prompts, n, use_cache)
+            r = {"name": case["name"], "use_cache": use_cache, "prompt_tokens": case["prompt_tokens"], "new_tokens": n,
                  "n_positions": m["n_positions"], "repetitions": case.get("repetitions", 3), "total_seconds": total,
-                 "tokens_per_second": n / total,
-                 "decode_tokens_per_second": (n - 1) / max(1e-12, total - first) if n > 1 else 0.0,
+                 "tokens_per_second": batch * n / total, "batch": batch,
+                 "decode_tokens_per_second": batch * (n - 1) / max(1e-12, total - first) if n > 1 else 0.0,
                  "time_to_first_token_ms": first * 1000}
             if use_cache not in best or total < best[use_cache]["total_seconds"]:
                 best[use_cache] = r
     return [best[True], best[False]]
+
+
+def rss_mib():
+    """VmRSS of this process from /proc/self/status, in MiB."""
+    with open("/proc/self/status", encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def rss_slope_per_1000(samples):
+    """Least-squares slope of RSS (MiB) against tokens, per 1000 tokens (as Ptm's GenerationSuite.SlopePer1000)."""
+    if len(samples) < 2:
+        return 0.0
+    mx = sum(t for t, _ in samples) / len(samples)
+    my = sum(r for _, r in samples) / len(samples)
+    sxx = sum((t - mx) ** 2 for t, _ in samples)
+    return sum((t - mx) * (r - my) for t, r in samples) / sxx * 1000 if sxx > 0 else 0.0
+
+
+def measure_generation_memory(torch, Gpt, case):
+    """Greedy cached generation of case["new_tokens"] tokens, VmRSS every case["sample_every"] tokens."""
+    m = model_config(case["model"])
+    torch.manual_seed(case.get("seed", 1337))
+    model = Gpt(m)
+    model.eval()
+    import random
+    rng = random.Random(case.get("seed", 1337))
+    prompt = [rng.randrange(m["vocab_size"]) for _ in range(case["prompt_tokens"])]
+    every, samples = case["sample_every"], []
+
+    def on_token(n):
+        if n % every == 0:
+            samples.append((n, rss_mib()))
+
+    total, _ = generate(torch, model, [prompt], case["new_tokens"], True, on_token)
+    rss = [r for _, r in samples]
+    return {"name": case["name"], "new_tokens": case["new_tokens"], "sample_every": every,
+            "samples": [{"tokens": t, "rss_mib": r} for t, r in samples], "first_mib": rss[0], "last_mib": rss[-1],
+            "max_mib": max(rss), "slope_mib_per1000_tokens": rss_slope_per_1000(samples),
+            "tokens_per_second": case["new_tokens"] / total}
 
 
 def measure_matmul(torch, size, dtype, warmup, repetitions):
@@ -512,6 +572,10 @@ def run_case(torch, plan, name):
         result["matmul"].append(measure_matmul(torch, mm["size"], torch.bfloat16, mm.get("warmup", 1), mm["bf16_repetitions"]))
     elif name == "generate":
         result["generation"] = measure_generation(torch, Gpt, plan["generation"])
+    elif plan.get("batched_generation") and name == "generate:" + plan["batched_generation"]["name"]:
+        result["generation"] = measure_generation(torch, Gpt, plan["batched_generation"])
+    elif plan.get("generation_memory") and name == "generate:memory":
+        result["generation_memory"] = measure_generation_memory(torch, Gpt, plan["generation_memory"])
     elif name.startswith("train:"):
         wanted = name[len("train:"):]
         bert = plan.get("bert")
@@ -526,6 +590,8 @@ def run_case(torch, plan, name):
     for group in ("matmul", "training", "generation"):
         for r in result[group]:
             r["peak_rss_mib"] = peak
+    if "generation_memory" in result:
+        result["generation_memory"]["peak_rss_mib"] = peak
     result["peak_rss_mib"] = peak
     result["sdpa"] = has_sdpa
     return result
@@ -564,11 +630,16 @@ def main():
     if plan.get("bert") is not None:
         names.append("train:" + plan["bert"]["name"])
     names.append("generate")
+    if plan.get("batched_generation"):
+        names.append("generate:" + plan["batched_generation"]["name"])
+    if plan.get("generation_memory"):
+        names.append("generate:memory")
     report = {"available": True, "reason": None, "peer": "pytorch-eager", "torch_version": torch.__version__,
               "python": platform.python_version(), "threads": torch.get_num_threads(),
               "sdpa": hasattr(torch.nn.functional, "scaled_dot_product_attention"), "blas": blas,
               "env": {k: os.environ.get(k) for k in ("LD_PRELOAD", "OMP_NUM_THREADS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")},
-              "quick": bool(plan.get("quick", False)), "cases": [], "matmul": [], "training": [], "generation": []}
+              "quick": bool(plan.get("quick", False)), "cases": [], "matmul": [], "training": [], "generation": [],
+              "generation_memory": None}
     plan_path = args.plan
     if plan_path is None:  # children read the same plan
         import tempfile
@@ -587,6 +658,8 @@ def main():
             report["cases"].append({"case": name, "peak_rss_mib": r["peak_rss_mib"]})
             for group in ("matmul", "training", "generation"):
                 report[group].extend(r[group])
+            if r.get("generation_memory") is not None:
+                report["generation_memory"] = r["generation_memory"]
             print(f"  done: {name}, peak RSS {r['peak_rss_mib']:.0f} MiB", file=sys.stderr, flush=True)
     finally:
         if args.plan is None:

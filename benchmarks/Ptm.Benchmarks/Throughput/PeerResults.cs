@@ -7,7 +7,7 @@ namespace Ptm.Benchmarks.Throughput;
 public sealed record PeerReport(
     bool Available, string? Reason, string? Peer, string? TorchVersion, int? Threads, bool? Sdpa, PeerBlas? Blas,
     IReadOnlyList<PeerCase>? Cases, IReadOnlyList<PeerMatmul>? Matmul, IReadOnlyList<PeerTraining>? Training,
-    IReadOnlyList<PeerGeneration>? Generation)
+    IReadOnlyList<PeerGeneration>? Generation, PeerGenerationMemory? GenerationMemory = null)
 {
     public static PeerReport Parse(string json) =>
         JsonSerializer.Deserialize<PeerReport>(json, ThroughputRunner.Json)
@@ -27,7 +27,7 @@ public sealed record PeerTraining(
 
 public sealed record PeerGeneration(
     string Name, bool UseCache, int NewTokens, double TokensPerSecond, double DecodeTokensPerSecond,
-    double TimeToFirstTokenMs, double? PeakRssMib);
+    double TimeToFirstTokenMs, double? PeakRssMib, int Batch = 1);
 
 /// <summary>How the peer process was started: the interpreter, the preloaded BLAS, what was unset, the threads.</summary>
 public sealed record PeerEnvironment(string Python, string Script, string? LdPreload, IReadOnlyList<string> Unset, int Threads);
@@ -62,7 +62,7 @@ public sealed record PeerSection(
         foreach (var g in ptm.Generation)
         {
             var p = peer.Generation?.FirstOrDefault(x => x.Name == g.Name && x.UseCache == g.UseCache);
-            rows.Add(new($"{ThroughputRunner.GenerateCase} ({(g.UseCache ? "KV cache" : "no cache")})", "generated tokens/s",
+            rows.Add(new($"{ThroughputRunner.GenerateCase}{(g.Batch > 1 ? $" batch {g.Batch}" : "")} ({(g.UseCache ? "KV cache" : "no cache")})", "generated tokens/s",
                 g.TokensPerSecond, p?.TokensPerSecond, Ratio(g.TokensPerSecond, p?.TokensPerSecond), g.Memory?.PeakRssMib, p?.PeakRssMib));
         }
         foreach (var m in ptm.Matmul.Where(m => m.MklCpuFix || !ptm.Matmul.Any(o => o.Dtype == m.Dtype && o.MklCpuFix)))
@@ -71,6 +71,8 @@ public sealed record PeerSection(
             rows.Add(new($"{ThroughputRunner.MatmulCase} {m.Dtype} {m.Size}²", "best GFLOP/s", m.BestGflops, p?.BestGflops,
                 Ratio(m.BestGflops, p?.BestGflops), m.Memory?.PeakRssMib, p?.PeakRssMib));
         }
+
+        rows.AddRange(GenerationSuite.PeerRows(ptm, peer));
 
         var notes = new List<string>();
         if (peer.Blas is { Openblas: false })

@@ -6,8 +6,8 @@ namespace Ptm.Benchmarks.Throughput;
 /// <summary>A training-throughput case: a model shape, a batch shape and how many steps to time.</summary>
 public sealed record TrainingCase(string Name, GptConfig Model, TrainingConfig Training, int WarmupSteps, int TimedSteps, long Seed = 1337);
 
-/// <summary>Greedy generation with and without the KV cache.</summary>
-public sealed record GenerationCase(string Name, GptConfig Model, int PromptTokens, int NewTokens, int WarmupTokens = 8, int Repetitions = 3, long Seed = 1337);
+/// <summary>Greedy generation with and without the KV cache, for <paramref name="Batch"/> prompts of the same length at once.</summary>
+public sealed record GenerationCase(string Name, GptConfig Model, int PromptTokens, int NewTokens, int WarmupTokens = 8, int Repetitions = 3, long Seed = 1337, int Batch = 1);
 
 /// <summary>Square matmuls for the machine's peak.</summary>
 public sealed record MatmulCase(int Size, int Fp32Repetitions, int Bf16Repetitions, int Warmup = 1);
@@ -21,6 +21,12 @@ public sealed record ThroughputPlan(
     BertTrainingCase? Bert = null)
 {
     public const string DefaultCaseName = "default";
+
+    /// <summary>Batched greedy generation (run as <c>generate:&lt;name&gt;</c>); null skips it.</summary>
+    public GenerationCase? BatchedGeneration { get; init; }
+
+    /// <summary>Long cached generation with resident memory sampled along the way (run as <c>generate:memory</c>); null skips it.</summary>
+    public GenerationMemoryCase? GenerationMemory { get; init; }
     public const string Gpt2SmallCaseName = "gpt2-small";
 
     /// <summary>The standard plan: the default run config (<c>configs/gpt-kjv.json</c>), a GPT-2 small shape and,
@@ -40,6 +46,11 @@ public sealed record ThroughputPlan(
         var generation = new GenerationCase(DefaultCaseName, run.Model with { }, PromptTokens: 16, NewTokens: quick ? 64 : 256, Repetitions: quick ? 1 : 3);
         var matmul = new MatmulCase(2048, Fp32Repetitions: quick ? 3 : 8, Bf16Repetitions: quick ? 2 : 5);
         var bert = bertConfigPath is null ? null : BertThroughput.FromConfig(bertConfigPath, quick);
-        return new ThroughputPlan(matmul, [defaultCase, gpt2Case], generation, quick, DefaultCaseName, bert);
+        return new ThroughputPlan(matmul, [defaultCase, gpt2Case], generation, quick, DefaultCaseName, bert)
+        {
+            BatchedGeneration = generation with { Name = "batch8", Batch = 8, Repetitions = 2 },
+            GenerationMemory = new GenerationMemoryCase("memory", run.Model with { }, PromptTokens: 16,
+                NewTokens: quick ? 2_000 : 10_000, SampleEvery: quick ? 200 : 1_000, Seed: run.Training.Seed),
+        };
     }
 }

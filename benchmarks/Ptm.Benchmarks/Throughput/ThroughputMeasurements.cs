@@ -82,8 +82,9 @@ public static class ThroughputMeasurements
         6.0 * flopsParameterCount + 12.0 * model.NLayer * model.NHead * model.HeadSize * sequenceLength;
 
     /// <summary>
-    /// Greedy generation of <see cref="GenerationCase.NewTokens"/> tokens after a random prompt, through
-    /// <see cref="TextGenerator.GenerateIds"/> with the KV cache on and off (same model, same prompt).
+    /// Greedy generation of <see cref="GenerationCase.NewTokens"/> tokens after <see cref="GenerationCase.Batch"/> random
+    /// prompts, through <see cref="TextGenerator.GenerateIds(IReadOnlyList{int[]}, GenerationOptions, CancellationToken)"/>
+    /// with the KV cache on and off (same model, same prompts).
     /// </summary>
     public static IReadOnlyList<GenerationMeasurement> MeasureGeneration(GenerationCase c)
     {
@@ -95,7 +96,8 @@ public static class ThroughputMeasurements
         // GenerateIds never tokenizes; the generator only needs some tokenizer to be constructed.
         var generator = new TextGenerator(model, new CharTokenizer(["a"]));
         var rng = new Random((int)c.Seed);
-        int[] prompt = Enumerable.Range(0, c.PromptTokens).Select(_ => rng.Next(c.Model.VocabSize)).ToArray();
+        int[][] prompts = Enumerable.Range(0, c.Batch)
+            .Select(_ => Enumerable.Range(0, c.PromptTokens).Select(_ => rng.Next(c.Model.VocabSize)).ToArray()).ToArray();
 
         // Batch-1 decoding is many tiny ops, which suffer most when other work shares the cores; the modes alternate
         // and each keeps its fastest repetition.
@@ -105,20 +107,20 @@ public static class ThroughputMeasurements
             foreach (bool useCache in new[] { true, false })
             {
                 var options = new GenerationOptions { Temperature = 0, UseCache = useCache, Seed = c.Seed };
-                if (rep == 0 && c.WarmupTokens > 0) Drain(generator.GenerateIds(prompt, options with { MaxNewTokens = c.WarmupTokens }));
+                if (rep == 0 && c.WarmupTokens > 0) Drain(generator.GenerateIds(prompts, options with { MaxNewTokens = c.WarmupTokens }));
 
                 var clock = Stopwatch.StartNew();
                 double firstTokenSeconds = 0;
                 int produced = 0;
-                foreach (int _ in generator.GenerateIds(prompt, options with { MaxNewTokens = c.NewTokens }))
+                foreach (int[] _ in generator.GenerateIds(prompts, options with { MaxNewTokens = c.NewTokens }))
                 {
                     if (produced++ == 0) firstTokenSeconds = clock.Elapsed.TotalSeconds;
                 }
                 double total = clock.Elapsed.TotalSeconds;
-                double decode = produced > 1 ? (produced - 1) / Math.Max(1e-12, total - firstTokenSeconds) : 0;
+                double decode = produced > 1 ? c.Batch * (produced - 1) / Math.Max(1e-12, total - firstTokenSeconds) : 0;
                 var m = new GenerationMeasurement(
                     c.Name, useCache, c.PromptTokens, produced, c.Model.NPositions, c.Repetitions,
-                    total, produced / total, decode, firstTokenSeconds * 1000, TorchRuntime.MklCpuFixLoaded);
+                    total, c.Batch * produced / total, decode, firstTokenSeconds * 1000, TorchRuntime.MklCpuFixLoaded, Batch: c.Batch);
                 if (!best.TryGetValue(useCache, out var kept) || m.TotalSeconds < kept.TotalSeconds) best[useCache] = m;
             }
         }
@@ -126,9 +128,9 @@ public static class ThroughputMeasurements
         return results;
     }
 
-    static void Drain(IEnumerable<int> ids)
+    static void Drain(IEnumerable<int[]> steps)
     {
-        foreach (int _ in ids) { }
+        foreach (int[] _ in steps) { }
     }
 
     /// <summary>Times torch.mm of two random (n × n) matrices: 2·n³ FLOPs per product.</summary>

@@ -46,20 +46,23 @@ public static class ThroughputReportWriter
         }
         s.AppendLine();
 
-        s.AppendLine("## Generation (greedy, batch 1, fastest of the repetitions)");
+        s.AppendLine("## Generation (greedy, fastest of the repetitions)");
         s.AppendLine();
-        s.AppendLine("| case | KV cache | prompt + new tokens | n_positions | tokens/s | decode tokens/s | time to first token ms | total s | peak RSS MiB |");
-        s.AppendLine("|---|---|---|---:|---:|---:|---:|---:|---:|");
+        s.AppendLine("| case | batch | KV cache | prompt + new tokens | n_positions | tokens/s | decode tokens/s | time to first token ms | total s | peak RSS MiB |");
+        s.AppendLine("|---|---:|---|---|---:|---:|---:|---:|---:|---:|");
         foreach (var g in r.Generation)
-            s.AppendLine($"| {g.Name} | {OnOff(g.UseCache)} | {g.PromptTokens} + {g.NewTokens} | {g.NPositions} | {F(g.TokensPerSecond, 1)} | " +
+            s.AppendLine($"| {g.Name} | {g.Batch} | {OnOff(g.UseCache)} | {g.PromptTokens} + {g.NewTokens} | {g.NPositions} | {F(g.TokensPerSecond, 1)} | " +
                 $"{F(g.DecodeTokensPerSecond, 1)} | {F(g.TimeToFirstTokenMs, 1)} | {F(g.TotalSeconds, 2)} | {Mib(g.Memory)} |");
-        var cached = r.Generation.FirstOrDefault(g => g.UseCache);
-        var uncached = r.Generation.FirstOrDefault(g => !g.UseCache);
-        if (cached is not null && uncached is not null && uncached.TokensPerSecond > 0)
+        var speedups = r.Generation.GroupBy(g => g.Name)
+            .Select(c => (Case: c.First(), Cached: c.FirstOrDefault(g => g.UseCache), Uncached: c.FirstOrDefault(g => !g.UseCache)))
+            .Where(x => x.Cached is not null && x.Uncached is { TokensPerSecond: > 0 })
+            .Select(x => $"×{F(x.Cached!.TokensPerSecond / x.Uncached!.TokensPerSecond, 2)} at batch {x.Case.Batch}").ToList();
+        if (speedups.Count > 0)
         {
             s.AppendLine();
-            s.AppendLine($"KV cache speed-up: ×{F(cached.TokensPerSecond / uncached.TokensPerSecond, 2)}.");
+            s.AppendLine($"KV cache speed-up: {string.Join(", ", speedups)}.");
         }
+        GenerationSuite.AppendMarkdown(s, r);
         s.AppendLine();
 
         s.AppendLine("## Matmul peak (torch.mm)");

@@ -20,19 +20,21 @@ public sealed record TrainingMeasurement(
     long ParameterCount, long FlopsParameterCount, double FlopsPerToken, double AchievedGflops,
     bool MklCpuFix, MemoryPeak? Memory = null, double? Mfu = null);
 
-/// <summary>Greedy generation of one sequence (batch 1); the fastest of <paramref name="Repetitions"/> runs.</summary>
-/// <param name="TokensPerSecond">New tokens over the whole call, first token included.</param>
-/// <param name="DecodeTokensPerSecond">Tokens after the first over the time after the first.</param>
-/// <param name="TimeToFirstTokenMs">From the call to the first new token: the prompt's forward pass plus one choice.</param>
+/// <summary>Greedy generation of <paramref name="Batch"/> sequences at once; the fastest of <paramref name="Repetitions"/> runs.</summary>
+/// <param name="NewTokens">New tokens per sequence.</param>
+/// <param name="TokensPerSecond">New tokens of all sequences over the whole call, first step included.</param>
+/// <param name="DecodeTokensPerSecond">Tokens after the first step over the time after it.</param>
+/// <param name="TimeToFirstTokenMs">From the call to the first step's ids: the prompts' forward pass plus one choice.</param>
 public sealed record GenerationMeasurement(
     string Name, bool UseCache, int PromptTokens, int NewTokens, int NPositions, int Repetitions,
     double TotalSeconds, double TokensPerSecond, double DecodeTokensPerSecond, double TimeToFirstTokenMs,
-    bool MklCpuFix, MemoryPeak? Memory = null);
+    bool MklCpuFix, MemoryPeak? Memory = null, int Batch = 1);
 
 /// <summary>What one case (possibly run in a child process) produced.</summary>
 public sealed record CaseResult(
     string Case, bool MklCpuFix, int Threads, MemoryPeak Memory,
-    IReadOnlyList<MatmulMeasurement> Matmul, IReadOnlyList<TrainingMeasurement> Training, IReadOnlyList<GenerationMeasurement> Generation);
+    IReadOnlyList<MatmulMeasurement> Matmul, IReadOnlyList<TrainingMeasurement> Training, IReadOnlyList<GenerationMeasurement> Generation,
+    GenerationMemoryMeasurement? GenerationMemory = null);
 
 /// <summary>Training speed with the MKL CPU-vendor fix over speed without it, for the same case.</summary>
 public sealed record MklFixComparison(string Case, double TokensPerSecondWithFix, double TokensPerSecondWithoutFix, double Speedup,
@@ -47,4 +49,4 @@ public sealed record ThroughputReport(
     MachineInfo Machine, bool Quick, string PeakMatmulForMfu, double PeakFp32Gflops,
     IReadOnlyList<MatmulMeasurement> Matmul, IReadOnlyList<TrainingMeasurement> Training,
     IReadOnlyList<GenerationMeasurement> Generation, MklFixComparison? MklFix,
-    IReadOnlyDictionary<string, string> Formulas, PeerSection? Peer = null);
+    IReadOnlyDictionary<string, string> Formulas, PeerSection? Peer = null, GenerationMemoryMeasurement? GenerationMemory = null);

@@ -32,7 +32,8 @@ public static class ThroughputRunner
 
     /// <summary>Case names in the order they run: matmul first (its peak feeds MFU), then training, then generation.</summary>
     public static IReadOnlyList<string> CaseNames(ThroughputPlan plan) =>
-        [MatmulCase, .. plan.Training.Select(t => TrainCasePrefix + t.Name), .. plan.Bert is { } b ? [TrainCasePrefix + b.Name] : Array.Empty<string>(), GenerateCase];
+        [MatmulCase, .. plan.Training.Select(t => TrainCasePrefix + t.Name), .. plan.Bert is { } b ? [TrainCasePrefix + b.Name] : Array.Empty<string>(), GenerateCase,
+         .. GenerationSuite.CaseNames(plan)];
 
     /// <summary>Runs one named case in this process.</summary>
     public static CaseResult RunCase(ThroughputPlan plan, string name, string memoryScope)
@@ -41,6 +42,7 @@ public static class ThroughputRunner
         var matmul = new List<MatmulMeasurement>();
         var training = new List<TrainingMeasurement>();
         var generation = new List<GenerationMeasurement>();
+        GenerationMemoryMeasurement? generationMemory = null;
         if (name == MatmulCase)
         {
             var m = plan.Matmul;
@@ -48,6 +50,7 @@ public static class ThroughputRunner
             matmul.Add(ThroughputMeasurements.MeasureMatmul(m.Size, ScalarType.BFloat16, m.Warmup, m.Bf16Repetitions));
         }
         else if (name == GenerateCase) generation.AddRange(ThroughputMeasurements.MeasureGeneration(plan.Generation));
+        else if (GenerationSuite.TryRun(plan, name, generation, out generationMemory)) { }
         else if (name.StartsWith(TrainCasePrefix, StringComparison.Ordinal))
         {
             string caseName = name[TrainCasePrefix.Length..];
@@ -61,7 +64,8 @@ public static class ThroughputRunner
         return new CaseResult(name, TorchRuntime.MklCpuFixLoaded, get_num_threads(), memory,
             matmul.Select(x => x with { Memory = memory }).ToList(),
             training.Select(x => x with { Memory = memory }).ToList(),
-            generation.Select(x => x with { Memory = memory }).ToList());
+            generation.Select(x => x with { Memory = memory }).ToList(),
+            generationMemory is null ? null : generationMemory with { Memory = memory });
     }
 
     /// <summary>Runs every case of <paramref name="plan"/> and builds the report.</summary>
@@ -97,7 +101,8 @@ public static class ThroughputRunner
         var parts = new List<string>();
         parts.AddRange(r.Matmul.Select(m => $"{m.Dtype} {m.BestGflops:F1} GFLOP/s"));
         parts.AddRange(r.Training.Select(t => $"{t.TokensPerSecond:F0} tok/s"));
-        parts.AddRange(r.Generation.Select(g => $"{(g.UseCache ? "cache" : "no cache")} {g.TokensPerSecond:F1} tok/s"));
+        parts.AddRange(r.Generation.Select(g => $"{(g.Batch > 1 ? $"batch {g.Batch} " : "")}{(g.UseCache ? "cache" : "no cache")} {g.TokensPerSecond:F1} tok/s"));
+        if (r.GenerationMemory is { } gm) parts.Add($"RSS {gm.FirstMib:F0} -> {gm.LastMib:F0} MiB over {gm.NewTokens} tokens ({gm.SlopeMibPer1000Tokens:F3} MiB / 1000)");
         parts.Add($"peak RSS {r.Memory.PeakRssMib:F0} MiB, MKL fix {(r.MklCpuFix ? "on" : "off")}");
         return string.Join(", ", parts);
     }
@@ -127,7 +132,8 @@ public static class ThroughputRunner
         return new ThroughputReport(
             DescribeMachine(first?.Threads ?? get_num_threads(), first?.MklCpuFix ?? TorchRuntime.MklCpuFixLoaded),
             plan.Quick, $"best fp32 {plan.Matmul.Size}x{plan.Matmul.Size} torch.mm with the MKL fix as loaded by default", peak,
-            matmul, training, results.SelectMany(r => r.Generation).ToList(), comparison, Formulas);
+            matmul, training, results.SelectMany(r => r.Generation).ToList(), comparison, Formulas,
+            GenerationMemory: results.Select(r => r.GenerationMemory).FirstOrDefault(m => m is not null));
     }
 
     public static readonly IReadOnlyDictionary<string, string> Formulas = new Dictionary<string, string>
@@ -139,8 +145,9 @@ public static class ThroughputRunner
         ["achieved_gflops"] = "flops_per_token * training_tokens_per_second / 1e9",
         ["mfu"] = "achieved_gflops / peak_fp32_gflops, peak = best fp32 2048x2048 torch.mm in this run (MKL fix on)",
         ["matmul_gflops"] = "2*n^3 / seconds / 1e9 per torch.mm of two n x n matrices; best and median over the repetitions",
-        ["generation_tokens_per_second"] = "new_tokens / seconds of the whole GenerateIds enumeration (greedy, batch 1), time to first token included; fastest of the repetitions (cache and no-cache alternate)",
-        ["decode_tokens_per_second"] = "(new_tokens - 1) / (seconds - time_to_first_token)",
+        ["generation_tokens_per_second"] = "batch * new_tokens / seconds of the whole GenerateIds enumeration (greedy), time to first token included; fastest of the repetitions (cache and no-cache alternate)",
+        ["decode_tokens_per_second"] = "batch * (new_tokens - 1) / (seconds - time_to_first_token)",
+        ["generation_memory_slope"] = "least-squares slope of VmRSS (MiB) against tokens generated, through the samples taken every sample_every tokens, times 1000",
         ["peak_rss_mib"] = "VmHWM from /proc/self/status at the end of the case; child-process = the case's own process",
     };
 

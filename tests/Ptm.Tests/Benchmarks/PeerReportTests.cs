@@ -28,8 +28,12 @@ public class PeerReportTests
             {"name": "default", "use_cache": true, "prompt_tokens": 16, "new_tokens": 256, "total_seconds": 1.0, "tokens_per_second": 200.0,
              "decode_tokens_per_second": 210.0, "time_to_first_token_ms": 5.0, "peak_rss_mib": 260},
             {"name": "default", "use_cache": false, "prompt_tokens": 16, "new_tokens": 256, "total_seconds": 2.0, "tokens_per_second": 100.0,
-             "decode_tokens_per_second": 101.0, "time_to_first_token_ms": 4.0, "peak_rss_mib": 260}
-          ]
+             "decode_tokens_per_second": 101.0, "time_to_first_token_ms": 4.0, "peak_rss_mib": 260},
+            {"name": "batch8", "use_cache": true, "batch": 8, "prompt_tokens": 16, "new_tokens": 256, "total_seconds": 1.0, "tokens_per_second": 1000.0,
+             "decode_tokens_per_second": 1010.0, "time_to_first_token_ms": 9.0, "peak_rss_mib": 270}
+          ],
+          "generation_memory": {"name": "memory", "new_tokens": 10000, "sample_every": 1000, "first_mib": 250.0, "last_mib": 251.0,
+                                "max_mib": 251.5, "slope_mib_per1000_tokens": 0.1, "tokens_per_second": 500.0, "peak_rss_mib": 252}
         }
         """;
 
@@ -45,8 +49,11 @@ public class PeerReportTests
              new MatmulMeasurement("fp32", 2048, 8, 0.1, 0.1, 170, 120, false, memory)],
             [Train("default", 6000, true), Train("gpt2-small", 128, true), Train("default", 5000, false)],
             [new GenerationMeasurement("default", true, 16, 256, 128, 3, 0.35, 750, 760, 4.5, true, memory),
-             new GenerationMeasurement("default", false, 16, 256, 128, 3, 2.0, 125, 124, 3.1, true, memory)],
-            null, ThroughputRunner.Formulas);
+             new GenerationMeasurement("default", false, 16, 256, 128, 3, 2.0, 125, 124, 3.1, true, memory),
+             new GenerationMeasurement("batch8", true, 16, 256, 128, 2, 1.0, 3000, 3100, 8.0, true, memory, Batch: 8)],
+            null, ThroughputRunner.Formulas,
+            GenerationMemory: new GenerationMemoryMeasurement("memory", 16, 10000, 128, 1000, [new RssSample(1000, 240), new RssSample(10000, 241)],
+                200, 240, 241, 241, 0.111, 750, 52, 52, true, memory));
     }
 
     [Fact]
@@ -62,12 +69,16 @@ public class PeerReportTests
         Assert.Contains("| train:gpt2-small | training tokens/s | 128 | n/a | n/a | 600 | n/a |", md); // the peer lacks this case
         Assert.Contains("| generate (KV cache) | generated tokens/s | 750.0 | 200.0 | ×3.75 |", md);
         Assert.Contains("| generate (no cache) | generated tokens/s | 125.0 | 100.0 | ×1.25 |", md);
+        Assert.Contains("| generate batch 8 (KV cache) | generated tokens/s | 3000.0 | 1000.0 | ×3.00 |", md);
+        Assert.Contains("| generate:memory (10000 tokens) | generated tokens/s | 750.0 | 500.0 | ×1.50 |", md);
+        Assert.Contains("slope 0.100 MiB / 1000 tokens", md);
+        Assert.Contains("KV cache speed-up: ×6.00 at batch 1.", md);
         Assert.Contains("| matmul fp32 2048² | best GFLOP/s | 140.0 | 100.0 | ×1.40 |", md); // the MKL-fix-off repeat is left out
         Assert.Contains("| matmul bf16 2048² | best GFLOP/s | 400.0 | 200.0 | ×2.00 |", md);
         Assert.Contains("BLAS: OpenBLAS", md);
         Assert.Contains("LD_PRELOAD=" + PeerRunner.DefaultOpenBlas, md);
         Assert.Contains("unset OPENBLAS_CORETYPE, OPENBLAS_L2_SIZE", md);
-        Assert.Equal(6, report.Peer!.Comparison.Count);
+        Assert.Equal(8, report.Peer!.Comparison.Count);
 
         using var doc = JsonDocument.Parse(ThroughputReportWriter.ToJson(report));
         var peer = doc.RootElement.GetProperty("peer");
@@ -133,5 +144,14 @@ public class PeerReportTests
         Assert.Equal("gelu", bert.GetProperty("model").GetProperty("hidden_act").GetString());
         Assert.Equal(32, bert.GetProperty("training").GetProperty("batch_size").GetInt32());
         Assert.Contains("train:bert", ThroughputRunner.CaseNames(plan));
+        var batched = r.GetProperty("batched_generation");
+        Assert.Equal("batch8", batched.GetProperty("name").GetString());
+        Assert.Equal(8, batched.GetProperty("batch").GetInt32());
+        Assert.Equal(256, batched.GetProperty("new_tokens").GetInt32());
+        var memory = r.GetProperty("generation_memory");
+        Assert.Equal(10000, memory.GetProperty("new_tokens").GetInt32());
+        Assert.Equal(1000, memory.GetProperty("sample_every").GetInt32());
+        Assert.Equal(2048, memory.GetProperty("model").GetProperty("vocab_size").GetInt32());
+        Assert.Equal(["generate", "generate:batch8", "generate:memory"], ThroughputRunner.CaseNames(plan).Where(n => n.StartsWith("generate", StringComparison.Ordinal)));
     }
 }

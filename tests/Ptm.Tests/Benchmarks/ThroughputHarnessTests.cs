@@ -26,7 +26,11 @@ public class ThroughputHarnessTests : IDisposable
             new MatmulCase(Size: 32, Fp32Repetitions: 1, Bf16Repetitions: 1, Warmup: 0),
             [new TrainingCase("tiny", model, training, WarmupSteps: 0, TimedSteps: 1)],
             new GenerationCase("tiny", model, PromptTokens: 3, NewTokens: 4, WarmupTokens: 0, Repetitions: 1),
-            Quick: true, MklComparisonCase: null);
+            Quick: true, MklComparisonCase: null)
+        {
+            BatchedGeneration = new GenerationCase("tiny-batch3", model, PromptTokens: 3, NewTokens: 5, WarmupTokens: 0, Repetitions: 1, Batch: 3),
+            GenerationMemory = new GenerationMemoryCase("tiny-memory", model, PromptTokens: 3, NewTokens: 60, SampleEvery: 20),
+        };
     }
 
     [Fact]
@@ -62,16 +66,38 @@ public class ThroughputHarnessTests : IDisposable
         Assert.Equal(ThroughputRunner.InProcessScope, training.GetProperty("memory").GetProperty("scope").GetString());
 
         var generation = root.GetProperty("generation").EnumerateArray().ToList();
-        Assert.Equal([true, false], generation.Select(g => g.GetProperty("use_cache").GetBoolean()));
+        Assert.Equal([true, false, true, false], generation.Select(g => g.GetProperty("use_cache").GetBoolean()));
+        Assert.Equal([1, 1, 3, 3], generation.Select(g => g.GetProperty("batch").GetInt32()));
+        Assert.Equal([4, 4, 5, 5], generation.Select(g => g.GetProperty("new_tokens").GetInt32()));
         Assert.All(generation, g =>
         {
-            Assert.Equal(4, g.GetProperty("new_tokens").GetInt32());
             Assert.True(g.GetProperty("tokens_per_second").GetDouble() > 0);
             Assert.True(g.GetProperty("time_to_first_token_ms").GetDouble() > 0);
         });
+        // Batch 3: three sequences' tokens over the same call.
+        var b3 = generation[2];
+        Assert.Equal(3 * 5 / b3.GetProperty("total_seconds").GetDouble(), b3.GetProperty("tokens_per_second").GetDouble(), 6);
+
+        var memory = root.GetProperty("generation_memory");
+        Assert.Equal(60, memory.GetProperty("new_tokens").GetInt32());
+        Assert.Equal([20, 40, 60], memory.GetProperty("samples").EnumerateArray().Select(x => x.GetProperty("tokens").GetInt32()));
+        Assert.True(memory.GetProperty("first_mib").GetDouble() > 0);
+        Assert.Equal(memory.GetProperty("live_tensors_before").GetInt64(), memory.GetProperty("live_tensors_after").GetInt64());
+        Assert.Contains("## Generation memory", File.ReadAllText(markdownPath));
+        Assert.Contains(GenerationSuite.MemoryCaseName, ThroughputRunner.CaseNames(TinyPlan()));
 
         // The comparison needs child processes, which in-process runs skip.
         Assert.Equal(JsonValueKind.Null, root.GetProperty("mkl_fix").ValueKind);
+    }
+
+    [Fact]
+    public void MemorySlopeIsTheLeastSquaresSlopePerThousandTokens()
+    {
+        // dx = -1500, -500, 500, 1500 tokens, dy = -2.5, -1.5, 1.5, 2.5 MiB: Σdx·dy / Σdx² = 9000 / 5e6 MiB per token.
+        var samples = new[] { new RssSample(1000, 102.5), new RssSample(2000, 103.5), new RssSample(3000, 106.5), new RssSample(4000, 107.5) };
+        Assert.Equal(1.8, GenerationSuite.SlopePer1000(samples), 9);
+        Assert.Equal(0, GenerationSuite.SlopePer1000([new RssSample(1000, 5)]));
+        Assert.Equal(0, GenerationSuite.SlopePer1000([new RssSample(1000, 5), new RssSample(2000, 5)]));
     }
 
     [Fact]
