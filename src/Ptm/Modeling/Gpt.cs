@@ -56,7 +56,7 @@ public sealed class Gpt : Module<Tensor, Tensor>
     public Tensor Hidden(Tensor idx, KvCache? cache = null) => transformer.Forward(idx, cache);
 
     /// <summary>The tied output projection: logits = h · wteᵀ.</summary>
-    public Tensor LmHead(Tensor hidden) => MixedPrecision.Linear(hidden, transformer.wte.weight!, null);
+    public Tensor LmHead(Tensor hidden) => transformer.LmLogits(hidden);
 
     public KvCache NewCache(long batch, int? capacity = null)
     {
@@ -121,8 +121,23 @@ public sealed class GptTransformer : Module<Tensor, Tensor>
 
     public GptConfig Config { get; }
 
+    readonly SplitRowProduct lmHeadSingleRow = new();
+
     /// <summary>The tied LM projection of hidden states (…, C) to vocabulary logits (…, V).</summary>
-    public Tensor LmLogits(Tensor hidden) => MixedPrecision.Linear(hidden, wte.weight!, null);
+    public Tensor LmLogits(Tensor hidden)
+    {
+        using var scope = NewDisposeScope();
+        var weight = wte.weight!;                                          // a new handle per call: disposed with the scope
+        var logits = (MixedPrecision.Current is null ? lmHeadSingleRow.TryForward(hidden, weight, null) : null)
+            ?? MixedPrecision.Linear(hidden, weight, null);
+        return logits.MoveToOuterDisposeScope();
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) lmHeadSingleRow.Dispose();
+        base.Dispose(disposing);
+    }
 
     public override Tensor forward(Tensor idx) => Forward(idx, null);
 

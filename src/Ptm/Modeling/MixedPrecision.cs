@@ -60,5 +60,14 @@ public sealed class MixedLinear : Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor x) => MixedPrecision.Linear(x, weight, bias);
+    readonly SplitRowProduct singleRow = new();
+
+    public override Tensor forward(Tensor x) =>
+        (MixedPrecision.Current is null ? singleRow.TryForward(x, weight, bias) : null) ?? MixedPrecision.Linear(x, weight, bias);
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) singleRow.Dispose();
+        base.Dispose(disposing);
+    }
 }
