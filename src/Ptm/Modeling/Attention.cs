@@ -107,7 +107,9 @@ public static class MultiHead
     public static Tensor Attend(Tensor q, Tensor k, Tensor v, Tensor? mask, bool causal, double dropout)
     {
         var y = functional.scaled_dot_product_attention(q, k, v, mask, dropout, is_casual: causal); // (B, nh, T, hs)
-        long B = y.size(0), T = y.size(2);
-        return y.transpose(1, 2).reshape(B, T, y.size(1) * y.size(3));    // (B, T, C)
+        long B = y.size(0), T = y.size(2), C = y.size(1) * y.size(3);
+        // One query per row (decoding): (B, nh, 1, hs) already lies in memory as (B, 1, C).
+        if (T == 1 && y.is_contiguous()) return y.view(B, 1, C);
+        return y.transpose(1, 2).reshape(B, T, C);                         // (B, T, C)
     }
 }

@@ -32,7 +32,8 @@ public sealed class SplitRowProduct : IDisposable
             return null;
         using var scope = NewDisposeScope();
         var halves = Halves(weight);
-        var rows = x.reshape(1, 1, inFeatures).expand(2, 1, inFeatures);  // the row, once per half
+        // The row, once per half; a row of up to three dimensions (all but the last of size 1) expands as it is.
+        var rows = (x.dim() <= 3 ? x : x.reshape(1, 1, inFeatures)).expand(2, 1, inFeatures);
         var y = rows.bmm(halves);                                          // (2, 1, out/2)
         if (bias is not null) y.add_(BiasHalves(bias));
         var shape = new long[x.dim()];
