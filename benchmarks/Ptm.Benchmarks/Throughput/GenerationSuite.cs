@@ -20,7 +20,7 @@ public sealed record RssSample(int Tokens, double RssMib);
 /// Resident memory over a long cached generation. <paramref name="SlopeMibPer1000Tokens"/> is the least-squares slope
 /// of RSS over tokens through the samples from <paramref name="SampleEvery"/> on: flat memory means a slope near 0.
 /// </summary>
-/// <param name="RssStartMib">VmRSS once the model exists, before the first token.</param>
+/// <param name="RssStartMib">VmRSS once the model exists and a 4-token warm-up ran, before the first token.</param>
 /// <param name="FirstMib">VmRSS at the first sample (after <paramref name="SampleEvery"/> tokens).</param>
 /// <param name="LiveTensorsBefore">TorchSharp's live-tensor count of this thread before generating; with
 /// <paramref name="LiveTensorsAfter"/>, shows that nothing leaks per token.</param>
@@ -72,6 +72,8 @@ public static class GenerationSuite
         var rng = new Random((int)c.Seed);
         int[] prompt = Enumerable.Range(0, c.PromptTokens).Select(_ => rng.Next(c.Model.VocabSize)).ToArray();
         var options = new GenerationOptions { Temperature = 0, MaxNewTokens = c.NewTokens, Seed = c.Seed };
+        // A few tokens first, so the model's one-time caches (SplitRowProduct's weight views) exist before counting.
+        foreach (int _ in generator.GenerateIds(prompt, options with { MaxNewTokens = 4 })) { }
 
         long liveBefore = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
         double start = ProcessMemory.RssMib();
