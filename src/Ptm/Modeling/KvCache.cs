@@ -45,8 +45,10 @@ public sealed class LayerKvCache : IDisposable
     internal LayerKvCache(KvCache owner, long batch, int nHead, int capacity, int headSize, ScalarType dtype, Device device)
     {
         this.owner = owner;
-        keys = zeros([batch, nHead, capacity, headSize], dtype, device);
-        values = zeros([batch, nHead, capacity, headSize], dtype, device);
+        // Uninitialised: attention only ever reads the positions already written (narrow to Length), and filling the
+        // whole context up front would put every page fault of the buffer into the time to the first token.
+        keys = empty([batch, nHead, capacity, headSize], dtype, device);
+        values = empty([batch, nHead, capacity, headSize], dtype, device);
     }
 
     /// <summary>Writes the new keys/values at the current position and returns views over all filled positions.</summary>
