@@ -71,6 +71,38 @@ public class BatchGenerationTests
         Assert.Equal(full[1][..full[1].IndexOf(stop, StringComparison.Ordinal)], batch[1]);
     }
 
+    /// <summary>The letters, with one of them standing in for &lt;|endoftext|&gt;.</summary>
+    sealed class LettersWithEndOfText(int endOfText) : ITokenizer
+    {
+        public string Kind => Letters.Kind;
+        public int VocabSize => Letters.VocabSize;
+        public int? EndOfTextId => endOfText;
+        public int[] Encode(string text) => Letters.Encode(text);
+        public byte[] DecodeToBytes(ReadOnlySpan<int> ids) => Letters.DecodeToBytes(ids);
+        public string Decode(ReadOnlySpan<int> ids) => Letters.Decode(ids);
+        public void Save(string directory) => Letters.Save(directory);
+    }
+
+    [Fact]
+    public void EachRowEndsAtItsOwnEndOfText()
+    {
+        using var model = NewModel();
+        string[] prompts = ["h", "dradf", "eej", "abcdefghijk", "ec"];
+        var options = new GenerationOptions { Temperature = 0, MaxNewTokens = 40 };
+        var full = new TextGenerator(model, Letters).GenerateBatch(prompts, options);
+        // Make the first letter of row 1's continuation the end-of-text token: that row ends at once, and any
+        // other row ends where the letter first appears in its text.
+        var generator = new TextGenerator(model, new LettersWithEndOfText(Letters.Encode(full[1][..1])[0]));
+        var batch = generator.GenerateBatch(prompts, options);
+        Assert.Equal(prompts.Select(p => string.Concat(generator.Generate(p, options))).ToArray(), batch);
+        Assert.Equal("", batch[1]);
+        for (int b = 0; b < prompts.Length; b++)
+        {
+            int at = full[b].IndexOf(full[1][0]);
+            Assert.Equal(at < 0 ? full[b] : full[b][..at], batch[b]);
+        }
+    }
+
     [Fact]
     public void CacheIsWrittenInPlaceAcrossStepsAndSlides()
     {
