@@ -32,7 +32,8 @@ public sealed record GenerationMeasurement(
 /// <summary>What one case (possibly run in a child process) produced.</summary>
 public sealed record CaseResult(
     string Case, bool MklCpuFix, int Threads, MemoryPeak Memory,
-    IReadOnlyList<MatmulMeasurement> Matmul, IReadOnlyList<TrainingMeasurement> Training, IReadOnlyList<GenerationMeasurement> Generation);
+    IReadOnlyList<MatmulMeasurement> Matmul, IReadOnlyList<TrainingMeasurement> Training, IReadOnlyList<GenerationMeasurement> Generation,
+    CaseContention? Contention = null);
 
 /// <summary>Training speed with the MKL CPU-vendor fix over speed without it, for the same case.</summary>
 public sealed record MklFixComparison(string Case, double TokensPerSecondWithFix, double TokensPerSecondWithoutFix, double Speedup,
@@ -40,11 +41,12 @@ public sealed record MklFixComparison(string Case, double TokensPerSecondWithFix
 
 public sealed record MachineInfo(
     string Date, string TimestampUtc, string? GitCommit, bool? GitDirty, string CpuModel, int LogicalCpus,
-    int TorchThreads, bool MklCpuFixLoaded, string TorchSharpVersion, string DotnetVersion, string Os);
+    int TorchThreads, bool MklCpuFixLoaded, string TorchSharpVersion, string DotnetVersion, string Os, bool? MallocTuned = null);
 
 /// <summary>Everything one <c>throughput</c> run measured; serialised as the results JSON.</summary>
 public sealed record ThroughputReport(
     MachineInfo Machine, bool Quick, string PeakMatmulForMfu, double PeakFp32Gflops,
     IReadOnlyList<MatmulMeasurement> Matmul, IReadOnlyList<TrainingMeasurement> Training,
     IReadOnlyList<GenerationMeasurement> Generation, MklFixComparison? MklFix,
-    IReadOnlyDictionary<string, string> Formulas, PeerSection? Peer = null);
+    IReadOnlyDictionary<string, string> Formulas, PeerSection? Peer = null, TokenizerSection? Tokenizers = null,
+    IReadOnlyList<CaseContention>? Contention = null);
