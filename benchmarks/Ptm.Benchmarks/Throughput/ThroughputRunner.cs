@@ -102,6 +102,7 @@ public static class ThroughputRunner
             var again = RunChild(MatmulCase, childArguments, mklFix: true);
             log($"  done: {Summary(again)}");
             results.Add(again);
+            return Assemble(plan, results, withoutFix, [.. results.SkipLast(1), .. withoutFix, again]);
         }
         return Assemble(plan, results, withoutFix);
     }
@@ -117,7 +118,10 @@ public static class ThroughputRunner
         return string.Join(", ", parts);
     }
 
-    internal static ThroughputReport Assemble(ThroughputPlan plan, List<CaseResult> results, List<CaseResult> withoutFix)
+    /// <param name="chronological">Every case in the order it ran, for the machine-load table; null: the fix-on
+    /// cases, then the fix-off ones.</param>
+    internal static ThroughputReport Assemble(ThroughputPlan plan, List<CaseResult> results, List<CaseResult> withoutFix,
+        IReadOnlyList<CaseResult>? chronological = null)
     {
         var matmul = results.SelectMany(r => r.Matmul).ToList();
         var fp32 = matmul.Where(m => m.Dtype == "fp32").MaxBy(m => m.BestGflops);
@@ -143,7 +147,7 @@ public static class ThroughputRunner
             DescribeMachine(first?.Threads ?? get_num_threads(), first?.MklCpuFix ?? TorchRuntime.MklCpuFixLoaded),
             plan.Quick, $"best fp32 {plan.Matmul.Size}x{plan.Matmul.Size} torch.mm with the MKL fix as loaded by default (best of the fix-on matmul runs)", peak,
             matmul, training, results.SelectMany(r => r.Generation).ToList(), comparison, Formulas,
-            Contention: results.Concat(withoutFix).Select(r => r.Contention).OfType<CaseContention>().ToList());
+            Contention: (chronological ?? [.. results, .. withoutFix]).Select(r => r.Contention).OfType<CaseContention>().ToList());
     }
 
     public static readonly IReadOnlyDictionary<string, string> Formulas = new Dictionary<string, string>
