@@ -8,7 +8,7 @@ namespace Ptm.Training;
 /// AdamW (Loshchilov &amp; Hutter 2019) whose update runs in libtorch's fused CPU kernel, <c>aten::_fused_adamw_</c>:
 /// one vectorised, multi-threaded pass per parameter over param, grad, exp_avg and exp_avg_sq. TorchSharp's managed
 /// step makes nine passes per parameter and keeps two parameter-sized temporaries (the denominator) alive until the
-/// whole step ends; on GPT-2 small that was about 1.5 s of CPU per step against about 0.1 s fused (docs/performance.md).
+/// whole step ends; on GPT-2 small that was about 0.6 CPU-seconds per step against 0.1 fused (docs/performance.md).
 /// TorchSharp does not expose the kernel, so a one-line TorchScript function calls it.
 /// The optimizer state is TorchSharp's own <see cref="AdamW.State"/> (step count, exp_avg, exp_avg_sq), so
 /// checkpoints, <see cref="OptimizerFactory.SetLearningRate"/> and the parameter groups behave exactly as before;
