@@ -7,9 +7,12 @@ using Ptm.Benchmarks.Throughput;
 const string Usage = """
     usage:
       Ptm.Benchmarks throughput [--out DIR] [--quick] [--config FILE] [--bert-config FILE | --no-bert] [--in-process] [--peer]
-          self-timed training / generation / matmul throughput; writes DIR/<date>-throughput.{json,md}
-          (DIR defaults to benchmarks/results, FILE to configs/gpt-kjv.json, the BERT case to configs/bert-kjv.json);
-          --peer also runs benchmarks/peers/pytorch_peer.py (PyTorch eager, OpenBLAS) and adds a side-by-side section
+                                [--threads N] [--no-tokenizers] [--settle-seconds S]
+          self-timed training / generation / matmul / tokenizer throughput; writes DIR/<date>-throughput.{json,md}
+          (DIR defaults to benchmarks/results, FILE to configs/gpt-kjv.json, the BERT cases to configs/bert-kjv.json);
+          --peer also runs benchmarks/peers/pytorch_peer.py (PyTorch eager, OpenBLAS) and adds a side-by-side section;
+          --threads sets torch's threads in every case and the peer; the run first waits up to S seconds (default 30)
+          for other processes to go quiet
       Ptm.Benchmarks micro [BenchmarkDotNet arguments, e.g. --filter '*Attention*']
           BenchmarkDotNet micro-benchmarks (all of them when no --filter is given)
     """;
@@ -29,10 +32,14 @@ try
         case "throughput-case": // internal: one case in a child process
         {
             var options = ThroughputOptions.Parse(args[2..]);
+            if (options.Threads > 0) TorchSharp.torch.set_num_threads(options.Threads);
             var plan = ThroughputPlan.Standard(options.ConfigPath, options.Quick, options.BertConfigPath);
             ThroughputRunner.WriteChildResult(ThroughputRunner.RunCase(plan, args[1], ThroughputRunner.ChildScope));
             return 0;
         }
+        case "malloc-probe": // internal: tests/Ptm.Tests/MallocTuningTests.cs
+            Console.WriteLine(MallocProbe.ToJson(MallocProbe.Run()));
+            return 0;
         case "micro":
         {
             string[] rest = args[1..];
@@ -56,8 +63,14 @@ catch (InvalidInputException e)
 static int Throughput(string[] args)
 {
     var options = ThroughputOptions.Parse(args);
+    if (options.Threads > 0) TorchSharp.torch.set_num_threads(options.Threads);
     var plan = ThroughputPlan.Standard(options.ConfigPath, options.Quick, options.BertConfigPath);
-    var report = ThroughputRunner.Run(plan, options.InProcess ? null : options.ChildArguments(), Console.WriteLine);
+    var report = ThroughputRunner.Run(plan, options.InProcess ? null : options.ChildArguments(), Console.WriteLine, options.SettleSeconds);
+    if (options.Tokenizers)
+    {
+        Console.WriteLine("running tokenizers (this process) ...");
+        report = report with { Tokenizers = TokenizerThroughput.Measure(TokenizerCase.Standard(options.Quick), Console.WriteLine) };
+    }
     if (options.Peer)
     {
         var peer = PeerRunner.Run(plan, report, Console.WriteLine);

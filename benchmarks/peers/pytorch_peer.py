@@ -7,6 +7,7 @@ initialisation) and times the same cases as benchmarks/Ptm.Benchmarks/Throughput
   matmul            torch.mm of two n x n matrices, fp32 and bf16
   train:bert        BERT pre-training (post-LN, exact GELU, MLM head only at the masked positions, NSP head),
                     when a BERT config is given
+  train:bert-base   the same step for the BERT-base shape at sequence length 128 (batch 4, 20 masked positions)
   train:<name>      zero_grad, forward, summed cross-entropy / target count, backward, clip_grad_norm_, AdamW step
                     (decay on parameters with dim >= 2, none on biases and LayerNorm weights)
   generate          greedy batch-1 generation with and without a preallocated KV cache
@@ -63,9 +64,16 @@ def standard_plan(config_path, quick, bert_config_path=None):
                 "seq_len": data.get("max_seq_length", 128), "max_predictions": data.get("max_predictions_per_seq", 20),
                 "warmup_steps": 1 if quick else 2, "timed_steps": 2 if quick else 8,
                 "seed": bert_run.get("training", {}).get("seed", 1337)}
+        # BertThroughput.BaseFromConfig: bert-base-uncased's shape (bert_config's defaults), the config's optimizer.
+        bert_base = {"name": "bert-base", "model": {}, "training": dict(bert_run.get("training", {}), batch_size=1 if quick else 4),
+                     "seq_len": 128, "max_predictions": 20, "warmup_steps": 1, "timed_steps": 1 if quick else 3,
+                     "seed": bert_run.get("training", {}).get("seed", 1337)}
+    else:
+        bert_base = None
     return {
         "quick": quick,
         "bert": bert,
+        "bert_base": bert_base,
         "matmul": {"size": 2048, "fp32_repetitions": 3 if quick else 8, "bf16_repetitions": 2 if quick else 5, "warmup": 1},
         "training": [
             {"name": "default", "model": model, "training": training,
@@ -347,7 +355,7 @@ def measure_bert_training(torch, Bert, case):
         labels = torch.full((B, T), -100, dtype=torch.long).scatter_(1, positions, torch.randint(0, m["vocab_size"], (B, P), generator=gen))
         pair_labels = torch.randint(0, 2, (B,), generator=gen)
         start = time.perf_counter()
-        opt.zero_grad(set_to_none=False)
+        opt.zero_grad(set_to_none=True)  # as Ptm's FusedAdamW.zero_grad: release, do not zero
         masked = int(labels.ne(-100).sum().item())
         mlm, chosen, nsp = model.forward_masked(ids, types, mask, labels)
         loss = (F.cross_entropy(mlm, chosen, ignore_index=-100, reduction="sum") / max(1, masked)
@@ -395,7 +403,7 @@ def measure_training(torch, Gpt, case):
         window = torch.randint(0, m["vocab_size"], (B, T + 1), generator=gen)
         x, y = window[:, :T].contiguous(), window[:, 1:].contiguous()
         start = time.perf_counter()
-        opt.zero_grad(set_to_none=False)
+        opt.zero_grad(set_to_none=True)  # as Ptm's FusedAdamW.zero_grad: release, do not zero
         n_targets = int(y.ne(-100).sum().item())
         logits = model(x)
         loss = torch.nn.functional.cross_entropy(logits.view(-1, logits.shape[-1]), y.view(-1),
@@ -563,6 +571,11 @@ def loaded_blas():
     return info
 
 
+def bert_cases(plan):
+    """ThroughputPlan.BertCases: the configured BERT, then the BERT-base shape, each when present."""
+    return [b for b in (plan.get("bert"), plan.get("bert_base")) if b is not None]
+
+
 def run_case(torch, plan, name):
     Gpt, Bert, has_sdpa = build_model_classes(torch)
     result = {"case": name, "matmul": [], "training": [], "generation": []}
@@ -578,8 +591,8 @@ def run_case(torch, plan, name):
         result["generation_memory"] = measure_generation_memory(torch, Gpt, plan["generation_memory"])
     elif name.startswith("train:"):
         wanted = name[len("train:"):]
-        bert = plan.get("bert")
-        if bert is not None and bert["name"] == wanted:
+        bert = next((b for b in bert_cases(plan) if b["name"] == wanted), None)
+        if bert is not None:
             result["training"].append(measure_bert_training(torch, Bert, bert))
         else:
             case = next(c for c in plan["training"] if c["name"] == wanted)
@@ -626,9 +639,7 @@ def main():
         return 0
 
     blas = loaded_blas()
-    names = ["matmul"] + ["train:" + c["name"] for c in plan["training"]]
-    if plan.get("bert") is not None:
-        names.append("train:" + plan["bert"]["name"])
+    names = ["matmul"] + ["train:" + c["name"] for c in plan["training"]] + ["train:" + b["name"] for b in bert_cases(plan)]
     names.append("generate")
     if plan.get("batched_generation"):
         names.append("generate:" + plan["batched_generation"]["name"])

@@ -24,6 +24,22 @@ public static class BertThroughput
             WarmupSteps: quick ? 1 : 2, TimedSteps: quick ? 2 : 8, Seed: run.Training.Seed);
     }
 
+    public const string BaseCaseName = "bert-base";
+
+    /// <summary>
+    /// Case (c) of the performance issue: the BERT-base shape (BertConfig's defaults, Hugging Face's bert-base-uncased:
+    /// 12 layers, hidden 768, 12 heads, intermediate 3072, vocab 30522, 512 positions, dropout 0.1) at sequence length
+    /// 128 with batch 4 (512 tokens a step, as gpt2-small's 2 × 256) and BERT's 20 masked positions per 128-token
+    /// sequence (max_predictions_per_seq in Google's run_pretraining.py for that length). The optimizer settings are
+    /// <paramref name="configPath"/>'s.
+    /// </summary>
+    public static BertTrainingCase BaseFromConfig(string configPath, bool quick)
+    {
+        var run = BertRunConfig.FromNode(RunConfigFile.ReadNode(configPath), configPath);
+        return new BertTrainingCase(BaseCaseName, new BertConfig(), run.Training with { BatchSize = quick ? 1 : 4 },
+            SeqLen: 128, MaxPredictions: 20, WarmupSteps: 1, TimedSteps: quick ? 1 : 3, Seed: run.Training.Seed);
+    }
+
     /// <summary>
     /// zero_grad; <see cref="BertForPreTraining.ForwardMasked"/> (MLM head at the masked positions only); summed MLM
     /// cross-entropy over the masked count plus summed NSP cross-entropy over the pair count; backward;

@@ -16,9 +16,10 @@ public sealed record MatmulCase(int Size, int Fp32Repetitions, int Bf16Repetitio
 /// <param name="MklComparisonCase">Name of the training case to repeat with PTM_MKL_CPU_FIX=0 (this needs child
 /// processes, as the fix is loaded at process start); null skips the comparison.</param>
 /// <param name="Bert">BERT pre-training case (run as <c>train:bert</c>); null skips it.</param>
+/// <param name="BertBase">The BERT-base shape (run as <c>train:bert-base</c>); null skips it.</param>
 public sealed record ThroughputPlan(
     MatmulCase Matmul, IReadOnlyList<TrainingCase> Training, GenerationCase Generation, bool Quick, string? MklComparisonCase,
-    BertTrainingCase? Bert = null)
+    BertTrainingCase? Bert = null, BertTrainingCase? BertBase = null)
 {
     public const string DefaultCaseName = "default";
 
@@ -27,6 +28,9 @@ public sealed record ThroughputPlan(
 
     /// <summary>Long cached generation with resident memory sampled along the way (run as <c>generate:memory</c>); null skips it.</summary>
     public GenerationMemoryCase? GenerationMemory { get; init; }
+
+    /// <summary>The BERT training cases in the order they run: the configured BERT, then the BERT-base shape.</summary>
+    public IEnumerable<BertTrainingCase> BertCases() => new[] { Bert, BertBase }.OfType<BertTrainingCase>();
     public const string Gpt2SmallCaseName = "gpt2-small";
 
     /// <summary>The standard plan: the default run config (<c>configs/gpt-kjv.json</c>), a GPT-2 small shape and,
@@ -46,7 +50,8 @@ public sealed record ThroughputPlan(
         var generation = new GenerationCase(DefaultCaseName, run.Model with { }, PromptTokens: 16, NewTokens: quick ? 64 : 256, Repetitions: quick ? 1 : 3);
         var matmul = new MatmulCase(2048, Fp32Repetitions: quick ? 3 : 8, Bf16Repetitions: quick ? 2 : 5);
         var bert = bertConfigPath is null ? null : BertThroughput.FromConfig(bertConfigPath, quick);
-        return new ThroughputPlan(matmul, [defaultCase, gpt2Case], generation, quick, DefaultCaseName, bert)
+        var bertBase = bertConfigPath is null ? null : BertThroughput.BaseFromConfig(bertConfigPath, quick);
+        return new ThroughputPlan(matmul, [defaultCase, gpt2Case], generation, quick, DefaultCaseName, bert, bertBase)
         {
             BatchedGeneration = generation with { Name = "batch8", Batch = 8, Repetitions = 2 },
             GenerationMemory = new GenerationMemoryCase("memory", run.Model with { }, PromptTokens: 16,

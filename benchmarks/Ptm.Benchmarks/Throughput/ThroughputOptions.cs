@@ -2,13 +2,21 @@ namespace Ptm.Benchmarks.Throughput;
 
 /// <summary>Command-line options of the <c>throughput</c> mode.</summary>
 /// <param name="Peer">Also run the PyTorch peer (benchmarks/peers/pytorch_peer.py) and add the side-by-side section.</param>
-/// <param name="BertConfigPath">BERT run config for the <c>train:bert</c> case; null when --no-bert or the default file is absent.</param>
-public sealed record ThroughputOptions(string OutDirectory, bool Quick, string ConfigPath, bool InProcess, bool Peer = false, string? BertConfigPath = null)
+/// <param name="BertConfigPath">BERT run config for the <c>train:bert</c> and <c>train:bert-base</c> cases; null when --no-bert or the default file is absent.</param>
+/// <param name="Threads">torch intra-op threads for every case (and the peer); 0 keeps libtorch's default.</param>
+/// <param name="Tokenizers">Also time the tokenizers (--no-tokenizers skips them).</param>
+/// <param name="SettleSeconds">Wait up to this long for a quiet machine before the first case (--settle-seconds; 0: no wait).</param>
+public sealed record ThroughputOptions(string OutDirectory, bool Quick, string ConfigPath, bool InProcess, bool Peer = false, string? BertConfigPath = null,
+    int Threads = 0, bool Tokenizers = true, double SettleSeconds = ThroughputOptions.DefaultSettleSeconds)
 {
+    public const double DefaultSettleSeconds = 30;
+
     public static ThroughputOptions Parse(IReadOnlyList<string> args)
     {
         string? outDir = null, config = null, bertConfig = null;
-        bool quick = false, inProcess = false, peer = false, noBert = false;
+        bool quick = false, inProcess = false, peer = false, noBert = false, tokenizers = true;
+        int threads = 0;
+        double settle = DefaultSettleSeconds;
         for (int i = 0; i < args.Count; i++)
         {
             string Value() => i + 1 < args.Count ? args[++i] : throw new InvalidInputException($"{args[i]} needs a value");
@@ -21,6 +29,14 @@ public sealed record ThroughputOptions(string OutDirectory, bool Quick, string C
                 case "--peer": peer = true; break;
                 case "--bert-config": bertConfig = Value(); break;
                 case "--no-bert": noBert = true; break;
+                case "--no-tokenizers": tokenizers = false; break;
+                case "--threads":
+                    threads = int.TryParse(Value(), out int n) && n > 0 ? n : throw new InvalidInputException($"--threads must be a positive integer (got '{args[i]}')");
+                    break;
+                case "--settle-seconds":
+                    settle = double.TryParse(Value(), System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double sec) && sec >= 0
+                        ? sec : throw new InvalidInputException($"--settle-seconds must be a number >= 0 (got '{args[i]}')");
+                    break;
                 default: throw new InvalidInputException($"unknown option '{args[i]}'");
             }
         }
@@ -32,7 +48,8 @@ public sealed record ThroughputOptions(string OutDirectory, bool Quick, string C
             inProcess,
             peer,
             noBert ? null : bertConfig is not null ? Path.GetFullPath(bertConfig)
-                : File.Exists(Path.Combine(root, "configs", "bert-kjv.json")) ? Path.Combine(root, "configs", "bert-kjv.json") : null);
+                : File.Exists(Path.Combine(root, "configs", "bert-kjv.json")) ? Path.Combine(root, "configs", "bert-kjv.json") : null,
+            threads, tokenizers, settle);
     }
 
     /// <summary>What a child needs to rebuild the same plan.</summary>
@@ -40,5 +57,6 @@ public sealed record ThroughputOptions(string OutDirectory, bool Quick, string C
         [
             "--config", ConfigPath, .. Quick ? ["--quick"] : Array.Empty<string>(),
             .. BertConfigPath is null ? ["--no-bert"] : new[] { "--bert-config", BertConfigPath },
+            .. Threads > 0 ? ["--threads", Threads.ToString(System.Globalization.CultureInfo.InvariantCulture)] : Array.Empty<string>(),
         ];
 }

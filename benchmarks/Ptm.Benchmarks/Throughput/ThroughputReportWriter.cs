@@ -25,7 +25,8 @@ public static class ThroughputReportWriter
         var s = new StringBuilder();
         s.AppendLine($"# Throughput {m.Date}{(r.Quick ? " (quick)" : "")}");
         s.AppendLine();
-        s.AppendLine($"- CPU: {m.CpuModel}, {m.LogicalCpus} logical CPUs, {m.TorchThreads} torch threads; MKL CPU fix loaded: {YesNo(m.MklCpuFixLoaded)}");
+        s.AppendLine($"- CPU: {m.CpuModel}, {m.LogicalCpus} logical CPUs, {m.TorchThreads} torch threads; MKL CPU fix loaded: {YesNo(m.MklCpuFixLoaded)}" +
+            (m.MallocTuned is bool tuned ? $"; malloc tuning: {YesNo(tuned)}" : ""));
         s.AppendLine($"- commit {m.GitCommit ?? "unknown"}{(m.GitDirty == true ? " (with uncommitted changes)" : "")}; TorchSharp {m.TorchSharpVersion}, .NET {m.DotnetVersion}; {m.Os}");
         s.AppendLine($"- MFU denominator: {F(r.PeakFp32Gflops, 1)} GFLOP/s ({r.PeakMatmulForMfu})");
         s.AppendLine();
@@ -79,6 +80,12 @@ public static class ThroughputReportWriter
             _ => null,
         }).FirstOrDefault(x => x is not null) ?? "unknown";
         s.AppendLine($"Peak RSS is VmHWM ({scope}). Formulas: see benchmarks/README.md.");
+        if (r.Contention is { Count: > 0 } contention) ContentionReportWriter.Append(s, contention);
+        if (r.Tokenizers is { } tokenizers)
+        {
+            s.AppendLine();
+            TokenizerReportWriter.Append(s, tokenizers);
+        }
         if (r.Peer is { } peer)
         {
             s.AppendLine();

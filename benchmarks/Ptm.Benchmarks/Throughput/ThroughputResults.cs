@@ -34,7 +34,7 @@ public sealed record GenerationMeasurement(
 public sealed record CaseResult(
     string Case, bool MklCpuFix, int Threads, MemoryPeak Memory,
     IReadOnlyList<MatmulMeasurement> Matmul, IReadOnlyList<TrainingMeasurement> Training, IReadOnlyList<GenerationMeasurement> Generation,
-    GenerationMemoryMeasurement? GenerationMemory = null);
+    GenerationMemoryMeasurement? GenerationMemory = null, CaseContention? Contention = null);
 
 /// <summary>Training speed with the MKL CPU-vendor fix over speed without it, for the same case.</summary>
 public sealed record MklFixComparison(string Case, double TokensPerSecondWithFix, double TokensPerSecondWithoutFix, double Speedup,
@@ -42,11 +42,12 @@ public sealed record MklFixComparison(string Case, double TokensPerSecondWithFix
 
 public sealed record MachineInfo(
     string Date, string TimestampUtc, string? GitCommit, bool? GitDirty, string CpuModel, int LogicalCpus,
-    int TorchThreads, bool MklCpuFixLoaded, string TorchSharpVersion, string DotnetVersion, string Os);
+    int TorchThreads, bool MklCpuFixLoaded, string TorchSharpVersion, string DotnetVersion, string Os, bool? MallocTuned = null);
 
 /// <summary>Everything one <c>throughput</c> run measured; serialised as the results JSON.</summary>
 public sealed record ThroughputReport(
     MachineInfo Machine, bool Quick, string PeakMatmulForMfu, double PeakFp32Gflops,
     IReadOnlyList<MatmulMeasurement> Matmul, IReadOnlyList<TrainingMeasurement> Training,
     IReadOnlyList<GenerationMeasurement> Generation, MklFixComparison? MklFix,
-    IReadOnlyDictionary<string, string> Formulas, PeerSection? Peer = null, GenerationMemoryMeasurement? GenerationMemory = null);
+    IReadOnlyDictionary<string, string> Formulas, PeerSection? Peer = null, GenerationMemoryMeasurement? GenerationMemory = null,
+    TokenizerSection? Tokenizers = null, IReadOnlyList<CaseContention>? Contention = null);

@@ -21,6 +21,9 @@ public static class ThroughputRunner
     public const string ChildScope = "child-process";
     public const string InProcessScope = "in-process-cumulative";
 
+    /// <summary>Other processes' load, in CPUs, under which the machine counts as quiet.</summary>
+    public const double QuietThreshold = 0.1;
+
     public static readonly JsonSerializerOptions Json = new()
     {
         WriteIndented = true,
@@ -32,12 +35,13 @@ public static class ThroughputRunner
 
     /// <summary>Case names in the order they run: matmul first (its peak feeds MFU), then training, then generation.</summary>
     public static IReadOnlyList<string> CaseNames(ThroughputPlan plan) =>
-        [MatmulCase, .. plan.Training.Select(t => TrainCasePrefix + t.Name), .. plan.Bert is { } b ? [TrainCasePrefix + b.Name] : Array.Empty<string>(), GenerateCase,
+        [MatmulCase, .. plan.Training.Select(t => TrainCasePrefix + t.Name), .. plan.BertCases().Select(b => TrainCasePrefix + b.Name), GenerateCase,
          .. GenerationSuite.CaseNames(plan)];
 
     /// <summary>Runs one named case in this process.</summary>
     public static CaseResult RunCase(ThroughputPlan plan, string name, string memoryScope)
     {
+        var load = CpuLoad.Start();
         double rssBefore = ProcessMemory.RssMib();
         var matmul = new List<MatmulMeasurement>();
         var training = new List<TrainingMeasurement>();
@@ -55,7 +59,7 @@ public static class ThroughputRunner
         {
             string caseName = name[TrainCasePrefix.Length..];
             if (plan.Training.FirstOrDefault(t => t.Name == caseName) is { } c) training.Add(ThroughputMeasurements.MeasureTraining(c));
-            else if (plan.Bert is { } bert && bert.Name == caseName) training.Add(BertThroughput.Measure(bert));
+            else if (plan.BertCases().FirstOrDefault(b => b.Name == caseName) is { } bert) training.Add(BertThroughput.Measure(bert));
             else throw new InvalidInputException($"no training case '{caseName}' (have: {string.Join(", ", CaseNames(plan))})");
         }
         else throw new InvalidInputException($"unknown case '{name}' (have: {string.Join(", ", CaseNames(plan))})");
@@ -65,14 +69,18 @@ public static class ThroughputRunner
             matmul.Select(x => x with { Memory = memory }).ToList(),
             training.Select(x => x with { Memory = memory }).ToList(),
             generation.Select(x => x with { Memory = memory }).ToList(),
-            generationMemory is null ? null : generationMemory with { Memory = memory });
+            generationMemory is null ? null : generationMemory with { Memory = memory },
+            new CaseContention(name, TorchRuntime.MklCpuFixLoaded, load.Seconds, load.OtherCpus()));
     }
 
     /// <summary>Runs every case of <paramref name="plan"/> and builds the report.</summary>
     /// <param name="childArguments">Arguments that make this program rebuild the same plan in a child
     /// (e.g. <c>--config … --quick</c>); null runs everything in this process and skips the MKL comparison.</param>
-    public static ThroughputReport Run(ThroughputPlan plan, IReadOnlyList<string>? childArguments, Action<string> log)
+    /// <param name="settleSeconds">Before the first case, wait up to this long for other processes to go quiet
+    /// (the <c>dotnet run</c> host keeps a core busy for seconds after it starts us); 0 does not wait.</param>
+    public static ThroughputReport Run(ThroughputPlan plan, IReadOnlyList<string>? childArguments, Action<string> log, double settleSeconds = 0)
     {
+        if (settleSeconds > 0) CpuLoad.WaitForQuiet(QuietThreshold, settleSeconds, log);
         var results = new List<CaseResult>();
         foreach (string name in CaseNames(plan))
         {
@@ -92,6 +100,13 @@ public static class ThroughputRunner
                 log($"  done: {Summary(result)}");
                 withoutFix.Add(result);
             }
+            // The peak matmul again with the fix, after the runs without it: one reading taken at one moment is at
+            // the mercy of whatever else runs then; the MFU denominator is the best of both fix-on readings.
+            log($"running {MatmulCase} again with the MKL fix (child process) ...");
+            var again = RunChild(MatmulCase, childArguments, mklFix: true);
+            log($"  done: {Summary(again)}");
+            results.Add(again);
+            return Assemble(plan, results, withoutFix, [.. results.SkipLast(1), .. withoutFix, again]);
         }
         return Assemble(plan, results, withoutFix);
     }
@@ -104,13 +119,17 @@ public static class ThroughputRunner
         parts.AddRange(r.Generation.Select(g => $"{(g.Batch > 1 ? $"batch {g.Batch} " : "")}{(g.UseCache ? "cache" : "no cache")} {g.TokensPerSecond:F1} tok/s"));
         if (r.GenerationMemory is { } gm) parts.Add($"RSS {gm.FirstMib:F0} -> {gm.LastMib:F0} MiB over {gm.NewTokens} tokens ({gm.SlopeMibPer1000Tokens:F3} MiB / 1000)");
         parts.Add($"peak RSS {r.Memory.PeakRssMib:F0} MiB, MKL fix {(r.MklCpuFix ? "on" : "off")}");
+        if (r.Contention is { OtherCpus: var other } && double.IsFinite(other)) parts.Add($"other processes {other:F2} CPUs");
         return string.Join(", ", parts);
     }
 
-    static ThroughputReport Assemble(ThroughputPlan plan, List<CaseResult> results, List<CaseResult> withoutFix)
+    /// <param name="chronological">Every case in the order it ran, for the machine-load table; null: the fix-on
+    /// cases, then the fix-off ones.</param>
+    internal static ThroughputReport Assemble(ThroughputPlan plan, List<CaseResult> results, List<CaseResult> withoutFix,
+        IReadOnlyList<CaseResult>? chronological = null)
     {
         var matmul = results.SelectMany(r => r.Matmul).ToList();
-        var fp32 = matmul.FirstOrDefault(m => m.Dtype == "fp32");
+        var fp32 = matmul.Where(m => m.Dtype == "fp32").MaxBy(m => m.BestGflops);
         double peak = fp32?.BestGflops ?? double.NaN;
         double? Mfu(TrainingMeasurement t) => double.IsFinite(peak) && peak > 0 ? t.AchievedGflops / peak : null;
 
@@ -123,17 +142,18 @@ public static class ThroughputRunner
             && training.FirstOrDefault(t => t.Name == name && t.MklCpuFix) is { } on
             && training.FirstOrDefault(t => t.Name == name && !t.MklCpuFix) is { } off)
         {
-            double? fp32On = matmul.FirstOrDefault(m => m.Dtype == "fp32" && m.MklCpuFix)?.BestGflops;
-            double? fp32Off = matmul.FirstOrDefault(m => m.Dtype == "fp32" && !m.MklCpuFix)?.BestGflops;
+            double? fp32On = matmul.Where(m => m.Dtype == "fp32" && m.MklCpuFix).MaxBy(m => m.BestGflops)?.BestGflops;
+            double? fp32Off = matmul.Where(m => m.Dtype == "fp32" && !m.MklCpuFix).MaxBy(m => m.BestGflops)?.BestGflops;
             comparison = new MklFixComparison(name, on.TokensPerSecond, off.TokensPerSecond, on.TokensPerSecond / off.TokensPerSecond, fp32On, fp32Off);
         }
 
         var first = results.FirstOrDefault();
         return new ThroughputReport(
             DescribeMachine(first?.Threads ?? get_num_threads(), first?.MklCpuFix ?? TorchRuntime.MklCpuFixLoaded),
-            plan.Quick, $"best fp32 {plan.Matmul.Size}x{plan.Matmul.Size} torch.mm with the MKL fix as loaded by default", peak,
+            plan.Quick, $"best fp32 {plan.Matmul.Size}x{plan.Matmul.Size} torch.mm with the MKL fix as loaded by default (best of the fix-on matmul runs)", peak,
             matmul, training, results.SelectMany(r => r.Generation).ToList(), comparison, Formulas,
-            GenerationMemory: results.Select(r => r.GenerationMemory).FirstOrDefault(m => m is not null));
+            GenerationMemory: results.Select(r => r.GenerationMemory).FirstOrDefault(m => m is not null),
+            Contention: (chronological ?? [.. results, .. withoutFix]).Select(r => r.Contention).OfType<CaseContention>().ToList());
     }
 
     public static readonly IReadOnlyDictionary<string, string> Formulas = new Dictionary<string, string>
@@ -143,7 +163,8 @@ public static class ThroughputRunner
         ["flops_per_token"] = "6*N + 12*n_layer*n_head*head_size*block_size (nanoGPT estimate_mfu / PaLM appendix B; attention not halved for causality)",
         ["bert_flops_per_token"] = "6*N + 12*layers*hidden*seq_len + 6*embedding_width*vocab*predictions/seq_len, N = parameters outside the embedding tables (the tied MLM decoder runs at the masked positions only)",
         ["achieved_gflops"] = "flops_per_token * training_tokens_per_second / 1e9",
-        ["mfu"] = "achieved_gflops / peak_fp32_gflops, peak = best fp32 2048x2048 torch.mm in this run (MKL fix on)",
+        ["mfu"] = "achieved_gflops / peak_fp32_gflops, peak = best fp32 2048x2048 torch.mm in this run (MKL fix on; best of the fix-on matmul runs)",
+        ["other_cpus"] = "(busy ticks of all CPUs in /proc/stat - this process's utime + stime) / 100 / wall seconds of the case: CPUs other processes (or the hypervisor, as steal) took while it ran",
         ["matmul_gflops"] = "2*n^3 / seconds / 1e9 per torch.mm of two n x n matrices; best and median over the repetitions",
         ["generation_tokens_per_second"] = "batch * new_tokens / seconds of the whole GenerateIds enumeration (greedy), time to first token included; fastest of the repetitions (cache and no-cache alternate)",
         ["decode_tokens_per_second"] = "batch * (new_tokens - 1) / (seconds - time_to_first_token)",
@@ -199,7 +220,7 @@ public static class ThroughputRunner
             now.ToString("yyyy-MM-dd"), now.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ"), commit, dirty, CpuModel(),
             Environment.ProcessorCount, threads, mklFix,
             typeof(TorchSharp.torch).Assembly.GetName().Version?.ToString() ?? "?", Environment.Version.ToString(),
-            RuntimeInformation.OSDescription);
+            RuntimeInformation.OSDescription, TorchRuntime.MallocTuned);
     }
 
     static string CpuModel()
