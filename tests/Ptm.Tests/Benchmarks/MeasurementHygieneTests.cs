@@ -13,13 +13,13 @@ public class MeasurementHygieneTests
         ThroughputRunner.MatmulCase, fix, 2, Memory,
         [new MatmulMeasurement("fp32", 2048, 8, 0.1, 0.1, fp32Best, fp32Best - 5, fix, Memory),
          new MatmulMeasurement("bf16", 2048, 5, 0.05, 0.05, 410, 400, fix, Memory)],
-        [], [], new CaseContention(ThroughputRunner.MatmulCase, fix, 3.0, otherCpus));
+        [], [], Contention: new CaseContention(ThroughputRunner.MatmulCase, fix, 3.0, otherCpus));
 
     static CaseResult Train(double tokensPerSecond, bool fix) => new(
         "train:default", fix, 2, Memory, [],
         [new TrainingMeasurement("default", 4, 256, 4, 2048, 128, 16, 128, 2, 8, [0.3], 0.3, tokensPerSecond, 7.6, 3716608, 3224576, 23.7e6,
             23.7e6 * tokensPerSecond / 1e9, fix, Memory)],
-        [], new CaseContention("train:default", fix, 10, 0.0));
+        [], Contention: new CaseContention("train:default", fix, 10, 0.0));
 
     static ThroughputPlan Plan() => ThroughputPlan.Standard(Path.Combine(DataFixturesRoot(), "configs", "gpt-kjv.json"), quick: true,
         Path.Combine(DataFixturesRoot(), "configs", "bert-kjv.json"));
