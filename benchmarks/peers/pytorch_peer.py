@@ -31,6 +31,7 @@ import json
 import math
 import os
 import platform
+import random
 import resource
 import statistics
 import subprocess
@@ -458,15 +459,20 @@ def generate(torch, model, prompts, new_tokens, use_cache, on_token=None):
     return time.perf_counter() - t0, first
 
 
-def measure_generation(torch, Gpt, case):
+def seeded_model_and_prompts(torch, Gpt, case, batch):
+    """The case's model in eval mode (seeded weights) and `batch` random prompts from the same seed."""
     m = model_config(case["model"])
     torch.manual_seed(case.get("seed", 1337))
     model = Gpt(m)
     model.eval()
-    import random
     rng = random.Random(case.get("seed", 1337))
-    batch = case.get("batch", 1)
     prompts = [[rng.randrange(m["vocab_size"]) for _ in range(case["prompt_tokens"])] for _ in range(batch)]
+    return m, model, prompts
+
+
+def measure_generation(torch, Gpt, case):
+    batch = case.get("batch", 1)
+    m, model, prompts = seeded_model_and_prompts(torch, Gpt, case, batch)
     best = {}
     for rep in range(case.get("repetitions", 3)):
         for use_cache in (True, False):
@@ -505,20 +511,14 @@ def rss_slope_per_1000(samples):
 
 def measure_generation_memory(torch, Gpt, case):
     """Greedy cached generation of case["new_tokens"] tokens, VmRSS every case["sample_every"] tokens."""
-    m = model_config(case["model"])
-    torch.manual_seed(case.get("seed", 1337))
-    model = Gpt(m)
-    model.eval()
-    import random
-    rng = random.Random(case.get("seed", 1337))
-    prompt = [rng.randrange(m["vocab_size"]) for _ in range(case["prompt_tokens"])]
+    _, model, prompts = seeded_model_and_prompts(torch, Gpt, case, 1)
     every, samples = case["sample_every"], []
 
     def on_token(n):
         if n % every == 0:
             samples.append((n, rss_mib()))
 
-    total, _ = generate(torch, model, [prompt], case["new_tokens"], True, on_token)
+    total, _ = generate(torch, model, prompts, case["new_tokens"], True, on_token)
     rss = [r for _, r in samples]
     return {"name": case["name"], "new_tokens": case["new_tokens"], "sample_every": every,
             "samples": [{"tokens": t, "rss_mib": r} for t, r in samples], "first_mib": rss[0], "last_mib": rss[-1],
