@@ -66,12 +66,7 @@ public class TaskHeadTests(FineTuningTestModels models) : IClassFixture<FineTuni
     [MemberData(nameof(All))]
     public void SaveThenLoadGivesIdenticalPredictions(string family, FineTuneTask task)
     {
-        var ft = Head(family, task);
-        using (no_grad())
-            foreach (var p in ft.Module.parameters()) p.add_(randn_like(p) * 0.01); // not the initial state
-        string dir = Path.Combine(models.Root, $"saved-{family}-{task}-{Guid.NewGuid():N}");
-        ft.Save(dir);
-        var loaded = FineTuneModel.Load(dir);
+        var (ft, loaded) = SavedAndReloaded(family, task, noise: 0.01);
         var data = DataFor(task);
         var before = ft.Predict(ft.Encode(data, true));
         var after = loaded.Predict(loaded.Encode(data, true));
@@ -127,12 +122,7 @@ public class TaskHeadTests(FineTuningTestModels models) : IClassFixture<FineTuni
     [MemberData(nameof(TokenLevel))]
     public void TokenHeadsSaveThenLoadGiveIdenticalPredictions(string family, FineTuneTask task)
     {
-        var ft = Head(family, task);
-        using (no_grad())
-            foreach (var p in ft.Module.parameters()) p.add_(randn_like(p) * 0.05); // not the initial state
-        string dir = Path.Combine(models.Root, $"saved-{family}-{task}-{Guid.NewGuid():N}");
-        ft.Save(dir);
-        var loaded = FineTuneModel.Load(dir);
+        var (ft, loaded) = SavedAndReloaded(family, task, noise: 0.05);
         Assert.Equal(ft.Info, loaded.Info);
         var data = DataFor(task);
         if (task == FineTuneTask.Tag)
@@ -221,5 +211,16 @@ public class TaskHeadTests(FineTuningTestModels models) : IClassFixture<FineTuni
             last = loss.item<float>();
         }
         Assert.True(last < first * 0.2, $"loss {first} -> {last}");
+    }
+
+    /// <summary>A fresh head moved off its initial state by N(0, noise²) on every weight, saved and loaded back.</summary>
+    (FineTuneModel Saved, FineTuneModel Loaded) SavedAndReloaded(string family, FineTuneTask task, double noise)
+    {
+        var ft = Head(family, task);
+        using (no_grad())
+            foreach (var p in ft.Module.parameters()) p.add_(randn_like(p) * noise);
+        string dir = Path.Combine(models.Root, $"saved-{family}-{task}-{Guid.NewGuid():N}");
+        ft.Save(dir);
+        return (ft, FineTuneModel.Load(dir));
     }
 }
