@@ -10,6 +10,7 @@ initialisation) and times the same cases as benchmarks/Ptm.Benchmarks/Throughput
   train:bert-base   the same step for the BERT-base shape at sequence length 128 (batch 4, 20 masked positions)
   train:<name>      zero_grad, forward, summed cross-entropy / target count, backward, clip_grad_norm_, AdamW step
                     (decay on parameters with dim >= 2, none on biases and LayerNorm weights)
+                    (train:<name>-bf16: the forward under torch.autocast("cpu", bfloat16), the loss on float32 logits)
   generate          greedy batch-1 generation with and without a preallocated KV cache
   generate:<name>   the same for a batch of equal-length prompts (generate:batch8)
   generate:memory   10,000 cached tokens, resident memory read every 1,000
@@ -81,6 +82,10 @@ def standard_plan(config_path, quick, bert_config_path=None):
              "warmup_steps": 1 if quick else 2, "timed_steps": 2 if quick else 8, "seed": seed},
             {"name": "gpt2-small", "model": gpt2, "training": gpt2_training,
              "warmup_steps": 1 if quick else 2, "timed_steps": 1 if quick else 3, "seed": seed},
+            {"name": "default-bf16", "model": model, "training": dict(training, precision="bfloat16"),
+             "warmup_steps": 1 if quick else 2, "timed_steps": 2 if quick else 8, "seed": seed},
+            {"name": "gpt2-small-bf16", "model": gpt2, "training": dict(gpt2_training, precision="bfloat16"),
+             "warmup_steps": 1 if quick else 2, "timed_steps": 1 if quick else 3, "seed": seed},
         ],
         "generation": {"name": "default", "model": model, "prompt_tokens": 16, "new_tokens": 64 if quick else 256,
                        "warmup_tokens": 8, "repetitions": 1 if quick else 3, "seed": seed},
@@ -104,7 +109,7 @@ def model_config(m):
 
 def training_config(t):
     c = {"batch_size": 16, "block_size": 128, "learning_rate": 1e-3, "weight_decay": 0.1, "beta1": 0.9,
-         "beta2": 0.99, "grad_clip": 1.0}
+         "beta2": 0.99, "grad_clip": 1.0, "precision": "float32"}
     c.update({k: v for k, v in t.items() if k in c})
     return c
 
@@ -374,7 +379,7 @@ def measure_bert_training(torch, Bert, case):
         "vocab_size": m["vocab_size"], "n_positions": m["max_position_embeddings"], "batch_size": B, "block_size": T,
         "warmup_steps": case["warmup_steps"], "timed_steps": case["timed_steps"], "step_seconds": timed,
         "median_step_seconds": statistics.median(timed), "tokens_per_second": B * T * len(timed) / sum(timed),
-        "final_loss": last_loss, "parameter_count": sum(p.numel() for p in params),
+        "final_loss": last_loss, "parameter_count": sum(p.numel() for p in params), "precision": t["precision"],
     }
 
 
@@ -399,6 +404,9 @@ def measure_training(torch, Gpt, case):
     gen = torch.Generator().manual_seed(case.get("seed", 1337))
     warmup, timed_steps = case["warmup_steps"], case["timed_steps"]
     B, T = t["batch_size"], t["block_size"]
+    if t["precision"] not in ("float32", "bfloat16"):
+        raise ValueError(f"training precision: expected float32 or bfloat16, got {t['precision']}")
+    bf16 = t["precision"] == "bfloat16"
     timed, last_loss = [], float("nan")
     for step in range(warmup + timed_steps):
         window = torch.randint(0, m["vocab_size"], (B, T + 1), generator=gen)
@@ -406,7 +414,11 @@ def measure_training(torch, Gpt, case):
         start = time.perf_counter()
         opt.zero_grad(set_to_none=True)  # as Ptm's FusedAdamW.zero_grad: release, do not zero
         n_targets = int(y.ne(-100).sum().item())
-        logits = model(x)
+        # bfloat16: autocast's CPU recipe (products in bf16, float32 weights); the loss on float32 logits, as Ptm's
+        # LM head hands back float32.
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            logits = model(x)
+        logits = logits.float()
         loss = torch.nn.functional.cross_entropy(logits.view(-1, logits.shape[-1]), y.view(-1),
                                                  ignore_index=-100, reduction="sum") / n_targets
         loss.backward()
@@ -422,7 +434,7 @@ def measure_training(torch, Gpt, case):
         "vocab_size": m["vocab_size"], "n_positions": m["n_positions"], "batch_size": B, "block_size": T,
         "warmup_steps": warmup, "timed_steps": timed_steps, "step_seconds": timed,
         "median_step_seconds": statistics.median(timed), "tokens_per_second": B * T * len(timed) / sum(timed),
-        "final_loss": last_loss, "parameter_count": sum(p.numel() for p in params),
+        "final_loss": last_loss, "parameter_count": sum(p.numel() for p in params), "precision": t["precision"],
     }
 
 

@@ -32,6 +32,7 @@ public sealed record ThroughputPlan(
     /// <summary>The BERT training cases in the order they run: the configured BERT, then the BERT-base shape.</summary>
     public IEnumerable<BertTrainingCase> BertCases() => new[] { Bert, BertBase }.OfType<BertTrainingCase>();
     public const string Gpt2SmallCaseName = "gpt2-small";
+    public const string Bf16Suffix = "-bf16";
 
     /// <summary>The standard plan: the default run config (<c>configs/gpt-kjv.json</c>), a GPT-2 small shape and,
     /// when <paramref name="bertConfigPath"/> is given, BERT pre-training in that config (<c>configs/bert-kjv.json</c>).</summary>
@@ -51,7 +52,11 @@ public sealed record ThroughputPlan(
         var matmul = new MatmulCase(2048, Fp32Repetitions: quick ? 3 : 8, Bf16Repetitions: quick ? 2 : 5);
         var bert = bertConfigPath is null ? null : BertThroughput.FromConfig(bertConfigPath, quick);
         var bertBase = bertConfigPath is null ? null : BertThroughput.BaseFromConfig(bertConfigPath, quick);
-        return new ThroughputPlan(matmul, [defaultCase, gpt2Case], generation, quick, DefaultCaseName, bert, bertBase)
+        // The same two shapes in bfloat16 mixed precision (training.precision), against the peer under torch.autocast:
+        // the bf16 lever, compared at the same dtype on both sides.
+        var defaultBf16 = defaultCase with { Name = DefaultCaseName + Bf16Suffix, Training = defaultCase.Training with { Precision = "bfloat16" } };
+        var gpt2Bf16 = gpt2Case with { Name = Gpt2SmallCaseName + Bf16Suffix, Training = gpt2Case.Training with { Precision = "bfloat16" } };
+        return new ThroughputPlan(matmul, [defaultCase, gpt2Case, defaultBf16, gpt2Bf16], generation, quick, DefaultCaseName, bert, bertBase)
         {
             BatchedGeneration = generation with { Name = "batch8", Batch = 8, Repetitions = 2 },
             GenerationMemory = new GenerationMemoryCase("memory", run.Model with { }, PromptTokens: 16,

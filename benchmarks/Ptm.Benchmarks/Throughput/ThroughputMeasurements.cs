@@ -46,7 +46,9 @@ public static class ThroughputMeasurements
             var clock = Stopwatch.StartNew();
             optimizer.zero_grad();
             long stepTokens = y.ne(-100).sum().item<long>();
-            var loss = Gpt.Loss(model.forward(x), y, normalizer: stepTokens);
+            Tensor loss;
+            using (MixedPrecision.Use(t.ComputeType))
+                loss = Gpt.Loss(model.forward(x), y, normalizer: stepTokens);
             loss.backward();
             lastLoss = loss.item<float>();
             if (t.GradClip > 0) nn.utils.clip_grad_norm_(parameters, t.GradClip);
@@ -64,7 +66,7 @@ public static class ThroughputMeasurements
             t.BatchSize, t.BlockSize, c.WarmupSteps, c.TimedSteps,
             [.. timed], Median(timed), tokensPerSecond, lastLoss,
             model.ParameterCount(), flopsParams, flopsPerToken, flopsPerToken * tokensPerSecond / 1e9,
-            TorchRuntime.MklCpuFixLoaded);
+            TorchRuntime.MklCpuFixLoaded, Precision: t.Precision);
     }
 
     /// <summary>

@@ -18,7 +18,7 @@ public sealed record TrainingMeasurement(
     int BatchSize, int BlockSize, int WarmupSteps, int TimedSteps,
     double[] StepSeconds, double MedianStepSeconds, double TokensPerSecond, double FinalLoss,
     long ParameterCount, long FlopsParameterCount, double FlopsPerToken, double AchievedGflops,
-    bool MklCpuFix, MemoryPeak? Memory = null, double? Mfu = null);
+    bool MklCpuFix, MemoryPeak? Memory = null, double? Mfu = null, string Precision = "float32");
 
 /// <summary>Greedy generation of <paramref name="Batch"/> sequences at once; the fastest of <paramref name="Repetitions"/> runs.</summary>
 /// <param name="NewTokens">New tokens per sequence.</param>

@@ -131,7 +131,13 @@ public static class ThroughputRunner
         var matmul = results.SelectMany(r => r.Matmul).ToList();
         var fp32 = matmul.Where(m => m.Dtype == "fp32").MaxBy(m => m.BestGflops);
         double peak = fp32?.BestGflops ?? double.NaN;
-        double? Mfu(TrainingMeasurement t) => double.IsFinite(peak) && peak > 0 ? t.AchievedGflops / peak : null;
+        // bfloat16 cases are set against the bf16 product's peak, as their matrix products run in bf16.
+        double peakBf16 = matmul.Where(m => m.Dtype == "bf16").MaxBy(m => m.BestGflops)?.BestGflops ?? double.NaN;
+        double? Mfu(TrainingMeasurement t)
+        {
+            double p = t.Precision == "bfloat16" ? peakBf16 : peak;
+            return double.IsFinite(p) && p > 0 ? t.AchievedGflops / p : null;
+        }
 
         var training = results.SelectMany(r => r.Training).Concat(withoutFix.SelectMany(r => r.Training))
             .Select(t => t with { Mfu = Mfu(t) }).ToList();
@@ -159,11 +165,12 @@ public static class ThroughputRunner
     public static readonly IReadOnlyDictionary<string, string> Formulas = new Dictionary<string, string>
     {
         ["training_tokens_per_second"] = "batch_size * block_size * timed_steps / sum(timed step seconds); a step is zero_grad, forward, Gpt.Loss, backward, clip_grad_norm_, AdamW step",
+        ["precision"] = "float32, or bfloat16: Ptm multiplies in bf16 with float32 master weights (training.precision, MixedPrecision); the peer runs forward under torch.autocast(\"cpu\", bfloat16) and the loss on float32 logits",
         ["flops_parameter_count"] = "N = all parameters except transformer.wpe (the tied wte/LM head counted once)",
         ["flops_per_token"] = "6*N + 12*n_layer*n_head*head_size*block_size (nanoGPT estimate_mfu / PaLM appendix B; attention not halved for causality)",
         ["bert_flops_per_token"] = "6*N + 12*layers*hidden*seq_len + 6*embedding_width*vocab*predictions/seq_len, N = parameters outside the embedding tables (the tied MLM decoder runs at the masked positions only)",
         ["achieved_gflops"] = "flops_per_token * training_tokens_per_second / 1e9",
-        ["mfu"] = "achieved_gflops / peak_fp32_gflops, peak = best fp32 2048x2048 torch.mm in this run (MKL fix on; best of the fix-on matmul runs)",
+        ["mfu"] = "achieved_gflops / peak_fp32_gflops, peak = best fp32 2048x2048 torch.mm in this run (MKL fix on; best of the fix-on matmul runs); for precision bfloat16 the best bf16 torch.mm instead",
         ["other_cpus"] = "(busy ticks of all CPUs in /proc/stat - this process's utime + stime) / 100 / wall seconds of the case: CPUs other processes (or the hypervisor, as steal) took while it ran",
         ["matmul_gflops"] = "2*n^3 / seconds / 1e9 per torch.mm of two n x n matrices; best and median over the repetitions",
         ["generation_tokens_per_second"] = "batch * new_tokens / seconds of the whole GenerateIds enumeration (greedy), time to first token included; fastest of the repetitions (cache and no-cache alternate)",

@@ -15,10 +15,10 @@ public class MeasurementHygieneTests
          new MatmulMeasurement("bf16", 2048, 5, 0.05, 0.05, 410, 400, fix, Memory)],
         [], [], Contention: new CaseContention(ThroughputRunner.MatmulCase, fix, 3.0, otherCpus));
 
-    static CaseResult Train(double tokensPerSecond, bool fix) => new(
+    static CaseResult Train(double tokensPerSecond, bool fix, string precision = "float32") => new(
         "train:default", fix, 2, Memory, [],
-        [new TrainingMeasurement("default", 4, 256, 4, 2048, 128, 16, 128, 2, 8, [0.3], 0.3, tokensPerSecond, 7.6, 3716608, 3224576, 23.7e6,
-            23.7e6 * tokensPerSecond / 1e9, fix, Memory)],
+        [new TrainingMeasurement(precision == "float32" ? "default" : "default-bf16", 4, 256, 4, 2048, 128, 16, 128, 2, 8, [0.3], 0.3,
+            tokensPerSecond, 7.6, 3716608, 3224576, 23.7e6, 23.7e6 * tokensPerSecond / 1e9, fix, Memory, Precision: precision)],
         [], Contention: new CaseContention("train:default", fix, 10, 0.0));
 
     static ThroughputPlan Plan() => ThroughputPlan.Standard(Path.Combine(DataFixturesRoot(), "configs", "gpt-kjv.json"), quick: true,
@@ -44,6 +44,11 @@ public class MeasurementHygieneTests
 
         string md = ThroughputReportWriter.ToMarkdown(report);
         Assert.Contains("| matmul | on | 3.0 | 0.95 | disturbed |", md);
+
+        // A bfloat16 case's products run in bf16, so its MFU is set against the bf16 product (410 in Matmul above).
+        var mixed = ThroughputRunner.Assemble(Plan(), [Matmul(208.0, true, 0.0), Train(9000, true, "bfloat16")], []);
+        var bf16 = mixed.Training.Single();
+        Assert.Equal(bf16.AchievedGflops / 410.0, bf16.Mfu!.Value, 12);
         Assert.Contains("| matmul | on | 3.0 | 0.02 |  |", md);
     }
 

@@ -133,6 +133,12 @@ public class PeerReportTests
         var gpt2 = r.GetProperty("training")[1];
         Assert.Equal(50257, gpt2.GetProperty("model").GetProperty("vocab_size").GetInt32());
         Assert.Equal(256, gpt2.GetProperty("training").GetProperty("block_size").GetInt32());
+        Assert.Equal("float32", gpt2.GetProperty("training").GetProperty("precision").GetString());
+        // The bf16 lever at the same dtype on both sides: the same two shapes with training.precision bfloat16.
+        var bf16 = r.GetProperty("training").EnumerateArray().Where(t => t.GetProperty("name").GetString()!.EndsWith("-bf16", StringComparison.Ordinal)).ToList();
+        Assert.Equal(["default-bf16", "gpt2-small-bf16"], bf16.Select(t => t.GetProperty("name").GetString()));
+        Assert.All(bf16, t => Assert.Equal("bfloat16", t.GetProperty("training").GetProperty("precision").GetString()));
+        Assert.Equal(256, bf16[1].GetProperty("training").GetProperty("block_size").GetInt32());
         Assert.Equal(256, r.GetProperty("generation").GetProperty("new_tokens").GetInt32());
         Assert.Equal(16, r.GetProperty("generation").GetProperty("prompt_tokens").GetInt32());
         var bert = r.GetProperty("bert");
