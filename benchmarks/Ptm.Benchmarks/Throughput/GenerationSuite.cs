@@ -13,8 +13,11 @@ namespace Ptm.Benchmarks.Throughput;
 /// <summary>Long cached generation of one sequence, resident memory read every <paramref name="SampleEvery"/> tokens.</summary>
 public sealed record GenerationMemoryCase(string Name, GptConfig Model, int PromptTokens, int NewTokens, int SampleEvery, long Seed = 1337);
 
-/// <summary>VmRSS after <paramref name="Tokens"/> new tokens.</summary>
-public sealed record RssSample(int Tokens, double RssMib);
+/// <summary>
+/// VmRSS after <paramref name="Tokens"/> new tokens, with what it is made of: glibc's heap in use and free inside it
+/// (<see cref="NativeHeap"/>; null off glibc) and the .NET GC heap (<see cref="GC.GetTotalMemory(bool)"/>).
+/// </summary>
+public sealed record RssSample(int Tokens, double RssMib, double? NativeInUseMib = null, double? NativeFreeMib = null, double? ManagedMib = null);
 
 /// <summary>
 /// Resident memory over a long cached generation. <paramref name="SlopeMibPer1000Tokens"/> is the least-squares slope
@@ -27,7 +30,14 @@ public sealed record RssSample(int Tokens, double RssMib);
 public sealed record GenerationMemoryMeasurement(
     string Name, int PromptTokens, int NewTokens, int NPositions, int SampleEvery, IReadOnlyList<RssSample> Samples,
     double RssStartMib, double FirstMib, double LastMib, double MaxMib, double SlopeMibPer1000Tokens,
-    double TokensPerSecond, long LiveTensorsBefore, long LiveTensorsAfter, bool MklCpuFix, MemoryPeak? Memory = null);
+    double TokensPerSecond, long LiveTensorsBefore, long LiveTensorsAfter, bool MklCpuFix, MemoryPeak? Memory = null)
+{
+    /// <summary>Slope of glibc's in-use bytes: what tensors and other native allocations hold (null off glibc).</summary>
+    public double? NativeInUseSlopeMibPer1000Tokens { get; init; }
+
+    /// <summary>Slope of the .NET GC heap.</summary>
+    public double? ManagedSlopeMibPer1000Tokens { get; init; }
+}
 
 /// <summary>The generation cases beyond batch 1: a batched case and the long-run memory case.</summary>
 public static class GenerationSuite
@@ -81,21 +91,32 @@ public static class GenerationSuite
         int produced = 0;
         var clock = Stopwatch.StartNew();
         foreach (int _ in generator.GenerateIds(prompt, options))
-            if (++produced % c.SampleEvery == 0) samples.Add(new RssSample(produced, ProcessMemory.RssMib()));
+            if (++produced % c.SampleEvery == 0)
+            {
+                var heap = NativeHeap.Read();
+                samples.Add(new RssSample(produced, ProcessMemory.RssMib(), heap?.InUseMib, heap?.FreeMib, GC.GetTotalMemory(false) / (1024.0 * 1024.0)));
+            }
         double seconds = clock.Elapsed.TotalSeconds;
         long liveAfter = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
         return new GenerationMemoryMeasurement(
             c.Name, c.PromptTokens, produced, c.Model.NPositions, c.SampleEvery, samples, start,
             samples[0].RssMib, samples[^1].RssMib, samples.Max(s => s.RssMib), SlopePer1000(samples),
-            produced / seconds, liveBefore, liveAfter, TorchRuntime.MklCpuFixLoaded);
+            produced / seconds, liveBefore, liveAfter, TorchRuntime.MklCpuFixLoaded)
+        {
+            NativeInUseSlopeMibPer1000Tokens = samples.All(s => s.NativeInUseMib is not null) ? SlopePer1000(samples, s => s.NativeInUseMib!.Value) : null,
+            ManagedSlopeMibPer1000Tokens = SlopePer1000(samples, s => s.ManagedMib ?? 0),
+        };
     }
 
     /// <summary>Least-squares slope of RSS (MiB) against tokens, per 1000 tokens; 0 for fewer than two samples.</summary>
-    public static double SlopePer1000(IReadOnlyList<RssSample> samples)
+    public static double SlopePer1000(IReadOnlyList<RssSample> samples) => SlopePer1000(samples, s => s.RssMib);
+
+    /// <summary>The same slope for another of the samples' figures.</summary>
+    public static double SlopePer1000(IReadOnlyList<RssSample> samples, Func<RssSample, double> mib)
     {
         if (samples.Count < 2) return 0;
-        double mx = samples.Average(s => (double)s.Tokens), my = samples.Average(s => s.RssMib);
-        double sxy = samples.Sum(s => (s.Tokens - mx) * (s.RssMib - my));
+        double mx = samples.Average(s => (double)s.Tokens), my = samples.Average(mib);
+        double sxy = samples.Sum(s => (s.Tokens - mx) * (mib(s) - my));
         double sxx = samples.Sum(s => (s.Tokens - mx) * (s.Tokens - mx));
         return sxx > 0 ? sxy / sxx * 1000 : 0;
     }
@@ -121,6 +142,13 @@ public static class GenerationSuite
         s.AppendLine("|---:|---:|---:|---:|---:|---:|---|");
         s.AppendLine($"| {F(m.RssStartMib, 1)} | {F(m.FirstMib, 1)} | {F(m.LastMib, 1)} | {F(m.MaxMib, 1)} | {F(m.SlopeMibPer1000Tokens, 3)} | " +
             $"{F(m.TokensPerSecond, 1)} | {m.LiveTensorsBefore} → {m.LiveTensorsAfter} |");
+        if (m.Samples.All(x => x.NativeInUseMib is not null))
+        {
+            s.AppendLine();
+            s.AppendLine($"What the resident memory holds, at the same samples (MiB): glibc heap in use {string.Join(", ", m.Samples.Select(x => F(x.NativeInUseMib, 1)))} " +
+                $"(slope {F(m.NativeInUseSlopeMibPer1000Tokens, 3)} / 1000 tokens); free inside the heap {string.Join(", ", m.Samples.Select(x => F(x.NativeFreeMib, 1)))}; " +
+                $".NET GC heap {string.Join(", ", m.Samples.Select(x => F(x.ManagedMib, 2)))} (slope {F(m.ManagedSlopeMibPer1000Tokens, 3)}).");
+        }
         if (r.Peer?.Result?.GenerationMemory is { } p)
         {
             s.AppendLine();

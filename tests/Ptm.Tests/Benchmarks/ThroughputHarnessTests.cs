@@ -98,6 +98,28 @@ public class ThroughputHarnessTests : IDisposable
         Assert.Equal(1.8, GenerationSuite.SlopePer1000(samples), 9);
         Assert.Equal(0, GenerationSuite.SlopePer1000([new RssSample(1000, 5)]));
         Assert.Equal(0, GenerationSuite.SlopePer1000([new RssSample(1000, 5), new RssSample(2000, 5)]));
+
+        // The same slope through any of a sample's figures: here the glibc in-use column falls by 0.5 MiB per 1000.
+        var heap = new[] { new RssSample(1000, 200, NativeInUseMib: 105), new RssSample(2000, 206, NativeInUseMib: 104.5), new RssSample(3000, 206, NativeInUseMib: 104) };
+        Assert.Equal(-0.5, GenerationSuite.SlopePer1000(heap, x => x.NativeInUseMib!.Value), 9);
+        Assert.Equal(3.0, GenerationSuite.SlopePer1000(heap), 9);
+    }
+
+    [Fact]
+    public void NativeHeapCountsALiveTensorAsInUse_AndItsReleaseAsNot()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        const double mib = 16;
+        using (TorchSharp.torch.ones(1024)) { }     // libtorch's one-time set-up allocates too: not part of what is measured
+        GC.Collect();                               // tensors of earlier tests freed by finalizers now, not mid-measurement
+        GC.WaitForPendingFinalizers();
+        var before = NativeHeap.Read()!.Value;
+        double during;
+        using (var t = TorchSharp.torch.ones((long)(mib * 1024 * 1024 / sizeof(float))))
+            during = NativeHeap.Read()!.Value.InUseMib;
+        var after = NativeHeap.Read()!.Value;
+        Assert.InRange(during - before.InUseMib, 0.95 * mib, 1.5 * mib);
+        Assert.InRange(after.InUseMib - before.InUseMib, -1.0, 1.0);
     }
 
     [Fact]
