@@ -7,12 +7,13 @@ using Ptm.Benchmarks.Throughput;
 const string Usage = """
     usage:
       Ptm.Benchmarks throughput [--out DIR] [--quick] [--config FILE] [--bert-config FILE | --no-bert] [--in-process] [--peer]
-                                [--threads N] [--no-tokenizers] [--settle-seconds S]
+                                [--threads N] [--no-tokenizers] [--settle-seconds S] [--paired-rounds N]
           self-timed training / generation / matmul / tokenizer throughput; writes DIR/<date>-throughput.{json,md}
           (DIR defaults to benchmarks/results, FILE to configs/gpt-kjv.json, the BERT cases to configs/bert-kjv.json);
           --peer also runs benchmarks/peers/pytorch_peer.py (PyTorch eager, OpenBLAS) and adds a side-by-side section;
           --threads sets torch's threads in every case and the peer; the run first waits up to S seconds (default 30)
-          for other processes to go quiet
+          for other processes to go quiet; --paired-rounds N (with --peer) then runs every training case N more times,
+          Ptm and the peer back to back, and reports the median of the per-round ratios
       Ptm.Benchmarks micro [BenchmarkDotNet arguments, e.g. --filter '*Attention*']
           BenchmarkDotNet micro-benchmarks (all of them when no --filter is given)
     """;
@@ -60,6 +61,25 @@ catch (InvalidInputException e)
     return 2;
 }
 
+static IReadOnlyList<PairedCase> RunPaired(ThroughputPlan plan, ThroughputOptions options, PeerEnvironment peer)
+{
+    string planPath = Path.Combine(Path.GetTempPath(), $"ptm-peer-plan-{Guid.NewGuid():N}.json");
+    try
+    {
+        PeerRunner.WritePlan(plan, planPath);
+        var training = ThroughputRunner.CaseNames(plan).Where(n => n.StartsWith(ThroughputRunner.TrainCasePrefix, StringComparison.Ordinal)).ToList();
+        Console.WriteLine($"paired rounds: {string.Join(", ", training)}, {options.PairedRounds} rounds ...");
+        return PairedRounds.Run(training, options.PairedRounds,
+            name => ThroughputRunner.RunChild(name, options.ChildArguments(), mklFix: true).Training.Single().TokensPerSecond,
+            name => PeerRunner.RunTrainingCase(peer, planPath, name).TokensPerSecond,
+            Console.WriteLine);
+    }
+    finally
+    {
+        if (File.Exists(planPath)) File.Delete(planPath);
+    }
+}
+
 static int Throughput(string[] args)
 {
     var options = ThroughputOptions.Parse(args);
@@ -76,6 +96,8 @@ static int Throughput(string[] args)
         var peer = PeerRunner.Run(plan, report, Console.WriteLine);
         Console.WriteLine(peer.Available ? "  peer done" : $"  peer not run: {peer.Reason}");
         report = report with { Peer = peer };
+        if (options.PairedRounds > 0 && peer.Available)
+            report = report with { Paired = RunPaired(plan, options, peer.Environment!) };
     }
     var (json, markdown) = ThroughputReportWriter.Save(report, options.OutDirectory);
     Console.WriteLine();

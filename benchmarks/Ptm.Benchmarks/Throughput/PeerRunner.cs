@@ -28,26 +28,60 @@ public static class PeerRunner
         return new PeerEnvironment(python, script, blas, UnsetVariables, threads);
     }
 
+    /// <summary>
+    /// Checks that the peer can run here (OpenBLAS and the interpreter present); null when it can, else why not.
+    /// </summary>
+    public static string? Unavailable(PeerEnvironment env)
+    {
+        if (env.LdPreload is string blas && !File.Exists(blas))
+            return $"OpenBLAS (OpenMP) not found at {blas}: apt-get install libopenblas0-openmp " +
+                "(without it Debian's python3-torch uses the reference BLAS, 27-43x slower, which is no fair peer)";
+        if (Path.IsPathRooted(env.Python) && !File.Exists(env.Python))
+            return $"python interpreter {env.Python} not found (set PTM_PEER_PYTHON)";
+        return null;
+    }
+
+    public static void WritePlan(ThroughputPlan plan, string path) => File.WriteAllText(path, JsonSerializer.Serialize(plan, ThroughputRunner.Json));
+
+    /// <summary>The peer's command line and environment: the script, its threads, then <paramref name="arguments"/>.</summary>
+    static ProcessStartInfo StartInfo(PeerEnvironment env, params string[] arguments)
+    {
+        var start = new ProcessStartInfo(env.Python) { RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (string a in new[] { env.Script, "--threads", env.Threads.ToString(System.Globalization.CultureInfo.InvariantCulture) }.Concat(arguments))
+            start.ArgumentList.Add(a);
+        foreach (string v in env.Unset) start.Environment.Remove(v);
+        if (env.LdPreload is not null) start.Environment["LD_PRELOAD"] = env.LdPreload;
+        start.Environment["OMP_NUM_THREADS"] = env.Threads.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return start;
+    }
+
+    /// <summary>One training case of the plan at <paramref name="planPath"/> in a peer process of its own (the peer's
+    /// <c>--case</c> mode); for <see cref="PairedRounds"/>.</summary>
+    public static PeerTraining RunTrainingCase(PeerEnvironment env, string planPath, string caseName)
+    {
+        using var process = Process.Start(StartInfo(env, "--plan", planPath, "--case", caseName))
+            ?? throw new InvalidOperationException($"could not start {env.Python}");
+        string output = process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        if (process.ExitCode != 0) throw new InvalidOperationException($"the peer's {caseName} exited with code {process.ExitCode}");
+        var result = JsonSerializer.Deserialize<PeerCaseOutput>(output.Trim().Split('\n')[^1], ThroughputRunner.Json);
+        return result?.Training?.SingleOrDefault() ?? throw new InvalidOperationException($"the peer's {caseName} printed no training result");
+    }
+
+    sealed record PeerCaseOutput(IReadOnlyList<PeerTraining>? Training);
+
     /// <summary>Runs the peer and sets its figures against <paramref name="ptm"/>'s. Never throws for a missing
     /// interpreter, torch or OpenBLAS: the section then says what is missing.</summary>
     public static PeerSection Run(ThroughputPlan plan, ThroughputReport ptm, Action<string> log)
     {
         var env = Environment(ptm.Machine.TorchThreads);
-        if (env.LdPreload is string blas && !File.Exists(blas))
-            return PeerSection.Unavailable($"OpenBLAS (OpenMP) not found at {blas}: apt-get install libopenblas0-openmp " +
-                "(without it Debian's python3-torch uses the reference BLAS, 27-43x slower, which is no fair peer)", env);
-        if (Path.IsPathRooted(env.Python) && !File.Exists(env.Python))
-            return PeerSection.Unavailable($"python interpreter {env.Python} not found (set PTM_PEER_PYTHON)", env);
+        if (Unavailable(env) is string reason) return PeerSection.Unavailable(reason, env);
 
         string planPath = Path.Combine(Path.GetTempPath(), $"ptm-peer-plan-{Guid.NewGuid():N}.json");
         try
         {
-            File.WriteAllText(planPath, JsonSerializer.Serialize(plan, ThroughputRunner.Json));
-            var start = new ProcessStartInfo(env.Python) { RedirectStandardOutput = true, UseShellExecute = false };
-            foreach (string a in new[] { env.Script, "--threads", env.Threads.ToString(), "--plan", planPath }) start.ArgumentList.Add(a);
-            foreach (string v in env.Unset) start.Environment.Remove(v);
-            if (env.LdPreload is not null) start.Environment["LD_PRELOAD"] = env.LdPreload;
-            start.Environment["OMP_NUM_THREADS"] = env.Threads.ToString();
+            WritePlan(plan, planPath);
+            var start = StartInfo(env, "--plan", planPath);
 
             log($"running the PyTorch peer: LD_PRELOAD={env.LdPreload} OMP_NUM_THREADS={env.Threads} {env.Python} {env.Script} ...");
             Process process;

@@ -6,8 +6,9 @@ namespace Ptm.Benchmarks.Throughput;
 /// <param name="Threads">torch intra-op threads for every case (and the peer); 0 keeps libtorch's default.</param>
 /// <param name="Tokenizers">Also time the tokenizers (--no-tokenizers skips them).</param>
 /// <param name="SettleSeconds">Wait up to this long for a quiet machine before the first case (--settle-seconds; 0: no wait).</param>
+/// <param name="PairedRounds">With --peer: this many rounds of every training case, Ptm and the peer back to back (--paired-rounds; 0: none).</param>
 public sealed record ThroughputOptions(string OutDirectory, bool Quick, string ConfigPath, bool InProcess, bool Peer = false, string? BertConfigPath = null,
-    int Threads = 0, bool Tokenizers = true, double SettleSeconds = ThroughputOptions.DefaultSettleSeconds)
+    int Threads = 0, bool Tokenizers = true, double SettleSeconds = ThroughputOptions.DefaultSettleSeconds, int PairedRounds = 0)
 {
     public const double DefaultSettleSeconds = 30;
 
@@ -15,7 +16,7 @@ public sealed record ThroughputOptions(string OutDirectory, bool Quick, string C
     {
         string? outDir = null, config = null, bertConfig = null;
         bool quick = false, inProcess = false, peer = false, noBert = false, tokenizers = true;
-        int threads = 0;
+        int threads = 0, paired = 0;
         double settle = DefaultSettleSeconds;
         for (int i = 0; i < args.Count; i++)
         {
@@ -33,6 +34,9 @@ public sealed record ThroughputOptions(string OutDirectory, bool Quick, string C
                 case "--threads":
                     threads = int.TryParse(Value(), out int n) && n > 0 ? n : throw new InvalidInputException($"--threads must be a positive integer (got '{args[i]}')");
                     break;
+                case "--paired-rounds":
+                    paired = int.TryParse(Value(), out int r) && r > 0 ? r : throw new InvalidInputException($"--paired-rounds must be a positive integer (got '{args[i]}')");
+                    break;
                 case "--settle-seconds":
                     settle = double.TryParse(Value(), System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double sec) && sec >= 0
                         ? sec : throw new InvalidInputException($"--settle-seconds must be a number >= 0 (got '{args[i]}')");
@@ -40,6 +44,8 @@ public sealed record ThroughputOptions(string OutDirectory, bool Quick, string C
                 default: throw new InvalidInputException($"unknown option '{args[i]}'");
             }
         }
+        if (paired > 0 && (!peer || inProcess))
+            throw new InvalidInputException("--paired-rounds needs --peer and child processes (not --in-process)");
         string root = RepoPaths.FindRoot() ?? Directory.GetCurrentDirectory();
         return new ThroughputOptions(
             Path.GetFullPath(outDir ?? Path.Combine(root, "benchmarks", "results")),
@@ -49,7 +55,7 @@ public sealed record ThroughputOptions(string OutDirectory, bool Quick, string C
             peer,
             noBert ? null : bertConfig is not null ? Path.GetFullPath(bertConfig)
                 : File.Exists(Path.Combine(root, "configs", "bert-kjv.json")) ? Path.Combine(root, "configs", "bert-kjv.json") : null,
-            threads, tokenizers, settle);
+            threads, tokenizers, settle, paired);
     }
 
     /// <summary>What a child needs to rebuild the same plan.</summary>

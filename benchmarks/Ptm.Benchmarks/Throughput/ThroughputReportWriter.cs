@@ -91,6 +91,7 @@ public static class ThroughputReportWriter
             s.AppendLine();
             AppendPeer(s, peer);
         }
+        PairedRounds.AppendMarkdown(s, r.Paired);
         return s.ToString();
     }
 

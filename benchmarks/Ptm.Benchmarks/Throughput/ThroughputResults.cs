@@ -50,4 +50,4 @@ public sealed record ThroughputReport(
     IReadOnlyList<MatmulMeasurement> Matmul, IReadOnlyList<TrainingMeasurement> Training,
     IReadOnlyList<GenerationMeasurement> Generation, MklFixComparison? MklFix,
     IReadOnlyDictionary<string, string> Formulas, PeerSection? Peer = null, GenerationMemoryMeasurement? GenerationMemory = null,
-    TokenizerSection? Tokenizers = null, IReadOnlyList<CaseContention>? Contention = null);
+    TokenizerSection? Tokenizers = null, IReadOnlyList<CaseContention>? Contention = null, IReadOnlyList<PairedCase>? Paired = null);

@@ -179,7 +179,7 @@ public static class ThroughputRunner
         ["peak_rss_mib"] = "VmHWM from /proc/self/status at the end of the case; child-process = the case's own process",
     };
 
-    static CaseResult RunChild(string name, IReadOnlyList<string> childArguments, bool mklFix)
+    internal static CaseResult RunChild(string name, IReadOnlyList<string> childArguments, bool mklFix)
     {
         var start = SelfStartInfo();
         start.ArgumentList.Add("throughput-case");

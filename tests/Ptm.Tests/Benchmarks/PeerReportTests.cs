@@ -115,6 +115,34 @@ public class PeerReportTests
     }
 
     [Fact]
+    public void PairedRoundsAlternateWhoGoesFirst_AndReportTheMedianOfTheRoundRatios()
+    {
+        var calls = new List<string>();
+        var ptm = new Queue<double>([600, 300, 660]);      // the machine slows down in round 2 for both sides
+        var peer = new Queue<double>([500, 200, 500]);
+        var paired = PairedRounds.Run(["train:default"], 3,
+            name => { calls.Add("ptm " + name); return ptm.Dequeue(); },
+            name => { calls.Add("peer " + name); return peer.Dequeue(); }, _ => { });
+
+        Assert.Equal(["ptm train:default", "peer train:default", "peer train:default", "ptm train:default", "ptm train:default", "peer train:default"], calls);
+        var c = Assert.Single(paired);
+        Assert.Equal([true, false, true], c.Rounds.Select(r => r.PtmFirst));
+        // Ratios 1.2, 1.5, 1.32: median 1.32, while the medians of each side (600 / 500) would say 1.2.
+        Assert.Equal(1.32, c.MedianRatio, 12);
+        Assert.Equal(1.2, c.MinRatio, 12);
+        Assert.Equal(1.5, c.MaxRatio, 12);
+        Assert.Equal(600, c.MedianPtmTokensPerSecond);
+        Assert.Equal(500, c.MedianPeerTokensPerSecond);
+
+        var report = PtmReport() with { Paired = paired };
+        string md = ThroughputReportWriter.ToMarkdown(report);
+        Assert.Contains("| train:default | 600 | 500 | ×1.32 | ×1.20 | ×1.50 | ×1.20, ×1.50, ×1.32 |", md);
+        using var doc = JsonDocument.Parse(ThroughputReportWriter.ToJson(report));
+        Assert.Equal(1.32, doc.RootElement.GetProperty("paired")[0].GetProperty("median_ratio").GetDouble(), 12);
+        Assert.Throws<InvalidInputException>(() => ThroughputOptions.Parse(["--paired-rounds", "3"]));   // needs --peer
+    }
+
+    [Fact]
     public void PlanSerialisesWithTheNamesThePeerReads()
     {
         string root = Ptm.Benchmarks.RepoPaths.FindRoot()!;
