@@ -98,7 +98,7 @@ public static class ThroughputReportWriter
     /// <summary>The side-by-side section: Ptm against the PyTorch peer, case by case, or why the peer did not run.</summary>
     public static void AppendPeer(StringBuilder s, PeerSection peer)
     {
-        s.AppendLine("## PyTorch peer (eager, fp32, same shapes and threads)");
+        s.AppendLine("## PyTorch peer (eager; fp32, and torch.autocast bf16 in the -bf16 cases; same shapes and threads)");
         s.AppendLine();
         if (!peer.Available)
         {
