@@ -26,7 +26,8 @@ public static class ThroughputReportWriter
         s.AppendLine($"# Throughput {m.Date}{(r.Quick ? " (quick)" : "")}");
         s.AppendLine();
         s.AppendLine($"- CPU: {m.CpuModel}, {m.LogicalCpus} logical CPUs, {m.TorchThreads} torch threads; MKL CPU fix loaded: {YesNo(m.MklCpuFixLoaded)}" +
-            (m.MallocTuned is bool tuned ? $"; malloc tuning: {YesNo(tuned)}" : ""));
+            (m.MallocTuned is bool tuned ? $"; malloc tuning: {YesNo(tuned)}" : "") +
+            $"; .NET gen0 budget: {m.GcGen0Size ?? "runtime default"}");
         s.AppendLine($"- commit {m.GitCommit ?? "unknown"}{(m.GitDirty == true ? " (with uncommitted changes)" : "")}; TorchSharp {m.TorchSharpVersion}, .NET {m.DotnetVersion}; {m.Os}");
         s.AppendLine($"- MFU denominator: {F(r.PeakFp32Gflops, 1)} GFLOP/s ({r.PeakMatmulForMfu})");
         s.AppendLine();

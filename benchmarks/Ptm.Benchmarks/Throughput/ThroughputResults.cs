@@ -34,7 +34,11 @@ public sealed record GenerationMeasurement(
 public sealed record CaseResult(
     string Case, bool MklCpuFix, int Threads, MemoryPeak Memory,
     IReadOnlyList<MatmulMeasurement> Matmul, IReadOnlyList<TrainingMeasurement> Training, IReadOnlyList<GenerationMeasurement> Generation,
-    GenerationMemoryMeasurement? GenerationMemory = null, CaseContention? Contention = null);
+    GenerationMemoryMeasurement? GenerationMemory = null, CaseContention? Contention = null)
+{
+    /// <summary>The case's DOTNET_GCgen0size (null: the runtime's default gen0 budget).</summary>
+    public string? GcGen0Size { get; init; }
+}
 
 /// <summary>Training speed with the MKL CPU-vendor fix over speed without it, for the same case.</summary>
 public sealed record MklFixComparison(string Case, double TokensPerSecondWithFix, double TokensPerSecondWithoutFix, double Speedup,
@@ -42,7 +46,8 @@ public sealed record MklFixComparison(string Case, double TokensPerSecondWithFix
 
 public sealed record MachineInfo(
     string Date, string TimestampUtc, string? GitCommit, bool? GitDirty, string CpuModel, int LogicalCpus,
-    int TorchThreads, bool MklCpuFixLoaded, string TorchSharpVersion, string DotnetVersion, string Os, bool? MallocTuned = null);
+    int TorchThreads, bool MklCpuFixLoaded, string TorchSharpVersion, string DotnetVersion, string Os, bool? MallocTuned = null,
+    string? GcGen0Size = null);
 
 /// <summary>Everything one <c>throughput</c> run measured; serialised as the results JSON.</summary>
 public sealed record ThroughputReport(

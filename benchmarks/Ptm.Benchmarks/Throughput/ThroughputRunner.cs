@@ -70,7 +70,10 @@ public static class ThroughputRunner
             training.Select(x => x with { Memory = memory }).ToList(),
             generation.Select(x => x with { Memory = memory }).ToList(),
             generationMemory is null ? null : generationMemory with { Memory = memory },
-            new CaseContention(name, TorchRuntime.MklCpuFixLoaded, load.Seconds, load.OtherCpus()));
+            new CaseContention(name, TorchRuntime.MklCpuFixLoaded, load.Seconds, load.OtherCpus()))
+        {
+            GcGen0Size = Environment.GetEnvironmentVariable(Gen0SizeVariable) is { Length: > 0 } gen0 ? gen0 : null,
+        };
     }
 
     /// <summary>Runs every case of <paramref name="plan"/> and builds the report.</summary>
@@ -155,7 +158,7 @@ public static class ThroughputRunner
 
         var first = results.FirstOrDefault();
         return new ThroughputReport(
-            DescribeMachine(first?.Threads ?? get_num_threads(), first?.MklCpuFix ?? TorchRuntime.MklCpuFixLoaded),
+            DescribeMachine(first?.Threads ?? get_num_threads(), first?.MklCpuFix ?? TorchRuntime.MklCpuFixLoaded) with { GcGen0Size = first?.GcGen0Size },
             plan.Quick, $"best fp32 {plan.Matmul.Size}x{plan.Matmul.Size} torch.mm with the MKL fix as loaded by default (best of the fix-on matmul runs)", peak,
             matmul, training, results.SelectMany(r => r.Generation).ToList(), comparison, Formulas,
             GenerationMemory: results.Select(r => r.GenerationMemory).FirstOrDefault(m => m is not null),
@@ -189,6 +192,8 @@ public static class ThroughputRunner
         start.UseShellExecute = false;
         if (mklFix) start.Environment.Remove("PTM_MKL_CPU_FIX");
         else start.Environment["PTM_MKL_CPU_FIX"] = "0";
+        // The GC setting the ./ptm wrapper starts the command line with, so the children measure what users run.
+        start.Environment[Gen0SizeVariable] = ChildGen0Size;
 
         using var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {start.FileName}");
         CaseResult? result = null;
@@ -204,6 +209,16 @@ public static class ThroughputRunner
             throw new InvalidOperationException($"case '{name}' failed in its child process (exit code {process.ExitCode})");
         return result;
     }
+
+    /// <summary>The .NET GC's smallest gen0 budget, as the <c>ptm</c> wrapper sets it (docs/performance.md, "Generation
+    /// memory"): an environment variable only, read when the runtime starts, so it reaches the cases through their
+    /// child processes. A value already in the environment is passed on unchanged.</summary>
+    public const string Gen0SizeVariable = "DOTNET_GCgen0size";
+
+    /// <summary>4 MiB, in the hexadecimal the runtime reads.</summary>
+    public const string WrapperGen0Size = "0x400000";
+
+    public static string ChildGen0Size => Environment.GetEnvironmentVariable(Gen0SizeVariable) is { Length: > 0 } v ? v : WrapperGen0Size;
 
     /// <summary>How to start this program again: its apphost, or the dotnet host with our dll.</summary>
     static ProcessStartInfo SelfStartInfo()

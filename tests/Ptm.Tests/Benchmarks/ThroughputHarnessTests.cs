@@ -105,6 +105,33 @@ public class ThroughputHarnessTests : IDisposable
         Assert.Equal(3.0, GenerationSuite.SlopePer1000(heap), 9);
     }
 
+    /// <summary>
+    /// The ./ptm wrapper starts the command line with DOTNET_GCgen0size, and the harness gives its child processes the
+    /// same value: both must agree, and this runtime must still honour the variable (it caps the gen0 budget).
+    /// </summary>
+    [Fact]
+    public void WrapperAndHarnessSetTheSameGen0Budget_AndTheRuntimeHonoursIt()
+    {
+        string wrapper = File.ReadAllText(Path.Combine(Ptm.Tests.Data.DataFixtures.FindRepoRoot(), "ptm"));
+        Assert.Contains($"export {ThroughputRunner.Gen0SizeVariable}=\"${{{ThroughputRunner.Gen0SizeVariable}:-{ThroughputRunner.WrapperGen0Size}}}\"", wrapper);
+
+        long Budget(string? gen0Size)
+        {
+            string exe = Path.Combine(AppContext.BaseDirectory, OperatingSystem.IsWindows() ? "Ptm.Benchmarks.exe" : "Ptm.Benchmarks");
+            var start = new System.Diagnostics.ProcessStartInfo(exe, ["gc-probe"]) { RedirectStandardOutput = true, UseShellExecute = false };
+            if (gen0Size is null) start.Environment.Remove(ThroughputRunner.Gen0SizeVariable);
+            else start.Environment[ThroughputRunner.Gen0SizeVariable] = gen0Size;
+            using var p = System.Diagnostics.Process.Start(start)!;
+            string output = p.StandardOutput.ReadToEnd().Trim();
+            p.WaitForExit();
+            Assert.Equal(0, p.ExitCode);
+            return long.Parse(output, System.Globalization.CultureInfo.InvariantCulture);
+        }
+        // The runtime's own budget depends on the cache size (16 MiB here); with the variable it follows the variable.
+        long set = Budget(ThroughputRunner.WrapperGen0Size), unset = Budget(null);
+        Assert.True(set >= 4L << 20 && set <= 8L << 20, $"gen0 budget with {ThroughputRunner.WrapperGen0Size}: {set}, without: {unset}");
+    }
+
     [Fact]
     public void NativeHeapCountsALiveTensorAsInUse_AndItsReleaseAsNot()
     {
