@@ -14,17 +14,8 @@ public class GenerationGoldenTests
 {
     static readonly int[] Prompt = [3, 17, 5, 29, 11];
 
-    static TextGenerator NewGenerator()
-    {
-        manual_seed(20261127);
-        var model = new Gpt(new GptConfig
-        {
-            VocabSize = 32, NPositions = 16, NEmbd = 16, NLayer = 2, NHead = 2, InitializerRange = 0.3,
-            ResidPdrop = 0, EmbdPdrop = 0, AttnPdrop = 0,
-        });
-        model.eval();
-        return new TextGenerator(model, new CharTokenizer(Enumerable.Range(0, 32).Select(i => ((char)('A' + i)).ToString())));
-    }
+    static TextGenerator NewGenerator() =>
+        new(TinyGenerationModel.Create(20261127), new CharTokenizer(Enumerable.Range(0, 32).Select(i => ((char)('A' + i)).ToString())));
 
     public static TheoryData<string> Cases() => new(Golden.Keys);
 
