@@ -72,10 +72,14 @@ static IReadOnlyList<PairedCase> RunPaired(ThroughputPlan plan, ThroughputOption
         PeerRunner.WritePlan(plan, planPath);
         var training = ThroughputRunner.CaseNames(plan).Where(n => n.StartsWith(ThroughputRunner.TrainCasePrefix, StringComparison.Ordinal)).ToList();
         Console.WriteLine($"paired rounds: {string.Join(", ", training)}, {options.PairedRounds} rounds ...");
+        // The fused kernels serve GPT training only; its cases also run with them off, to show what they give.
+        var gptCases = plan.Training.Select(t => ThroughputRunner.TrainCasePrefix + t.Name).ToHashSet();
         return PairedRounds.Run(training, options.PairedRounds,
             name => ThroughputRunner.RunChild(name, options.ChildArguments(), mklFix: true).Training.Single().TokensPerSecond,
             name => PeerRunner.RunTrainingCase(peer, planPath, name).TokensPerSecond,
-            Console.WriteLine);
+            Console.WriteLine,
+            name => ThroughputRunner.RunChild(name, options.ChildArguments(), mklFix: true, fusedKernels: false).Training.Single().TokensPerSecond,
+            gptCases);
     }
     finally
     {

@@ -5,9 +5,18 @@ namespace Ptm.Benchmarks.Throughput;
 
 /// <summary>One round of one training case: Ptm's child and the peer's child run back to back.</summary>
 /// <param name="PtmFirst">Which side ran first; rounds alternate, so neither side always gets the fresher minute.</param>
-public sealed record PairedRound(int Round, bool PtmFirst, double PtmTokensPerSecond, double PeerTokensPerSecond)
+/// <param name="PtmWithoutKernelsTokensPerSecond">Ptm again with its fused kernels off (PTM_FUSED_KERNELS=0), run next
+/// to Ptm's child on the side away from the peer; null for cases the kernels do not touch.</param>
+public sealed record PairedRound(int Round, bool PtmFirst, double PtmTokensPerSecond, double PeerTokensPerSecond,
+    double? PtmWithoutKernelsTokensPerSecond = null)
 {
     public double Ratio => PtmTokensPerSecond / PeerTokensPerSecond;
+
+    /// <summary>Ptm with the kernels off over the peer: what the ratio would be without them, in the same round.</summary>
+    public double? RatioWithoutKernels => PtmWithoutKernelsTokensPerSecond / PeerTokensPerSecond;
+
+    /// <summary>Ptm with the kernels over Ptm without them.</summary>
+    public double? KernelGain => PtmTokensPerSecond / PtmWithoutKernelsTokensPerSecond;
 }
 
 /// <summary>
@@ -22,6 +31,14 @@ public sealed record PairedCase(string Case, IReadOnlyList<PairedRound> Rounds)
     public double MaxRatio => Rounds.Max(r => r.Ratio);
     public double MedianPtmTokensPerSecond => Median(Rounds.Select(r => r.PtmTokensPerSecond));
     public double MedianPeerTokensPerSecond => Median(Rounds.Select(r => r.PeerTokensPerSecond));
+    public double? MedianRatioWithoutKernels => MedianOrNull(Rounds.Select(r => r.RatioWithoutKernels));
+    public double? MedianKernelGain => MedianOrNull(Rounds.Select(r => r.KernelGain));
+
+    static double? MedianOrNull(IEnumerable<double?> values)
+    {
+        var known = values.OfType<double>().ToList();
+        return known.Count == 0 ? null : Median(known);
+    }
 
     static double Median(IEnumerable<double> values)
     {
@@ -36,8 +53,12 @@ public static class PairedRounds
 {
     /// <param name="runPtm">Runs a case (e.g. <c>train:default</c>) in Ptm's child and returns its training tokens/s.</param>
     /// <param name="runPeer">The same in the peer's child.</param>
+    /// <param name="runPtmWithoutKernels">The same in Ptm's child with the fused kernels off, for the cases in
+    /// <paramref name="kernelCases"/>; it runs next to Ptm's child, so Ptm and the peer stay back to back
+    /// (odd rounds: without, Ptm, peer; even rounds: peer, Ptm, without).</param>
     public static IReadOnlyList<PairedCase> Run(IEnumerable<string> caseNames, int rounds,
-        Func<string, double> runPtm, Func<string, double> runPeer, Action<string> log)
+        Func<string, double> runPtm, Func<string, double> runPeer, Action<string> log,
+        Func<string, double>? runPtmWithoutKernels = null, IReadOnlySet<string>? kernelCases = null)
     {
         if (rounds < 1) throw new ArgumentOutOfRangeException(nameof(rounds), "at least one round");
         var names = caseNames.ToList();
@@ -46,9 +67,12 @@ public static class PairedRounds
             foreach (string name in names)
             {
                 bool ptmFirst = round % 2 == 1;
+                bool withoutKernels = runPtmWithoutKernels is not null && kernelCases?.Contains(name) == true;
                 double ptm, peer;
+                double? off = null;
                 if (ptmFirst)
                 {
+                    if (withoutKernels) off = runPtmWithoutKernels!(name);
                     ptm = runPtm(name);
                     peer = runPeer(name);
                 }
@@ -56,9 +80,11 @@ public static class PairedRounds
                 {
                     peer = runPeer(name);
                     ptm = runPtm(name);
+                    if (withoutKernels) off = runPtmWithoutKernels!(name);
                 }
-                var r = new PairedRound(round, ptmFirst, ptm, peer);
-                log($"  round {round} {name}: Ptm {ptm:F0}, peer {peer:F0} tok/s, ×{r.Ratio:F2}");
+                var r = new PairedRound(round, ptmFirst, ptm, peer, off);
+                log($"  round {round} {name}: Ptm {ptm:F0}, peer {peer:F0} tok/s, ×{r.Ratio:F2}" +
+                    (off is double o ? $"; Ptm without fused kernels {o:F0} tok/s, ×{r.RatioWithoutKernels:F2}" : ""));
                 byCase[name].Add(r);
             }
         return names.Select(n => new PairedCase(n, byCase[n])).ToList();
@@ -71,10 +97,12 @@ public static class PairedRounds
         s.AppendLine();
         s.AppendLine($"## Paired rounds: Ptm and the peer back to back ({paired[0].Rounds.Count} rounds, alternating who goes first)");
         s.AppendLine();
-        s.AppendLine("| case | Ptm tokens/s (median) | PyTorch tokens/s (median) | Ptm / PyTorch, median of rounds | lowest | highest | per round |");
-        s.AppendLine("|---|---:|---:|---:|---:|---:|---|");
+        s.AppendLine("| case | Ptm tokens/s (median) | PyTorch tokens/s (median) | Ptm / PyTorch, median of rounds | lowest | highest | per round | without fused kernels: Ptm / PyTorch | kernels on / off |");
+        s.AppendLine("|---|---:|---:|---:|---:|---:|---|---:|---:|");
+        static string Times(double? v) => v is double x ? "×" + F(x, 2) : "";
         foreach (var c in paired)
             s.AppendLine($"| {c.Case} | {F(c.MedianPtmTokensPerSecond, 0)} | {F(c.MedianPeerTokensPerSecond, 0)} | ×{F(c.MedianRatio, 2)} | " +
-                $"×{F(c.MinRatio, 2)} | ×{F(c.MaxRatio, 2)} | {string.Join(", ", c.Rounds.Select(r => "×" + F(r.Ratio, 2)))} |");
+                $"×{F(c.MinRatio, 2)} | ×{F(c.MaxRatio, 2)} | {string.Join(", ", c.Rounds.Select(r => "×" + F(r.Ratio, 2)))} | " +
+                $"{Times(c.MedianRatioWithoutKernels)} | {Times(c.MedianKernelGain)} |");
     }
 }

@@ -27,7 +27,8 @@ public static class ThroughputReportWriter
         s.AppendLine();
         s.AppendLine($"- CPU: {m.CpuModel}, {m.LogicalCpus} logical CPUs, {m.TorchThreads} torch threads; MKL CPU fix loaded: {YesNo(m.MklCpuFixLoaded)}" +
             (m.MallocTuned is bool tuned ? $"; malloc tuning: {YesNo(tuned)}" : "") +
-            $"; .NET gen0 budget: {m.GcGen0Size ?? "runtime default"}");
+            $"; .NET gen0 budget: {m.GcGen0Size ?? "runtime default"}" +
+            (m.FusedKernels is bool fused ? $"; fused GELU/attention kernels: {YesNo(fused)}" : ""));
         s.AppendLine($"- commit {m.GitCommit ?? "unknown"}{(m.GitDirty == true ? " (with uncommitted changes)" : "")}; TorchSharp {m.TorchSharpVersion}, .NET {m.DotnetVersion}; {m.Os}");
         s.AppendLine($"- MFU denominator: {F(r.PeakFp32Gflops, 1)} GFLOP/s ({r.PeakMatmulForMfu})");
         s.AppendLine();

@@ -38,6 +38,9 @@ public sealed record CaseResult(
 {
     /// <summary>The case's DOTNET_GCgen0size (null: the runtime's default gen0 budget).</summary>
     public string? GcGen0Size { get; init; }
+
+    /// <summary>Whether Ptm's fused GELU and attention kernels served the case (<see cref="Ptm.Modeling.FusedKernels"/>).</summary>
+    public bool? FusedKernels { get; init; }
 }
 
 /// <summary>Training speed with the MKL CPU-vendor fix over speed without it, for the same case.</summary>
@@ -47,7 +50,7 @@ public sealed record MklFixComparison(string Case, double TokensPerSecondWithFix
 public sealed record MachineInfo(
     string Date, string TimestampUtc, string? GitCommit, bool? GitDirty, string CpuModel, int LogicalCpus,
     int TorchThreads, bool MklCpuFixLoaded, string TorchSharpVersion, string DotnetVersion, string Os, bool? MallocTuned = null,
-    string? GcGen0Size = null);
+    string? GcGen0Size = null, bool? FusedKernels = null);
 
 /// <summary>Everything one <c>throughput</c> run measured; serialised as the results JSON.</summary>
 public sealed record ThroughputReport(

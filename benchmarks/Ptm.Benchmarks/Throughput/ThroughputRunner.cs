@@ -73,6 +73,7 @@ public static class ThroughputRunner
             new CaseContention(name, TorchRuntime.MklCpuFixLoaded, load.Seconds, load.OtherCpus()))
         {
             GcGen0Size = Environment.GetEnvironmentVariable(Gen0SizeVariable) is { Length: > 0 } gen0 ? gen0 : null,
+            FusedKernels = Ptm.Modeling.FusedKernels.Enabled,
         };
     }
 
@@ -158,7 +159,7 @@ public static class ThroughputRunner
 
         var first = results.FirstOrDefault();
         return new ThroughputReport(
-            DescribeMachine(first?.Threads ?? get_num_threads(), first?.MklCpuFix ?? TorchRuntime.MklCpuFixLoaded) with { GcGen0Size = first?.GcGen0Size },
+            DescribeMachine(first?.Threads ?? get_num_threads(), first?.MklCpuFix ?? TorchRuntime.MklCpuFixLoaded) with { GcGen0Size = first?.GcGen0Size, FusedKernels = first?.FusedKernels },
             plan.Quick, $"best fp32 {plan.Matmul.Size}x{plan.Matmul.Size} torch.mm with the MKL fix as loaded by default (best of the fix-on matmul runs)", peak,
             matmul, training, results.SelectMany(r => r.Generation).ToList(), comparison, Formulas,
             GenerationMemory: results.Select(r => r.GenerationMemory).FirstOrDefault(m => m is not null),
@@ -182,7 +183,9 @@ public static class ThroughputRunner
         ["peak_rss_mib"] = "VmHWM from /proc/self/status at the end of the case; child-process = the case's own process",
     };
 
-    internal static CaseResult RunChild(string name, IReadOnlyList<string> childArguments, bool mklFix)
+    /// <param name="fusedKernels">false starts the child with PTM_FUSED_KERNELS=0 (libtorch's operators instead of
+    /// Ptm's GELU and attention kernels).</param>
+    internal static CaseResult RunChild(string name, IReadOnlyList<string> childArguments, bool mklFix, bool fusedKernels = true)
     {
         var start = SelfStartInfo();
         start.ArgumentList.Add("throughput-case");
@@ -192,6 +195,8 @@ public static class ThroughputRunner
         start.UseShellExecute = false;
         if (mklFix) start.Environment.Remove("PTM_MKL_CPU_FIX");
         else start.Environment["PTM_MKL_CPU_FIX"] = "0";
+        if (fusedKernels) start.Environment.Remove("PTM_FUSED_KERNELS");
+        else start.Environment["PTM_FUSED_KERNELS"] = "0";
         // The GC setting the ./ptm wrapper starts the command line with, so the children measure what users run.
         start.Environment[Gen0SizeVariable] = ChildGen0Size;
 

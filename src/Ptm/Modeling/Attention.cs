@@ -37,7 +37,10 @@ public sealed class CausalSelfAttention : Module<Tensor, Tensor>
     public Tensor Forward(Tensor x, LayerKvCache? cache, Tensor? mask = null)
     {
         using var scope = NewDisposeScope();
-        var (q, k, v) = MultiHead.SplitPacked(c_attn.forward(x), nHead);     // 3 × (B, nh, T, hs)
+        var qkv = c_attn.forward(x);                                        // (B, T, 3C)
+        if (cache is null && mask is null && (!training || attnPdrop == 0) && FusedKernels.Applies(qkv))
+            return Project(FusedKernels.CausalAttention(qkv, nHead)).MoveToOuterDisposeScope();
+        var (q, k, v) = MultiHead.SplitPacked(qkv, nHead);                  // 3 × (B, nh, T, hs)
         bool causal = mask is null;
         if (cache is not null)
         {
@@ -52,10 +55,14 @@ public sealed class CausalSelfAttention : Module<Tensor, Tensor>
             }
         }
         var y = MultiHead.Attend(q, k, v, mask, causal, training ? attnPdrop : 0.0); // (B, T, C)
-        y = c_proj.forward(y);
+        return Project(y).MoveToOuterDisposeScope();
+    }
+
+    Tensor Project(Tensor y)
+    {
+        y = c_proj.forward(y);                                              // (B, T, C)
         // Dropout is the identity in eval; skipping the call saves a native op per layer and token when decoding.
-        if (resid_dropout.training) y = resid_dropout.forward(y);
-        return y.MoveToOuterDisposeScope();
+        return resid_dropout.training ? resid_dropout.forward(y) : y;
     }
 }
 

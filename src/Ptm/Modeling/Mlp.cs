@@ -23,7 +23,8 @@ public sealed class Mlp : Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var h = functional.gelu(c_fc.forward(x), TorchSharp.Modules.GELU.Approximate.tanh);   // (B, T, 4C)
+        var h = c_fc.forward(x);                                           // (B, T, 4C)
+        h = FusedKernels.Applies(h) ? FusedKernels.Gelu(h) : functional.gelu(h, TorchSharp.Modules.GELU.Approximate.tanh);
         var y = c_proj.forward(h);                                         // (B, T, C)
         if (dropout.training) y = dropout.forward(y);                      // the identity in eval: no native call
         return y.MoveToOuterDisposeScope();

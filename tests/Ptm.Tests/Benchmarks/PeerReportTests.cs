@@ -143,6 +143,35 @@ public class PeerReportTests
     }
 
     [Fact]
+    public void PairedRoundsRunPtmWithoutItsKernelsNextToPtm_ForTheCasesTheyServe()
+    {
+        var calls = new List<string>();
+        var ptm = new Queue<double>([600, 640, 300, 310]);
+        var off = new Queue<double>([500, 520]);
+        var peer = new Queue<double>([400, 410, 200, 205]);
+        var paired = PairedRounds.Run(["train:default", "train:bert"], 2,
+            name => { calls.Add("ptm " + name); return ptm.Dequeue(); },
+            name => { calls.Add("peer " + name); return peer.Dequeue(); }, _ => { },
+            name => { calls.Add("off " + name); return off.Dequeue(); },
+            new HashSet<string> { "train:default" });
+
+        // Odd rounds: without kernels, Ptm, peer; even rounds: peer, Ptm, without; BERT never without.
+        Assert.Equal(["off train:default", "ptm train:default", "peer train:default", "ptm train:bert", "peer train:bert",
+            "peer train:default", "ptm train:default", "off train:default", "peer train:bert", "ptm train:bert"], calls);
+        var gpt = paired.Single(c => c.Case == "train:default");
+        Assert.Equal([500.0, 520.0], gpt.Rounds.Select(r => r.PtmWithoutKernelsTokensPerSecond!.Value));
+        Assert.Equal((500.0 / 400 + 520.0 / 200) / 2, gpt.MedianRatioWithoutKernels!.Value, 12);
+        Assert.Equal((600.0 / 500 + 300.0 / 520) / 2, gpt.MedianKernelGain!.Value, 12);
+        var bert = paired.Single(c => c.Case == "train:bert");
+        Assert.Null(bert.MedianKernelGain);
+        Assert.All(bert.Rounds, r => Assert.Null(r.PtmWithoutKernelsTokensPerSecond));
+
+        string md = ThroughputReportWriter.ToMarkdown(PtmReport() with { Paired = paired });
+        Assert.Contains($"| ×{(500.0 / 400 + 520.0 / 200) / 2:F2} | ×{(600.0 / 500 + 300.0 / 520) / 2:F2} |", md);
+        Assert.Contains("| train:bert | 475 | 308 | ×1.54 | ×1.51 | ×1.56 | ×1.56, ×1.51 |  |  |", md);
+    }
+
+    [Fact]
     public void PlanSerialisesWithTheNamesThePeerReads()
     {
         string root = Ptm.Benchmarks.RepoPaths.FindRoot()!;

@@ -1,0 +1,370 @@
+/*
+ * Fused CPU kernels for the two pieces of a GPT training step that libtorch's eager operators run far below the
+ * machine's speed at small shapes (docs/performance.md, "Fused kernels"):
+ *
+ *   - GELU with the tanh approximation, forward and backward, one pass over memory each;
+ *   - causal multi-head self-attention on GPT-2's packed projection (B, T, 3C) [q | k | v], forward and backward,
+ *     reading the heads in place and writing (B, T, C) / (B, T, 3C) directly, so no split or merge copies.
+ *
+ * Float32 only, contiguous inputs, compiled for AVX-512 (ptm_kernels_supported() says whether this CPU has it; the
+ * C# side falls back to libtorch's operators where it does not). Threads come from libtorch's own OpenMP runtime
+ * (this library links its bundled libgomp), so the two never compete for the cores.
+ *
+ * Numerics. GELU: 0.5·x·(1 + tanh(u)) = x·σ(2u) with u = √(2/π)(x + 0.044715x³); the σ form has no cancellation
+ * near tanh(u) = -1, and exp is evaluated to about 1 ulp (Cody-Waite reduction, degree-7 Taylor polynomial).
+ * Attention: softmax with the row maximum subtracted, probabilities kept for the backward pass (B, nh, T, Tp) with
+ * Tp = T rounded up to 16 and zeros above the diagonal.
+ */
+#include <immintrin.h>
+#include <math.h>
+#include <omp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef float v16 __attribute__((vector_size(64)));
+
+static inline v16 vload(const float *p) { v16 v; memcpy(&v, p, sizeof v); return v; }
+static inline void vstore(float *p, v16 v) { memcpy(p, &v, sizeof v); }
+static inline v16 vbroadcast(float a) { return (v16){0} + a; }
+
+int ptm_kernels_supported(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+}
+
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* GELU                                                                                                             */
+
+static inline float exp_approx(float a)
+{
+    /* e^a = 2^n · e^r, r = a - n·ln2 in [-ln2/2, ln2/2]; inputs clamped so 2^n stays a normal float. */
+    a = a < -87.0f ? -87.0f : (a > 88.0f ? 88.0f : a);
+    const float magic = 12582912.0f;                     /* 1.5·2^23: adding it rounds to an integer */
+    float n = (a * 1.44269504088896341f + magic) - magic;
+    float r = a - n * 0.693145751953125f;                /* ln 2, high part (exact in float) */
+    r = r - n * 1.42860682030941723e-06f;                /* ln 2, low part */
+    float p = 1.0f / 5040.0f;
+    p = p * r + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    int32_t bits = ((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+/* exp_approx on 16 lanes (the same steps, so the same results as the scalar form the GELU loops vectorise). */
+static inline __m512 exp16(__m512 a)
+{
+    a = _mm512_min_ps(_mm512_max_ps(a, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(a, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), a);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.42860682030941723e-06f), r);
+    __m512 p = _mm512_set1_ps(1.0f / 5040.0f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    __m512i bits = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+    return _mm512_mul_ps(p, _mm512_castsi512_ps(bits));
+}
+
+/* Lanes [0, n - j) of the 16 starting at column j. */
+static inline __mmask16 lanes(long j, long n) { return n - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - j)) - 1); }
+
+/*
+ * Row i of the scores, s[0..Tp): softmax of scale·s over columns 0..i, zero after. The maximum is subtracted
+ * before exponentiating, as every softmax does, so no column overflows.
+ */
+static void causal_softmax_row(float *s, long i, long Tp, float scale)
+{
+    const long n = i + 1;
+    __m512 vs = _mm512_set1_ps(scale), vmax = _mm512_set1_ps(-INFINITY);
+    for (long j = 0; j < n; j += 16) {
+        __mmask16 m = lanes(j, n);
+        __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, s + j), vs);
+        vmax = _mm512_mask_max_ps(vmax, m, vmax, v);
+        _mm512_mask_storeu_ps(s + j, m, v);
+    }
+    __m512 mx = _mm512_set1_ps(_mm512_reduce_max_ps(vmax)), vsum = _mm512_setzero_ps();
+    for (long j = 0; j < n; j += 16) {
+        __mmask16 m = lanes(j, n);
+        __m512 e = _mm512_maskz_mov_ps(m, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, s + j), mx)));
+        vsum = _mm512_add_ps(vsum, e);
+        _mm512_storeu_ps(s + j, e);                       /* zeros in the lanes past i */
+    }
+    __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(vsum));
+    long j = 0;
+    for (; j < n; j += 16) _mm512_storeu_ps(s + j, _mm512_mul_ps(_mm512_loadu_ps(s + j), inv));
+    for (; j < Tp; j += 16) _mm512_storeu_ps(s + j, _mm512_setzero_ps());
+}
+
+/* Σ_d a[d]·b[d] over n floats. */
+static inline float dot(const float *a, const float *b, long n)
+{
+    __m512 acc = _mm512_setzero_ps();
+    for (long d = 0; d < n; d += 16) {
+        __mmask16 m = lanes(d, n);
+        acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + d), _mm512_maskz_loadu_ps(m, b + d), acc);
+    }
+    return _mm512_reduce_add_ps(acc);
+}
+
+#define GELU_K0 0.7978845608028654f   /* √(2/π) */
+#define GELU_K1 0.044715f
+
+static void gelu_forward_range(const float *x, float *y, long n)
+{
+#pragma omp simd
+    for (long i = 0; i < n; i++) {
+        float v = x[i];
+        float u = GELU_K0 * (v + GELU_K1 * v * v * v);
+        y[i] = v / (1.0f + exp_approx(-2.0f * u));
+    }
+}
+
+static void gelu_backward_range(const float *x, const float *dy, float *dx, long n)
+{
+#pragma omp simd
+    for (long i = 0; i < n; i++) {
+        float v = x[i];
+        float u = GELU_K0 * (v + GELU_K1 * v * v * v);
+        float t = exp_approx(-2.0f * u);
+        float s = 1.0f / (1.0f + t);                                       /* σ(2u) = (1 + tanh u) / 2 */
+        float du = GELU_K0 * (1.0f + 3.0f * GELU_K1 * v * v);
+        /* d/dx x·σ(2u) = σ + x·2σ(1 − σ)·u', with σ(1 − σ) = t·σ² (no cancellation where σ is near 1) */
+        float ds = (t * s) * s;                                            /* t·s first: t alone may be 1e38 */
+        dx[i] = dy[i] * (s + 2.0f * v * du * ds);
+    }
+}
+
+/* Splits [0, n) into per-thread ranges of whole cache lines. */
+#define PARALLEL_RANGES(n, threads, body)                                                                  \
+    _Pragma("omp parallel num_threads(threads)")                                                           \
+    {                                                                                                      \
+        int nt_ = omp_get_num_threads(), t_ = omp_get_thread_num();                                        \
+        long chunk_ = (((n) + nt_ - 1) / nt_ + 15) & ~15L;                                                 \
+        long begin = (long)t_ * chunk_, end = begin + chunk_ > (n) ? (n) : begin + chunk_;                 \
+        if (begin < end) { body; }                                                                         \
+    }
+
+
+void ptm_gelu_forward(const float *x, float *y, long n, int threads)
+{
+    PARALLEL_RANGES(n, threads, gelu_forward_range(x + begin, y + begin, end - begin))
+}
+
+void ptm_gelu_backward(const float *x, const float *dy, float *dx, long n, int threads)
+{
+    PARALLEL_RANGES(n, threads, gelu_backward_range(x + begin, dy + begin, dx + begin, end - begin))
+}
+
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* Small products inside one head                                                                                   */
+
+/*
+ * C[r][0:16·NV] (=|+=) Σ_k A(r, k) · B[k][0:16·NV] for four rows r, k in [0, K): A(r, k) = a[r][k·acs] (row pointers,
+ * so a transposed A is acs = its row length), B row-major with leading dimension ldb. Rows past the matrix's end are
+ * given as copies of the last row and not stored (nstore). 4 × NV accumulators stay in registers.
+ */
+#define DEFINE_TILE(NV)                                                                                    \
+static inline void tile4x##NV(const float *const a[4], long acs, const float *b, long ldb, long K,         \
+                              float *c, long ldc, int nstore, int accumulate)                              \
+{                                                                                                          \
+    v16 acc[4][NV];                                                                                        \
+    for (int r = 0; r < 4; r++)                                                                            \
+        for (int v = 0; v < NV; v++) acc[r][v] = (v16){0};                                                 \
+    for (long k = 0; k < K; k++) {                                                                         \
+        v16 bv[NV];                                                                                        \
+        for (int v = 0; v < NV; v++) bv[v] = vload(b + k * ldb + 16 * v);                                  \
+        for (int r = 0; r < 4; r++) {                                                                      \
+            v16 av = vbroadcast(a[r][k * acs]);                                                            \
+            for (int v = 0; v < NV; v++) acc[r][v] += av * bv[v];                                          \
+        }                                                                                                  \
+    }                                                                                                      \
+    for (int r = 0; r < nstore; r++)                                                                       \
+        for (int v = 0; v < NV; v++) {                                                                     \
+            float *p = c + r * ldc + 16 * v;                                                               \
+            vstore(p, accumulate ? vload(p) + acc[r][v] : acc[r][v]);                                      \
+        }                                                                                                  \
+}
+DEFINE_TILE(1)
+DEFINE_TILE(2)
+DEFINE_TILE(3)
+DEFINE_TILE(4)
+
+/*
+ * Rows [i0, i0 + 4) ∩ [0, M) of A · B over k in [k0, k1), N columns (a multiple of 16), stored from c on (c is row
+ * i0, leading dimension ldc). A(i, k) = a[i·ars + k·acs]; B row-major with leading dimension ldb.
+ */
+static void rows4(const float *a, long ars, long acs, long M, long i0, const float *b, long ldb, long k0, long k1,
+                  long N, float *c, long ldc)
+{
+    const float *arow[4];
+    int nstore = (int)(M - i0 < 4 ? M - i0 : 4);
+    for (int r = 0; r < 4; r++) arow[r] = a + (i0 + (r < nstore ? r : nstore - 1)) * ars + k0 * acs;
+    const float *bk = b + k0 * ldb;
+    long K = k1 - k0;
+    float *crow = c;
+    long j = 0;
+    for (; j + 64 <= N; j += 64) tile4x4(arow, acs, bk + j, ldb, K, crow + j, ldc, nstore, 0);
+    switch ((N - j) / 16) {
+    case 3: tile4x3(arow, acs, bk + j, ldb, K, crow + j, ldc, nstore, 0); break;
+    case 2: tile4x2(arow, acs, bk + j, ldb, K, crow + j, ldc, nstore, 0); break;
+    case 1: tile4x1(arow, acs, bk + j, ldb, K, crow + j, ldc, nstore, 0); break;
+    default: break;
+    }
+}
+
+static inline long round16(long n) { return (n + 15) & ~15L; }
+
+/* (T × hd, row stride ld) to (hd × Tp), zero beyond T. */
+static void transpose_head(const float *x, long ld, long T, long hd, long Tp, float *xt)
+{
+    for (long d = 0; d < hd; d++) {
+        float *row = xt + d * Tp;
+        for (long t = 0; t < T; t++) row[t] = x[t * ld + d];
+        for (long t = T; t < Tp; t++) row[t] = 0.0f;
+    }
+}
+
+/* Copies rows of width hd (a multiple of 16 or not) out of a padded scratch block into strided memory. */
+static void store_rows(const float *src, long lds, long rows, long hd, float *dst, long ldd)
+{
+    for (long i = 0; i < rows; i++) memcpy(dst + i * ldd, src + i * lds, (size_t)hd * sizeof(float));
+}
+
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* Causal self-attention                                                                                            */
+
+/*
+ * qkv (B, T, 3C) → y (B, T, C), probabilities p (B, nh, T, Tp). Each (batch, head) pair is independent; hd = C / nh.
+ * Scratch per pair: kᵀ (hd × Tp), a score row block, and an output block of width hdp = hd rounded up to 16.
+ */
+void ptm_causal_attention_forward(const float *qkv, float *y, float *p, long B, long T, long C, long nh, int threads)
+{
+    const long hd = C / nh, Tp = round16(T), hdp = round16(hd);
+    const float scale = 1.0f / sqrtf((float)hd);
+#pragma omp parallel num_threads(threads)
+    {
+        size_t floats = (size_t)(hd * Tp + hdp * T + 4 * hdp);
+        float *kt = aligned_alloc(64, ((floats * sizeof(float)) + 63) & ~(size_t)63);
+        float *vpad = kt + hd * Tp;                       /* v with rows padded to hdp (only when hd % 16 != 0) */
+        float *oblk = vpad + hdp * T;                      /* four output rows of width hdp */
+#pragma omp for schedule(static)
+        for (long pair = 0; pair < B * nh; pair++) {
+            long b = pair / nh, h = pair % nh;
+            const float *q = qkv + b * T * 3 * C + h * hd;
+            const float *k = q + C, *v = q + 2 * C;
+            float *pp = p + pair * T * Tp;
+            float *yo = y + b * T * C + h * hd;
+            transpose_head(k, 3 * C, T, hd, Tp, kt);
+            const float *vb = v;
+            long ldv = 3 * C;
+            if (hdp != hd) {
+                for (long t = 0; t < T; t++) {
+                    memcpy(vpad + t * hdp, v + t * 3 * C, (size_t)hd * sizeof(float));
+                    memset(vpad + t * hdp + hd, 0, (size_t)(hdp - hd) * sizeof(float));
+                }
+                vb = vpad;
+                ldv = hdp;
+            }
+            for (long i0 = 0; i0 < T; i0 += 4) {
+                long rows = T - i0 < 4 ? T - i0 : 4;
+                long keys = i0 + rows;                    /* keys any of these rows may see */
+                long ncol = round16(keys);
+                /* scores S = q kᵀ for columns [0, ncol), straight into p's rows */
+                rows4(q, 3 * C, 1, T, i0, kt, Tp, 0, hd, ncol, pp + i0 * Tp, Tp);
+                for (long r = 0; r < rows; r++) causal_softmax_row(pp + (i0 + r) * Tp, i0 + r, Tp, scale);
+                /* O = P v over the keys these rows see */
+                rows4(pp, Tp, 1, T, i0, vb, ldv, 0, keys, hdp, oblk, hdp);
+                store_rows(oblk, hdp, rows, hd, yo + i0 * C, C);
+            }
+        }
+        free(kt);
+    }
+}
+
+/*
+ * dy (B, T, C), qkv, y and p from the forward pass → dqkv (B, T, 3C).
+ *   D_i = Σ_d dy_id y_id;  dP = dy vᵀ;  dS = P ⊙ (dP − D) / √hd;  dq = dS k;  dk = dSᵀ q;  dv = Pᵀ dy.
+ */
+void ptm_causal_attention_backward(const float *dy, const float *qkv, const float *y, const float *p, float *dqkv,
+                                   long B, long T, long C, long nh, int threads)
+{
+    const long hd = C / nh, Tp = round16(T), hdp = round16(hd);
+    const float scale = 1.0f / sqrtf((float)hd);
+#pragma omp parallel num_threads(threads)
+    {
+        size_t floats = (size_t)(hd * Tp + T * Tp + T + 3 * hdp * T + 4 * hdp);
+        float *vt = aligned_alloc(64, ((floats * sizeof(float)) + 63) & ~(size_t)63);
+        float *ds = vt + hd * Tp;                         /* dS (T × Tp) */
+        float *drow = ds + T * Tp;                        /* D (T) */
+        float *qpad = drow + T, *kpad = qpad + hdp * T, *dypad = kpad + hdp * T;
+        float *blk = dypad + hdp * T;                     /* four result rows of width hdp */
+#pragma omp for schedule(static)
+        for (long pair = 0; pair < B * nh; pair++) {
+            long b = pair / nh, h = pair % nh;
+            const float *q = qkv + b * T * 3 * C + h * hd;
+            const float *k = q + C, *v = q + 2 * C;
+            const float *pp = p + pair * T * Tp;
+            const float *dyo = dy + b * T * C + h * hd, *yo = y + b * T * C + h * hd;
+            float *dq = dqkv + b * T * 3 * C + h * hd, *dk = dq + C, *dv = dq + 2 * C;
+
+            for (long i = 0; i < T; i++) drow[i] = dot(dyo + i * C, yo + i * C, hd);
+            transpose_head(v, 3 * C, T, hd, Tp, vt);
+
+            /* B operands of width hdp: in place when hd is a multiple of 16, else padded copies. */
+            const float *qb = q, *kb = k, *dyb = dyo;
+            long ldq = 3 * C, ldk = 3 * C, lddy = C;
+            if (hdp != hd) {
+                for (long t = 0; t < T; t++) {
+                    memset(qpad + t * hdp, 0, (size_t)hdp * sizeof(float));
+                    memset(kpad + t * hdp, 0, (size_t)hdp * sizeof(float));
+                    memset(dypad + t * hdp, 0, (size_t)hdp * sizeof(float));
+                    memcpy(qpad + t * hdp, q + t * 3 * C, (size_t)hd * sizeof(float));
+                    memcpy(kpad + t * hdp, k + t * 3 * C, (size_t)hd * sizeof(float));
+                    memcpy(dypad + t * hdp, dyo + t * C, (size_t)hd * sizeof(float));
+                }
+                qb = qpad; kb = kpad; dyb = dypad;
+                ldq = ldk = lddy = hdp;
+            }
+
+            for (long i0 = 0; i0 < T; i0 += 4) {
+                long rows = T - i0 < 4 ? T - i0 : 4;
+                long ncol = round16(i0 + rows);
+                rows4(dyo, C, 1, T, i0, vt, Tp, 0, hd, ncol, ds + i0 * Tp, Tp);          /* dP rows, into dS's rows */
+                for (long r = 0; r < rows; r++) {
+                    long i = i0 + r;
+                    float *g = ds + i * Tp;
+                    const float *pr = pp + i * Tp;
+                    for (long j = 0; j <= i; j++) g[j] = pr[j] * (g[j] - drow[i]) * scale;
+                    for (long j = i + 1; j < Tp; j++) g[j] = 0.0f;
+                }
+            }
+            for (long i0 = 0; i0 < T; i0 += 4) {
+                long rows = T - i0 < 4 ? T - i0 : 4;
+                /* dq rows i0.. = dS[i, k ≤ i] k */
+                rows4(ds, Tp, 1, T, i0, kb, ldk, 0, i0 + rows, hdp, blk, hdp);
+                store_rows(blk, hdp, rows, hd, dq + i0 * 3 * C, 3 * C);
+                /* dk rows i0.. = Σ_{t ≥ i0} dS[t, i] q_t  (dS[t, i] = 0 for t < i) */
+                rows4(ds, 1, Tp, T, i0, qb, ldq, i0, T, hdp, blk, hdp);
+                store_rows(blk, hdp, rows, hd, dk + i0 * 3 * C, 3 * C);
+                /* dv rows i0.. = Σ_{t ≥ i0} P[t, i] dy_t */
+                rows4(pp, 1, Tp, T, i0, dyb, lddy, i0, T, hdp, blk, hdp);
+                store_rows(blk, hdp, rows, hd, dv + i0 * 3 * C, 3 * C);
+            }
+        }
+        free(vt);
+    }
+}

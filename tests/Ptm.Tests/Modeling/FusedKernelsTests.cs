@@ -1,0 +1,233 @@
+using Ptm.Benchmarks.Throughput;
+using Ptm.Modeling;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Ptm.Tests.Modeling;
+
+/// <summary>
+/// Our native GELU and causal-attention kernels (build/native/ptm_kernels.c) against float64 references computed by
+/// libtorch, and the models with the kernels on against the same models on libtorch's operators.
+/// </summary>
+public sealed class FusedKernelsTests : IDisposable
+{
+    readonly bool wasEnabled = FusedKernels.Enabled;
+
+    public void Dispose() => FusedKernels.Enabled = wasEnabled;
+
+    static bool CpuHasAvx512()
+    {
+        var flags = File.ReadLines("/proc/cpuinfo").First(l => l.StartsWith("flags", StringComparison.Ordinal)).Split(' ');
+        return flags.Contains("avx512f") && flags.Contains("avx512dq");
+    }
+
+    [Fact]
+    public void TheBuildProducesTheKernelsAndTheyLoadWhereTheCpuCanRunThem()
+    {
+        Assert.True(File.Exists(Path.Combine(Ptm.Runtime.TorchRuntime.NativeDirectory, "libptm_kernels.so")),
+            "the build should compile build/native/ptm_kernels.c next to TorchSharp's natives");
+        Assert.Equal(CpuHasAvx512(), FusedKernels.Available);
+    }
+
+    [Fact]
+    public void TheKernelsShareLibtorchsOpenMpRuntime()
+    {
+        if (!CpuHasAvx512()) return;   // no AVX-512: the models never call the kernels (checked above)
+        using var scope = NewDisposeScope();
+        FusedKernels.Enabled = true;
+        FusedKernels.Gelu(randn(64, 64).requires_grad_()).sum().backward();
+        var gomps = File.ReadLines("/proc/self/maps").Where(l => l.Contains("libgomp"))
+            .Select(l => l[(l.IndexOf('/'))..]).Distinct().ToList();
+        Assert.True(gomps.Count == 1, $"one OpenMP runtime expected, found: {string.Join(", ", gomps)}");
+    }
+
+    /// <summary>(B, T, C, nh): GPT's default shape, T and head sizes that are not multiples of 16, a single position.</summary>
+    [Theory]
+    [InlineData(2, 128, 256, 4)]
+    [InlineData(1, 37, 48, 3)]
+    [InlineData(3, 5, 40, 2)]
+    [InlineData(2, 1, 64, 2)]
+    [InlineData(1, 70, 96, 1)]
+    public void CausalAttentionMatchesAFloat64Reference(int B, int T, int C, int nh)
+    {
+        if (!CpuHasAvx512()) return;   // no AVX-512: the models never call the kernels (checked above)
+        using var scope = NewDisposeScope();
+        manual_seed(7);
+        var qkv64 = randn(B, T, 3 * C, dtype: ScalarType.Float64);
+        var dy64 = randn(B, T, C, dtype: ScalarType.Float64);
+        var (yRef, gRef) = LibtorchAttention(qkv64, dy64, nh);
+        var (y32, g32) = LibtorchAttention(qkv64.to(ScalarType.Float32), dy64.to(ScalarType.Float32), nh);
+
+        var qkv = qkv64.to(ScalarType.Float32).requires_grad_();
+        var y = FusedKernels.CausalAttention(qkv, nh);
+        y.backward([dy64.to(ScalarType.Float32)]);
+
+        double yErr = MaxAbs(y.to(ScalarType.Float64) - yRef), gErr = MaxAbs(qkv.grad!.to(ScalarType.Float64) - gRef);
+        double yErrLibtorch = MaxAbs(y32.to(ScalarType.Float64) - yRef), gErrLibtorch = MaxAbs(g32.to(ScalarType.Float64) - gRef);
+        Assert.True(yErr <= 2e-6, $"output error {yErr:E2} (libtorch float32: {yErrLibtorch:E2})");
+        Assert.True(gErr <= 1e-5, $"gradient error {gErr:E2} (libtorch float32: {gErrLibtorch:E2})");
+        // And no less accurate than libtorch's own float32 attention, give or take rounding.
+        Assert.True(yErr <= 4 * yErrLibtorch + 1e-7, $"output error {yErr:E2} vs libtorch float32 {yErrLibtorch:E2}");
+        Assert.True(gErr <= 4 * gErrLibtorch + 1e-7, $"gradient error {gErr:E2} vs libtorch float32 {gErrLibtorch:E2}");
+    }
+
+    static (Tensor Y, Tensor Grad) LibtorchAttention(Tensor qkvValues, Tensor dy, int nh)
+    {
+        var qkv = qkvValues.detach().clone().requires_grad_();
+        var (q, k, v) = MultiHead.SplitPacked(qkv, nh);
+        var y = MultiHead.Attend(q, k, v, null, causal: true, dropout: 0.0);
+        y.backward([dy]);
+        return (y.detach(), qkv.grad!);
+    }
+
+    [Fact]
+    public void GeluMatchesAFloat64Reference()
+    {
+        if (!CpuHasAvx512()) return;   // no AVX-512: the models never call the kernels (checked above)
+        using var scope = NewDisposeScope();
+        manual_seed(3);
+        var edges = tensor(new double[] { 0, 1e-3, -1e-3, 1, -1, 3, -3, 5.5, -5.5, 10, -10, 50, -50, 100, -100 });
+        var x64 = cat([randn(4093, dtype: ScalarType.Float64) * 4, edges]);
+        var dy64 = randn(x64.shape, dtype: ScalarType.Float64);
+        var xr = x64.clone().requires_grad_();
+        var yRef = nn.functional.gelu(xr, TorchSharp.Modules.GELU.Approximate.tanh);
+        yRef.backward([dy64]);
+
+        var x = x64.to(ScalarType.Float32).requires_grad_();
+        var y = FusedKernels.Gelu(x);
+        y.backward([dy64.to(ScalarType.Float32)]);
+
+        // Relative to max(1, |x|): where GELU is tiny (x far below 0) both float32 forms round to about 0.
+        var scale = x64.abs().clamp_min(1.0);
+        double yErr = MaxAbs((y.to(ScalarType.Float64) - yRef.detach()) / scale);
+        double gErr = MaxAbs((x.grad!.to(ScalarType.Float64) - xr.grad!) / (dy64.abs().clamp_min(1.0)));
+        var xl = x64.to(ScalarType.Float32).requires_grad_();
+        var yl = nn.functional.gelu(xl, TorchSharp.Modules.GELU.Approximate.tanh);
+        yl.backward([dy64.to(ScalarType.Float32)]);
+        double yErrLibtorch = MaxAbs((yl.detach().to(ScalarType.Float64) - yRef.detach()) / scale);
+        double gErrLibtorch = MaxAbs((xl.grad!.to(ScalarType.Float64) - xr.grad!) / (dy64.abs().clamp_min(1.0)));
+        Assert.True(yErr <= 3e-7, $"GELU error {yErr:E2} (libtorch float32: {yErrLibtorch:E2})");
+        Assert.True(gErr <= 1e-6, $"GELU gradient error {gErr:E2} (libtorch float32: {gErrLibtorch:E2})");
+    }
+
+    [Fact]
+    public void GeluPropagatesNaN()
+    {
+        if (!CpuHasAvx512()) return;   // no AVX-512: the models never call the kernels (checked above)
+        using var scope = NewDisposeScope();
+        var x = tensor(new float[] { 1, float.NaN, -2 }).requires_grad_();
+        var y = FusedKernels.Gelu(x);
+        Assert.True(float.IsNaN(y[1].item<float>()));
+        Assert.False(float.IsNaN(y[0].item<float>()) || float.IsNaN(y[2].item<float>()));
+    }
+
+    [Fact]
+    public void AttentionRejectsAPackedProjectionThatDoesNotSplitIntoHeads()
+    {
+        if (!CpuHasAvx512()) return;   // no AVX-512: the models never call the kernels (checked above)
+        using var scope = NewDisposeScope();
+        var e = Assert.Throws<ArgumentException>(() => FusedKernels.CausalAttention(randn(2, 3, 10).requires_grad_(), 2));
+        Assert.Contains("(2, 3, 10)", e.Message);
+    }
+
+    /// <summary>A training step of a small GPT with the kernels and without: same loss, same gradients.</summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void GptGradientsAreTheSameWithAndWithoutTheKernels(bool preLn)
+    {
+        if (!CpuHasAvx512()) return;   // no AVX-512: the models never call the kernels (checked above)
+        using var scope = NewDisposeScope();
+        var config = GptModelTests.Tiny(preLn) with { NEmbd = 32, NHead = 2, NPositions = 24 };
+        manual_seed(5);
+        using var model = new Gpt(config);
+        model.train();
+        var idx = randint(0, config.VocabSize, [3, 24], dtype: ScalarType.Int64);
+        var targets = randint(0, config.VocabSize, [3, 24], dtype: ScalarType.Int64);
+
+        (double Loss, Dictionary<string, Tensor> Grads) Step(bool fused)
+        {
+            FusedKernels.Enabled = fused;
+            model.zero_grad();
+            var loss = Gpt.Loss(model.forward(idx), targets);
+            loss.backward();
+            return (loss.item<float>(), model.named_parameters().ToDictionary(p => p.name, p => p.parameter.grad!.clone()));
+        }
+
+        var fused = Step(true);
+        var reference = Step(false);
+        Assert.Equal(reference.Loss, fused.Loss, 5);
+        foreach (var (name, g) in reference.Grads)
+        {
+            double err = MaxAbs(fused.Grads[name] - g), size = MaxAbs(g);
+            Assert.True(err <= 1e-5 * Math.Max(1, size), $"{name}: gradients differ by {err:E2} (largest {size:E2})");
+        }
+    }
+
+    /// <summary>
+    /// Without autograd (generation, evaluation under no_grad) the models keep libtorch's operators, bit for bit; with
+    /// dropout inside attention, attention stays on libtorch's (the kernel has no dropout) and its dropout is drawn.
+    /// </summary>
+    [Fact]
+    public void LibtorchsOperatorsServeWhereTheKernelsDoNotApply()
+    {
+        if (!CpuHasAvx512()) return;   // no AVX-512: the models never call the kernels (checked above)
+        using var scope = NewDisposeScope();
+        var config = GptModelTests.Tiny() with { AttnPdrop = 0.3 };
+        manual_seed(2);
+        using var model = new Gpt(config);
+        var idx = randint(0, config.VocabSize, [2, 16], dtype: ScalarType.Int64);
+
+        Tensor Run(bool fused, bool training, bool grad, int seed = 11)
+        {
+            FusedKernels.Enabled = fused;
+            model.train(training);
+            manual_seed(seed);
+            using var _ = grad ? enable_grad() : no_grad();
+            return model.forward(idx).detach();
+        }
+
+        Assert.True(Run(true, false, grad: false).eq(Run(false, false, grad: false)).all().item<bool>());
+        Assert.True(Run(true, true, grad: false).eq(Run(false, true, grad: false)).all().item<bool>());
+        // With autograd on, GELU goes through the kernel (the last digits may differ), attention through libtorch.
+        Assert.True(MaxAbs(Run(true, true, grad: true) - Run(false, true, grad: true)) < 1e-5);
+        Assert.True(MaxAbs(Run(true, true, grad: true, seed: 11) - Run(true, true, grad: true, seed: 12)) > 1e-3,
+            "attention dropout must still be drawn when the kernels are on");
+        using (no_grad()) Assert.False(FusedKernels.Applies(randn(2, 2).requires_grad_()));
+        Assert.False(FusedKernels.Applies(randn(2, 2)));
+        Assert.False(FusedKernels.Applies(randn(2, 2, dtype: ScalarType.Float64).requires_grad_()));
+        FusedKernels.Enabled = false;
+        Assert.False(FusedKernels.Applies(randn(2, 2).requires_grad_()));
+    }
+
+    /// <summary>Each call's saved tensors (its probabilities, say) are released with the graph: no native memory creeps up.</summary>
+    [Fact]
+    public void RepeatedStepsDoNotKeepNativeMemory()
+    {
+        if (!CpuHasAvx512()) return;   // no AVX-512: the models never call the kernels (checked above)
+        FusedKernels.Enabled = true;
+        var config = GptModelTests.Tiny() with { NEmbd = 64, NHead = 4, NPositions = 64 };
+        manual_seed(4);
+        using var model = new Gpt(config);
+        model.train();
+        void Step()
+        {
+            using var scope = NewDisposeScope();
+            var idx = randint(0, config.VocabSize, [8, 64], dtype: ScalarType.Int64);
+            model.zero_grad();
+            Gpt.Loss(model.forward(idx), idx).backward();
+        }
+        for (int i = 0; i < 5; i++) Step();
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        double before = NativeHeap.Read()!.Value.InUseMib;
+        for (int i = 0; i < 40; i++) Step();
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        double after = NativeHeap.Read()!.Value.InUseMib;
+        // One step's probabilities alone are 2 × 8 × 4 × 64 × 64 floats = 1 MiB; 40 kept steps would be 40 MiB.
+        Assert.True(after - before < 2.0, $"native heap in use grew from {before:F1} to {after:F1} MiB over 40 steps");
+    }
+
+    static double MaxAbs(Tensor t) => t.abs().max().to(ScalarType.Float64).item<double>();
+}
