@@ -26,7 +26,7 @@ typedef float v16 __attribute__((vector_size(64)));
 
 static inline v16 vload(const float *p) { v16 v; memcpy(&v, p, sizeof v); return v; }
 static inline void vstore(float *p, v16 v) { memcpy(p, &v, sizeof v); }
-static inline v16 vbroadcast(float a) { return (v16){0} + a; }
+static inline v16 vbroadcast(float a) { return (v16)_mm512_set1_ps(a); }
 
 int ptm_kernels_supported(void)
 {
@@ -228,20 +228,71 @@ static void rows4(const float *a, long ars, long acs, long M, long i0, const flo
 
 static inline long round16(long n) { return (n + 15) & ~15L; }
 
-/* (T × hd, row stride ld) to (hd × Tp), zero beyond T. */
+/*
+ * Transposes the 16 × 16 block held in r[0..16) in place (r[c] becomes column c). After two unpack stages, vector
+ * k of each group of four rows holds, in 128-bit lane L, that group's four values of column 4L + k; two lane
+ * shuffles then gather lane L of the four groups into column 4L + k.
+ */
+static inline void transpose16(__m512 r[16])
+{
+    __m512 t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    __m512 e[4][4];                                     /* e[group][k] */
+    for (int g = 0; g < 4; g++) {
+        __m512d lo0 = _mm512_castps_pd(t[4 * g]), lo1 = _mm512_castps_pd(t[4 * g + 2]);
+        __m512d hi0 = _mm512_castps_pd(t[4 * g + 1]), hi1 = _mm512_castps_pd(t[4 * g + 3]);
+        e[g][0] = _mm512_castpd_ps(_mm512_unpacklo_pd(lo0, lo1));
+        e[g][1] = _mm512_castpd_ps(_mm512_unpackhi_pd(lo0, lo1));
+        e[g][2] = _mm512_castpd_ps(_mm512_unpacklo_pd(hi0, hi1));
+        e[g][3] = _mm512_castpd_ps(_mm512_unpackhi_pd(hi0, hi1));
+    }
+    for (int k = 0; k < 4; k++) {
+        __m512 x01 = _mm512_shuffle_f32x4(e[0][k], e[1][k], 0x44), y01 = _mm512_shuffle_f32x4(e[0][k], e[1][k], 0xEE);
+        __m512 x23 = _mm512_shuffle_f32x4(e[2][k], e[3][k], 0x44), y23 = _mm512_shuffle_f32x4(e[2][k], e[3][k], 0xEE);
+        r[k] = _mm512_shuffle_f32x4(x01, x23, 0x88);
+        r[4 + k] = _mm512_shuffle_f32x4(x01, x23, 0xDD);
+        r[8 + k] = _mm512_shuffle_f32x4(y01, y23, 0x88);
+        r[12 + k] = _mm512_shuffle_f32x4(y01, y23, 0xDD);
+    }
+}
+
+/* (T × hd, row stride ld) to (hd × Tp), zero beyond T, in 16 × 16 blocks. */
 static void transpose_head(const float *x, long ld, long T, long hd, long Tp, float *xt)
 {
-    for (long d = 0; d < hd; d++) {
-        float *row = xt + d * Tp;
-        for (long t = 0; t < T; t++) row[t] = x[t * ld + d];
-        for (long t = T; t < Tp; t++) row[t] = 0.0f;
-    }
+    for (long t0 = 0; t0 < Tp; t0 += 16)
+        for (long d0 = 0; d0 < hd; d0 += 16) {
+            __mmask16 cols = lanes(d0, hd);
+            __m512 r[16];
+            for (int i = 0; i < 16; i++)
+                r[i] = t0 + i < T ? _mm512_maskz_loadu_ps(cols, x + (t0 + i) * ld + d0) : _mm512_setzero_ps();
+            transpose16(r);
+            int out = hd - d0 < 16 ? (int)(hd - d0) : 16;
+            for (int c = 0; c < out; c++) _mm512_storeu_ps(xt + (d0 + c) * Tp + t0, r[c]);
+        }
 }
 
 /* Copies rows of width hd (a multiple of 16 or not) out of a padded scratch block into strided memory. */
 static void store_rows(const float *src, long lds, long rows, long hd, float *dst, long ldd)
 {
     for (long i = 0; i < rows; i++) memcpy(dst + i * ldd, src + i * lds, (size_t)hd * sizeof(float));
+}
+
+/*
+ * rows4 for a product hd wide, stored into rows of dst (row i0 first, leading dimension ldd): directly when hd is a
+ * multiple of 16, else through the four-row block blk (width hdp) so the padding columns are not written.
+ */
+static void rows4_into(const float *a, long ars, long acs, long M, long i0, const float *b, long ldb, long k0, long k1,
+                       long hd, long hdp, float *dst, long ldd, float *blk)
+{
+    if (hd == hdp) {
+        rows4(a, ars, acs, M, i0, b, ldb, k0, k1, hd, dst, ldd);
+        return;
+    }
+    rows4(a, ars, acs, M, i0, b, ldb, k0, k1, hdp, blk, hdp);
+    store_rows(blk, hdp, M - i0 < 4 ? M - i0 : 4, hd, dst, ldd);
 }
 
 /* ---------------------------------------------------------------------------------------------------------------- */
@@ -287,8 +338,7 @@ void ptm_causal_attention_forward(const float *qkv, float *y, float *p, long B, 
                 rows4(q, 3 * C, 1, T, i0, kt, Tp, 0, hd, ncol, pp + i0 * Tp, Tp);
                 for (long r = 0; r < rows; r++) causal_softmax_row(pp + (i0 + r) * Tp, i0 + r, Tp, scale);
                 /* O = P v over the keys these rows see */
-                rows4(pp, Tp, 1, T, i0, vb, ldv, 0, keys, hdp, oblk, hdp);
-                store_rows(oblk, hdp, rows, hd, yo + i0 * C, C);
+                rows4_into(pp, Tp, 1, T, i0, vb, ldv, 0, keys, hd, hdp, yo + i0 * C, C, oblk);
             }
         }
         free(kt);
@@ -355,14 +405,11 @@ void ptm_causal_attention_backward(const float *dy, const float *qkv, const floa
             for (long i0 = 0; i0 < T; i0 += 4) {
                 long rows = T - i0 < 4 ? T - i0 : 4;
                 /* dq rows i0.. = dS[i, k ≤ i] k */
-                rows4(ds, Tp, 1, T, i0, kb, ldk, 0, i0 + rows, hdp, blk, hdp);
-                store_rows(blk, hdp, rows, hd, dq + i0 * 3 * C, 3 * C);
+                rows4_into(ds, Tp, 1, T, i0, kb, ldk, 0, i0 + rows, hd, hdp, dq + i0 * 3 * C, 3 * C, blk);
                 /* dk rows i0.. = Σ_{t ≥ i0} dS[t, i] q_t  (dS[t, i] = 0 for t < i) */
-                rows4(ds, 1, Tp, T, i0, qb, ldq, i0, T, hdp, blk, hdp);
-                store_rows(blk, hdp, rows, hd, dk + i0 * 3 * C, 3 * C);
+                rows4_into(ds, 1, Tp, T, i0, qb, ldq, i0, T, hd, hdp, dk + i0 * 3 * C, 3 * C, blk);
                 /* dv rows i0.. = Σ_{t ≥ i0} P[t, i] dy_t */
-                rows4(pp, 1, Tp, T, i0, dyb, lddy, i0, T, hdp, blk, hdp);
-                store_rows(blk, hdp, rows, hd, dv + i0 * 3 * C, 3 * C);
+                rows4_into(pp, 1, Tp, T, i0, dyb, lddy, i0, T, hd, hdp, dv + i0 * 3 * C, 3 * C, blk);
             }
         }
         free(vt);
