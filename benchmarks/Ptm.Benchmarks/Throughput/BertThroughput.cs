@@ -21,7 +21,7 @@ public static class BertThroughput
     {
         var run = BertRunConfig.FromNode(RunConfigFile.ReadNode(configPath), configPath);
         return new BertTrainingCase(CaseName, run.Model, run.Training, run.Data.MaxSeqLength, run.Data.MaxPredictionsPerSeq,
-            WarmupSteps: quick ? 1 : 2, TimedSteps: quick ? 2 : 8, Seed: run.Training.Seed);
+            WarmupSteps: quick ? 1 : ThroughputPlan.ShortStepWarmup, TimedSteps: quick ? 2 : 8, Seed: run.Training.Seed);
     }
 
     public const string BaseCaseName = "bert-base";

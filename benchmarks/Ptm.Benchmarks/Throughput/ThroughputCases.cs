@@ -32,6 +32,15 @@ public sealed record ThroughputPlan(
     /// <summary>The BERT training cases in the order they run: the configured BERT, then the BERT-base shape.</summary>
     public IEnumerable<BertTrainingCase> BertCases() => new[] { Bert, BertBase }.OfType<BertTrainingCase>();
     public const string Gpt2SmallCaseName = "gpt2-small";
+
+    /// <summary>
+    /// Untimed steps before cases whose step takes a fraction of a second (the default GPT and BERT): .NET's tiered
+    /// JIT recompiles the hot managed methods in the background during the first few seconds, on one of the two
+    /// cores the step's threads run on, so Ptm's steps 2–10 ran 5–20% slower than its steady state (measured with
+    /// DOTNET_TieredCompilation=0 as the control: docs/performance.md, "Fused kernels for GPT training"). Ten steps
+    /// take ~3 s; both sides get the same plan. Cases with second-long steps are settled after their two.
+    /// </summary>
+    public const int ShortStepWarmup = 10;
     public const string Bf16Suffix = "-bf16";
 
     /// <summary>The standard plan: the default run config (<c>configs/gpt-kjv.json</c>), a GPT-2 small shape and,
@@ -40,7 +49,7 @@ public sealed record ThroughputPlan(
     {
         var run = GptRunConfig.FromNode(RunConfigFile.ReadNode(configPath), configPath);
         var defaultCase = new TrainingCase(DefaultCaseName, run.Model, run.Training,
-            WarmupSteps: quick ? 1 : 2, TimedSteps: quick ? 2 : 8, Seed: run.Training.Seed);
+            WarmupSteps: quick ? 1 : ShortStepWarmup, TimedSteps: quick ? 2 : 8, Seed: run.Training.Seed);
 
         // GPT-2 small (124M): GptConfig's defaults are its Hugging Face config; dropout off, as in the default config.
         var gpt2 = new GptConfig { ResidPdrop = 0, EmbdPdrop = 0, AttnPdrop = 0 };

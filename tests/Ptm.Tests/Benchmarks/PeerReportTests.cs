@@ -187,6 +187,7 @@ public class PeerReportTests
         Assert.Equal(16, train.GetProperty("training").GetProperty("batch_size").GetInt32());
         Assert.Equal(0.1, train.GetProperty("training").GetProperty("weight_decay").GetDouble());
         Assert.Equal(8, train.GetProperty("timed_steps").GetInt32());
+        Assert.Equal(ThroughputPlan.ShortStepWarmup, train.GetProperty("warmup_steps").GetInt32());
         var gpt2 = r.GetProperty("training")[1];
         Assert.Equal(50257, gpt2.GetProperty("model").GetProperty("vocab_size").GetInt32());
         Assert.Equal(256, gpt2.GetProperty("training").GetProperty("block_size").GetInt32());
