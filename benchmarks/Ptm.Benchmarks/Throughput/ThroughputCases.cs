@@ -34,13 +34,14 @@ public sealed record ThroughputPlan(
     public const string Gpt2SmallCaseName = "gpt2-small";
 
     /// <summary>
-    /// Untimed steps before cases whose step takes a fraction of a second (the default GPT and BERT): .NET's tiered
-    /// JIT recompiles the hot managed methods in the background during the first few seconds, on one of the two
-    /// cores the step's threads run on, so Ptm's steps 2–10 ran 5–20% slower than its steady state (measured with
-    /// DOTNET_TieredCompilation=0 as the control: docs/performance.md, "Fused kernels for GPT training"). Ten steps
-    /// take ~3 s; both sides get the same plan. Cases with second-long steps are settled after their two.
+    /// Untimed steps before cases whose step takes a fraction of a second (the default GPT and BERT). .NET's tiered
+    /// JIT recompiles hot managed methods on a background thread, on one of the two cores the step's threads need:
+    /// Ptm's steps 2–10 ran 5–20% slower than its steady state, and steps 16, 31 and 61 took 80–140 ms more (methods
+    /// reaching their call counts), none after that in 160 steps; with DOTNET_TieredCompilation=0 as the control,
+    /// every step from the third on ran at the steady rate (docs/performance.md, "Fused kernels for GPT training").
+    /// 65 steps (about 20 s) pass all of it; both sides get the same plan. Second-long steps keep their two.
     /// </summary>
-    public const int ShortStepWarmup = 10;
+    public const int ShortStepWarmup = 65;
     public const string Bf16Suffix = "-bf16";
 
     /// <summary>The standard plan: the default run config (<c>configs/gpt-kjv.json</c>), a GPT-2 small shape and,
