@@ -295,6 +295,27 @@ static void rows4_into(const float *a, long ars, long acs, long M, long i0, cons
     store_rows(blk, hdp, M - i0 < 4 ? M - i0 : 4, hd, dst, ldd);
 }
 
+/* A per-thread scratch buffer of at least `floats` floats, 64-byte aligned (aligned_alloc wants a multiple of 64). */
+static float *scratch(size_t floats)
+{
+    return aligned_alloc(64, (floats * sizeof(float) + 63) & ~(size_t)63);
+}
+
+/*
+ * T rows of width hd (leading dimension *ld) as a B operand of width hdp: the rows themselves when hd is a multiple
+ * of 16, else copies padded with zeros into buf (T × hdp), with *ld set to hdp.
+ */
+static const float *padded_rows(const float *x, long *ld, long T, long hd, long hdp, float *buf)
+{
+    if (hdp == hd) return x;
+    for (long t = 0; t < T; t++) {
+        memcpy(buf + t * hdp, x + t * *ld, (size_t)hd * sizeof(float));
+        memset(buf + t * hdp + hd, 0, (size_t)(hdp - hd) * sizeof(float));
+    }
+    *ld = hdp;
+    return buf;
+}
+
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Causal self-attention                                                                                            */
 
@@ -308,8 +329,7 @@ void ptm_causal_attention_forward(const float *qkv, float *y, float *p, long B, 
     const float scale = 1.0f / sqrtf((float)hd);
 #pragma omp parallel num_threads(threads)
     {
-        size_t floats = (size_t)(hd * Tp + hdp * T + 4 * hdp);
-        float *kt = aligned_alloc(64, ((floats * sizeof(float)) + 63) & ~(size_t)63);
+        float *kt = scratch((size_t)(hd * Tp + hdp * T + 4 * hdp));
         float *vpad = kt + hd * Tp;                       /* v with rows padded to hdp (only when hd % 16 != 0) */
         float *oblk = vpad + hdp * T;                      /* four output rows of width hdp */
 #pragma omp for schedule(static)
@@ -320,16 +340,8 @@ void ptm_causal_attention_forward(const float *qkv, float *y, float *p, long B, 
             float *pp = p + pair * T * Tp;
             float *yo = y + b * T * C + h * hd;
             transpose_head(k, 3 * C, T, hd, Tp, kt);
-            const float *vb = v;
             long ldv = 3 * C;
-            if (hdp != hd) {
-                for (long t = 0; t < T; t++) {
-                    memcpy(vpad + t * hdp, v + t * 3 * C, (size_t)hd * sizeof(float));
-                    memset(vpad + t * hdp + hd, 0, (size_t)(hdp - hd) * sizeof(float));
-                }
-                vb = vpad;
-                ldv = hdp;
-            }
+            const float *vb = padded_rows(v, &ldv, T, hd, hdp, vpad);
             for (long i0 = 0; i0 < T; i0 += 4) {
                 long rows = T - i0 < 4 ? T - i0 : 4;
                 long keys = i0 + rows;                    /* keys any of these rows may see */
@@ -356,8 +368,7 @@ void ptm_causal_attention_backward(const float *dy, const float *qkv, const floa
     const float scale = 1.0f / sqrtf((float)hd);
 #pragma omp parallel num_threads(threads)
     {
-        size_t floats = (size_t)(hd * Tp + T * Tp + T + 3 * hdp * T + 4 * hdp);
-        float *vt = aligned_alloc(64, ((floats * sizeof(float)) + 63) & ~(size_t)63);
+        float *vt = scratch((size_t)(hd * Tp + T * Tp + T + 3 * hdp * T + 4 * hdp));
         float *ds = vt + hd * Tp;                         /* dS (T × Tp) */
         float *drow = ds + T * Tp;                        /* D (T) */
         float *qpad = drow + T, *kpad = qpad + hdp * T, *dypad = kpad + hdp * T;
@@ -375,20 +386,10 @@ void ptm_causal_attention_backward(const float *dy, const float *qkv, const floa
             transpose_head(v, 3 * C, T, hd, Tp, vt);
 
             /* B operands of width hdp: in place when hd is a multiple of 16, else padded copies. */
-            const float *qb = q, *kb = k, *dyb = dyo;
             long ldq = 3 * C, ldk = 3 * C, lddy = C;
-            if (hdp != hd) {
-                for (long t = 0; t < T; t++) {
-                    memset(qpad + t * hdp, 0, (size_t)hdp * sizeof(float));
-                    memset(kpad + t * hdp, 0, (size_t)hdp * sizeof(float));
-                    memset(dypad + t * hdp, 0, (size_t)hdp * sizeof(float));
-                    memcpy(qpad + t * hdp, q + t * 3 * C, (size_t)hd * sizeof(float));
-                    memcpy(kpad + t * hdp, k + t * 3 * C, (size_t)hd * sizeof(float));
-                    memcpy(dypad + t * hdp, dyo + t * C, (size_t)hd * sizeof(float));
-                }
-                qb = qpad; kb = kpad; dyb = dypad;
-                ldq = ldk = lddy = hdp;
-            }
+            const float *qb = padded_rows(q, &ldq, T, hd, hdp, qpad);
+            const float *kb = padded_rows(k, &ldk, T, hd, hdp, kpad);
+            const float *dyb = padded_rows(dyo, &lddy, T, hd, hdp, dypad);
 
             for (long i0 = 0; i0 < T; i0 += 4) {
                 long rows = T - i0 < 4 ? T - i0 : 4;

@@ -58,6 +58,22 @@ public class TrainingStepBenchmarks
         Backward(MultiHead.Attend(q, k, v, null, causal: true, dropout: 0.0), packed);
     }
 
+    [Benchmark(Description = "causal attention, Ptm's fused kernel, fwd+bwd")]
+    public void FusedAttention()
+    {
+        if (!FusedKernels.Available) return;   // no AVX-512: the models use the libtorch path above
+        using var scope = NewDisposeScope();
+        Backward(FusedKernels.CausalAttention(packed, Heads), packed);
+    }
+
+    [Benchmark(Description = "GELU (tanh), Ptm's fused kernel, fwd+bwd, 2048 × 1024")]
+    public void FusedGelu()
+    {
+        if (!FusedKernels.Available) return;
+        using var scope = NewDisposeScope();
+        Backward(FusedKernels.Gelu(inner), inner);
+    }
+
     [Benchmark(Description = "GELU (tanh) fwd+bwd, 2048 × 1024")]
     public void Gelu()
     {
@@ -79,7 +95,7 @@ public class TrainingStepBenchmarks
         Backward(nn.functional.cross_entropy(logits, targets), logits);
     }
 
-    [Benchmark(Description = "whole model fwd+bwd (default config, batch 16 × 128)")]
+    [Benchmark(Description = "whole model fwd+bwd (default config, batch 16 × 128; fused kernels as set)")]
     public void WholeStep()
     {
         using var scope = NewDisposeScope();
