@@ -9,7 +9,7 @@ namespace Ptm.Modeling;
 /// <summary>
 /// Our own CPU kernels (build/native/ptm_kernels.c) for the two pieces of GPT training that libtorch's eager operators
 /// run far below the machine's speed at small shapes: tanh-GELU and causal self-attention, each forward and backward
-/// in one pass (docs/performance.md, "Fused kernels"). They take part only where autograd records a float32 CPU
+/// in one pass (docs/performance.md, "Fused kernels for GPT training"). They take part only where autograd records a float32 CPU
 /// tensor, so training; evaluation, generation and everything else keep libtorch's operators. Where the library is
 /// missing, the CPU lacks AVX-512, or PTM_FUSED_KERNELS=0, the same modules use libtorch's operators instead.
 /// </summary>
@@ -23,8 +23,18 @@ public static unsafe class FusedKernels
     /// <summary>Whether the kernels were loaded and this CPU can run them.</summary>
     public static bool Available { get; }
 
-    /// <summary>Whether the models use the kernels (initially: available and PTM_FUSED_KERNELS is not 0). Process-wide.</summary>
-    public static bool Enabled { get; set; }
+    /// <summary>Whether the models use the kernels (initially: available and PTM_FUSED_KERNELS is not 0); never true
+    /// where they are not <see cref="Available"/>. Process-wide.</summary>
+    public static bool Enabled { get => enabled; set => enabled = value && Available; }
+
+    static bool enabled;
+
+    /// <summary>
+    /// The longest sequence the attention kernel takes. It keeps every row's probabilities for the backward pass,
+    /// B·nh·T² floats (100 MiB per GPT-2-small layer at 2 × 1024); longer sequences go to libtorch's SDPA, whose
+    /// flash kernel keeps only a log-sum-exp per row.
+    /// </summary>
+    public const long MaxAttentionLength = 1024;
 
     static FusedKernels()
     {
@@ -58,6 +68,9 @@ public static unsafe class FusedKernels
     /// </summary>
     public static Tensor CausalAttention(Tensor qkv, int nHead) => CausalAttentionFunction.apply(qkv, nHead);
 
+    /// <summary>How many times each kernel's forward ran in this process (for tests that check which path a module took).</summary>
+    internal static long GeluCalls, AttentionCalls;
+
     static float* Data(Tensor t)
     {
         fixed (byte* p = t.bytes) return (float*)p;
@@ -74,6 +87,7 @@ public static unsafe class FusedKernels
             var x = ((Tensor)vars[0]).contiguous();
             var y = empty_like(x);
             geluForward(Data(x), Data(y), x.numel(), Threads);
+            Interlocked.Increment(ref GeluCalls);
             ctx.save_for_backward([x]);
             return y;
         }
@@ -104,6 +118,7 @@ public static unsafe class FusedKernels
             var y = empty(B, T, C);                                           // (B, T, C)
             var p = empty(B, nh, T, Tp);                                      // (B, nh, T, Tp) probabilities
             attentionForward(Data(qkv), Data(y), Data(p), B, T, C, nh, Threads);
+            Interlocked.Increment(ref AttentionCalls);
             ctx.save_for_backward([qkv, y.detach(), p]);   // the output detached: saved with its grad_fn it would keep its own node alive
             ctx.save_data("nh", nh);
             return y;

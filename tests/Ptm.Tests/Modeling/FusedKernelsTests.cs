@@ -154,8 +154,12 @@ public sealed class FusedKernelsTests : IDisposable
             return (loss.item<float>(), model.named_parameters().ToDictionary(p => p.name, p => p.parameter.grad!.clone()));
         }
 
+        long gelu = FusedKernels.GeluCalls, attention = FusedKernels.AttentionCalls;
         var fused = Step(true);
+        Assert.Equal(gelu + config.NLayer, FusedKernels.GeluCalls);
+        Assert.Equal(attention + config.NLayer, FusedKernels.AttentionCalls);
         var reference = Step(false);
+        Assert.Equal(gelu + config.NLayer, FusedKernels.GeluCalls);
         Assert.Equal(reference.Loss, fused.Loss, 5);
         foreach (var (name, g) in reference.Grads)
         {
@@ -198,6 +202,34 @@ public sealed class FusedKernelsTests : IDisposable
         Assert.False(FusedKernels.Applies(randn(2, 2, dtype: ScalarType.Float64).requires_grad_()));
         FusedKernels.Enabled = false;
         Assert.False(FusedKernels.Applies(randn(2, 2).requires_grad_()));
+    }
+
+    /// <summary>Past <see cref="FusedKernels.MaxAttentionLength"/> positions attention goes to libtorch's SDPA: with the
+    /// kernels on, a GPT's attention output at that length is bit for bit the one with them off.</summary>
+    [Fact]
+    public void SequencesPastTheKernelsLimitUseSdpa()
+    {
+        if (!CpuHasAvx512()) return;   // no AVX-512: the models never call the kernels (checked above)
+        using var scope = NewDisposeScope();
+        long T = FusedKernels.MaxAttentionLength + 1;
+        var config = GptModelTests.Tiny() with { NPositions = (int)T };
+        manual_seed(6);
+        using var attention = new CausalSelfAttention(config);
+        attention.train();
+        var x = randn(1, T, config.NEmbd).requires_grad_();
+        FusedKernels.Enabled = true;
+        long calls = FusedKernels.AttentionCalls;
+        var on = attention.forward(x).detach();
+        Assert.Equal(calls, FusedKernels.AttentionCalls);
+        FusedKernels.Enabled = false;
+        var off = attention.forward(x).detach();
+        Assert.True(on.eq(off).all().item<bool>());
+        FusedKernels.Enabled = true;
+        var shorter = x.narrow(1, 0, 16);
+        var fused = attention.forward(shorter).detach();
+        Assert.Equal(calls + 1, FusedKernels.AttentionCalls);
+        FusedKernels.Enabled = false;
+        Assert.True(MaxAbs(fused - attention.forward(shorter).detach()) < 1e-5);
     }
 
     /// <summary>Each call's saved tensors (its probabilities, say) are released with the graph: no native memory creeps up.</summary>
