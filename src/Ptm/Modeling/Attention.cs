@@ -38,8 +38,8 @@ public sealed class CausalSelfAttention : Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var qkv = c_attn.forward(x);                                        // (B, T, 3C)
-        if (cache is null && mask is null && (!training || attnPdrop == 0) && qkv.size(1) <= FusedKernels.MaxAttentionLength
-            && FusedKernels.Applies(qkv))
+        if (cache is null && mask is null && (!training || attnPdrop == 0) && FusedKernels.Applies(qkv)
+            && qkv.size(1) <= FusedKernels.MaxAttentionLength)
             return Project(FusedKernels.CausalAttention(qkv, nHead)).MoveToOuterDisposeScope();
         var (q, k, v) = MultiHead.SplitPacked(qkv, nHead);                  // 3 × (B, nh, T, hs)
         bool causal = mask is null;

@@ -40,7 +40,7 @@ public static unsafe class FusedKernels
     {
         TorchRuntime.EnsureInitialized();
         // Loaded after libtorch, so the library's libgomp.so.1 need binds to the OpenMP runtime libtorch already loaded.
-        _ = zeros(1);
+        zeros(1).Dispose();
         string path = Path.Combine(TorchRuntime.NativeDirectory, "libptm_kernels.so");
         if (!OperatingSystem.IsLinux() || !NativeLibrary.TryLoad(path, out var lib)) return;
         var supported = (delegate* unmanaged<int>)NativeLibrary.GetExport(lib, "ptm_kernels_supported");
@@ -71,10 +71,7 @@ public static unsafe class FusedKernels
     /// <summary>How many times each kernel's forward ran in this process (for tests that check which path a module took).</summary>
     internal static long GeluCalls, AttentionCalls;
 
-    static float* Data(Tensor t)
-    {
-        fixed (byte* p = t.bytes) return (float*)p;
-    }
+    static float* Data(Tensor t) => (float*)TensorMemory.Address(t);
 
     static int Threads => Math.Max(1, get_num_threads());
 

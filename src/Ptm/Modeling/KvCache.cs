@@ -69,12 +69,7 @@ public sealed class LayerKvCache : IDisposable
     public long Past => owner.Length;
 
     /// <summary>Where the keys and values live: the same for the cache's whole life, as it is never reallocated.</summary>
-    internal (nint Keys, nint Values) Addresses => (Address(keys), Address(values));
-
-    static unsafe nint Address(Tensor t)
-    {
-        fixed (byte* p = t.bytes) return (nint)p;
-    }
+    internal (nint Keys, nint Values) Addresses => (TensorMemory.Address(keys), TensorMemory.Address(values));
 
     public void Dispose()
     {

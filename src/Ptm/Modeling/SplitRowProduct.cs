@@ -44,7 +44,7 @@ public sealed class SplitRowProduct : IDisposable
 
     Tensor Halves(Tensor weight)
     {
-        nint data = Address(weight);
+        nint data = TensorMemory.Address(weight);
         if (weightHalves is null || data != weightData)
         {
             weightHalves?.Dispose();
@@ -57,7 +57,7 @@ public sealed class SplitRowProduct : IDisposable
 
     Tensor BiasHalves(Tensor bias)
     {
-        nint data = Address(bias);
+        nint data = TensorMemory.Address(bias);
         if (biasHalves is null || data != biasData)
         {
             biasHalves?.Dispose();
@@ -73,10 +73,5 @@ public sealed class SplitRowProduct : IDisposable
         weightHalves?.Dispose();
         biasHalves?.Dispose();
         weightHalves = biasHalves = null;
-    }
-
-    static unsafe nint Address(Tensor t)
-    {
-        fixed (byte* p = t.bytes) return (nint)p;
     }
 }
