@@ -76,8 +76,13 @@ public sealed class FusedAdamW : AdamW
         {
             foreach (var s in states) s.step += 1;
             var steps = states.Select(s => tensor((float)s.step)).ToArray();
+            // Scalars we hold until the call returns. Given a double, TorchSharp makes a temporary Scalar and passes only
+            // its native handle; nothing keeps the wrapper alive, so a collection during the call finalizes it and frees
+            // the value the kernel is reading (seen as "Scalar::toLong" failures, once after 1,460 pretraining steps).
+            using Scalar lr = options.LearningRate!.Value, beta1 = options.beta1!.Value, beta2 = options.beta2!.Value,
+                weightDecay = options.weight_decay!.Value, eps = options.eps!.Value;
             Kernel.Value.invoke("adamw", parameters, grads, states.Select(s => s.exp_avg).ToArray(), states.Select(s => s.exp_avg_sq).ToArray(),
-                steps, options.LearningRate!.Value, options.beta1!.Value, options.beta2!.Value, options.weight_decay!.Value, options.eps!.Value);
+                steps, lr, beta1, beta2, weightDecay, eps);
         }
         return loss!;
     }

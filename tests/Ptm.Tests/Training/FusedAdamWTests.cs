@@ -19,6 +19,44 @@ public class FusedAdamWTests
     /// First step, lr 0.1, weight decay 0.1, betas (0.9, 0.99): m̂ = g and v̂ = g², so each entry moves by lr·sign(g)
     /// (eps aside) after the decoupled decay p·(1 − lr·wd), which only the matrix gets.
     /// </summary>
+    /// <summary>
+    /// The kernel's hyper-parameters reach TorchScript as native Scalars. With a collector running all the while (here
+    /// forced from another thread), a Scalar that nothing in managed code keeps alive is finalized, and freed, while
+    /// the call still reads it: that once ended a 1,500-step pretraining run at step ~1,460 with "Expected false to be
+    /// true ... Scalar::toLong". Many steps under constant collections must all complete, with the same parameters as
+    /// the same steps taken without them.
+    /// </summary>
+    [Fact]
+    public void StepsSurviveGarbageCollectionsDuringTheKernelCall()
+    {
+        static float[] Run(bool collect, int steps)
+        {
+            var m = new TwoParams();
+            var opt = OptimizerFactory.AdamW(m, 0.01, 0.1, 0.9, 0.99);
+            using var stop = new CancellationTokenSource();
+            var collector = collect
+                ? Task.Run(() => { while (!stop.IsCancellationRequested) { GC.Collect(); GC.WaitForPendingFinalizers(); } })
+                : Task.CompletedTask;
+            try
+            {
+                for (int i = 0; i < steps; i++)
+                {
+                    m.weight.grad = tensor(new float[,] { { 0.5f, -0.25f } });
+                    m.bias.grad = tensor(new float[] { 1f });
+                    opt.step();
+                }
+            }
+            finally
+            {
+                stop.Cancel();
+                collector.Wait();
+            }
+            return [.. m.weight.data<float>().ToArray(), .. m.bias.data<float>().ToArray()];
+        }
+
+        Assert.Equal(Run(collect: false, 20_000), Run(collect: true, 20_000));
+    }
+
     [Fact]
     public void FirstStep_MatchesTheHandComputedUpdate_WithDecayOnMatricesOnly()
     {
