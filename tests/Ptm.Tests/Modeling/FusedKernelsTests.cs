@@ -249,16 +249,19 @@ public sealed class FusedKernelsTests : IDisposable
             model.zero_grad();
             Gpt.Loss(model.forward(idx), idx).backward();
         }
-        for (int i = 0; i < 5; i++) Step();
-        GC.Collect();
-        GC.WaitForPendingFinalizers();
-        double before = NativeHeap.Read()!.Value.InUseMib;
-        for (int i = 0; i < 40; i++) Step();
-        GC.Collect();
-        GC.WaitForPendingFinalizers();
-        double after = NativeHeap.Read()!.Value.InUseMib;
-        // One step's probabilities alone are 2 × 8 × 4 × 64 × 64 floats = 1 MiB; 40 kept steps would be 40 MiB.
-        Assert.True(after - before < 2.0, $"native heap in use grew from {before:F1} to {after:F1} MiB over 40 steps");
+        double InUseAfter(int steps)
+        {
+            for (int i = 0; i < steps; i++) Step();
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            return NativeHeap.Read()!.Value.InUseMib;
+        }
+        double start = InUseAfter(5), middle = InUseAfter(40), end = InUseAfter(40);
+        // One step's probabilities alone are 2 × 8 × 4 × 64 × 64 floats = 1 MiB, so anything kept per step grows both
+        // 40-step windows by 40 MiB or more. A one-off allocation elsewhere in the process (seen once: 3.6 MiB within a
+        // full test run) lands in one window only, so the smaller of the two growths is the one to bound.
+        Assert.True(Math.Min(middle - start, end - middle) < 2.0,
+            $"native heap in use went {start:F1} → {middle:F1} → {end:F1} MiB over two windows of 40 steps");
     }
 
     static double MaxAbs(Tensor t) => t.abs().max().to(ScalarType.Float64).item<double>();
