@@ -1,10 +1,12 @@
 /*
- * Fused CPU kernels for the two pieces of a GPT training step that libtorch's eager operators run far below the
+ * Fused CPU kernels for the pieces of a GPT training step that libtorch's eager operators run far below the
  * machine's speed at small shapes (docs/performance.md, "Fused kernels"):
  *
  *   - GELU with the tanh approximation, forward and backward, one pass over memory each;
  *   - causal multi-head self-attention on GPT-2's packed projection (B, T, 3C) [q | k | v], forward and backward,
- *     reading the heads in place and writing (B, T, C) / (B, T, 3C) directly, so no split or merge copies.
+ *     reading the heads in place and writing (B, T, C) / (B, T, 3C) directly, so no split or merge copies;
+ *   - cross-entropy of logits against class ids: one read of the logits forward (each row's log-sum-exp kept), one
+ *     read and one write backward, where libtorch's log_softmax + nll_loss make three passes and a zero fill.
  *
  * Float32 only, contiguous inputs, compiled for AVX-512 (ptm_kernels_supported() says whether this CPU has it; the
  * C# side falls back to libtorch's operators where it does not). Threads come from libtorch's own OpenMP runtime
@@ -167,6 +169,53 @@ void ptm_gelu_forward(const float *x, float *y, long n, int threads)
 void ptm_gelu_backward(const float *x, const float *dy, float *dx, long n, int threads)
 {
     PARALLEL_RANGES(n, threads, gelu_backward_range(x + begin, dy + begin, dx + begin, end - begin))
+}
+
+/* Threads' shares of `rows` rows: [*begin, *end) for thread t of nt. */
+static inline void row_share(long rows, int nt, int t, long *begin, long *end)
+{
+    long per = (rows + nt - 1) / nt;
+    *begin = t * per < rows ? t * per : rows;
+    *end = *begin + per < rows ? *begin + per : rows;
+}
+
+/*
+ * Column sums of per-thread partials acc[t][0..cols) into out, in thread order (a fixed thread count gives fixed
+ * bits), then frees them.
+ */
+static void reduce_partials(float **acc, int nt, long cols, float *out)
+{
+    for (long j = 0; j < cols; j++) out[j] = 0.0f;
+    for (int t = 0; t < nt; t++) {
+        if (!acc[t]) continue;
+        for (long j = 0; j < cols; j++) out[j] += acc[t][j];
+        free(acc[t]);
+    }
+}
+
+/*
+ * GELU's backward for a = x·Wᵀ + bias (rows, cols): dh = dy ⊙ GELU'(a), and also the bias's gradient, Σ over rows of
+ * dh, summed while the rows are in cache (libtorch's linear layer would make a separate pass for it).
+ */
+void ptm_gelu_bias_backward(const float *a, const float *dy, float *dh, float *dbias, long rows, long cols, int threads)
+{
+    float *acc[256] = {0};
+    if (threads > 256) threads = 256;
+#pragma omp parallel num_threads(threads)
+    {
+        int t = omp_get_thread_num();
+        long begin, end;
+        row_share(rows, omp_get_num_threads(), t, &begin, &end);
+        float *sum = calloc((size_t)cols, sizeof(float));
+        acc[t] = sum;
+        for (long i = begin; i < end; i++) {
+            float *d = dh + i * cols;
+            gelu_backward_range(a + i * cols, dy + i * cols, d, cols);
+#pragma omp simd
+            for (long j = 0; j < cols; j++) sum[j] += d[j];
+        }
+    }
+    reduce_partials(acc, threads, cols, dbias);
 }
 
 /* ---------------------------------------------------------------------------------------------------------------- */
@@ -358,16 +407,21 @@ void ptm_causal_attention_forward(const float *qkv, float *y, float *p, long B, 
 }
 
 /*
- * dy (B, T, C), qkv, y and p from the forward pass → dqkv (B, T, 3C).
+ * dy (B, T, C), qkv, y and p from the forward pass → dqkv (B, T, 3C), and when dbias is not null the gradient of the
+ * projection's bias, Σ over (B, T) of dqkv (3C), summed per (batch, head) while its rows are in cache.
  *   D_i = Σ_d dy_id y_id;  dP = dy vᵀ;  dS = P ⊙ (dP − D) / √hd;  dq = dS k;  dk = dSᵀ q;  dv = Pᵀ dy.
  */
 void ptm_causal_attention_backward(const float *dy, const float *qkv, const float *y, const float *p, float *dqkv,
-                                   long B, long T, long C, long nh, int threads)
+                                   float *dbias, long B, long T, long C, long nh, int threads)
 {
     const long hd = C / nh, Tp = round16(T), hdp = round16(hd);
     const float scale = 1.0f / sqrtf((float)hd);
+    float *acc[256] = {0};                                /* per-thread column sums of dqkv, when dbias is wanted */
+    if (threads > 256) threads = 256;
 #pragma omp parallel num_threads(threads)
     {
+        float *bsum = dbias ? calloc((size_t)(3 * C), sizeof(float)) : NULL;
+        acc[omp_get_thread_num()] = bsum;
         float *vt = scratch((size_t)(hd * Tp + T * Tp + T + 3 * hdp * T + 4 * hdp));
         float *ds = vt + hd * Tp;                         /* dS (T × Tp) */
         float *drow = ds + T * Tp;                        /* D (T) */
@@ -412,7 +466,103 @@ void ptm_causal_attention_backward(const float *dy, const float *qkv, const floa
                 /* dv rows i0.. = Σ_{t ≥ i0} P[t, i] dy_t */
                 rows4_into(pp, 1, Tp, T, i0, dyb, lddy, i0, T, hd, hdp, dv + i0 * 3 * C, 3 * C, blk);
             }
+            if (bsum)                                    /* this pair's share of the bias gradient: its columns over T */
+                for (long t = 0; t < T; t++)
+                    for (int part = 0; part < 3; part++) {
+                        const float *g = dq + t * 3 * C + part * C;
+                        float *sb = bsum + part * C + h * hd;
+#pragma omp simd
+                        for (long d = 0; d < hd; d++) sb[d] += g[d];
+                    }
         }
         free(vt);
+    }
+    if (dbias) reduce_partials(acc, threads, 3 * C, dbias);
+}
+
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* Cross-entropy                                                                                                    */
+
+/*
+ * log Σ_j e^(x_j) over one row of V logits, the maximum subtracted first. NaN or +∞ anywhere in the row gives NaN,
+ * as libtorch's log_softmax does (the clamped exp below would otherwise hide them).
+ */
+static float row_log_sum_exp(const float *x, long V)
+{
+    __m512 vmax = _mm512_set1_ps(-INFINITY);
+    __mmask16 bad = 0;
+    for (long j = 0; j < V; j += 16) {
+        __mmask16 m = lanes(j, V);
+        __m512 v = _mm512_maskz_loadu_ps(m, x + j);
+        bad |= _mm512_mask_cmp_ps_mask(m, v, v, _CMP_UNORD_Q) | _mm512_mask_cmp_ps_mask(m, v, _mm512_set1_ps(INFINITY), _CMP_EQ_OQ);
+        vmax = _mm512_mask_max_ps(vmax, m, vmax, v);
+    }
+    if (bad) return NAN;
+    float mx = _mm512_reduce_max_ps(vmax);
+    if (mx == -INFINITY) return NAN;                      /* every logit -∞: no distribution (libtorch: NaN too) */
+    __m512 vm = _mm512_set1_ps(mx), vsum = _mm512_setzero_ps();
+    for (long j = 0; j < V; j += 16) {
+        __mmask16 m = lanes(j, V);
+        vsum = _mm512_add_ps(vsum, _mm512_maskz_mov_ps(m, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + j), vm))));
+    }
+    return mx + logf(_mm512_reduce_add_ps(vsum));
+}
+
+/*
+ * logits (N, V), targets (N) → lse (N) for the backward pass, *loss_sum = Σ over rows whose target is not `ignore`
+ * of lse_i − x_i,t (in double, per-thread row ranges added in thread order, so a fixed thread count gives fixed
+ * bits), *count = how many such rows. Returns -1, or the first row whose target is neither `ignore` nor in [0, V)
+ * (then nothing else is meaningful).
+ */
+long ptm_cross_entropy_forward(const float *logits, const int64_t *targets, long N, long V, int64_t ignore, float *lse,
+                               double *loss_sum, long *count, int threads)
+{
+    long bad = -1;
+    for (long i = 0; i < N; i++)
+        if (targets[i] != ignore && (targets[i] < 0 || targets[i] >= V)) { bad = i; break; }
+    if (bad >= 0) return bad;
+    double partial[256] = {0};
+    long counted[256] = {0};
+    if (threads > 256) threads = 256;
+#pragma omp parallel num_threads(threads)
+    {
+        int nt = omp_get_num_threads(), t = omp_get_thread_num();
+        long per = (N + nt - 1) / nt, begin = t * per, end = begin + per > N ? N : begin + per;
+        double sum = 0;
+        long n = 0;
+        for (long i = begin; i < end; i++) {
+            if (targets[i] == ignore) { lse[i] = 0.0f; continue; }
+            const float *x = logits + i * V;
+            lse[i] = row_log_sum_exp(x, V);
+            sum += (double)lse[i] - (double)x[targets[i]];
+            n++;
+        }
+        partial[t] = sum;
+        counted[t] = n;
+    }
+    double total = 0;
+    long n = 0;
+    for (int t = 0; t < threads; t++) { total += partial[t]; n += counted[t]; }
+    *loss_sum = total;
+    *count = n;
+    return -1;
+}
+
+/* dlogits = scale · (softmax(x_i) − onehot(t_i)) per row; rows whose target is `ignore` get zeros. */
+void ptm_cross_entropy_backward(const float *logits, const int64_t *targets, const float *lse, long N, long V,
+                                int64_t ignore, float scale, float *dlogits, int threads)
+{
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (long i = 0; i < N; i++) {
+        const float *x = logits + i * V;
+        float *d = dlogits + i * V;
+        if (targets[i] == ignore) { memset(d, 0, (size_t)V * sizeof(float)); continue; }
+        __m512 vl = _mm512_set1_ps(lse[i]), vs = _mm512_set1_ps(scale);
+        for (long j = 0; j < V; j += 16) {
+            __mmask16 m = lanes(j, V);
+            __m512 p = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + j), vl));
+            _mm512_mask_storeu_ps(d + j, m, _mm512_mul_ps(p, vs));
+        }
+        d[targets[i]] -= scale;
     }
 }

@@ -37,10 +37,14 @@ public sealed class CausalSelfAttention : Module<Tensor, Tensor>
     public Tensor Forward(Tensor x, LayerKvCache? cache, Tensor? mask = null)
     {
         using var scope = NewDisposeScope();
+        if (cache is null && mask is null && (!training || attnPdrop == 0) && x.size(1) <= FusedKernels.MaxAttentionLength
+            && FusedKernels.AppliesToProduct(x, c_attn.Weight))
+        {
+            // c_attn's bias gradient is summed in the kernel's backward pass, not by the linear layer's.
+            var attended = FusedKernels.CausalAttention(c_attn.ForwardWithDetachedBias(x), nHead, c_attn.Bias); // (B, T, C)
+            return Project(attended).MoveToOuterDisposeScope();
+        }
         var qkv = c_attn.forward(x);                                        // (B, T, 3C)
-        if (cache is null && mask is null && (!training || attnPdrop == 0) && FusedKernels.Applies(qkv)
-            && qkv.size(1) <= FusedKernels.MaxAttentionLength)
-            return Project(FusedKernels.CausalAttention(qkv, nHead)).MoveToOuterDisposeScope();
         var (q, k, v) = MultiHead.SplitPacked(qkv, nHead);                  // 3 × (B, nh, T, hs)
         bool causal = mask is null;
         if (cache is not null)

@@ -74,6 +74,8 @@ public sealed class Gpt : Module<Tensor, Tensor>
     {
         var flatLogits = logits.view(-1, logits.shape[^1]);
         var flatTargets = targets.view(-1);
+        if (FusedKernels.CrossEntropyApplies(flatLogits, flatTargets))
+            return FusedKernels.CrossEntropy(flatLogits, flatTargets, normalizer);
         if (normalizer is null) return functional.cross_entropy(flatLogits, flatTargets, ignore_index: -100);
         return functional.cross_entropy(flatLogits, flatTargets, ignore_index: -100, reduction: Reduction.Sum) / normalizer.Value;
     }

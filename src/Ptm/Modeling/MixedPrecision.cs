@@ -65,6 +65,19 @@ public sealed class MixedLinear : Module<Tensor, Tensor>
     public override Tensor forward(Tensor x) =>
         (MixedPrecision.Current is null ? singleRow.TryForward(x, weight, bias) : null) ?? MixedPrecision.Linear(x, weight, bias);
 
+    /// <summary>The weight (out, in).</summary>
+    public Tensor Weight => weight;
+
+    /// <summary>The bias (out), or null.</summary>
+    public Tensor? Bias => bias;
+
+    /// <summary>x·Wᵀ + b with b detached: for a fused kernel that returns <see cref="Bias"/>'s gradient itself.</summary>
+    public Tensor ForwardWithDetachedBias(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        return MixedPrecision.Linear(x, weight, bias?.detach()).MoveToOuterDisposeScope();
+    }
+
     protected override void Dispose(bool disposing)
     {
         if (disposing) singleRow.Dispose();

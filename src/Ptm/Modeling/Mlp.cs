@@ -23,8 +23,14 @@ public sealed class Mlp : Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var h = c_fc.forward(x);                                           // (B, T, 4C)
-        h = FusedKernels.Applies(h) ? FusedKernels.Gelu(h) : functional.gelu(h, TorchSharp.Modules.GELU.Approximate.tanh);
+        Tensor h;                                                          // (B, T, 4C)
+        if (c_fc.Bias is { } bias && FusedKernels.AppliesToProduct(x, c_fc.Weight))
+            h = FusedKernels.GeluWithBias(c_fc.ForwardWithDetachedBias(x), bias); // the bias's gradient summed in GELU's backward pass
+        else
+        {
+            h = c_fc.forward(x);
+            h = FusedKernels.Applies(h) ? FusedKernels.Gelu(h) : functional.gelu(h, TorchSharp.Modules.GELU.Approximate.tanh);
+        }
         var y = c_proj.forward(h);                                         // (B, T, C)
         if (dropout.training) y = dropout.forward(y);                      // the identity in eval: no native call
         return y.MoveToOuterDisposeScope();

@@ -110,6 +110,68 @@ public sealed class FusedKernelsTests : IDisposable
         Assert.True(gErr <= 1e-6, $"GELU gradient error {gErr:E2} (libtorch float32: {gErrLibtorch:E2})");
     }
 
+    /// <summary>The bias-carrying forms (the layer's output computed with its bias detached, the bias's gradient summed in
+    /// the kernels' backward passes) against float64 product + bias + GELU / attention: output, input gradient and bias
+    /// gradient; rows not a multiple of the thread count, widths not a multiple of 16.</summary>
+    [Theory]
+    [InlineData(2, 128, 256, 4)]
+    [InlineData(3, 37, 48, 3)]
+    [InlineData(1, 1, 40, 2)]
+    public void BiasFormsMatchAFloat64Reference(int B, int T, int C, int nh)
+    {
+        if (!CpuHasAvx512()) return;   // no AVX-512: the models never call the kernels (checked above)
+        using var scope = NewDisposeScope();
+        manual_seed(13);
+        foreach (bool attention in new[] { false, true })
+        {
+            long width = attention ? 3 * C : 4 * C, outWidth = attention ? C : 4 * C;
+            var h64 = randn(B, T, width, dtype: ScalarType.Float64);
+            var bias64 = randn(width, dtype: ScalarType.Float64);
+            var dy64 = randn(B, T, outWidth, dtype: ScalarType.Float64);
+            (Tensor Y, Tensor Dh, Tensor Db) Reference()
+            {
+                var h = h64.clone().requires_grad_();
+                var b = bias64.clone().requires_grad_();
+                Tensor y;
+                if (attention)
+                {
+                    var (q, k, v) = MultiHead.SplitPacked(h + b, nh);
+                    y = MultiHead.Attend(q, k, v, null, causal: true, dropout: 0.0);
+                }
+                else y = nn.functional.gelu(h + b, TorchSharp.Modules.GELU.Approximate.tanh);
+                y.backward([dy64]);
+                return (y.detach(), h.grad!, b.grad!);
+            }
+            var reference = Reference();
+            var product = h64.to(ScalarType.Float32).requires_grad_();
+            var bias = bias64.to(ScalarType.Float32).requires_grad_();
+            var hk = product + bias.detach();
+            long calls = attention ? FusedKernels.AttentionCalls : FusedKernels.GeluCalls;
+            var y = attention ? FusedKernels.CausalAttention(hk, nh, bias) : FusedKernels.GeluWithBias(hk, bias);
+            Assert.Equal(calls + 1, attention ? FusedKernels.AttentionCalls : FusedKernels.GeluCalls);
+            y.backward([dy64.to(ScalarType.Float32)]);
+            string what = attention ? "attention" : "GELU";
+            double yErr = MaxAbs(y.to(ScalarType.Float64) - reference.Y) / Math.Max(1, MaxAbs(reference.Y));
+            double hErr = MaxAbs(product.grad!.to(ScalarType.Float64) - reference.Dh) / Math.Max(1, MaxAbs(reference.Dh));
+            double bErr = MaxAbs(bias.grad!.to(ScalarType.Float64) - reference.Db) / Math.Max(1, MaxAbs(reference.Db));
+            Assert.True(yErr <= 2e-6, $"{what} output error {yErr:E2}");
+            Assert.True(hErr <= 1e-5, $"{what} product gradient error {hErr:E2}");
+            Assert.True(bErr <= 1e-5, $"{what} bias gradient error {bErr:E2}");
+        }
+    }
+
+    [Fact]
+    public void BiasFormsRejectMismatchedShapes()
+    {
+        if (!CpuHasAvx512()) return;   // no AVX-512: the models never call the kernels (checked above)
+        using var scope = NewDisposeScope();
+        var e = Assert.Throws<ArgumentException>(() => FusedKernels.GeluWithBias(randn(2, 3, 8).requires_grad_(), randn(7)));
+        Assert.Contains("7 columns", e.Message);
+        Assert.Contains("(2, 3, 8)", e.Message);
+        e = Assert.Throws<ArgumentException>(() => FusedKernels.CausalAttention(randn(2, 3, 12).requires_grad_(), 2, randn(6)));
+        Assert.Contains("bias of 6", e.Message);
+    }
+
     [Fact]
     public void GeluPropagatesNaN()
     {
@@ -119,6 +181,80 @@ public sealed class FusedKernelsTests : IDisposable
         var y = FusedKernels.Gelu(x);
         Assert.True(float.IsNaN(y[1].item<float>()));
         Assert.False(float.IsNaN(y[0].item<float>()) || float.IsNaN(y[2].item<float>()));
+    }
+
+    /// <summary>(N, V, ignored rows, divisor): the default model's loss shape, V not a multiple of 16, a tiny one, the mean
+    /// and a given divisor (gradient accumulation), rows with the ignore index.</summary>
+    [Theory]
+    [InlineData(256, 2048, 0, null)]
+    [InlineData(37, 50, 5, null)]
+    [InlineData(9, 3, 2, 40.0)]
+    [InlineData(64, 1000, 0, 3.0)]
+    public void CrossEntropyMatchesAFloat64Reference(int N, int V, int ignored, double? divisor)
+    {
+        if (!CpuHasAvx512()) return;   // no AVX-512: the models never call the kernels (checked above)
+        using var scope = NewDisposeScope();
+        manual_seed(9);
+        // Logits up to about ±40, as a confident model's, so that subtracting the row maximum matters.
+        var logits64 = randn(N, V, dtype: ScalarType.Float64) * 8;
+        var targets = randint(0, V, [N], dtype: ScalarType.Int64);
+        for (int i = 0; i < ignored; i++) targets[i * 2] = tensor(-100L);
+        double g = 0.75;                                                   // an upstream gradient that is not 1
+        (double Loss, Tensor Grad) Libtorch(ScalarType type)
+        {
+            var x = logits64.to(type).detach().clone().requires_grad_();
+            var loss = divisor is double d
+                ? nn.functional.cross_entropy(x, targets, ignore_index: -100, reduction: nn.Reduction.Sum) / d
+                : nn.functional.cross_entropy(x, targets, ignore_index: -100);
+            (loss * g).backward();
+            return (loss.to(ScalarType.Float64).item<double>(), x.grad!.to(ScalarType.Float64));
+        }
+        var reference = Libtorch(ScalarType.Float64);
+        var libtorch32 = Libtorch(ScalarType.Float32);
+
+        var logits = logits64.to(ScalarType.Float32).requires_grad_();
+        long calls = FusedKernels.CrossEntropyCalls;
+        var fused = FusedKernels.CrossEntropy(logits, targets, divisor);
+        Assert.Equal(calls + 1, FusedKernels.CrossEntropyCalls);
+        Assert.Empty(fused.shape);
+        (fused * g).backward();
+
+        double lossErr = Math.Abs(fused.to(ScalarType.Float64).item<double>() - reference.Loss) / Math.Abs(reference.Loss);
+        double gradErr = MaxAbs(logits.grad!.to(ScalarType.Float64) - reference.Grad);
+        double gradErrLibtorch = MaxAbs(libtorch32.Grad - reference.Grad);
+        Assert.True(lossErr <= 1e-6, $"relative loss error {lossErr:E2} (libtorch float32: {Math.Abs(libtorch32.Loss - reference.Loss) / Math.Abs(reference.Loss):E2})");
+        Assert.True(gradErr <= 4 * gradErrLibtorch + 1e-9, $"gradient error {gradErr:E2} vs libtorch float32 {gradErrLibtorch:E2}");
+        for (int i = 0; i < ignored; i++) Assert.Equal(0.0, MaxAbs(logits.grad![i * 2]));
+    }
+
+    [Fact]
+    public void CrossEntropyPropagatesNaNAndInfinity()
+    {
+        if (!CpuHasAvx512()) return;   // no AVX-512: the models never call the kernels (checked above)
+        using var scope = NewDisposeScope();
+        var targets = tensor(new long[] { 1, 0 });
+        foreach (var bad in new[] { float.NaN, float.PositiveInfinity })
+        {
+            var x = tensor(new float[,] { { 1, 2, 3 }, { 0, bad, 1 } }).requires_grad_();
+            Assert.True(float.IsNaN(FusedKernels.CrossEntropy(x, targets, null).item<float>()), $"a {bad} logit must give a NaN loss");
+        }
+        // -∞ is a legitimate logit (a class masked out): its probability is 0, the loss finite.
+        var masked = tensor(new float[,] { { 1, float.NegativeInfinity, 3 } }).requires_grad_();
+        var loss = FusedKernels.CrossEntropy(masked, tensor(new long[] { 2 }), null);
+        Assert.Equal(Math.Log(1 + Math.Exp(-2)), loss.item<float>(), 6);
+        // Every row ignored: the mean is 0/0, NaN, as libtorch's.
+        Assert.True(float.IsNaN(FusedKernels.CrossEntropy(masked, tensor(new long[] { -100 }), null).item<float>()));
+    }
+
+    [Fact]
+    public void CrossEntropyRejectsATargetOutsideTheClasses()
+    {
+        if (!CpuHasAvx512()) return;   // no AVX-512: the models never call the kernels (checked above)
+        using var scope = NewDisposeScope();
+        var x = randn(4, 10).requires_grad_();
+        var e = Assert.Throws<ArgumentException>(() => FusedKernels.CrossEntropy(x, tensor(new long[] { 1, 2, 10, 3 }), null));
+        Assert.Contains("target 10 at row 2", e.Message);
+        Assert.Throws<ArgumentException>(() => FusedKernels.CrossEntropy(x, tensor(new long[] { 1, -1, 0, 3 }), null));
     }
 
     [Fact]
@@ -154,12 +290,14 @@ public sealed class FusedKernelsTests : IDisposable
             return (loss.item<float>(), model.named_parameters().ToDictionary(p => p.name, p => p.parameter.grad!.clone()));
         }
 
-        long gelu = FusedKernels.GeluCalls, attention = FusedKernels.AttentionCalls;
+        long gelu = FusedKernels.GeluCalls, attention = FusedKernels.AttentionCalls, loss = FusedKernels.CrossEntropyCalls;
         var fused = Step(true);
         Assert.Equal(gelu + config.NLayer, FusedKernels.GeluCalls);
         Assert.Equal(attention + config.NLayer, FusedKernels.AttentionCalls);
+        Assert.Equal(loss + 1, FusedKernels.CrossEntropyCalls);
         var reference = Step(false);
         Assert.Equal(gelu + config.NLayer, FusedKernels.GeluCalls);
+        Assert.Equal(loss + 1, FusedKernels.CrossEntropyCalls);
         Assert.Equal(reference.Loss, fused.Loss, 5);
         foreach (var (name, g) in reference.Grads)
         {
