@@ -87,7 +87,7 @@ public static unsafe class FusedKernels
     /// that <paramref name="bias"/>'s gradient, Σ over rows of dh, summed in GELU's backward pass while the rows are in
     /// cache (libtorch's linear layer would make a pass of its own for it). The bias is read for nothing else.
     /// </summary>
-    public static Tensor GeluWithBias(Tensor h, Tensor bias) => GeluBiasFunction.apply(h, bias);
+    public static Tensor GeluWithBias(Tensor h, Tensor bias) => GeluFunction.apply(h, bias);
 
     /// <summary>
     /// Causal multi-head self-attention on the packed projection <paramref name="qkv"/> (B, T, 3C), laid out
@@ -121,6 +121,7 @@ public static unsafe class FusedKernels
 
     static int Threads => Math.Max(1, get_num_threads());
 
+    /// <summary>GELU of vars[0]; with a bias as vars[1] (the layer's, detached from the product), its gradient too.</summary>
     sealed class GeluFunction : SingleTensorFunction<GeluFunction>
     {
         public override string Name => "PtmGelu";
@@ -128,10 +129,15 @@ public static unsafe class FusedKernels
         public override Tensor forward(AutogradContext ctx, params object[] vars)
         {
             var x = ((Tensor)vars[0]).contiguous();
+            var bias = vars.Length > 1 ? (Tensor)vars[1] : null;
+            if (bias is not null && (x.dim() < 1 || x.size(-1) != bias.numel()))
+                throw new ArgumentException(
+                    $"GELU with bias: the layer's output must have {bias.numel()} columns, as its bias, got ({string.Join(", ", x.shape)})");
             var y = empty_like(x);
             geluForward(Data(x), Data(y), x.numel(), Threads);
             Interlocked.Increment(ref GeluCalls);
             ctx.save_for_backward([x]);
+            ctx.save_data("bias", bias is not null);
             return y;
         }
 
@@ -140,38 +146,15 @@ public static unsafe class FusedKernels
             var x = ctx.get_saved_variables()[0];
             var dy = grad.contiguous();
             var dx = empty_like(x);
-            geluBackward(Data(x), Data(dy), Data(dx), x.numel(), Threads);
-            return [dx];
-        }
-    }
-
-    sealed class GeluBiasFunction : SingleTensorFunction<GeluBiasFunction>
-    {
-        public override string Name => "PtmGeluBias";
-
-        public override Tensor forward(AutogradContext ctx, params object[] vars)
-        {
-            Tensor h = ((Tensor)vars[0]).contiguous(), bias = (Tensor)vars[1];
-            long n = bias.numel();
-            if (h.dim() < 1 || h.size(-1) != n)
-                throw new ArgumentException(
-                    $"GELU with bias: the layer's output must have {n} columns, as its bias, got ({string.Join(", ", h.shape)})");
-            var y = empty_like(h);
-            geluForward(Data(h), Data(y), h.numel(), Threads);
-            Interlocked.Increment(ref GeluCalls);
-            ctx.save_for_backward([h]);
-            return y;
-        }
-
-        public override List<Tensor> backward(AutogradContext ctx, Tensor grad)
-        {
-            var a = ctx.get_saved_variables()[0];
-            var dy = grad.contiguous();
-            long n = a.size(-1);
-            var dh = empty_like(a);
+            if (!(bool)ctx.get_data("bias"))
+            {
+                geluBackward(Data(x), Data(dy), Data(dx), x.numel(), Threads);
+                return [dx];
+            }
+            long n = x.size(-1);
             var dbias = empty(n);
-            geluBiasBackward(Data(a), Data(dy), Data(dh), Data(dbias), a.numel() / n, n, Threads);
-            return [dh, dbias];
+            geluBiasBackward(Data(x), Data(dy), Data(dx), Data(dbias), x.numel() / n, n, Threads);
+            return [dx, dbias];
         }
     }
 
