@@ -526,8 +526,9 @@ long ptm_cross_entropy_forward(const float *logits, const int64_t *targets, long
     if (threads > 256) threads = 256;
 #pragma omp parallel num_threads(threads)
     {
-        int nt = omp_get_num_threads(), t = omp_get_thread_num();
-        long per = (N + nt - 1) / nt, begin = t * per, end = begin + per > N ? N : begin + per;
+        int t = omp_get_thread_num();
+        long begin, end;
+        row_share(N, omp_get_num_threads(), t, &begin, &end);
         double sum = 0;
         long n = 0;
         for (long i = begin; i < end; i++) {
