@@ -23,14 +23,10 @@ public sealed class Mlp : Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        Tensor h;                                                          // (B, T, 4C)
-        if (c_fc.Bias is { } bias && FusedKernels.AppliesToProduct(x, c_fc.Weight))
-            h = FusedKernels.GeluWithBias(c_fc.ForwardWithDetachedBias(x), bias); // the bias's gradient summed in GELU's backward pass
-        else
-        {
-            h = c_fc.forward(x);
-            h = FusedKernels.Applies(h) ? FusedKernels.Gelu(h) : functional.gelu(h, TorchSharp.Modules.GELU.Approximate.tanh);
-        }
+        // With the kernels, c_fc's bias gradient is summed in GELU's backward pass instead of a pass of its own.
+        var h = c_fc.Bias is { } bias && FusedKernels.AppliesToProduct(x, c_fc.Weight)
+            ? FusedKernels.GeluWithBias(c_fc.ForwardWithDetachedBias(x), bias)
+            : functional.gelu(c_fc.forward(x), TorchSharp.Modules.GELU.Approximate.tanh); // (B, T, 4C)
         var y = c_proj.forward(h);                                         // (B, T, C)
         if (dropout.training) y = dropout.forward(y);                      // the identity in eval: no native call
         return y.MoveToOuterDisposeScope();
