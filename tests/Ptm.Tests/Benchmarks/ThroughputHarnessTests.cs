@@ -136,7 +136,7 @@ public class ThroughputHarnessTests : IDisposable
     public void NativeHeapCountsALiveTensorAsInUse_AndItsReleaseAsNot()
     {
         if (!OperatingSystem.IsLinux()) return;
-        const double mib = 16;
+        const double mib = 64;                      // large against other work in the test host (seen: 2–3 MiB at a time)
         using (TorchSharp.torch.ones(1024)) { }     // libtorch's one-time set-up allocates too: not part of what is measured
         GC.Collect();                               // tensors of earlier tests freed by finalizers now, not mid-measurement
         GC.WaitForPendingFinalizers();
@@ -145,8 +145,8 @@ public class ThroughputHarnessTests : IDisposable
         using (var t = TorchSharp.torch.ones((long)(mib * 1024 * 1024 / sizeof(float))))
             during = NativeHeap.Read()!.Value.InUseMib;
         var after = NativeHeap.Read()!.Value;
-        Assert.InRange(during - before.InUseMib, 0.95 * mib, 1.5 * mib);
-        Assert.InRange(after.InUseMib - before.InUseMib, -1.0, 1.0);
+        Assert.InRange(during - before.InUseMib, 0.9 * mib, 1.2 * mib);
+        Assert.InRange(during - after.InUseMib, 0.9 * mib, 1.2 * mib);
     }
 
     [Fact]

@@ -376,14 +376,14 @@ public sealed class FusedKernelsTests : IDisposable
     {
         if (!CpuHasAvx512()) return;   // no AVX-512: the models never call the kernels (checked above)
         FusedKernels.Enabled = true;
-        var config = GptModelTests.Tiny() with { NEmbd = 64, NHead = 4, NPositions = 64 };
+        var config = GptModelTests.Tiny() with { NEmbd = 64, NHead = 4, NPositions = 128 };
         manual_seed(4);
         using var model = new Gpt(config);
         model.train();
         void Step()
         {
             using var scope = NewDisposeScope();
-            var idx = randint(0, config.VocabSize, [8, 64], dtype: ScalarType.Int64);
+            var idx = randint(0, config.VocabSize, [8, 128], dtype: ScalarType.Int64);
             model.zero_grad();
             Gpt.Loss(model.forward(idx), idx).backward();
         }
@@ -394,12 +394,13 @@ public sealed class FusedKernelsTests : IDisposable
             GC.WaitForPendingFinalizers();
             return NativeHeap.Read()!.Value.InUseMib;
         }
-        double start = InUseAfter(5), middle = InUseAfter(40), end = InUseAfter(40);
-        // One step's probabilities alone are 2 × 8 × 4 × 64 × 64 floats = 1 MiB, so anything kept per step grows both
-        // 40-step windows by 40 MiB or more. A one-off allocation elsewhere in the process (seen once: 3.6 MiB within a
-        // full test run) lands in one window only, so the smaller of the two growths is the one to bound.
-        Assert.True(Math.Min(middle - start, end - middle) < 2.0,
-            $"native heap in use went {start:F1} → {middle:F1} → {end:F1} MiB over two windows of 40 steps");
+        var inUse = new[] { InUseAfter(10), InUseAfter(20), InUseAfter(20), InUseAfter(20) };
+        var growths = inUse.Zip(inUse.Skip(1), (a, b) => b - a).ToArray();
+        // One step's attention probabilities alone are 2 layers × 8 × 4 heads × 128 × 128 floats = 4 MiB, so anything
+        // kept per step grows every 20-step window by 80 MiB or more. Other work in the process (the JIT, the test host;
+        // seen: 2–3 MiB in a window within a full CI run) lands in some windows, not all: the smallest growth is the one
+        // to bound, and its bound sits far from both.
+        Assert.True(growths.Min() < 16.0, $"native heap in use went {string.Join(" → ", inUse.Select(m => m.ToString("F1")))} MiB over windows of 20 steps");
     }
 
     static double MaxAbs(Tensor t) => t.abs().max().to(ScalarType.Float64).item<double>();
