@@ -1,6 +1,6 @@
 using System.Text.Json;
 using Ptm.Benchmarks.Throughput;
-using Ptm.Runtime;
+using Ptm.Kernels;
 using static TorchSharp.torch;
 
 namespace Ptm.Benchmarks;

@@ -1,3 +1,4 @@
+using Ptm.Kernels;
 using BenchmarkDotNet.Attributes;
 using Ptm.Modeling;
 using static TorchSharp.torch;

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using Ptm.Modeling;
-using Ptm.Runtime;
+using Ptm.Kernels;
 using Ptm.Training;
 using static TorchSharp.torch;
 

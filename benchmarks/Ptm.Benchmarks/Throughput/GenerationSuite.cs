@@ -3,7 +3,7 @@ using System.Globalization;
 using System.Text;
 using Ptm.Generation;
 using Ptm.Modeling;
-using Ptm.Runtime;
+using Ptm.Kernels;
 using Ptm.Tokenization;
 using TorchSharp;
 using static TorchSharp.torch;

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using Ptm.Generation;
 using Ptm.Modeling;
-using Ptm.Runtime;
+using Ptm.Kernels;
 using Ptm.Tokenization;
 using Ptm.Training;
 using TorchSharp;

@@ -39,7 +39,7 @@ public sealed record CaseResult(
     /// <summary>The case's DOTNET_GCgen0size (null: the runtime's default gen0 budget).</summary>
     public string? GcGen0Size { get; init; }
 
-    /// <summary>Whether Ptm's fused GELU and attention kernels served the case (<see cref="Ptm.Modeling.FusedKernels"/>).</summary>
+    /// <summary>Whether Ptm's fused GELU and attention kernels served the case (<see cref="Ptm.Kernels.FusedKernels"/>).</summary>
     public bool? FusedKernels { get; init; }
 }
 

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using Ptm.Runtime;
+using Ptm.Kernels;
 using static TorchSharp.torch;
 
 namespace Ptm.Benchmarks.Throughput;
@@ -73,7 +73,7 @@ public static class ThroughputRunner
             new CaseContention(name, TorchRuntime.MklCpuFixLoaded, load.Seconds, load.OtherCpus()))
         {
             GcGen0Size = Environment.GetEnvironmentVariable(Gen0SizeVariable) is { Length: > 0 } gen0 ? gen0 : null,
-            FusedKernels = Ptm.Modeling.FusedKernels.Enabled,
+            FusedKernels = Ptm.Kernels.FusedKernels.Enabled,
         };
     }
 

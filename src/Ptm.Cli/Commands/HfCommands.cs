@@ -1,5 +1,5 @@
 using System.CommandLine;
-using Ptm.Interop;
+using Ptm.HuggingFace;
 using static TorchSharp.torch;
 
 namespace Ptm.Cli.Commands;

@@ -1,3 +1,4 @@
+using Ptm.Kernels;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -107,7 +108,7 @@ public sealed class GptTransformer : Module<Tensor, Tensor>
     internal readonly Embedding wte;
     readonly Embedding wpe;
     readonly Dropout drop;
-    readonly ModuleList<Block> h;
+    readonly ModuleList<GptBlock> h;
     readonly LayerNorm? ln_f;
 
     public GptTransformer(GptConfig config) : base("transformer")
@@ -116,7 +117,7 @@ public sealed class GptTransformer : Module<Tensor, Tensor>
         wte = Embedding(config.VocabSize, config.NEmbd);
         wpe = Embedding(config.NPositions, config.NEmbd);
         drop = Dropout(config.EmbdPdrop);
-        h = new ModuleList<Block>(Enumerable.Range(0, config.NLayer).Select(_ => new Block(config)).ToArray());
+        h = new ModuleList<GptBlock>(Enumerable.Range(0, config.NLayer).Select(_ => new GptBlock(config)).ToArray());
         if (config.PreLayerNorm) ln_f = LayerNorm(config.NEmbd, config.LayerNormEpsilon);
         RegisterComponents();
     }

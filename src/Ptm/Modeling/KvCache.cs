@@ -1,3 +1,4 @@
+using Ptm.Kernels;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -1,6 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using Ptm.Interop;
+using Ptm.HuggingFace;
 using Ptm.IO;
 using Ptm.Modeling;
 using Ptm.Tokenization;

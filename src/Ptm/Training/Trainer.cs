@@ -1,3 +1,4 @@
+using Ptm.Kernels;
 using System.Diagnostics;
 using System.Text.Json;
 using Ptm.Modeling;

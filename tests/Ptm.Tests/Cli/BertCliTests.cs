@@ -163,7 +163,7 @@ public class BertCliTests(TinyBertFixture run) : IClassFixture<TinyBertFixture>
         var r = CliHarness.Run("pretrain", "bert", "--config", run.Config, "--data", run.Corpus, "--out", output, "--samples", "0",
             "--set", "model.embedding_size=8", "--set", "model.share_layers=true", "--set", "model.num_hidden_layers=3", "--set", "data.pair_task=sop");
         Assert.Equal(0, r.ExitCode);
-        using var weights = Ptm.Interop.SafeTensorsFile.Open(Path.Combine(Checkpoints.Latest(output)!, "model.safetensors"));
+        using var weights = Ptm.HuggingFace.SafeTensorsFile.Open(Path.Combine(Checkpoints.Latest(output)!, "model.safetensors"));
         Assert.Equal(new long[] { 16, 8 }, weights.GetInfo("bert.encoder.embedding_hidden_mapping_in.weight").Shape);
         Assert.DoesNotContain("bert.encoder.layer.1.output.dense.weight", weights.Names);
     }

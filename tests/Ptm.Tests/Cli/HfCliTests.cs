@@ -1,5 +1,5 @@
 using Ptm.Tokenization;
-using Ptm.Tests.Interop;
+using Ptm.Tests.HuggingFace;
 
 namespace Ptm.Tests.Cli;
 

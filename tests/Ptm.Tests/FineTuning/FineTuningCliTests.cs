@@ -1,5 +1,5 @@
 using System.Text.Json;
-using Ptm.Interop;
+using Ptm.HuggingFace;
 using Ptm.Tests.Cli;
 using Ptm.Training;
 

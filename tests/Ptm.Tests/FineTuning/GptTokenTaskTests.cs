@@ -1,5 +1,5 @@
 using Ptm.FineTuning;
-using Ptm.Interop;
+using Ptm.HuggingFace;
 using Ptm.Modeling;
 using Ptm.Tokenization;
 using Ptm.Training;

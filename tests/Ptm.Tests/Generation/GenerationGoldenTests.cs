@@ -46,7 +46,7 @@ public class GenerationGoldenTests
         // One thread and two: with two, single-row products are split over both (SplitRowProduct), which must not
         // change a bit.
         foreach (int threads in new[] { 1, 2 })
-            Ptm.Tests.Modeling.SplitRowProductTests.WithThreads(threads, () =>
+            Ptm.Tests.Kernels.SplitRowProductTests.WithThreads(threads, () =>
                 Assert.Equal(Golden[name], NewGenerator().GenerateIds(Prompt, Options[name]).ToArray()));
     }
 }

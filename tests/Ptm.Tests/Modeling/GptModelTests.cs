@@ -71,8 +71,8 @@ public class GptModelTests
         TorchSharp.torch.nn.Module<Tensor, Tensor> module = kind switch
         {
             "attention" => new CausalSelfAttention(Tiny()),
-            "pre-ln block" => new Block(Tiny(preLn: true)),
-            _ => new Block(Tiny(preLn: false)),
+            "pre-ln block" => new GptBlock(Tiny(preLn: true)),
+            _ => new GptBlock(Tiny(preLn: false)),
         };
         module.to(ScalarType.Float64);
         module.eval();

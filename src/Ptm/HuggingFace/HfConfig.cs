@@ -1,0 +1,121 @@
+using System.Reflection;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+using Ptm.IO;
+using Ptm.Modeling;
+
+namespace Ptm.HuggingFace;
+
+/// <summary>
+/// A Hugging Face <c>config.json</c>: the typed config for the fields our models implement, plus every other
+/// field kept verbatim in <see cref="Extra"/> so that an export writes back what an import read.
+/// Our own run configs stay strict (<see cref="GptConfig.Load"/> rejects unknown fields, to catch typos);
+/// a config written by another tool is expected to carry fields we do not model, so here they are set aside.
+/// </summary>
+public sealed class HfConfig
+{
+    HfConfig(string modelType, IReadOnlyList<string> architectures, GptConfig? gpt, BertConfig? bert, JsonObject extra)
+    {
+        ModelType = modelType;
+        Architectures = architectures;
+        Gpt = gpt;
+        Bert = bert;
+        Extra = extra;
+    }
+
+    public string ModelType { get; }
+
+    /// <summary>The <c>architectures</c> list as written (e.g. GPT2LMHeadModel, BertForMaskedLM); may be empty.</summary>
+    public IReadOnlyList<string> Architectures { get; }
+
+    public GptConfig? Gpt { get; }
+    public BertConfig? Bert { get; }
+
+    /// <summary>Fields the typed config does not hold (task_specific_params, id2label, transformers_version, ...).</summary>
+    public JsonObject Extra { get; }
+
+    /// <summary>Settings HF models support but ours do not compute; importing them silently would give wrong outputs.</summary>
+    static readonly (string Field, Func<JsonNode?, bool> Unsupported, string Why)[] GptRejected =
+    [
+        ("scale_attn_weights", v => v?.GetValueKind() == JsonValueKind.False, "attention scores are always scaled by 1/√head_size here"),
+        ("scale_attn_by_inverse_layer_idx", v => v?.GetValueKind() == JsonValueKind.True, "per-layer attention scaling is not implemented"),
+        ("add_cross_attention", v => v?.GetValueKind() == JsonValueKind.True, "cross-attention (encoder-decoder use) is not implemented"),
+    ];
+
+    static readonly (string Field, Func<JsonNode?, bool> Unsupported, string Why)[] BertRejected =
+    [
+        ("is_decoder", v => v?.GetValueKind() == JsonValueKind.True, "BERT as a causal decoder is not implemented"),
+        ("add_cross_attention", v => v?.GetValueKind() == JsonValueKind.True, "cross-attention (encoder-decoder use) is not implemented"),
+    ];
+
+    /// <summary>Our own fields, which a Hugging Face config never has and an export must not write.</summary>
+    static readonly string[] PtmOnlyFields = ["pre_layer_norm", "share_layers", "embedding_size"];
+
+    public static HfConfig Load(string path) => Parse(JsonFiles.ReadObject(path), path);
+
+    public static HfConfig Parse(JsonElement root, string source)
+    {
+        var all = JsonObject.Create(root) ?? throw new InvalidInputException($"{source}: expected a JSON object");
+        string modelType = all["model_type"] is JsonValue t && t.GetValueKind() == JsonValueKind.String
+            ? t.GetValue<string>()
+            : throw new InvalidInputException($"{source}: missing string field 'model_type' (expected \"gpt2\" or \"bert\")");
+        var architectures = ReadArchitectures(all, source);
+        foreach (string field in PtmOnlyFields)
+            if (all.ContainsKey(field))
+                throw new InvalidInputException($"{source}: field '{field}' is a Ptm setting, not a Hugging Face one; this folder is a Ptm model folder, load it directly");
+        return modelType switch
+        {
+            "gpt2" => Typed(all, source, GptRejected, (e, s) => GptConfig.FromJson(e, s), typeof(GptConfig),
+                (extra, c) => new HfConfig(modelType, architectures, c, null, extra)),
+            "bert" => Typed(all, source, BertRejected, (e, s) => BertConfig.FromJson(e, s), typeof(BertConfig),
+                (extra, c) => new HfConfig(modelType, architectures, null, c, extra)),
+            _ => throw new InvalidInputException($"{source}: model_type \"{modelType}\" is not supported (supported: \"gpt2\", \"bert\")"),
+        };
+    }
+
+    static HfConfig Typed<T>(JsonObject all, string source, (string Field, Func<JsonNode?, bool> Unsupported, string Why)[] rejected,
+        Func<JsonElement, string, T> parse, Type type, Func<JsonObject, T, HfConfig> make)
+    {
+        foreach (var (field, unsupported, why) in rejected)
+            if (all.TryGetPropertyValue(field, out var value) && unsupported(value))
+                throw new InvalidInputException($"{source}: field '{field}' = {value?.ToJsonString()} is not supported ({why})");
+        var known = KnownFields(type);
+        var typed = new JsonObject();
+        var extra = new JsonObject();
+        foreach (var (name, value) in all)
+            (known.Contains(name) ? typed : extra)[name] = value?.DeepClone();
+        var config = parse(JsonSerializer.SerializeToElement(typed), source);
+        return make(extra, config);
+    }
+
+    static IReadOnlyList<string> ReadArchitectures(JsonObject all, string source)
+    {
+        if (!all.TryGetPropertyValue("architectures", out var node) || node is null) return [];
+        if (node is not JsonArray array || array.Any(a => a is not JsonValue v || v.GetValueKind() != JsonValueKind.String))
+            throw new InvalidInputException($"{source}: field 'architectures' must be a list of strings");
+        return array.Select(a => a!.GetValue<string>()).ToArray();
+    }
+
+    static HashSet<string> KnownFields(Type type) =>
+        type.GetProperties().Select(p => p.GetCustomAttribute<JsonPropertyNameAttribute>()?.Name).OfType<string>().ToHashSet();
+
+    /// <summary>
+    /// The config.json to export: <paramref name="extra"/> (fields read on import) overlaid with the typed config
+    /// and the given architecture. Our own fields are left out; the typed values win over stale extras.
+    /// </summary>
+    public static JsonObject ToHuggingFace(object typedConfig, string architecture, string torchDtype, JsonObject? extra)
+    {
+        var result = new JsonObject();
+        var typed = JsonSerializer.SerializeToNode(typedConfig, typedConfig.GetType(), JsonFiles.Indented) as JsonObject
+            ?? throw new InvalidOperationException("config did not serialise to an object");
+        foreach (string field in PtmOnlyFields) typed.Remove(field);
+        typed["architectures"] = new JsonArray(architecture);
+        if (extra is not null)
+            foreach (var (name, value) in extra)
+                if (!typed.ContainsKey(name)) result[name] = value?.DeepClone();
+        foreach (var (name, value) in typed) result[name] = value?.DeepClone();
+        result["torch_dtype"] = torchDtype;
+        return result;
+    }
+}

@@ -1,0 +1,68 @@
+namespace Ptm.HuggingFace;
+
+/// <summary>What one Hugging Face tensor becomes in our state_dict.</summary>
+public abstract record HfKeyTarget
+{
+    private HfKeyTarget() { }
+
+    /// <summary>Copied into <paramref name="Key"/>; <paramref name="Transpose"/> for GPT-2's Conv1D (in, out) weights.</summary>
+    public sealed record Parameter(string Key, bool Transpose) : HfKeyTarget;
+
+    /// <summary>A copy of a parameter we already load (a tied head); accepted only if it equals <paramref name="TiedTo"/>.</summary>
+    public sealed record Tied(string TiedTo) : HfKeyTarget;
+
+    /// <summary>A buffer HF saves that our models recompute (causal masks, position ids).</summary>
+    public sealed record Ignored : HfKeyTarget;
+
+    /// <summary>A tensor our model has no place for (a task head such as <c>classifier.*</c>).</summary>
+    public sealed record Unexpected : HfKeyTarget;
+}
+
+/// <summary>
+/// Hugging Face key names to ours. Our parameter names are HF's (see <see cref="Modeling.Gpt"/>,
+/// <see cref="Modeling.BertForPreTraining"/>), so the mapping is about prefixes, legacy names, tied copies,
+/// buffers, and GPT-2's transposed Conv1D weights.
+/// </summary>
+public static class HfKeyMap
+{
+    /// <summary>GPT-2's Conv1D modules store weight as (in, out); torch.nn.Linear (ours) as (out, in).</summary>
+    static readonly string[] Conv1DSuffixes = ["attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight"];
+
+    public static bool IsConv1DWeight(string key) => Conv1DSuffixes.Any(key.EndsWith);
+
+    public const string GptWte = "transformer.wte.weight";
+    public const string BertWordEmbeddings = "bert.embeddings.word_embeddings.weight";
+    public const string BertMlmBias = "cls.predictions.bias";
+
+    /// <summary>GPT2LMHeadModel keys (<c>transformer.h.0...</c>, <c>lm_head.weight</c>) or GPT2Model keys (<c>h.0...</c>).</summary>
+    public static HfKeyTarget Gpt(string hfKey, Func<string, bool> isOurs)
+    {
+        if (hfKey == "lm_head.weight") return new HfKeyTarget.Tied(GptWte);
+        string body = hfKey.StartsWith("transformer.", StringComparison.Ordinal) ? hfKey["transformer.".Length..] : hfKey;
+        // Causal-mask buffers that older transformers versions saved with the weights.
+        if (body.EndsWith(".attn.bias", StringComparison.Ordinal) || body.EndsWith(".attn.masked_bias", StringComparison.Ordinal))
+            return new HfKeyTarget.Ignored();
+        string key = "transformer." + body;
+        return isOurs(key) ? new HfKeyTarget.Parameter(key, IsConv1DWeight(key)) : new HfKeyTarget.Unexpected();
+    }
+
+    /// <summary>
+    /// BertModel keys (no prefix), BertForPreTraining / BertForMaskedLM / BertForSequenceClassification keys
+    /// (<c>bert.</c> prefix plus <c>cls.*</c> or <c>classifier.*</c>), and TF-era LayerNorm <c>gamma</c>/<c>beta</c>.
+    /// </summary>
+    public static HfKeyTarget Bert(string hfKey, Func<string, bool> isOurs, IReadOnlySet<string> hfKeys)
+    {
+        string key = hfKey.EndsWith("LayerNorm.gamma", StringComparison.Ordinal) ? hfKey[..^"gamma".Length] + "weight"
+            : hfKey.EndsWith("LayerNorm.beta", StringComparison.Ordinal) ? hfKey[..^"beta".Length] + "bias"
+            : hfKey;
+        if (!key.StartsWith("bert.", StringComparison.Ordinal) && !key.StartsWith("cls.", StringComparison.Ordinal)
+            && !key.StartsWith("classifier.", StringComparison.Ordinal))
+            key = "bert." + key;
+        if (key is "bert.embeddings.position_ids" or "bert.embeddings.token_type_ids") return new HfKeyTarget.Ignored();
+        if (key == "cls.predictions.decoder.weight") return new HfKeyTarget.Tied(BertWordEmbeddings);
+        // HF ties the decoder's bias to cls.predictions.bias; some versions save both, some only one.
+        if (key == "cls.predictions.decoder.bias")
+            return hfKeys.Contains(BertMlmBias) ? new HfKeyTarget.Tied(BertMlmBias) : new HfKeyTarget.Parameter(BertMlmBias, false);
+        return isOurs(key) ? new HfKeyTarget.Parameter(key, false) : new HfKeyTarget.Unexpected();
+    }
+}

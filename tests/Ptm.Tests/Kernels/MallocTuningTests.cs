@@ -1,0 +1,44 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Ptm.Benchmarks;
+using Ptm.Benchmarks.Throughput;
+
+namespace Ptm.Tests.Kernels;
+
+/// <summary>
+/// TorchRuntime's malloc settings: a freed large tensor's memory stays in the process for later tensors instead of
+/// being unmapped (and faulted in and zeroed again next time). Measured in a child process (Ptm.Benchmarks
+/// malloc-probe) because only the main thread's arena honours the settings, and xunit runs tests on pool threads.
+/// </summary>
+public class MallocTuningTests
+{
+    static MallocProbe.Result Probe(bool tuning)
+    {
+        string exe = Path.Combine(AppContext.BaseDirectory, OperatingSystem.IsWindows() ? "Ptm.Benchmarks.exe" : "Ptm.Benchmarks");
+        var start = new ProcessStartInfo(exe, ["malloc-probe"]) { RedirectStandardOutput = true, UseShellExecute = false };
+        if (tuning) start.Environment.Remove("PTM_MALLOC_TUNING");
+        else start.Environment["PTM_MALLOC_TUNING"] = "0";
+        using var p = Process.Start(start)!;
+        string output = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        Assert.Equal(0, p.ExitCode);
+        return JsonSerializer.Deserialize<MallocProbe.Result>(output, ThroughputRunner.Json)!;
+    }
+
+    [Fact]
+    public void FreedLargeTensorsStayInTheProcess_OnlyWithTheTuning()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        const double mib = MallocProbe.Elements * sizeof(float) / (1024.0 * 1024.0);
+
+        var tuned = Probe(tuning: true);
+        Assert.True(tuned.MallocTuned);
+        Assert.True(tuned.DuringMib - tuned.BeforeMib > 0.75 * mib, $"the tensor's pages are resident ({tuned})");
+        Assert.True(tuned.DuringMib - tuned.AfterFreeMib < 0.1 * mib, $"freeing it keeps them in the heap ({tuned})");
+
+        // glibc's default: blocks above its 32 MiB mmap-threshold ceiling are mapped afresh and unmapped on free.
+        var plain = Probe(tuning: false);
+        Assert.False(plain.MallocTuned);
+        Assert.True(plain.DuringMib - plain.AfterFreeMib > 0.75 * mib, $"without the tuning free() unmaps them ({plain})");
+    }
+}
