@@ -13,12 +13,15 @@ public static class JsonFiles
         UnmappedMemberHandling = JsonUnmappedMemberHandling.Skip,
     };
 
+    /// <summary>For files people read: indented, null properties left out.</summary>
     public static readonly JsonSerializerOptions Indented = new()
     {
         WriteIndented = true,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     };
 
+    /// <summary>The root object of the JSON file at <paramref name="path"/>.</summary>
+    /// <exception cref="InvalidInputException">The file is missing, unreadable, not JSON, or its root is not an object; the message names the file.</exception>
     public static JsonElement ReadObject(string path)
     {
         if (!File.Exists(path)) throw new InvalidInputException($"{path}: no such file");
@@ -58,5 +61,6 @@ public static class JsonFiles
     /// <summary>The field a deserialization error happened at, from the exception's JSON path ("$.n_embd").</summary>
     public static string FieldOf(JsonException e) => e.Path is { Length: > 2 } p && p.StartsWith("$.") ? p[2..] : e.Path ?? "?";
 
+    /// <summary>The first line of an exception message, for one-line errors.</summary>
     public static string FirstLine(string message) => message.Split('\n')[0].Trim();
 }

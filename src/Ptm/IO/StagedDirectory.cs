@@ -7,6 +7,8 @@ namespace Ptm.IO;
 /// </summary>
 public static class StagedDirectory
 {
+    /// <summary>Creates <paramref name="dir"/> with the files <paramref name="fill"/> writes into the staging folder it is given.</summary>
+    /// <exception cref="InvalidInputException"><paramref name="dir"/> is a file or a non-empty folder.</exception>
     public static void Create(string dir, Action<string> fill)
     {
         string full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(dir));

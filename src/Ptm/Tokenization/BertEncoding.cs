@@ -15,6 +15,8 @@ public sealed record BertEncoding(
     bool[] SpecialTokensMask,
     int TruncatedTokens)
 {
+/// <summary>Whether truncation dropped tokens to fit the maximum length.</summary>
     public bool IsTruncated => TruncatedTokens > 0;
+/// <summary>The number of tokens, special tokens included.</summary>
     public int Length => InputIds.Length;
 }

@@ -10,9 +10,13 @@ namespace Ptm.Tokenization;
 // vocab.json + merges.txt; OpenAI's GPT-2 release names them encoder.json + vocab.bpe.
 public sealed partial class ByteLevelBpeTokenizer
 {
+    /// <summary>Hugging Face's vocabulary file: a JSON object token → id.</summary>
     public const string VocabFileName = "vocab.json";
+    /// <summary>Hugging Face's merges file: "left right" per line in rank order after a "#version" line.</summary>
     public const string MergesFileName = "merges.txt";
+    /// <summary>OpenAI's GPT-2 release name for the vocabulary file (same format as <see cref="VocabFileName"/>).</summary>
     public const string Gpt2VocabFileName = "encoder.json";
+    /// <summary>OpenAI's GPT-2 release name for the merges file (same format as <see cref="MergesFileName"/>).</summary>
     public const string Gpt2MergesFileName = "vocab.bpe";
 
     /// <summary>Writes vocab.json and merges.txt (Hugging Face's slow-tokenizer layout) and tokenizer.json (its

@@ -9,6 +9,7 @@ namespace Ptm.Tokenization;
 // other option is refused by name rather than silently giving different ids.
 public sealed partial class ByteLevelBpeTokenizer
 {
+    /// <summary>Hugging Face's fast-tokenizer file, which holds vocabulary, merges and special tokens together.</summary>
     public const string HuggingFaceFileName = "tokenizer.json";
 
     /// <summary>

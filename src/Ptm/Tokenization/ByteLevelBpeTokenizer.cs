@@ -11,6 +11,7 @@ namespace Ptm.Tokenization;
 /// </summary>
 public sealed partial class ByteLevelBpeTokenizer : ITokenizer
 {
+    /// <summary>GPT-2's document separator token.</summary>
     public const string EndOfText = "<|endoftext|>";
 
     /// <summary>Pre-tokens longer than this are not cached: they are rare and would bloat the cache.</summary>
@@ -114,8 +115,11 @@ public sealed partial class ByteLevelBpeTokenizer : ITokenizer
         return e;
     }
 
+    /// <inheritdoc />
     public string Kind => "bpe";
+    /// <inheritdoc />
     public int VocabSize => tokens.Length;
+    /// <inheritdoc />
     public int? EndOfTextId { get; }
 
     /// <summary>Merges in rank order (as written to merges.txt).</summary>
@@ -127,6 +131,7 @@ public sealed partial class ByteLevelBpeTokenizer : ITokenizer
     /// <summary>The token as written in the vocabulary file (GPT-2's byte alphabet, e.g. "Ġthe" for " the").</summary>
     public string TokenText(int id) => tokens[CheckId(id)];
 
+    /// <inheritdoc />
     public int[] Encode(string text)
     {
         var ids = new List<int>(text.Length / 3 + 4);
@@ -211,6 +216,7 @@ public sealed partial class ByteLevelBpeTokenizer : ITokenizer
         }
     }
 
+    /// <inheritdoc />
     public byte[] DecodeToBytes(ReadOnlySpan<int> ids)
     {
         int total = 0;
@@ -227,6 +233,7 @@ public sealed partial class ByteLevelBpeTokenizer : ITokenizer
 
     /// <summary>UTF-8 decode of <see cref="DecodeToBytes"/>; an incomplete or invalid sequence becomes U+FFFD, as
     /// GPT-2's decode(errors="replace") does.</summary>
+    /// <inheritdoc />
     public string Decode(ReadOnlySpan<int> ids) => Encoding.UTF8.GetString(DecodeToBytes(ids));
 
     int CheckId(int id) => (uint)id < (uint)tokens.Length ? id

@@ -9,10 +9,13 @@ namespace Ptm.Tokenization;
 /// </summary>
 public sealed class CharTokenizer : ITokenizer
 {
+/// <summary>The vocabulary file a model folder holds: a JSON array of the symbols in id order.</summary>
     public const string FileName = "char_vocab.json";
     readonly string[] symbols;
     readonly Dictionary<string, int> ids;
 
+/// <summary>A tokenizer whose id i stands for <paramref name="symbols"/>[i] (one Unicode scalar value each).</summary>
+/// <exception cref="ArgumentException">The list is empty or names a symbol twice.</exception>
     public CharTokenizer(IEnumerable<string> symbols)
     {
         this.symbols = symbols.ToArray();
@@ -23,6 +26,7 @@ public sealed class CharTokenizer : ITokenizer
         if (this.symbols.Length == 0) throw new ArgumentException("character vocabulary is empty");
     }
 
+/// <summary>The vocabulary of every scalar value in <paramref name="text"/>, in code-point order.</summary>
     public static CharTokenizer Train(string text)
     {
         if (text.Length == 0) throw new ArgumentException("cannot build a character vocabulary from empty text");
@@ -31,11 +35,16 @@ public sealed class CharTokenizer : ITokenizer
         return new CharTokenizer(set.Select(v => new Rune(v).ToString()));
     }
 
+/// <inheritdoc />
     public string Kind => "char";
+/// <inheritdoc />
     public int VocabSize => symbols.Length;
+/// <inheritdoc />
     public int? EndOfTextId => null;
+/// <summary>The symbols in id order.</summary>
     public IReadOnlyList<string> Symbols => symbols;
 
+/// <inheritdoc />
     public int[] Encode(string text)
     {
         var result = new List<int>(text.Length);
@@ -50,8 +59,10 @@ public sealed class CharTokenizer : ITokenizer
         return result.ToArray();
     }
 
+/// <inheritdoc />
     public byte[] DecodeToBytes(ReadOnlySpan<int> tokens) => Encoding.UTF8.GetBytes(Decode(tokens));
 
+/// <inheritdoc />
     public string Decode(ReadOnlySpan<int> tokens)
     {
         var sb = new StringBuilder(tokens.Length);
@@ -64,12 +75,15 @@ public sealed class CharTokenizer : ITokenizer
         return sb.ToString();
     }
 
+/// <inheritdoc />
     public void Save(string directory)
     {
         string path = Path.Combine(directory, FileName);
         File.WriteAllText(path, JsonSerializer.Serialize(symbols));
     }
 
+/// <summary>Reads <see cref="FileName"/> from <paramref name="directory"/>.</summary>
+/// <exception cref="InvalidDataException">The file is not a non-empty JSON array of strings.</exception>
     public static CharTokenizer Load(string directory)
     {
         string path = Path.Combine(directory, FileName);

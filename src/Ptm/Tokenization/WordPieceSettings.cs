@@ -14,6 +14,7 @@ public sealed record WordPieceSettings
     public bool TokenizeChineseChars { get; init; } = true;
     /// <summary>clean_text: drop NUL, U+FFFD and control characters.</summary>
     public bool CleanText { get; init; } = true;
+    /// <summary>unk_token: what a word the vocabulary cannot spell becomes.</summary>
     public string UnknownToken { get; init; } = WordPieceTokenizer.UnkToken;
     /// <summary>continuing_subword_prefix: marks a piece that continues a word.</summary>
     public string ContinuationPrefix { get; init; } = "##";

@@ -11,8 +11,11 @@ namespace Ptm.Tokenization;
 // (the "tokenizers" library's single-file format) when its model is WordPiece.
 public sealed partial class WordPieceTokenizer
 {
+    /// <summary>The vocabulary file: one token per line, id = line number - 1 (Google's and Hugging Face's vocab.txt).</summary>
     public const string VocabFileName = "vocab.txt";
+    /// <summary>Hugging Face's tokenizer_config.json, which holds the casing options.</summary>
     public const string ConfigFileName = "tokenizer_config.json";
+    /// <summary>Hugging Face's fast-tokenizer file (read when its model is WordPiece).</summary>
     public const string HuggingFaceFileName = "tokenizer.json";
 
     /// <summary>Writes vocab.txt and tokenizer_config.json (Hugging Face BertTokenizer field names), and

@@ -10,7 +10,16 @@ namespace Ptm.Tokenization;
 /// </summary>
 public sealed partial class WordPieceTokenizer : ITokenizer
 {
-    public const string PadToken = "[PAD]", UnkToken = "[UNK]", ClsToken = "[CLS]", SepToken = "[SEP]", MaskToken = "[MASK]";
+    /// <summary>Padding, id 0 in vocabularies Ptm trains.</summary>
+    public const string PadToken = "[PAD]";
+    /// <summary>Stands for a word the vocabulary cannot spell.</summary>
+    public const string UnkToken = "[UNK]";
+    /// <summary>Starts every sequence; its final hidden state feeds sequence-level heads.</summary>
+    public const string ClsToken = "[CLS]";
+    /// <summary>Ends each segment of a sequence.</summary>
+    public const string SepToken = "[SEP]";
+    /// <summary>Marks a position for masked-LM prediction.</summary>
+    public const string MaskToken = "[MASK]";
 
     /// <summary>The special tokens every vocabulary must have, in the order training puts them (ids 0–4).</summary>
     public static IReadOnlyList<string> RequiredSpecialTokens { get; } = new[] { PadToken, UnkToken, ClsToken, SepToken, MaskToken };
@@ -66,23 +75,36 @@ public sealed partial class WordPieceTokenizer : ITokenizer
         basic = new BertBasicTokenizer(Settings.DoLowerCase, Settings.StripAccents, Settings.TokenizeChineseChars, Settings.CleanText, specials);
     }
 
+    /// <inheritdoc />
     public string Kind => "wordpiece";
+    /// <inheritdoc />
     public int VocabSize => tokens.Length;
+    /// <inheritdoc />
     public int? EndOfTextId => null;
+    /// <summary>The options the tokenizer was built with (Hugging Face's BertTokenizer names).</summary>
     public WordPieceSettings Settings { get; }
+    /// <summary>Whether text is lower-cased (and, unless <see cref="WordPieceSettings.StripAccents"/> says otherwise, accents stripped) before WordPiece.</summary>
     public bool DoLowerCase => Settings.DoLowerCase;
+    /// <summary>The id of <see cref="PadToken"/>.</summary>
     public int PadId { get; }
+    /// <summary>The id of <see cref="WordPieceSettings.UnknownToken"/>.</summary>
     public int UnkId { get; }
+    /// <summary>The id of <see cref="ClsToken"/>.</summary>
     public int ClsId { get; }
+    /// <summary>The id of <see cref="SepToken"/>.</summary>
     public int SepId { get; }
+    /// <summary>The id of <see cref="MaskToken"/>.</summary>
     public int MaskId { get; }
+    /// <summary>The tokens in id order.</summary>
     public IReadOnlyList<string> Vocabulary => tokens;
+    /// <summary>The pre-tokenizer (cleaning, casing, punctuation and CJK splits) that runs before WordPiece.</summary>
     public BertBasicTokenizer BasicTokenizer => basic;
 
     /// <exception cref="ArgumentOutOfRangeException">The id is outside the vocabulary.</exception>
     public string TokenText(int id) => (uint)id < (uint)tokens.Length ? tokens[id]
         : throw new ArgumentOutOfRangeException(nameof(id), $"token id {id} is outside the vocabulary [0, {tokens.Length})");
 
+    /// <summary>The id of <paramref name="token"/> (exact, case-sensitive), if the vocabulary has it.</summary>
     public bool TryGetId(string token, out int id) => ids.TryGetValue(token, out id);
 
     /// <summary>Token ids for <paramref name="text"/>, without [CLS]/[SEP].</summary>
@@ -158,6 +180,7 @@ public sealed partial class WordPieceTokenizer : ITokenizer
         return count;
     }
 
+    /// <inheritdoc />
     public byte[] DecodeToBytes(ReadOnlySpan<int> ids) => Encoding.UTF8.GetBytes(Decode(ids));
 
     /// <summary>
