@@ -38,6 +38,7 @@ public static class HfCheckpoint
     /// <summary>In our model folder, the fields of the imported config.json that our config does not hold, for export.</summary>
     public const string ExtraConfigFile = "hf_config.json";
 
+    /// <summary>A GPT-2 from a Hugging Face folder (config.json + safetensors): keys mapped, Conv1D weights transposed, shapes checked before anything is copied. The caller owns (disposes) the model.</summary>
     public static (Gpt Model, HfConfig Config, HfLoadReport Report) LoadGpt(string dir, HfLoadOptions? options = null)
     {
         var config = LoadConfig(dir, "gpt2");
@@ -46,6 +47,7 @@ public static class HfCheckpoint
         return (model, config, report);
     }
 
+    /// <summary>A BERT with its pre-training heads from a Hugging Face folder, checked as <see cref="LoadGpt"/>. The caller owns (disposes) the model.</summary>
     public static (BertForPreTraining Model, HfConfig Config, HfLoadReport Report) LoadBert(string dir, HfLoadOptions? options = null)
     {
         var config = LoadConfig(dir, "bert");

@@ -24,12 +24,15 @@ public sealed class HfConfig
         Extra = extra;
     }
 
+    /// <summary>config.json's <c>model_type</c> ("gpt2", "bert"), which says which typed config holds the fields.</summary>
     public string ModelType { get; }
 
     /// <summary>The <c>architectures</c> list as written (e.g. GPT2LMHeadModel, BertForMaskedLM); may be empty.</summary>
     public IReadOnlyList<string> Architectures { get; }
 
+    /// <summary>The fields as a GPT config, when <see cref="ModelType"/> is "gpt2".</summary>
     public GptConfig? Gpt { get; }
+    /// <summary>The fields as a BERT config, when <see cref="ModelType"/> is "bert".</summary>
     public BertConfig? Bert { get; }
 
     /// <summary>Fields the typed config does not hold (task_specific_params, id2label, transformers_version, ...).</summary>
@@ -52,8 +55,11 @@ public sealed class HfConfig
     /// <summary>Our own fields, which a Hugging Face config never has and an export must not write.</summary>
     static readonly string[] PtmOnlyFields = ["pre_layer_norm", "share_layers", "embedding_size"];
 
+    /// <summary>Reads and checks the config.json at <paramref name="path"/>.</summary>
+    /// <exception cref="InvalidInputException">The file is missing or malformed, names an unknown model_type, or asks for a setting Ptm does not compute; the message names the file and field.</exception>
     public static HfConfig Load(string path) => Parse(JsonFiles.ReadObject(path), path);
 
+    /// <summary>Checks a config.json already read; <paramref name="source"/> names it in messages.</summary>
     public static HfConfig Parse(JsonElement root, string source)
     {
         var all = JsonObject.Create(root) ?? throw new InvalidInputException($"{source}: expected a JSON object");

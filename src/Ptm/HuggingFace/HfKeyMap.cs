@@ -28,10 +28,14 @@ public static class HfKeyMap
     /// <summary>GPT-2's Conv1D modules store weight as (in, out); torch.nn.Linear (ours) as (out, in).</summary>
     static readonly string[] Conv1DSuffixes = ["attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight"];
 
+    /// <summary>Whether a GPT-2 key names a Conv1D weight, stored transposed relative to ours.</summary>
     public static bool IsConv1DWeight(string key) => Conv1DSuffixes.Any(key.EndsWith);
 
+    /// <summary>GPT-2's token embedding, which the LM head shares.</summary>
     public const string GptWte = "transformer.wte.weight";
+    /// <summary>BERT's word embedding, which the MLM decoder shares.</summary>
     public const string BertWordEmbeddings = "bert.embeddings.word_embeddings.weight";
+    /// <summary>The MLM head's output bias (older checkpoints also store it as <c>cls.predictions.decoder.bias</c>).</summary>
     public const string BertMlmBias = "cls.predictions.bias";
 
     /// <summary>GPT2LMHeadModel keys (<c>transformer.h.0...</c>, <c>lm_head.weight</c>) or GPT2Model keys (<c>h.0...</c>).</summary>

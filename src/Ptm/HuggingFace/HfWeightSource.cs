@@ -8,8 +8,11 @@ namespace Ptm.HuggingFace;
 /// </summary>
 public sealed class HfWeightSource : IDisposable
 {
+    /// <summary>A single-file safetensors checkpoint.</summary>
     public const string SingleFile = "model.safetensors";
+    /// <summary>The index of a sharded safetensors checkpoint (weight_map: tensor → shard file).</summary>
     public const string IndexFile = "model.safetensors.index.json";
+    /// <summary>A PyTorch pickle checkpoint, recognised only to say how to convert it.</summary>
     public const string PickleFile = "pytorch_model.bin";
 
     readonly SafeTensorsFile? file;
@@ -25,10 +28,13 @@ public sealed class HfWeightSource : IDisposable
     /// <summary>The file the tensors come from (the index for a sharded checkpoint), for messages.</summary>
     public string Path { get; }
 
+    /// <summary>Every tensor name, in file order.</summary>
     public IReadOnlyList<string> Names => file?.Names ?? index!.Names;
 
+    /// <summary>The header entry of tensor <paramref name="name"/>.</summary>
     public SafeTensorInfo GetInfo(string name) => file?.GetInfo(name) ?? index!.GetInfo(name);
 
+    /// <summary>A new tensor holding <paramref name="name"/>'s data (the caller owns it), converted to <paramref name="convertTo"/> when given.</summary>
     public Tensor Load(string name, ScalarType? convertTo = null) => file?.Load(name, convertTo) ?? index!.Load(name, convertTo);
 
     /// <summary>Opens whichever weights file the folder has; a folder with only a PyTorch pickle gets an error saying how to convert it.</summary>
@@ -47,6 +53,7 @@ public sealed class HfWeightSource : IDisposable
         throw new InvalidInputException($"{dir}: no {SingleFile} or {IndexFile}");
     }
 
+    /// <summary>Unmaps the files.</summary>
     public void Dispose()
     {
         file?.Dispose();

@@ -10,6 +10,7 @@ public sealed record ModelSummary(
     IReadOnlyDictionary<string, int> TensorsByDType, string WeightsFile,
     string? TokenizerKind, int? TokenizerVocabSize, IReadOnlyList<string> SpecialTokens)
 {
+    /// <summary>Summarises the model folder <paramref name="dir"/> (ours or Hugging Face's) from its headers, without loading tensors.</summary>
     public static ModelSummary Read(string dir)
     {
         if (!Directory.Exists(dir)) throw new InvalidInputException($"{dir}: no such folder");

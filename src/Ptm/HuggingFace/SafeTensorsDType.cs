@@ -64,6 +64,8 @@ public static class SafeTensorsDType
 /// byte offsets into the data buffer that follows the header.</summary>
 public sealed record SafeTensorInfo(string Name, string DType, ScalarType ScalarType, long[] Shape, long DataBegin, long DataEnd)
 {
+    /// <summary>DataEnd - DataBegin.</summary>
     public long ByteLength => DataEnd - DataBegin;
+    /// <summary>The product of the shape (1 for a scalar).</summary>
     public long ElementCount => Shape.Aggregate(1L, (a, b) => a * b);
 }

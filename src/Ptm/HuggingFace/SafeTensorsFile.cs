@@ -192,6 +192,7 @@ public sealed unsafe class SafeTensorsFile : IDisposable
         }
     }
 
+    /// <summary>Unmaps the file; tensors already loaded are copies and stay valid.</summary>
     public void Dispose()
     {
         if (data == null) return;

@@ -131,6 +131,7 @@ public sealed class SafeTensorsIndex : IDisposable
     public Dictionary<string, Tensor> LoadAll(ScalarType? convertTo = null) =>
         SafeTensorsFile.LoadAllOrNone(names, name => Load(name, convertTo));
 
+    /// <summary>Unmaps every shard opened so far; tensors already loaded are copies and stay valid.</summary>
     public void Dispose()
     {
         lock (gate)
