@@ -8,7 +8,8 @@ public readonly record struct BasicToken(string Text, int Start, int End);
 
 /// <summary>
 /// The text-to-words step of BERT, following Google's tokenization.py BasicTokenizer (the reference): drop NUL,
-/// U+FFFD and control characters; treat whitespace as separators; put each CJK ideograph in a word of its own;
+/// U+FFFD and control characters (categories Cc and Cf; unassigned and private-use code points stay and become
+/// the unknown token); treat whitespace as separators; put each CJK ideograph in a word of its own;
 /// optionally lower-case and strip accents; split off every punctuation character as its own word.
 /// Special tokens such as [CLS] are matched literally (case-sensitive) anywhere in the text, as Hugging Face's
 /// BertTokenizer does, and pass through untouched. Every word keeps the span of original text it came from.
@@ -16,7 +17,10 @@ public readonly record struct BasicToken(string Text, int Start, int End);
 /// <remarks>
 /// Known differences from Python: lower-casing is .NET's simple per-code-point mapping, except that U+0130 (İ) maps
 /// to "i" + U+0307 like Python's full mapping; Python's context-dependent final sigma (Σ → ς at a word's end) is not
-/// applied, so "ΟΔΟΣ" gives "οδοσ".
+/// applied, so "ΟΔΟΣ" gives "οδοσ". Text is read by code point, so a character outside the BMP (a surrogate pair) is one
+/// character everywhere; a lone surrogate, which is not a character and has no UTF-8 form, is read as U+FFFD and so is
+/// removed by text cleaning. Hugging Face's BertTokenizer also removes unassigned (Cn) and private-use (Co) code points;
+/// Google's reference, followed here, keeps them.
 /// </remarks>
 public sealed class BertBasicTokenizer
 {

@@ -21,13 +21,17 @@ internal static class BertCharacterClasses
         return Rune.GetUnicodeCategory(r) == UnicodeCategory.SpaceSeparator;
     }
 
-    /// <summary>_is_control: any category C* (control, format, surrogate, private use, unassigned) except \t \n \r,
-    /// which BERT treats as whitespace.</summary>
+    /// <summary>
+    /// _is_control of Google's tokenization.py: categories Cc (control) and Cf (format) except \t \n \r, which BERT
+    /// treats as whitespace. Private-use (Co) and unassigned (Cn) code points, noncharacters such as U+FDD0 and U+FFFE
+    /// included, are not control characters: they stay in the text and become the unknown token unless the vocabulary
+    /// has them. (Hugging Face's BertTokenizer and its tokenizers library test for any category C* instead, so they
+    /// drop those code points.)
+    /// </summary>
     public static bool IsControl(Rune r)
     {
         if (r.Value is '\t' or '\n' or '\r') return false;
-        return Rune.GetUnicodeCategory(r) is UnicodeCategory.Control or UnicodeCategory.Format or UnicodeCategory.Surrogate
-            or UnicodeCategory.PrivateUse or UnicodeCategory.OtherNotAssigned;
+        return Rune.GetUnicodeCategory(r) is UnicodeCategory.Control or UnicodeCategory.Format;
     }
 
     /// <summary>_is_punctuation: all non-alphanumeric ASCII (so $ ^ ` + &lt; = &gt; | ~ count too) and category P*.</summary>

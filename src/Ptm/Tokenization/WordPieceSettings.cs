@@ -12,7 +12,7 @@ public sealed record WordPieceSettings
     public bool? StripAccents { get; init; }
     /// <summary>tokenize_chinese_chars / handle_chinese_chars.</summary>
     public bool TokenizeChineseChars { get; init; } = true;
-    /// <summary>clean_text: drop NUL, U+FFFD and control characters.</summary>
+    /// <summary>clean_text: drop NUL, U+FFFD and control characters (categories Cc and Cf, as in Google's BERT).</summary>
     public bool CleanText { get; init; } = true;
     /// <summary>unk_token: what a word the vocabulary cannot spell becomes.</summary>
     public string UnknownToken { get; init; } = WordPieceTokenizer.UnkToken;

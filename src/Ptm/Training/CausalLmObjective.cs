@@ -22,7 +22,7 @@ public sealed class CausalLmObjective(Gpt model, ITokenizer tokenizer, ITraining
             using var scope = NewDisposeScope();
             var l = Gpt.Loss(model.forward(x), y, normalizer: tokens);
             l.backward();
-            loss += l.item<float>();
+            loss += l.ToDouble();
         }
         return new StepOutcome(loss, tokens, new Dictionary<string, double>());
     }
@@ -35,7 +35,7 @@ public sealed class CausalLmObjective(Gpt model, ITokenizer tokenizer, ITraining
         foreach (var (x, y) in data.ValidationBatches(maxBatches))
         {
             using var scope = NewDisposeScope();
-            sum += Gpt.Loss(model.forward(x), y, normalizer: 1.0).item<float>();
+            sum += Gpt.Loss(model.forward(x), y, normalizer: 1.0).ToDouble();
             count += y.ne(-100).sum().item<long>();
         }
         if (count == 0) throw new InvalidInputException("validation split yields no windows");

@@ -134,7 +134,11 @@ public class BertModelTests
         Assert.Equal(fullLoss.item<float>(), maskedLoss.item<float>(), 5);
         maskedLoss.backward();
         var grad = model.state_dict()["bert.encoder.layer.0.attention.self.query.weight"].grad!;
-        Assert.True(grad.allclose(fullGrad, rtol: 1e-4, atol: 1e-7));
+        // The two paths sum the head's gradient in different orders (and BLAS kernels), so they agree to float32
+        // rounding of the gradient's scale, not bit for bit: 1e-5 of the largest element is about 80 ulps. (These
+        // gradients are ~1e-6, so a fixed atol such as 1e-7 would accept a 5% error.)
+        double scale = fullGrad.abs().max().item<float>(), diff = (grad - fullGrad).abs().max().item<float>();
+        Assert.True(scale > 0 && diff <= 1e-5 * scale, $"gradients differ by {diff} (largest {scale})");
     }
 
     [Fact]

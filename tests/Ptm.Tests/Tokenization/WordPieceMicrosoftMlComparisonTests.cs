@@ -19,6 +19,8 @@ namespace Ptm.Tests.Tokenization;
 /// <item>ASCII symbols + = | ~ ` ^ $ &lt; &gt;: MS.ML deletes them; BERT splits them off as punctuation. MS.ML does
 /// not split on "_" either.</item>
 /// <item>İ: invariant-mode ToLowerInvariant leaves U+0130 as is in MS.ML; Python lower-cases it to "i̇".</item>
+/// <item>Unassigned and private-use code points: MS.ML (like Hugging Face) removes them; Google BERT keeps them as
+/// [UNK].</item>
 /// </list>
 /// Ids and offsets are identical on everything else tried (English, punctuation runs, long words, specials, case).
 /// </summary>
@@ -133,6 +135,21 @@ public class WordPieceMicrosoftMlComparisonTests(ITestOutputHelper output)
         Assert.Equal(theirs.Ids, ours.Ids);
         Assert.Equal(new CharSpan[] { new(0, 1), new(1, 2), new(2, 3), new(3, 4), new(5, 8), new(9, 10), new(10, 11), new(11, 12) }, ours.Offsets);
         Assert.Equal(new CharSpan(1, 2), theirs.Offsets[0]);    // index into " 中  文  字  符  and ..."
+    }
+
+    /// <summary>Unassigned (U+0378, U+FDD0) and private-use (U+E000, U+F0000) code points: Google BERT's _is_control
+    /// is only Cc/Cf, so they stay, each word an [UNK] of its own; MS.ML removes them like control characters (as
+    /// Hugging Face's BertTokenizer does), so only the letters around them are left.</summary>
+    [Fact]
+    public void UnassignedAndPrivateUse_OursKeepThemAsUnknown_TheirsDropThem()
+    {
+        const string text = "the \u0378 and \uE000 of \U000F0000 \uFDD0 god";
+        var ours = Ours(true);
+        var (ids, offsets) = ours.EncodeWithOffsets(text);
+        int the = ours.Encode("the").Single(), and = ours.Encode("and").Single(), of = ours.Encode("of").Single(), god = ours.Encode("god").Single();
+        Assert.Equal([the, ours.UnkId, and, ours.UnkId, of, ours.UnkId, ours.UnkId, god], ids);
+        Assert.Equal([new(0, 3), new(4, 5), new(6, 9), new(10, 11), new(12, 14), new(15, 17), new(18, 19), new(20, 23)], offsets);
+        Assert.Equal([the, and, of, god], EncodeTheirs(TheirsFor(true), text).Ids);
     }
 
     [Fact]
