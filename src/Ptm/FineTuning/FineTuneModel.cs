@@ -232,31 +232,10 @@ public sealed partial class FineTuneModel : IDisposable
     public (Tensor Scores, Tensor? LmLoss) Forward(TaskBatch batch, bool withLm)
     {
         using var scope = NewDisposeScope();
-        Tensor scores;
         Tensor? lm = null;
-        switch (Module)
-        {
-            case BertForSequenceClassification sc:
-                scores = sc.forward(new BertInputs(batch.InputIds[.., 0], batch.TokenTypeIds[.., 0], batch.AttentionMask[.., 0]));
-                break;
-            case BertForTokenClassification tc:
-                scores = tc.forward(new BertInputs(batch.InputIds[.., 0], batch.TokenTypeIds[.., 0], batch.AttentionMask[.., 0]));
-                break;
-            case BertForQuestionAnswering qa:
-                scores = qa.forward(new BertInputs(batch.InputIds[.., 0], batch.TokenTypeIds[.., 0], batch.AttentionMask[.., 0]));
-                break;
-            case BertForMultipleChoice mc:
-                scores = mc.forward(new BertInputs(batch.InputIds, batch.TokenTypeIds, batch.AttentionMask));
-                break;
-            case IGptTaskHead gpt:
-            {
-                var (logits, lmLogits) = gpt.Forward(batch.InputIds, batch.LastIndex, withLm);
-                scores = logits;
-                if (lmLogits is not null) lm = GptTaskLoss.LanguageModel(lmLogits, batch.InputIds, batch.LastIndex);
-                break;
-            }
-            default: throw new InvalidOperationException($"unknown head {Module.GetName()}");
-        }
+        var head = Module as ITaskHead ?? throw new InvalidOperationException($"unknown head {Module.GetName()}");
+        var (scores, lmLogits) = head.Forward(new TaskHeadInputs(batch.InputIds, batch.TokenTypeIds, batch.AttentionMask, batch.LastIndex), withLm);
+        if (lmLogits is not null) lm = GptTaskLoss.LanguageModel(lmLogits, batch.InputIds, batch.LastIndex);
         if (Task == FineTuneTask.Similarity) scores = scores.squeeze(-1);
         return (scores.MoveToOuterDisposeScope(), lm?.MoveToOuterDisposeScope());
     }

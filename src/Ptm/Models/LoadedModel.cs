@@ -77,9 +77,14 @@ public sealed class LoadedModel : IDisposable
     public FineTuneModel? FineTuned { get; }
 
     /// <summary>A one-line description: family, head and labels, e.g. <c>bert, classify head (neg, pos)</c>.</summary>
-    public string Description => Family.ModelType + (FineTuned is { } ft
-        ? $", {FineTuneTasks.Name(ft.Task)} head" + (Labels is { } l ? $" ({string.Join(", ", l)})" : "")
-        : Family == ModelFamily.Gpt2 ? ", language model" : ", pre-training heads");
+    public string Description => Family.ModelType + ", " + Head;
+
+    string Head => FineTuned is { } ft
+        ? $"{FineTuneTasks.Name(ft.Task)} head" + (Labels is { } l ? $" ({string.Join(", ", l)})" : "")
+        : Family == ModelFamily.Gpt2 ? "language model" : "pre-training heads";
+
+    string Refusal(string job, string needs) =>
+        $"{Directory}: model_type is \"{Family.ModelType}\" ({Head}); {job} needs {needs}";
 
     /// <summary>
     /// Loads a model folder, a Hugging Face folder or a run folder. Bad folders throw <see cref="InvalidInputException"/>
@@ -122,7 +127,7 @@ public sealed class LoadedModel : IDisposable
     }
 
     /// <summary>A generator over this model's GPT (borrowed: valid until this object is disposed).</summary>
-    public TextGenerator CreateGenerator() => new(RequireGpt(nameof(CreateGenerator)), Tokenizer);
+    public TextGenerator CreateGenerator() => new(RequireGpt("generation"), Tokenizer);
 
     /// <summary>Streams a continuation of <paramref name="prompt"/>; decoding runs on a worker thread (see
     /// <see cref="TextGenerator.GenerateAsync"/>). Options default to <see cref="GenerationOptions"/>'s defaults.</summary>
@@ -140,15 +145,15 @@ public sealed class LoadedModel : IDisposable
     /// <summary>Loss, perplexity, bits per byte and every token's log-probability of <paramref name="text"/> under the GPT.</summary>
     /// <param name="text">the text</param>
     /// <param name="source">names the text in error messages (a file name, say)</param>
-    public ScoreResult Score(string text, string source = "text") => LanguageModelScorer.Score(RequireGpt(nameof(Score)), Tokenizer, text, source);
+    public ScoreResult Score(string text, string source = "text") => LanguageModelScorer.Score(RequireGpt("scoring"), Tokenizer, text, source);
 
     /// <summary>For each [MASK] in <paramref name="text"/>, the most likely tokens (BERT with pre-training heads).</summary>
     public IReadOnlyList<IReadOnlyList<MaskCandidate>> FillMask(string text, FillMaskOptions? options = null) =>
-        new MaskFiller(RequireBert(nameof(FillMask)), (WordPieceTokenizer)Tokenizer).Fill(text, options ?? new FillMaskOptions());
+        new MaskFiller(RequireBert("fill-mask"), (WordPieceTokenizer)Tokenizer).Fill(text, options ?? new FillMaskOptions());
 
     /// <summary>An embedder over the BERT encoder (borrowed: valid until this object is disposed).</summary>
     public ContextualEmbedder CreateEmbedder(EmbeddingOptions? options = null) =>
-        new(RequireBert(nameof(CreateEmbedder)).Bert, (WordPieceTokenizer)Tokenizer, options ?? new EmbeddingOptions());
+        new(RequireBert("embedding").Bert, (WordPieceTokenizer)Tokenizer, options ?? new EmbeddingOptions());
 
     /// <summary>Sentence and token vectors of each text, in order (BERT).</summary>
     public IReadOnlyList<SentenceVectors> Embed(IEnumerable<string> texts, EmbeddingOptions? options = null)
@@ -167,7 +172,7 @@ public sealed class LoadedModel : IDisposable
     /// <summary>Predictions of the fine-tuned head for examples built in memory (the label fields are ignored).</summary>
     public IReadOnlyList<TaskPrediction> Predict(IReadOnlyList<TaskExample> examples, int batchSize = 32)
     {
-        var ft = RequireHead(nameof(Predict));
+        var ft = RequireHead("prediction");
         if (FineTuneTasks.IsTokenLevel(ft.Task))
             throw new InvalidInputException($"{Directory}: a {FineTuneTasks.Name(ft.Task)} head predicts per token; use FineTuned.PredictTags or FineTuned.PredictSpans");
         var set = ft.Encode(new TaskData("examples", examples), requireLabels: false);
@@ -179,9 +184,9 @@ public sealed class LoadedModel : IDisposable
     /// </summary>
     public IReadOnlyList<LabelPrediction> Classify(IReadOnlyList<string> texts, IReadOnlyList<string>? pairs = null)
     {
-        var ft = RequireHead(nameof(Classify));
+        var ft = RequireHead("classification");
         if (ft.Task is not (FineTuneTask.Classify or FineTuneTask.Pair) || ft.Labels is null)
-            throw new InvalidInputException($"{Directory}: Classify needs a classify or pair head; this model is {Description}");
+            throw new InvalidInputException(Refusal("classification", "a classify or pair head"));
         if ((ft.Task == FineTuneTask.Pair) != (pairs is not null))
             throw new InvalidInputException($"{Directory}: a {FineTuneTasks.Name(ft.Task)} head takes {(ft.Task == FineTuneTask.Pair ? "a second text per example (pairs)" : "one text per example (no pairs)")}");
         if (pairs is not null && pairs.Count != texts.Count)
@@ -195,19 +200,19 @@ public sealed class LoadedModel : IDisposable
     Gpt RequireGpt(string job)
     {
         ObjectDisposedException.ThrowIf(disposed, this);
-        return Gpt ?? throw new InvalidInputException($"{Directory}: {job} needs a GPT language model; this model is {Description}");
+        return Gpt ?? throw new InvalidInputException(Refusal(job, "a GPT language model"));
     }
 
     BertForPreTraining RequireBert(string job)
     {
         ObjectDisposedException.ThrowIf(disposed, this);
-        return Bert ?? throw new InvalidInputException($"{Directory}: {job} needs a BERT with its pre-training heads; this model is {Description}");
+        return Bert ?? throw new InvalidInputException(Refusal(job, "a BERT with its pre-training heads"));
     }
 
     FineTuneModel RequireHead(string job)
     {
         ObjectDisposedException.ThrowIf(disposed, this);
-        return FineTuned ?? throw new InvalidInputException($"{Directory}: {job} needs a fine-tuned model (finetune.json); this model is {Description}");
+        return FineTuned ?? throw new InvalidInputException(Refusal(job, $"a fine-tuned model ({FineTuneModel.InfoFile})"));
     }
 
     /// <summary>Frees the model's native memory; the object and everything borrowed from it are unusable afterwards.</summary>
