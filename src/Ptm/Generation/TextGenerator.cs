@@ -54,8 +54,13 @@ public sealed class TextGenerator(Gpt model, ITokenizer tokenizer)
         }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         try
         {
-            await foreach (string piece in channel.Reader.ReadAllAsync(cancellation).ConfigureAwait(false))
-                yield return piece;
+            while (await channel.Reader.WaitToReadAsync(cancellation).ConfigureAwait(false))
+                while (channel.Reader.TryRead(out string? piece))
+                {
+                    // Pieces may be waiting in the channel: a cancelled caller gets none of them.
+                    cancellation.ThrowIfCancellationRequested();
+                    yield return piece;
+                }
         }
         finally
         {
