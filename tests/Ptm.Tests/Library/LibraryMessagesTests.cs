@@ -125,6 +125,19 @@ public class LibraryMessagesTests(LibraryTestModels models) : IClassFixture<Libr
     }
 
     [Fact]
+    public void Cli_Convert_PointsAtTheAllowMissingFlag()
+    {
+        using var scratch = new Ptm.Tests.HuggingFace.HfFixtures.Scratch();
+        string dir = Ptm.Tests.HuggingFace.HfFixtures.Variant(Ptm.Tests.HuggingFace.HfFixtures.Bert, scratch["v"],
+            t => Ptm.Tests.HuggingFace.HfFixtures.Rename(t, k => k.StartsWith("cls.") ? null : k));
+        var library = Assert.Throws<InvalidInputException>(() => LoadedModel.Load(dir));
+        Assert.Contains("HfLoadOptions.AllowMissing initialises them fresh", library.Message);
+        var r = CliHarness.Run("convert", "--from", dir, "--to", scratch["out"]);
+        CliHarness.AssertOneLineError(r, "(--allow-missing initialises them fresh)");
+        Assert.DoesNotContain("HfLoadOptions", r.Err);
+    }
+
+    [Fact]
     public void Cli_MessagesThatPointAtASettingNameItsFlag()
     {
         var e = new InvalidInputException("model.safetensors: 2 tensor(s) missing (HfLoadOptions.AllowMissing initialises them fresh)");
