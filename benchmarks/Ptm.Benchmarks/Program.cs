@@ -18,6 +18,10 @@ const string Usage = """
           BenchmarkDotNet micro-benchmarks (all of them when no --filter is given)
     """;
 
+// Measured as the ptm command runs: with glibc's malloc tuned for training (docs/native-loading.md); the internal
+// mode malloc-probe-library shows what loading the library alone does.
+if (args is not ["malloc-probe-library", ..]) Ptm.Kernels.TorchRuntime.TuneMallocForTraining();
+
 if (args.Length == 0 || args[0] is "-h" or "--help")
 {
     Console.WriteLine(Usage);
@@ -42,6 +46,7 @@ try
             Console.WriteLine(GC.GetConfigurationVariables().TryGetValue("GCGen0MaxBudget", out object? budget) ? budget : "unknown");
             return 0;
         case "malloc-probe": // internal: tests/Ptm.Tests/MallocTuningTests.cs
+        case "malloc-probe-library":
             Console.WriteLine(MallocProbe.ToJson(MallocProbe.Run()));
             return 0;
         case "micro":

@@ -7,6 +7,8 @@ public static class Program
 {
     public static int Main(string[] args)
     {
+        // The command owns its process: keep large freed tensors in the heap (docs/native-loading.md).
+        Ptm.Kernels.TorchRuntime.TuneMallocForTraining();
         var root = new RootCommand("Ptm: pre-train, then fine-tune, GPT- and BERT-style Transformers on .NET.");
         root.Subcommands.Add(PrepareCommand.Create());
         root.Subcommands.Add(PretrainCommand.Create());

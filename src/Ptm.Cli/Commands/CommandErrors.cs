@@ -1,10 +1,37 @@
+using Ptm.Embeddings;
+using Ptm.Generation;
+using Ptm.HuggingFace;
 using Ptm.Training;
 
 namespace Ptm.Cli.Commands;
 
-/// <summary>Turns the library's user-facing failures into one line on stderr and exit code 1.</summary>
+/// <summary>
+/// Turns the library's user-facing failures into one line on stderr and exit code 1. The library names options by
+/// type and property (<c>GenerationOptions.TopP</c>); <see cref="Flags"/> says which flag sets each, so the line the
+/// user reads names the flag they typed.
+/// </summary>
 static class CommandErrors
 {
+    /// <summary>Options property (Type.Property) → the flag that sets it. One table for every command.</summary>
+    public static readonly IReadOnlyDictionary<string, string> Flags = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        [$"{nameof(GenerationOptions)}.{nameof(GenerationOptions.MaxNewTokens)}"] = "--max-new-tokens",
+        [$"{nameof(GenerationOptions)}.{nameof(GenerationOptions.Temperature)}"] = "--temperature",
+        [$"{nameof(GenerationOptions)}.{nameof(GenerationOptions.TopK)}"] = "--top-k",
+        [$"{nameof(GenerationOptions)}.{nameof(GenerationOptions.TopP)}"] = "--top-p",
+        [$"{nameof(GenerationOptions)}.{nameof(GenerationOptions.RepetitionPenalty)}"] = "--repetition-penalty",
+        [$"{nameof(GenerationOptions)}.{nameof(GenerationOptions.Stop)}"] = "--stop",
+        [$"{nameof(GenerationOptions)}.{nameof(GenerationOptions.Seed)}"] = "--seed",
+        [$"{nameof(FillMaskOptions)}.{nameof(FillMaskOptions.TopK)}"] = "--top-k",
+        [$"{nameof(EmbeddingOptions)}.{nameof(EmbeddingOptions.Layers)}"] = "--layers",
+        [$"{nameof(EmbeddingOptions)}.{nameof(EmbeddingOptions.Pooling)}"] = "--pooling",
+        [$"{nameof(EmbeddingOptions)}.{nameof(EmbeddingOptions.ConcatLayers)}"] = "--mean-layers",
+        [$"{nameof(HfLoadOptions)}.{nameof(HfLoadOptions.AllowMissing)}"] = "--allow-missing",
+        [$"{nameof(HfLoadOptions)}.{nameof(HfLoadOptions.AllowUnexpected)}"] = "--allow-unexpected",
+        [$"{nameof(HfLoadOptions)}.{nameof(HfLoadOptions.DType)}"] = "--dtype",
+    };
+
+    /// <summary>Runs a command's action; an <see cref="InvalidInputException"/> or a diverged loss becomes "error: ..." and exit 1.</summary>
     public static int Run(Func<int> action)
     {
         try
@@ -14,8 +41,20 @@ static class CommandErrors
         catch (Exception e) when (e is InvalidInputException or NonFiniteLossException)
         {
             Console.Out.Flush();
-            Console.Error.WriteLine($"error: {e.Message}");
+            Console.Error.WriteLine($"error: {Message(e)}");
             return 1;
         }
+    }
+
+    /// <summary>The exception's message in the command line's terms: an option property becomes its flag.</summary>
+    public static string Message(Exception e)
+    {
+        if (e is InvalidOptionException o && Flags.TryGetValue($"{o.OptionType}.{o.Property}", out string? flag))
+            return o.MessageFor(flag);
+        // Other messages may point at a setting ("HfLoadOptions.AllowMissing initialises them fresh").
+        string message = e.Message;
+        foreach (var (property, name) in Flags)
+            if (message.Contains(property, StringComparison.Ordinal)) message = message.Replace(property, name, StringComparison.Ordinal);
+        return message;
     }
 }

@@ -4,7 +4,6 @@ using System.Text.Json;
 using Ptm.Data;
 using Ptm.Embeddings;
 using Ptm.IO;
-using Ptm.Training;
 
 namespace Ptm.Cli.Commands;
 
@@ -29,7 +28,8 @@ static class EmbedCommand
         return c;
     }
 
-    static (ContextualEmbedder Embedder, Pooling Pooling, Ptm.Modeling.BertForPreTraining Model) Open(ParseResult r, Common c)
+    /// <summary>The model (the caller disposes it) and an embedder over it.</summary>
+    static (ContextualEmbedder Embedder, Pooling Pooling, LoadedModel Model) Open(ParseResult r, Common c)
     {
         CommonOptions.ApplyThreads(r.GetValue(c.Threads));
         var pooling = r.GetValue(c.Pooling) switch
@@ -41,8 +41,10 @@ static class EmbedCommand
         var layers = r.GetValue(c.Layers)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
             .Select(l => int.TryParse(l, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int v) ? v : throw new InvalidInputException($"--layers: '{l}' is not an integer"))
             .ToArray();
-        var (bert, tokenizer) = ModelFolder.LoadBert(r.GetValue(c.Model)!);
-        return (new ContextualEmbedder(bert.Bert, tokenizer, layers, concat: !r.GetValue(c.Mean)), pooling, bert);
+        var options = new EmbeddingOptions { Layers = layers, ConcatLayers = !r.GetValue(c.Mean), Pooling = pooling };
+        var loaded = LoadedModel.Load(r.GetValue(c.Model)!);
+        try { return (loaded.CreateEmbedder(options), pooling, loaded); }
+        catch { loaded.Dispose(); throw; }
     }
 
     static IReadOnlyList<string> ReadSentences(string path)
@@ -77,7 +79,8 @@ static class EmbedCommand
             string? outPath = r.GetValue(output);
             string? w = r.GetValue(word);
             if (outPath is null && w is null) throw new InvalidInputException("give --out FILE to write vectors, or --word WORD to compare a word across contexts");
-            var (embedder, pooling, bert) = Open(r, c);
+            var (embedder, pooling, loaded) = Open(r, c);
+            using var _ = loaded;
             var vectors = EmbedAll(embedder, ReadSentences(r.GetValue(file)!), pooling);
             if (outPath is not null)
             {
@@ -94,14 +97,14 @@ static class EmbedCommand
                 });
                 Console.WriteLine($"wrote {vectors.Count} sentence vectors of dimension {embedder.Dimension} to {outPath}");
             }
-            if (w is not null) PrintWordComparison(w, vectors, bert);
+            if (w is not null) PrintWordComparison(w, vectors);
             return 0;
         }));
         return command;
     }
 
     /// <summary>Cosine similarity of one word's contextual vectors across sentences; a static table gives it one vector (similarity 1).</summary>
-    static void PrintWordComparison(string word, IReadOnlyList<SentenceVectors> vectors, Ptm.Modeling.BertForPreTraining bert)
+    static void PrintWordComparison(string word, IReadOnlyList<SentenceVectors> vectors)
     {
         var uses = vectors
             .Select(v => (v.Text, Token: v.Tokens.FirstOrDefault(t => string.Equals(v.Text[t.Start..t.End], word, StringComparison.OrdinalIgnoreCase))))
@@ -133,7 +136,8 @@ static class EmbedCommand
         command.Options.Add(top);
         command.SetAction(r => CommandErrors.Run(() =>
         {
-            var (embedder, pooling, _) = Open(r, c);
+            var (embedder, pooling, loaded) = Open(r, c);
+            using var _ = loaded;
             var sentences = EmbedAll(embedder, ReadSentences(r.GetValue(file)!), pooling);
             var q = embedder.Embed(r.GetValue(query)!, pooling);
             foreach (var (index, similarity) in VectorSimilarity.Rank(q.Sentence, sentences.Select(s => s.Sentence).ToList()).Take(Math.Max(1, r.GetValue(top))))

@@ -21,7 +21,7 @@ static class EvaluateCommand
         command.SetAction(r => CommandErrors.Run(() =>
         {
             CommonOptions.ApplyThreads(r.GetValue(threads));
-            var ft = FineTuneModel.Load(r.GetValue(model)!);
+            using var ft = FineTuneModel.Load(r.GetValue(model)!);
             string path = r.GetValue(file)!;
             var set = ft.Encode(TaskFile.Read(path, ft.Task, columns.Columns(r)), requireLabels: true);
             TaskFileOptions.Warn(set, ft.Task, ft.Info.MaxLength);

@@ -1,6 +1,5 @@
 using System.CommandLine;
 using Ptm.Generation;
-using Ptm.Training;
 
 namespace Ptm.Cli.Commands;
 
@@ -16,8 +15,8 @@ static class FillMaskCommand
         command.SetAction(r => CommandErrors.Run(() =>
         {
             CommonOptions.ApplyThreads(r.GetValue(threads));
-            var (bert, tokenizer) = ModelFolder.LoadBert(r.GetValue(model)!);
-            var results = new MaskFiller(bert, tokenizer).Fill(r.GetValue(text)!, r.GetValue(topK));
+            using var loaded = LoadedModel.Load(r.GetValue(model)!);
+            var results = loaded.FillMask(r.GetValue(text)!, new FillMaskOptions { TopK = r.GetValue(topK) });
             for (int m = 0; m < results.Count; m++)
             {
                 if (results.Count > 1) Console.WriteLine($"[MASK] #{m + 1}");

@@ -1,7 +1,6 @@
 using System.CommandLine;
 using Ptm.Data;
 using Ptm.Generation;
-using Ptm.Training;
 
 namespace Ptm.Cli.Commands;
 
@@ -47,11 +46,10 @@ static class GenerateCommand
             var prompts = ReadPrompts(r.GetValue(prompt) ?? [], r.GetValue(promptsFile));
             int batch = r.GetValue(batchSize);
             if (batch < 1) throw new InvalidInputException($"--batch-size must be at least 1 (got {batch})");
-            var (gpt, tokenizer) = ModelFolder.LoadGpt(r.GetValue(model)!);
-            var generator = new TextGenerator(gpt, tokenizer);
+            using var loaded = LoadedModel.Load(r.GetValue(model)!);
             if (prompts.Count == 1)
             {
-                var pieces = generator.Generate(prompts[0], options);
+                var pieces = loaded.CreateGenerator().Generate(prompts[0], options);
                 Console.Write(prompts[0]);
                 foreach (var piece in pieces)
                 {
@@ -64,7 +62,7 @@ static class GenerateCommand
             for (int first = 0; first < prompts.Count; first += batch)
             {
                 var chunk = prompts.Skip(first).Take(batch).ToArray();
-                var texts = generator.GenerateBatch(chunk, options);
+                var texts = loaded.Generate(chunk, options);
                 for (int i = 0; i < chunk.Length; i++)
                 {
                     if (first + i > 0) Console.WriteLine(Separator);

@@ -24,7 +24,7 @@ static class PredictCommand
         command.SetAction(r => CommandErrors.Run(() =>
         {
             CommonOptions.ApplyThreads(r.GetValue(threads));
-            var ft = FineTuneModel.Load(r.GetValue(model)!);
+            using var ft = FineTuneModel.Load(r.GetValue(model)!);
             string path = r.GetValue(file)!;
             var data = TaskFile.Read(path, ft.Task, columns.Columns(r), requireLabel: false);
             var set = ft.Encode(data, requireLabels: false);

@@ -17,8 +17,8 @@ static class ScoreCommand
             CommonOptions.ApplyThreads(r.GetValue(threads));
             string path = r.GetValue(file)!;
             string text = TextSource.ReadText(path);
-            var (gpt, tokenizer) = ModelFolder.LoadGpt(r.GetValue(model)!);
-            var result = LanguageModelScorer.Score(gpt, tokenizer, text, path);
+            using var loaded = LoadedModel.Load(r.GetValue(model)!);
+            var result = loaded.Score(text, path);
             Console.WriteLine($"tokens        {result.Tokens}");
             Console.WriteLine($"bytes         {result.Bytes}");
             Console.WriteLine($"loss          {result.Loss:F4} nats/token");

@@ -40,7 +40,7 @@ public sealed record TaskPrediction(int Class, float[] Probabilities, float Scor
 /// A pre-trained GPT or BERT with a task head, its tokenizer and input encoder, and its label map. The folder it
 /// saves to is a model folder (config.json, model.safetensors, tokenizer files) plus finetune.json and labels.json.
 /// </summary>
-public sealed partial class FineTuneModel
+public sealed partial class FineTuneModel : IDisposable
 {
     public const string InfoFile = "finetune.json";
 
@@ -86,7 +86,7 @@ public sealed partial class FineTuneModel
         {
             var (pre, tokenizer) = ModelFolder.LoadBert(dir);
             int max = CheckMaxLength(options.MaxLength, pre.Config.MaxPositionEmbeddings);
-            var module = BertHead(pre.Bert, task, numLabels);
+            var module = BertHead(pre.DetachEncoder(), task, numLabels);
             var info = WithSpanOptions(new FineTuneInfo { Family = family, Task = FineTuneTasks.Name(task), Head = module.GetName(), NumLabels = numLabels, MaxLength = max }, task, options);
             return new FineTuneModel(info, module, tokenizer, new BertTaskEncoder(tokenizer, max), labels, pre.Config.ToJson());
         }
@@ -96,6 +96,7 @@ public sealed partial class FineTuneModel
             if (anyTokenizer is not ByteLevelBpeTokenizer bpe)
                 throw new InvalidInputException($"{dir}: GPT fine-tuning adds the tokens {string.Join(" ", GptTaskVocabulary.Tokens)} to a byte-level BPE vocabulary, but this model has a {anyTokenizer.Kind} tokenizer");
             var (grown, tokenizer, ids) = GptTaskVocabulary.Extend(gpt, bpe);
+            if (!ReferenceEquals(grown, gpt)) gpt.Dispose();
             int max = CheckMaxLength(options.MaxLength, grown.Config.NPositions);
             var module = GptHead(grown.Transformer, task, numLabels);
             var info = WithSpanOptions(new FineTuneInfo { Family = family, Task = FineTuneTasks.Name(task), Head = module.GetName(), NumLabels = numLabels, MaxLength = max, LmCoef = options.LmCoef }, task, options);
@@ -188,6 +189,9 @@ public sealed partial class FineTuneModel
         AtomicFile.WriteAllText(Path.Combine(dir, InfoFile), JsonSerializer.Serialize(Info, JsonFiles.Indented));
     }
 
+    /// <summary>Frees the model's native memory (encoder and head).</summary>
+    public void Dispose() => Module.Dispose();
+
     /// <summary>Trains only the head: every pre-trained parameter stops receiving gradients.</summary>
     public void FreezeEncoder()
     {
@@ -228,31 +232,10 @@ public sealed partial class FineTuneModel
     public (Tensor Scores, Tensor? LmLoss) Forward(TaskBatch batch, bool withLm)
     {
         using var scope = NewDisposeScope();
-        Tensor scores;
         Tensor? lm = null;
-        switch (Module)
-        {
-            case BertForSequenceClassification sc:
-                scores = sc.forward(new BertInputs(batch.InputIds[.., 0], batch.TokenTypeIds[.., 0], batch.AttentionMask[.., 0]));
-                break;
-            case BertForTokenClassification tc:
-                scores = tc.forward(new BertInputs(batch.InputIds[.., 0], batch.TokenTypeIds[.., 0], batch.AttentionMask[.., 0]));
-                break;
-            case BertForQuestionAnswering qa:
-                scores = qa.forward(new BertInputs(batch.InputIds[.., 0], batch.TokenTypeIds[.., 0], batch.AttentionMask[.., 0]));
-                break;
-            case BertForMultipleChoice mc:
-                scores = mc.forward(new BertInputs(batch.InputIds, batch.TokenTypeIds, batch.AttentionMask));
-                break;
-            case IGptTaskHead gpt:
-            {
-                var (logits, lmLogits) = gpt.Forward(batch.InputIds, batch.LastIndex, withLm);
-                scores = logits;
-                if (lmLogits is not null) lm = GptTaskLoss.LanguageModel(lmLogits, batch.InputIds, batch.LastIndex);
-                break;
-            }
-            default: throw new InvalidOperationException($"unknown head {Module.GetName()}");
-        }
+        var head = Module as ITaskHead ?? throw new InvalidOperationException($"unknown head {Module.GetName()}");
+        var (scores, lmLogits) = head.Forward(new TaskHeadInputs(batch.InputIds, batch.TokenTypeIds, batch.AttentionMask, batch.LastIndex), withLm);
+        if (lmLogits is not null) lm = GptTaskLoss.LanguageModel(lmLogits, batch.InputIds, batch.LastIndex);
         if (Task == FineTuneTask.Similarity) scores = scores.squeeze(-1);
         return (scores.MoveToOuterDisposeScope(), lm?.MoveToOuterDisposeScope());
     }

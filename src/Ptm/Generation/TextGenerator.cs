@@ -1,31 +1,74 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.ExceptionServices;
+using System.Threading.Channels;
 using Ptm.Modeling;
 using Ptm.Tokenization;
 
 namespace Ptm.Generation;
 
-/// <summary>Autoregressive sampling from a GPT, streamed as text pieces as soon as they form whole characters.</summary>
+/// <summary>
+/// Autoregressive sampling from a GPT, streamed as text pieces as soon as they form whole characters. The model
+/// and tokenizer are borrowed: the caller (for instance a <see cref="LoadedModel"/>) owns and disposes them, and must
+/// not dispose the model while a generation is running. Each call puts the model in eval mode while it decodes and
+/// restores the mode it found. One generation at a time per model: calls on the same model are not thread-safe.
+/// </summary>
 public sealed class TextGenerator(Gpt model, ITokenizer tokenizer)
 {
-    /// <summary>Generates continuations of <paramref name="prompt"/> token by token. Pieces concatenate to the
-    /// full continuation (after stop-string truncation).</summary>
+    /// <summary>Generates a continuation of <paramref name="prompt"/> token by token, lazily on the enumerating thread.
+    /// Pieces concatenate to the full continuation (after stop-string truncation).</summary>
     public IEnumerable<string> Generate(string prompt, GenerationOptions options, CancellationToken cancellation = default)
     {
         options.Validate();
         return Detokenize(GenerateIds(EncodePrompt(prompt), options, cancellation), options);
     }
 
+    /// <summary>The whole continuation of <paramref name="prompt"/> as one string (blocking).</summary>
+    public string GenerateText(string prompt, GenerationOptions options, CancellationToken cancellation = default) =>
+        string.Concat(Generate(prompt, options, cancellation));
+
+    /// <summary>
+    /// Streams the continuation of <paramref name="prompt"/>. Decoding runs on a worker thread (TorchSharp's dispose
+    /// scopes stay on it) and hands pieces over through a channel, so awaiting the next piece never runs the model on
+    /// the caller's thread. <paramref name="cancellation"/> is checked between tokens; leaving the loop early also
+    /// stops the worker. Errors in the prompt or options are thrown by the first MoveNextAsync.
+    /// </summary>
     public async IAsyncEnumerable<string> GenerateAsync(string prompt, GenerationOptions options,
         [EnumeratorCancellation] CancellationToken cancellation = default)
     {
-        // Torch work stays on one thread between yields (dispose scopes are thread-static), so each piece is
-        // produced synchronously and the caller's awaits happen between tokens.
-        foreach (var piece in Generate(prompt, options, cancellation))
+        options.Validate();
+        int[] ids = EncodePrompt(prompt);
+        CheckPrompts([ids]);
+        var channel = Channel.CreateBounded<string>(new BoundedChannelOptions(64) { SingleReader = true, SingleWriter = true });
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        Exception? failure = null;
+        var worker = Task.Factory.StartNew(() =>
         {
-            cancellation.ThrowIfCancellationRequested();
-            yield return piece;
-            await Task.Yield();
+            try
+            {
+                foreach (string piece in Detokenize(Iterate([ids], options, stop.Token).Select(step => step[0]), options))
+                    channel.Writer.WriteAsync(piece, stop.Token).AsTask().GetAwaiter().GetResult();
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested) { }
+            catch (Exception e) { failure = e; }
+            finally { channel.Writer.Complete(); }
+        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        try
+        {
+            while (await channel.Reader.WaitToReadAsync(cancellation).ConfigureAwait(false))
+                while (channel.Reader.TryRead(out string? piece))
+                {
+                    // Pieces may be waiting in the channel: a cancelled caller gets none of them.
+                    cancellation.ThrowIfCancellationRequested();
+                    yield return piece;
+                }
         }
+        finally
+        {
+            stop.Cancel();
+            await worker.ConfigureAwait(false);
+        }
+        if (failure is not null) ExceptionDispatchInfo.Capture(failure).Throw();
+        cancellation.ThrowIfCancellationRequested();
     }
 
     /// <summary>
@@ -61,6 +104,12 @@ public sealed class TextGenerator(Gpt model, ITokenizer tokenizer)
     public IEnumerable<int[]> GenerateIds(IReadOnlyList<int[]> prompts, GenerationOptions options, CancellationToken cancellation = default)
     {
         options.Validate();
+        CheckPrompts(prompts);
+        return Iterate(prompts, options, cancellation);
+    }
+
+    void CheckPrompts(IReadOnlyList<int[]> prompts)
+    {
         if (prompts.Count == 0) throw new InvalidInputException("no prompts given");
         int context = model.Config.NPositions;
         foreach (int[] promptIds in prompts)
@@ -72,11 +121,11 @@ public sealed class TextGenerator(Gpt model, ITokenizer tokenizer)
                 if ((uint)id >= (uint)model.Config.VocabSize)
                     throw new InvalidInputException($"token id {id} is outside the model's vocabulary [0, {model.Config.VocabSize})");
         }
-        return Iterate(prompts, options, cancellation);
     }
 
     IEnumerable<int[]> Iterate(IReadOnlyList<int[]> prompts, GenerationOptions options, CancellationToken cancellation)
     {
+        using var mode = EvalMode.Enter(model);
         using var decoder = new BatchDecoder(model, prompts, options);
         for (int n = 0; n < options.MaxNewTokens; n++)
         {

@@ -41,7 +41,7 @@ public static class HfCheckpoint
     /// <summary>A GPT-2 from a Hugging Face folder (config.json + safetensors): keys mapped, Conv1D weights transposed, shapes checked before anything is copied. The caller owns (disposes) the model.</summary>
     public static (Gpt Model, HfConfig Config, HfLoadReport Report) LoadGpt(string dir, HfLoadOptions? options = null)
     {
-        var config = LoadConfig(dir, "gpt2");
+        var config = LoadConfig(dir, ModelFamily.Gpt2);
         var model = new Gpt(config.Gpt! with { Architectures = ["GPT2LMHeadModel"] });
         var report = LoadInto(model, dir, config, options ?? new(), (key, ours, _) => HfKeyMap.Gpt(key, ours));
         return (model, config, report);
@@ -50,18 +50,18 @@ public static class HfCheckpoint
     /// <summary>A BERT with its pre-training heads from a Hugging Face folder, checked as <see cref="LoadGpt"/>. The caller owns (disposes) the model.</summary>
     public static (BertForPreTraining Model, HfConfig Config, HfLoadReport Report) LoadBert(string dir, HfLoadOptions? options = null)
     {
-        var config = LoadConfig(dir, "bert");
+        var config = LoadConfig(dir, ModelFamily.Bert);
         var model = new BertForPreTraining(config.Bert! with { Architectures = ["BertForPreTraining"] });
         var report = LoadInto(model, dir, config, options ?? new(), HfKeyMap.Bert);
         return (model, config, report);
     }
 
-    static HfConfig LoadConfig(string dir, string modelType)
+    static HfConfig LoadConfig(string dir, ModelFamily? family)
     {
         if (!Directory.Exists(dir)) throw new InvalidInputException($"{dir}: no such folder");
         var config = HfConfig.Load(Path.Combine(dir, ModelFolder.ConfigFile));
-        if (config.ModelType != modelType)
-            throw new InvalidInputException($"{Path.Combine(dir, ModelFolder.ConfigFile)}: model_type is \"{config.ModelType}\", expected \"{modelType}\"");
+        if (family is { } f && config.ModelType != f.ModelType)
+            throw new InvalidInputException($"{Path.Combine(dir, ModelFolder.ConfigFile)}: model_type is \"{config.ModelType}\", expected \"{f.ModelType}\"");
         return config;
     }
 
@@ -98,9 +98,9 @@ public static class HfCheckpoint
         var missing = ours.Where(k => !plan.ContainsKey(k)).Order(StringComparer.Ordinal).ToList();
         string architecture = config.Architectures.FirstOrDefault() ?? config.ModelType;
         if (missing.Count > 0 && !options.AllowMissing)
-            throw new InvalidInputException($"{source.Path}: {missing.Count} tensor(s) the model needs are missing ({architecture} checkpoint): {NameList(missing)}; pass --allow-missing to initialise them fresh");
+            throw new InvalidInputException($"{source.Path}: {missing.Count} tensor(s) the model needs are missing ({architecture} checkpoint): {NameList(missing)} ({nameof(HfLoadOptions)}.{nameof(HfLoadOptions.AllowMissing)} initialises them fresh)");
         if (unexpected.Count > 0 && !options.AllowUnexpected)
-            throw new InvalidInputException($"{source.Path}: {unexpected.Count} unexpected tensor(s) ({architecture} checkpoint): {NameList(unexpected)}; pass --allow-unexpected to drop them");
+            throw new InvalidInputException($"{source.Path}: {unexpected.Count} unexpected tensor(s) ({architecture} checkpoint): {NameList(unexpected)} ({nameof(HfLoadOptions)}.{nameof(HfLoadOptions.AllowUnexpected)} drops them)");
 
         string configPath = Path.Combine(dir, ModelFolder.ConfigFile);
         foreach (var (key, (hfKey, transpose)) in plan)
@@ -149,7 +149,7 @@ public static class HfCheckpoint
     /// </summary>
     public static HfLoadReport Convert(string from, string to, HfLoadOptions? options = null)
     {
-        var config = LoadConfig(from, HfConfig.Load(Path.Combine(from, ModelFolder.ConfigFile)).ModelType);
+        var config = LoadConfig(from, null);
         // The tokenizer first: it is cheap, and a folder without one cannot become a Ptm model folder.
         var tokenizer = TokenizerFiles.Load(from);
         int vocab = config.Gpt?.VocabSize ?? config.Bert!.VocabSize;
@@ -188,8 +188,7 @@ public static class HfCheckpoint
         string dir = Checkpoints.ResolveModelDirectory(modelDir);
         string extraPath = Path.Combine(dir, ExtraConfigFile);
         var extra = File.Exists(extraPath) ? JsonObject.Create(JsonFiles.ReadObject(extraPath)) : null;
-        string type = ModelFolder.ModelType(dir);
-        if (type == "gpt2")
+        if (ModelFolder.Family(dir) == ModelFamily.Gpt2)
         {
             var (model, tokenizer) = ModelFolder.LoadGpt(dir);
             Export(model, tokenizer, to, extra);

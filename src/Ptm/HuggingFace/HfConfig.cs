@@ -53,7 +53,8 @@ public sealed class HfConfig
     ];
 
     /// <summary>Our own fields, which a Hugging Face config never has and an export must not write.</summary>
-    static readonly string[] PtmOnlyFields = ["pre_layer_norm", "share_layers", "embedding_size"];
+    /// <summary>config.json fields only Ptm writes: their presence marks a Ptm model folder.</summary>
+    internal static readonly string[] PtmOnlyFields = ["pre_layer_norm", "share_layers", "embedding_size"];
 
     /// <summary>Reads and checks the config.json at <paramref name="path"/>.</summary>
     /// <exception cref="InvalidInputException">The file is missing or malformed, names an unknown model_type, or asks for a setting Ptm does not compute; the message names the file and field.</exception>
@@ -65,18 +66,19 @@ public sealed class HfConfig
         var all = JsonObject.Create(root) ?? throw new InvalidInputException($"{source}: expected a JSON object");
         string modelType = all["model_type"] is JsonValue t && t.GetValueKind() == JsonValueKind.String
             ? t.GetValue<string>()
-            : throw new InvalidInputException($"{source}: missing string field 'model_type' (expected \"gpt2\" or \"bert\")");
+            : throw new InvalidInputException($"{source}: missing string field 'model_type' (expected {ModelFamilies.Expected})");
         var architectures = ReadArchitectures(all, source);
         foreach (string field in PtmOnlyFields)
             if (all.ContainsKey(field))
                 throw new InvalidInputException($"{source}: field '{field}' is a Ptm setting, not a Hugging Face one; this folder is a Ptm model folder, load it directly");
-        return modelType switch
+        if (!ModelFamilies.TryParse(modelType, out var family))
+            throw new InvalidInputException($"{source}: model_type \"{modelType}\" is not supported (supported: {ModelFamilies.Expected.Replace(" or ", ", ")})");
+        return family switch
         {
-            "gpt2" => Typed(all, source, GptRejected, (e, s) => GptConfig.FromJson(e, s), typeof(GptConfig),
+            ModelFamily.Gpt2 => Typed(all, source, GptRejected, (e, s) => GptConfig.FromJson(e, s), typeof(GptConfig),
                 (extra, c) => new HfConfig(modelType, architectures, c, null, extra)),
-            "bert" => Typed(all, source, BertRejected, (e, s) => BertConfig.FromJson(e, s), typeof(BertConfig),
+            _ => Typed(all, source, BertRejected, (e, s) => BertConfig.FromJson(e, s), typeof(BertConfig),
                 (extra, c) => new HfConfig(modelType, architectures, null, c, extra)),
-            _ => throw new InvalidInputException($"{source}: model_type \"{modelType}\" is not supported (supported: \"gpt2\", \"bert\")"),
         };
     }
 

@@ -16,6 +16,7 @@ public sealed record ModelSummary(
         if (!Directory.Exists(dir)) throw new InvalidInputException($"{dir}: no such folder");
         var root = JsonFiles.ReadObject(Path.Combine(dir, ModelFolder.ConfigFile));
         string modelType = ModelFolder.ModelType(dir);
+        var family = ModelFolder.Family(dir);
         var architectures = root.TryGetProperty("architectures", out var a) && a.ValueKind == System.Text.Json.JsonValueKind.Array
             ? a.EnumerateArray().Select(x => x.GetString() ?? "").ToArray() : [];
         using var weights = HfWeightSource.Open(dir);
@@ -24,7 +25,7 @@ public sealed record ModelSummary(
         long parameters = 0;
         foreach (string name in weights.Names)
         {
-            HfKeyTarget target = modelType == "gpt2" ? HfKeyMap.Gpt(name, AnyKey) : HfKeyMap.Bert(name, AnyKey, names);
+            HfKeyTarget target = family == ModelFamily.Gpt2 ? HfKeyMap.Gpt(name, AnyKey) : HfKeyMap.Bert(name, AnyKey, names);
             if (target is HfKeyTarget.Parameter) parameters += weights.GetInfo(name).ElementCount;
         }
         var byDType = weights.Names.GroupBy(n => weights.GetInfo(n).DType).OrderBy(g => g.Key, StringComparer.Ordinal)

@@ -6,8 +6,8 @@ namespace Ptm.Kernels;
 /// <summary>
 /// Prepares the native side before the first torch call: the libstdc++ shim that lets TorchSharp's library
 /// load on Debian 12 (see docs/native-loading.md) and the MKL CPU-vendor fix, both loaded with RTLD_GLOBAL
-/// so the dynamic loader finds their symbols before libtorch's own; and glibc's malloc told to keep freed memory
-/// (see <see cref="MallocTuned"/>).
+/// so the dynamic loader finds their symbols before libtorch's own. Loading the library changes nothing else in the
+/// process: glibc's malloc is tuned only when the host asks (<see cref="TuneMallocForTraining"/>; the ptm command does).
 /// </summary>
 public static class TorchRuntime
 {
@@ -20,8 +20,8 @@ public static class TorchRuntime
     public static bool MklCpuFixLoaded { get; private set; }
 
     /// <summary>
-    /// Whether glibc's malloc was told to serve every block from its heap and never give freed memory back
-    /// (mallopt M_MMAP_MAX = 0, M_TRIM_THRESHOLD = max; PTM_MALLOC_TUNING=0 turns it off). libtorch allocates
+    /// Whether <see cref="TuneMallocForTraining"/> told glibc's malloc to serve every block from its heap and never
+    /// give freed memory back (mallopt M_MMAP_MAX = 0, M_TRIM_THRESHOLD = max). libtorch allocates
     /// each tensor with malloc, and by default every block above 32 MiB (logits, the embedding's gradient, optimizer
     /// temporaries) is a fresh mmap, so each training step page-faults and zeroes those pages again: about 15% of
     /// GPT-2-small's step (docs/performance.md). Freed blocks now stay in the heap for the next step; the cost is
@@ -50,8 +50,22 @@ public static class TorchRuntime
             GlibcxxShimLoaded = TryLoadGlobal("libptm_glibcxx_shim.so");
             if (Environment.GetEnvironmentVariable("PTM_MKL_CPU_FIX") != "0")
                 MklCpuFixLoaded = TryLoadGlobal("libptm_mkl_cpu.so");
-            if (Environment.GetEnvironmentVariable("PTM_MALLOC_TUNING") != "0")
+        }
+    }
+
+    /// <summary>
+    /// Tunes glibc's malloc for training (see <see cref="MallocTuned"/>): a process-wide setting, so only a host that
+    /// owns the process calls it, once at start-up before torch allocates (the ptm command and the benchmark harness
+    /// do). It trades a resident size held at its high-water mark for fewer page faults per step. Does nothing and
+    /// returns false when PTM_MALLOC_TUNING=0, off Linux, or without glibc; returns whether the settings are applied.
+    /// </summary>
+    public static bool TuneMallocForTraining()
+    {
+        lock (Gate)
+        {
+            if (!MallocTuned && OperatingSystem.IsLinux() && Environment.GetEnvironmentVariable("PTM_MALLOC_TUNING") != "0")
                 MallocTuned = TuneMalloc();
+            return MallocTuned;
         }
     }
 

@@ -35,6 +35,16 @@ public sealed class BertForPreTraining : Module<BertInputs, (Tensor MlmLogits, T
 
     public BertModel Bert => bert;
 
+    /// <summary>
+    /// Hands the encoder to a new owner (a task head) and disposes the pre-training heads (<c>cls.*</c>); this
+    /// object must not be used afterwards. Disposing the new owner frees the encoder.
+    /// </summary>
+    public BertModel DetachEncoder()
+    {
+        cls.Dispose();
+        return bert;
+    }
+
     /// <summary>MLM logits (B, T, V) and NSP logits (B, 2).</summary>
     public override (Tensor MlmLogits, Tensor NspLogits) forward(BertInputs inputs)
     {

@@ -12,7 +12,7 @@ namespace Ptm.Modeling;
 /// </summary>
 public sealed record BertConfig
 {
-    [JsonPropertyName("model_type")] public string ModelType { get; init; } = "bert";
+    [JsonPropertyName("model_type")] public string ModelType { get; init; } = ModelFamily.Bert.ModelType;
     [JsonPropertyName("vocab_size")] public int VocabSize { get; init; } = 30522;
     [JsonPropertyName("hidden_size")] public int HiddenSize { get; init; } = 768;
     [JsonPropertyName("num_hidden_layers")] public int NumHiddenLayers { get; init; } = 12;
@@ -45,7 +45,7 @@ public sealed record BertConfig
         {
             if (!ok) throw new InvalidInputException($"{source}: field '{field}' must be {expected} (got {actual ?? "null"})");
         }
-        Require(ModelType is "bert", "model_type", "\"bert\"", ModelType);
+        Require(ModelType == ModelFamily.Bert.ModelType, "model_type", $"\"{ModelFamily.Bert.ModelType}\"", ModelType);
         Require(VocabSize > 0, "vocab_size", "a positive integer", VocabSize);
         Require(HiddenSize > 0, "hidden_size", "a positive integer", HiddenSize);
         Require(NumHiddenLayers > 0, "num_hidden_layers", "a positive integer", NumHiddenLayers);

@@ -8,9 +8,9 @@ namespace Ptm.Modeling;
 /// <summary>
 /// BERT with a linear layer on the pooled [CLS] vector (Devlin et al. 2018, §4.1), under Hugging Face's
 /// BertForSequenceClassification names: <c>bert.*</c> and <c>classifier.weight</c>/<c>classifier.bias</c>.
-/// With one label it is a regressor (mean squared error), as HF does for STS-B.
+/// With one label it scores similarity (trained with mean squared error), as HF does for STS-B.
 /// </summary>
-public sealed class BertForSequenceClassification : Module<BertInputs, Tensor>
+public sealed class BertForSequenceClassification : Module<BertInputs, Tensor>, IBertTaskHead
 {
     readonly BertModel bert;
     readonly Dropout dropout;
@@ -28,9 +28,11 @@ public sealed class BertForSequenceClassification : Module<BertInputs, Tensor>
         BertHeadInit.Apply(classifier, bert.Config);
     }
 
+    /// <inheritdoc/>
     public BertModel Bert => bert;
+
+    /// <summary>Outputs per example: the classes, or 1 for a similarity score.</summary>
     public int NumLabels { get; }
-    public bool IsRegression => NumLabels == 1;
 
     /// <summary>Logits (B, num_labels); for regression (B, 1).</summary>
     public override Tensor forward(BertInputs inputs)
@@ -40,10 +42,9 @@ public sealed class BertForSequenceClassification : Module<BertInputs, Tensor>
         return classifier.forward(dropout.forward(pooled)).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Cross-entropy against class ids (B), or MSE against float targets (B) when num_labels is 1.</summary>
-    public static Tensor Loss(Tensor logits, Tensor labels) => logits.shape[^1] == 1
-        ? functional.mse_loss(logits.squeeze(-1), labels.to_type(logits.dtype))
-        : functional.cross_entropy(logits, labels);
+    /// <summary>Task inputs with one sequence per example (K = 1); <paramref name="withLm"/> is ignored (BERT has no LM output here).</summary>
+    public (Tensor Scores, Tensor? LmLogits) Forward(TaskHeadInputs inputs, bool withLm) =>
+        (forward(new BertInputs(inputs.InputIds[.., 0], inputs.TokenTypeIds[.., 0], inputs.AttentionMask[.., 0])), null);
 }
 
 /// <summary>
@@ -51,12 +52,13 @@ public sealed class BertForSequenceClassification : Module<BertInputs, Tensor>
 /// separately, a linear layer turns each pooled [CLS] into one score, and a softmax runs over the choices.
 /// Hugging Face's BertForMultipleChoice names: <c>bert.*</c>, <c>classifier.weight</c> (1, H), <c>classifier.bias</c>.
 /// </summary>
-public sealed class BertForMultipleChoice : Module<BertInputs, Tensor>
+public sealed class BertForMultipleChoice : Module<BertInputs, Tensor>, IBertTaskHead
 {
     readonly BertModel bert;
     readonly Dropout dropout;
     readonly Linear classifier;
 
+    /// <summary>Wraps an encoder; only the classifier is initialised here.</summary>
     public BertForMultipleChoice(BertModel bert) : base("BertForMultipleChoice")
     {
         this.bert = bert;
@@ -66,7 +68,12 @@ public sealed class BertForMultipleChoice : Module<BertInputs, Tensor>
         BertHeadInit.Apply(classifier, bert.Config);
     }
 
+    /// <inheritdoc/>
     public BertModel Bert => bert;
+
+    /// <summary>All K choices of each example; <paramref name="withLm"/> is ignored.</summary>
+    public (Tensor Scores, Tensor? LmLogits) Forward(TaskHeadInputs inputs, bool withLm) =>
+        (forward(new BertInputs(inputs.InputIds, inputs.TokenTypeIds, inputs.AttentionMask)), null);
 
     /// <summary>Inputs (B, K, T), K choices per example, to scores (B, K).</summary>
     public override Tensor forward(BertInputs inputs)

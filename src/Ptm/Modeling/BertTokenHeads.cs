@@ -10,12 +10,13 @@ namespace Ptm.Modeling;
 /// BertForTokenClassification names: <c>bert.*</c>, <c>classifier.weight</c> (L, H), <c>classifier.bias</c>.
 /// (HF builds its encoder without the pooler; ours keeps <c>bert.pooler.*</c>, which HF skips as unused keys.)
 /// </summary>
-public sealed class BertForTokenClassification : Module<BertInputs, Tensor>
+public sealed class BertForTokenClassification : Module<BertInputs, Tensor>, IBertTaskHead
 {
     readonly BertModel bert;
     readonly Dropout dropout;
     readonly Linear classifier;
 
+    /// <summary>Wraps an encoder; only the classifier is initialised here.</summary>
     public BertForTokenClassification(BertModel bert, int numLabels) : base("BertForTokenClassification")
     {
         if (numLabels < 1) throw new ArgumentOutOfRangeException(nameof(numLabels), numLabels, "at least one label");
@@ -27,8 +28,15 @@ public sealed class BertForTokenClassification : Module<BertInputs, Tensor>
         BertHeadInit.Apply(classifier, bert.Config);
     }
 
+    /// <inheritdoc/>
     public BertModel Bert => bert;
+
+    /// <summary>Tags per token.</summary>
     public int NumLabels { get; }
+
+    /// <summary>Task inputs with one sequence per example (K = 1); <paramref name="withLm"/> is ignored (BERT has no LM output here).</summary>
+    public (Tensor Scores, Tensor? LmLogits) Forward(TaskHeadInputs inputs, bool withLm) =>
+        (forward(new BertInputs(inputs.InputIds[.., 0], inputs.TokenTypeIds[.., 0], inputs.AttentionMask[.., 0])), null);
 
     /// <summary>Logits (B, T, num_labels).</summary>
     public override Tensor forward(BertInputs inputs)
@@ -44,11 +52,12 @@ public sealed class BertForTokenClassification : Module<BertInputs, Tensor>
 /// Linear(H, 2), score every token as the answer's first and last token. Hugging Face's BertForQuestionAnswering
 /// names: <c>bert.*</c>, <c>qa_outputs.weight</c> (2, H), <c>qa_outputs.bias</c>; like HF, no dropout on the head.
 /// </summary>
-public sealed class BertForQuestionAnswering : Module<BertInputs, Tensor>
+public sealed class BertForQuestionAnswering : Module<BertInputs, Tensor>, IBertTaskHead
 {
     readonly BertModel bert;
     readonly Linear qa_outputs;
 
+    /// <summary>Wraps an encoder; only the start/end layer is initialised here.</summary>
     public BertForQuestionAnswering(BertModel bert) : base("BertForQuestionAnswering")
     {
         this.bert = bert;
@@ -57,7 +66,12 @@ public sealed class BertForQuestionAnswering : Module<BertInputs, Tensor>
         BertHeadInit.Apply(qa_outputs, bert.Config);
     }
 
+    /// <inheritdoc/>
     public BertModel Bert => bert;
+
+    /// <summary>Task inputs with one sequence per example (K = 1); <paramref name="withLm"/> is ignored (BERT has no LM output here).</summary>
+    public (Tensor Scores, Tensor? LmLogits) Forward(TaskHeadInputs inputs, bool withLm) =>
+        (forward(new BertInputs(inputs.InputIds[.., 0], inputs.TokenTypeIds[.., 0], inputs.AttentionMask[.., 0])), null);
 
     /// <summary>Start and end logits stacked as (B, T, 2).</summary>
     public override Tensor forward(BertInputs inputs)

@@ -11,7 +11,7 @@ namespace Ptm.Modeling;
 /// </summary>
 public sealed record GptConfig
 {
-    [JsonPropertyName("model_type")] public string ModelType { get; init; } = "gpt2";
+    [JsonPropertyName("model_type")] public string ModelType { get; init; } = ModelFamily.Gpt2.ModelType;
     [JsonPropertyName("vocab_size")] public int VocabSize { get; init; } = 50257;
     [JsonPropertyName("n_positions")] public int NPositions { get; init; } = 1024;
     [JsonPropertyName("n_embd")] public int NEmbd { get; init; } = 768;
@@ -52,7 +52,7 @@ public sealed record GptConfig
         {
             if (!ok) throw new InvalidInputException($"{source}: field '{field}' must be {expected} (got {actual ?? "null"})");
         }
-        Require(ModelType is "gpt2", "model_type", "\"gpt2\"", ModelType);
+        Require(ModelType == ModelFamily.Gpt2.ModelType, "model_type", $"\"{ModelFamily.Gpt2.ModelType}\"", ModelType);
         Require(VocabSize > 0, "vocab_size", "a positive integer", VocabSize);
         Require(NPositions > 0, "n_positions", "a positive integer", NPositions);
         Require(NEmbd > 0, "n_embd", "a positive integer", NEmbd);

@@ -6,14 +6,22 @@ using static TorchSharp.torch.nn;
 namespace Ptm.Modeling;
 
 /// <summary>
-/// A GPT with a task head: ids (B, K, T) and the index of each sequence's last real token (B, K) to the task's scores
-/// and, when <c>withLm</c>, the LM logits (B·K, T, V) of the same inputs for GPT-1's auxiliary loss.
+/// A GPT task head: ids (B, K, T) and the index of each sequence's last real token (B, K) to the task's scores
+/// and, when <c>withLm</c>, the LM logits (B·K, T, V) of the same inputs for GPT-1's auxiliary loss. Segment ids and
+/// attention mask are not read: the model is causal and padding follows the last real token.
 /// </summary>
-public interface IGptTaskHead
+public interface IGptTaskHead : ITaskHead
 {
+    /// <summary>The transformer (owned by the head).</summary>
     GptTransformer Transformer { get; }
 
+    /// <summary>Scores and optional LM logits from ids and last indices.</summary>
     (Tensor Logits, Tensor? LmLogits) Forward(Tensor inputIds, Tensor lastIndex, bool withLm);
+
+    ModelFamily ITaskHead.Family => ModelFamily.Gpt2;
+
+    (Tensor Scores, Tensor? LmLogits) ITaskHead.Forward(TaskHeadInputs inputs, bool withLm) =>
+        Forward(inputs.InputIds, inputs.LastIndex, withLm);
 }
 
 /// <summary>

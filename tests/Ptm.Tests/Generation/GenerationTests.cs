@@ -145,7 +145,7 @@ public class GenerationTests
         Assert.Contains("16 tokens, longer than the context", e.Message);
         var range = Assert.Throws<InvalidInputException>(() => generator.GenerateIds([1, 99], new GenerationOptions()));
         Assert.Contains("token id 99 is outside", range.Message);
-        Assert.Throws<InvalidInputException>(() => generator.Generate("ab", new GenerationOptions { TopP = 0 }));
+        Assert.Throws<InvalidOptionException>(() => generator.Generate("ab", new GenerationOptions { TopP = 0 }));
         var empty = Assert.Throws<InvalidInputException>(() => generator.Generate("", new GenerationOptions()));
         Assert.Contains("no <|endoftext|>", empty.Message);
     }

@@ -52,7 +52,7 @@ public sealed class HfMappingTests
             k.StartsWith("cls.") ? null : k.StartsWith("bert.") ? k["bert.".Length..] : k));
         var ex = Assert.Throws<InvalidInputException>(() => HfCheckpoint.LoadBert(dir));
         Assert.Contains("cls.predictions.bias", ex.Message);
-        Assert.Contains("--allow-missing", ex.Message);
+        Assert.Contains("HfLoadOptions.AllowMissing", ex.Message);
         var (model, _, report) = HfCheckpoint.LoadBert(dir, new HfLoadOptions { AllowMissing = true });
         Assert.Contains("cls.seq_relationship.weight", report.Missing);
         Assert.True(BertError(model).Hidden < 1e-4);

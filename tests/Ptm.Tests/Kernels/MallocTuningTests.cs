@@ -6,16 +6,17 @@ using Ptm.Benchmarks.Throughput;
 namespace Ptm.Tests.Kernels;
 
 /// <summary>
-/// TorchRuntime's malloc settings: a freed large tensor's memory stays in the process for later tensors instead of
+/// TorchRuntime.TuneMallocForTraining (called by the ptm command and the benchmark harness, never by loading the library):
+/// a freed large tensor's memory stays in the process for later tensors instead of
 /// being unmapped (and faulted in and zeroed again next time). Measured in a child process (Ptm.Benchmarks
 /// malloc-probe) because only the main thread's arena honours the settings, and xunit runs tests on pool threads.
 /// </summary>
 public class MallocTuningTests
 {
-    static MallocProbe.Result Probe(bool tuning)
+    static MallocProbe.Result Probe(bool tuning, string mode = "malloc-probe")
     {
         string exe = Path.Combine(AppContext.BaseDirectory, OperatingSystem.IsWindows() ? "Ptm.Benchmarks.exe" : "Ptm.Benchmarks");
-        var start = new ProcessStartInfo(exe, ["malloc-probe"]) { RedirectStandardOutput = true, UseShellExecute = false };
+        var start = new ProcessStartInfo(exe, [mode]) { RedirectStandardOutput = true, UseShellExecute = false };
         if (tuning) start.Environment.Remove("PTM_MALLOC_TUNING");
         else start.Environment["PTM_MALLOC_TUNING"] = "0";
         using var p = Process.Start(start)!;
@@ -40,5 +41,16 @@ public class MallocTuningTests
         var plain = Probe(tuning: false);
         Assert.False(plain.MallocTuned);
         Assert.True(plain.DuringMib - plain.AfterFreeMib > 0.75 * mib, $"without the tuning free() unmaps them ({plain})");
+    }
+
+    [SkippableFact]
+    public void LoadingTheLibraryAloneLeavesMallocAsItWas()
+    {
+        Skip.IfNot(OperatingSystem.IsLinux(), "glibc's malloc settings exist only on Linux");
+        const double mib = MallocProbe.Elements * sizeof(float) / (1024.0 * 1024.0);
+        // The host never calls TorchRuntime.TuneMallocForTraining: the process keeps glibc's defaults.
+        var library = Probe(tuning: true, mode: "malloc-probe-library");
+        Assert.False(library.MallocTuned);
+        Assert.True(library.DuringMib - library.AfterFreeMib > 0.75 * mib, $"free() unmaps the block as glibc does by default ({library})");
     }
 }
