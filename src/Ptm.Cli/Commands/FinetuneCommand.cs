@@ -129,7 +129,7 @@ static class FinetuneCommand
                 Console.WriteLine($"task      {FineTuneTasks.Name(t)}{(labels is null ? "" : $", {labels.Count} labels")}: {trainData.Count} train, {valData.Count} validation examples{(t == FineTuneTask.Span ? $" ({trainSet.Count} + {valSet.Count} windows, stride {ft.Info.DocStride})" : "")}, max length {ft.Info.MaxLength}{(ft.IsGpt ? $", lm_coef {ft.LmCoef}" : "")}");
                 Console.WriteLine($"training  {nEpochs} epochs = {maxSteps} steps of {batchSize}, lr {config.LearningRate} (warm-up {config.WarmupSteps} steps), weight decay {config.WeightDecay}");
                 var result = TrainingDisplay.Run(trainer, maxSteps, stop.Token);
-                LossPlot.TryWrite(trainer.MetricsPath, Path.Combine(dir, "loss.png"));
+                LossPlot.TryWrite(trainer.MetricsPath!, Path.Combine(dir, "loss.png"));
                 if (result.LastEval is { } e)
                     Console.WriteLine($"validation {string.Join("  ", e.Metrics.Select(kv => $"{kv.Key} {kv.Value:F4}"))}");
                 Console.WriteLine($"last      model saved in {result.Checkpoint}");
