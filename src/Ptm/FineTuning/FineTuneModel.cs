@@ -110,7 +110,11 @@ public sealed partial class FineTuneModel
         if (task != FineTuneTask.Span) return info;
         int stride = options.DocStride ?? SpanOptions.DefaultStride(info.MaxLength);
         if (stride < 1 || options.MaxAnswerLength < 1 || options.NBest < 1)
-            throw new InvalidInputException($"--doc-stride, --max-answer-length and --n-best must be positive (got {stride}, {options.MaxAnswerLength}, {options.NBest})");
+        {
+            if (stride < 1) throw new InvalidOptionException(nameof(FineTuningOptions), nameof(FineTuningOptions.DocStride), "must be positive", stride);
+            if (options.MaxAnswerLength < 1) throw new InvalidOptionException(nameof(FineTuningOptions), nameof(FineTuningOptions.MaxAnswerLength), "must be positive", options.MaxAnswerLength);
+            throw new InvalidOptionException(nameof(FineTuningOptions), nameof(FineTuningOptions.NBest), "must be positive", options.NBest);
+        }
         return info with { DocStride = stride, MaxAnswerLength = options.MaxAnswerLength, NBest = options.NBest };
     }
 
@@ -118,7 +122,7 @@ public sealed partial class FineTuneModel
     {
         if (requested is null) return context;
         if (requested < 8 || requested > context)
-            throw new InvalidInputException($"--max-length must be in [8, {context}] for this model (got {requested})");
+            throw new InvalidOptionException(nameof(FineTuningOptions), nameof(FineTuningOptions.MaxLength), $"must be in [8, {context}] for this model", requested);
         return requested.Value;
     }
 
