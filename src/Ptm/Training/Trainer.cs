@@ -36,7 +36,7 @@ public sealed class NonFiniteLossException(string message) : Exception(message);
 /// the warm-up to MaxSteps instead and says so in <see cref="Warnings"/>.</para>
 /// <para><see cref="TrainingConfig.Seed"/> seeds libtorch's generator when the trainer is constructed, so dropout
 /// draws the same masks on every run; the order of the data is the objective's (the recipes in
-/// <see cref="Pretraining"/> and <see cref="FineTuning.FineTuning"/> build it from the same seed).</para>
+/// <see cref="Pretraining"/> and <see cref="Ptm.FineTuning.FineTuner"/> build it from the same seed).</para>
 /// <para>The trainer owns its optimizer and must be disposed; the objective, its model and data stay the caller's.
 /// Cancelling the token given to <see cref="Run"/> finishes the current step, writes a checkpoint (with a run
 /// folder) and returns <see cref="TrainingOutcome.Interrupted"/>.</para>
