@@ -181,6 +181,31 @@ public class LibraryTrainingTests : IDisposable
     }
 
     [Fact]
+    public void RunFoldersAreReplacedOnlyWhenAskedAndModelsCannotChangeOnResume()
+    {
+        string file = Path.Combine(dir, "book.txt");
+        File.WriteAllText(file, Text(20));
+        string other = Path.Combine(dir, "not-a-run");
+        Directory.CreateDirectory(other);
+        File.WriteAllText(Path.Combine(other, "keep.txt"), "mine");
+        Assert.Contains("not a Ptm run folder", Assert.Throws<InvalidInputException>(() =>
+            Pretraining.Gpt(PretrainingCorpus.FromPath(file), TinyGpt(2), new RunFolder(other, RunFolderMode.Replace))).Message);
+        Assert.True(File.Exists(Path.Combine(other, "keep.txt")));
+
+        string runDir = Path.Combine(dir, "run");
+        using (var run = Pretraining.Gpt(PretrainingCorpus.FromPath(file), TinyGpt(2), new RunFolder(runDir))) run.Train();
+        using (var run = Pretraining.Gpt(PretrainingCorpus.FromPath(file), TinyGpt(3), new RunFolder(runDir, RunFolderMode.Replace)))
+            Assert.Equal(3, run.Train().Step);
+        var wider = Pretraining.ReadRunConfig(runDir);
+        var options = GptPretrainingOptions.From(GptRunConfig.FromNode(wider, "run.json"), vocabSizeFromTokenizer: false);
+        var e = Assert.Throws<InvalidInputException>(() => Pretraining.ResumeGpt(runDir, options with { Model = options.Model with { NEmbd = 32 } }));
+        Assert.Contains("model settings cannot change on resume", e.Message);
+        using var longer = Pretraining.ResumeGpt(runDir, options with { Training = options.Training with { MaxSteps = 5 } });
+        Assert.Equal(3, longer.Trainer.Step);
+        Assert.Equal(5, longer.Train().Step);
+    }
+
+    [Fact]
     public void OneFileCorpusPreparesForGpt()
     {
         string file = Path.Combine(dir, "one.txt");
