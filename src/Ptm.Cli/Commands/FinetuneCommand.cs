@@ -54,6 +54,7 @@ static class FinetuneCommand
             if (coef < 0) throw new InvalidInputException($"--lm-coef must be >= 0 (got {coef})");
             long s = r.GetValue(seed);
             double fraction = r.GetValue(split);
+            if (r.GetValue(validation) is null && fraction is <= 0 or >= 1) throw new InvalidInputException($"--validation-split must be in (0, 1) (got {fraction.ToString(System.Globalization.CultureInfo.InvariantCulture)})");
 
             var cols = columns.Columns(r);
             var trainData = TaskFile.Read(r.GetValue(train)!, t, cols);
@@ -76,7 +77,7 @@ static class FinetuneCommand
                 Epochs = nEpochs, LearningRate = r.GetValue(lr), LearningRates = rates, BatchSize = batchSize, WarmupRatio = warm,
                 WeightDecay = r.GetValue(decay), LmCoef = coef, FreezeEncoder = r.GetValue(freeze), MaxLength = r.GetValue(maxLength),
                 Seed = s, DocStride = r.GetValue(docStride), MaxAnswerLength = r.GetValue(maxAnswer), NBest = r.GetValue(nBest),
-                Patience = patienceEpochs, ValidationSplit = fraction,
+                Patience = patienceEpochs, ValidationSplit = valData is null ? fraction : new FineTuningOptions().ValidationSplit, // unused with --validation
             };
             var tuner = new FineTuner(modelPath, t, options) { TrainWith = (trainer, stop) => TrainingDisplay.Run(trainer, trainer.Config.MaxSteps, stop) };
             tuner.Warning += w => Console.Error.WriteLine(w);

@@ -31,6 +31,8 @@ static class PrepareCommand
         command.SetAction(r => CommandErrors.Run(() =>
         {
             var clock = Stopwatch.StartNew();
+            if (r.GetValue(validation) is null && r.GetValue(fraction) is var f && !(f > 0 && f < 1))
+                throw new InvalidInputException($"--validation-fraction must be between 0 and 1 exclusive (got {f})");
             var options = CorpusTokenizer.Options(r.GetValue(input)!, r.GetValue(validation), r.GetValue(fraction), (ulong)r.GetValue(seed));
             var prepare = new PrepareOptions(r.GetValue(output)!, r.GetValue(force));
             string obj = r.GetValue(objective)!;
