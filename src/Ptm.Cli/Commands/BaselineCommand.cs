@@ -46,6 +46,8 @@ static class BaselineCommand
             var options = new BaselineOptions(BaselineOptions.ParseGrid(r.GetValue(l2)!, "--l2"), r.GetValue(minCount),
                 BagOfWords.ParseWeighting(r.GetValue(weighting)!, "--weighting"));
             if (options.MinCount < 1) throw new InvalidInputException($"--min-count must be at least 1 (got {options.MinCount})");
+            if (r.GetValue(validation) is null && r.GetValue(split) is var fraction && fraction is <= 0 or >= 1)
+                throw new InvalidInputException($"--validation-split must be in (0, 1) (got {fraction.ToString(CultureInfo.InvariantCulture)})");
             var cols = columns.Columns(r);
             var trainData = TaskFile.Read(r.GetValue(train)!, t, cols);
             TaskData valData;

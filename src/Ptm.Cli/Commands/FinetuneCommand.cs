@@ -7,14 +7,6 @@ namespace Ptm.Cli.Commands;
 /// <summary>`ptm finetune`: a pre-trained GPT or BERT, a fresh task head, the shared Trainer.</summary>
 static class FinetuneCommand
 {
-    /// <summary>The papers' fine-tuning recipes. BERT (Devlin et al. 2018, §A.3): lr from {5e-5, 3e-5, 2e-5},
-    /// batch 32, 3 epochs, warm-up 10%, weight decay 0.01. GPT-1 (Radford et al. 2018, §4.1): lr 6.25e-5, batch 32,
-    /// 3 epochs, warm-up 0.2% of training, λ = 0.5, weight decay 0.01 (their L2 w = 0.01).</summary>
-    sealed record Recipe(double LearningRate, int BatchSize, int Epochs, double WarmupRatio, double WeightDecay);
-
-    static readonly Recipe Bert = new(3e-5, 32, 3, 0.1, 0.01);
-    static readonly Recipe Gpt = new(6.25e-5, 32, 3, 0.002, 0.01);
-
     public static Command Create()
     {
         var model = new Option<string>("--model") { Description = "pre-trained model folder, or a pre-training run folder", Required = true };
@@ -53,105 +45,68 @@ static class FinetuneCommand
             if (Directory.Exists(runDir) && Directory.EnumerateFileSystemEntries(runDir).Any())
             {
                 if (!r.GetValue(force)) throw new InvalidInputException($"{runDir}: already exists; use --force to replace it");
-                if (!File.Exists(Path.Combine(runDir, "metrics.jsonl")) && !Directory.Exists(Path.Combine(runDir, Checkpoints.Folder))
-                    && !File.Exists(Path.Combine(runDir, LearningRateSweep.ResultFile)))
+                if (!FineTuner.IsRunFolder(runDir))
                     throw new InvalidInputException($"{runDir}: is not a Ptm run folder; refusing to delete it even with --force");
             }
-            string family = ModelFolder.ModelType(Checkpoints.ResolveModelDirectory(r.GetValue(model)!));
-            var recipe = family == "gpt2" ? Gpt : Bert;
+            string modelPath = r.GetValue(model)!;
+            ModelFolder.ModelType(Checkpoints.ResolveModelDirectory(modelPath)); // a bad model folder is reported before the data is read
             double coef = r.GetValue(lmCoef);
             if (coef < 0) throw new InvalidInputException($"--lm-coef must be >= 0 (got {coef})");
             long s = r.GetValue(seed);
+            double fraction = r.GetValue(split);
+            if (r.GetValue(validation) is null && fraction is <= 0 or >= 1) throw new InvalidInputException($"--validation-split must be in (0, 1) (got {fraction.ToString(System.Globalization.CultureInfo.InvariantCulture)})");
 
             var cols = columns.Columns(r);
             var trainData = TaskFile.Read(r.GetValue(train)!, t, cols);
-            TaskData valData;
-            if (r.GetValue(validation) is { } v) valData = TaskFile.Read(v, t, cols);
-            else (trainData, valData) = TaskFile.Split(trainData, r.GetValue(split), s);
-            var labels = FineTuneTasks.HasLabelMap(t) ? LabelMap.FromTraining(trainData) : null;
+            TaskData? valData = r.GetValue(validation) is { } v ? TaskFile.Read(v, t, cols) : null;
+            if (valData is null) TaskFile.Split(trainData, fraction, s); // an error about the split comes before the model is read
 
-            int batchSize = r.GetValue(batch) ?? recipe.BatchSize;
-            int nEpochs = r.GetValue(epochs) ?? recipe.Epochs;
+            int? batchSize = r.GetValue(batch);
+            int? nEpochs = r.GetValue(epochs);
             if (batchSize < 1) throw new InvalidInputException($"--batch-size must be positive (got {batchSize})");
             if (nEpochs < 1) throw new InvalidInputException($"--epochs must be positive (got {nEpochs})");
-            double warm = r.GetValue(warmup) ?? recipe.WarmupRatio;
+            double? warm = r.GetValue(warmup);
             if (warm is < 0 or >= 1) throw new InvalidInputException($"--warmup-ratio must be in [0, 1) (got {warm})");
             int patienceEpochs = r.GetValue(patience);
             if (patienceEpochs < 0) throw new InvalidInputException($"--patience must be >= 0 (got {patienceEpochs})");
             var rates = r.GetValue(lrSweep) is { } sweepText ? LearningRateSweep.Parse(sweepText) : null;
             if (rates is not null && r.GetValue(lr) is not null) throw new InvalidInputException("give --learning-rate or --lr-sweep, not both");
 
-            // One fine-tuning run: a fresh head (same seed, so runs differ only in the learning rate), the shared
-            // Trainer, an evaluation and checkpoint per epoch, and the best epoch's model kept in DIR/best/.
-            BestModelKeeper RunOne(double learningRate, string dir, bool warn)
+            var options = new FineTuningOptions
             {
-                var ft = FineTuneModel.FromPretrained(r.GetValue(model)!, t, labels, new HeadOptions(r.GetValue(maxLength), coef, s, r.GetValue(docStride), r.GetValue(maxAnswer), r.GetValue(nBest)));
-                if (r.GetValue(freeze)) ft.FreezeEncoder();
-                var trainSet = ft.Encode(trainData, requireLabels: true);
-                var valSet = ft.Encode(valData, requireLabels: true);
-                if (warn)
-                {
-                    TaskFileOptions.Warn(trainSet, ft.Task, ft.Info.MaxLength);
-                    TaskFileOptions.Warn(valSet, ft.Task, ft.Info.MaxLength);
-                }
-                int stepsPerEpoch = (trainSet.Count + batchSize - 1) / batchSize;   // span QA: windows, not questions
-                int maxSteps = stepsPerEpoch * nEpochs;
-                var config = new TrainingConfig
-                {
-                    BatchSize = batchSize, BlockSize = ft.Info.MaxLength, MaxSteps = maxSteps,
-                    LearningRate = learningRate, MinLr = 0,
-                    WarmupSteps = (int)Math.Round(warm * maxSteps), WeightDecay = r.GetValue(decay) ?? recipe.WeightDecay,
-                    Beta1 = 0.9, Beta2 = 0.999, GradClip = 1.0,
-                    EvalInterval = stepsPerEpoch, EvalIters = int.MaxValue, CheckpointInterval = stepsPerEpoch,
-                    LogInterval = Math.Max(1, stepsPerEpoch / 4), Seed = s,
-                };
-                config.Validate("fine-tuning options");
-
-                if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
-                Directory.CreateDirectory(dir);
-                var objective = new FineTuneObjective(ft, trainSet, valSet, batchSize, s);
-                var trainer = new Trainer(objective, config, dir);
-                var keeper = new BestModelKeeper(dir, t, ft.Save, patienceEpochs);
-                using var stop = new CancellationTokenSource();
-                trainer.Evaluated += e =>
-                {
-                    keeper.Observe(e);
-                    if (keeper.ShouldStop && !stop.IsCancellationRequested)
-                    {
-                        Console.WriteLine($"early stop: validation {keeper.Metric} has not improved for {patienceEpochs} epoch(s) (best {keeper.Best:F4} at step {keeper.BestStep})");
-                        stop.Cancel();
-                    }
-                };
+                Epochs = nEpochs, LearningRate = r.GetValue(lr), LearningRates = rates, BatchSize = batchSize, WarmupRatio = warm,
+                WeightDecay = r.GetValue(decay), LmCoef = coef, FreezeEncoder = r.GetValue(freeze), MaxLength = r.GetValue(maxLength),
+                Seed = s, DocStride = r.GetValue(docStride), MaxAnswerLength = r.GetValue(maxAnswer), NBest = r.GetValue(nBest),
+                Patience = patienceEpochs, ValidationSplit = valData is null ? fraction : new FineTuningOptions().ValidationSplit, // unused with --validation
+            };
+            var tuner = new FineTuner(modelPath, t, options) { TrainWith = (trainer, stop) => TrainingDisplay.Run(trainer, trainer.Config.MaxSteps, stop) };
+            tuner.Warning += w => Console.Error.WriteLine(w);
+            tuner.EarlyStopped += Console.WriteLine;
+            tuner.RunStarting += run =>
+            {
+                var ft = run.Model;
+                var config = run.Trainer.Config;
                 long trainable = ft.Module.parameters().Where(p => p.requires_grad).Sum(p => p.numel());
                 long all = ft.Module.parameters().Sum(p => p.numel());
-                Console.WriteLine($"run       {dir}");
-                Console.WriteLine($"model     {ft.Info.Head} from {r.GetValue(model)}: {all:N0} parameters, {trainable:N0} trained{(r.GetValue(freeze) ? " (encoder frozen)" : "")}");
-                Console.WriteLine($"task      {FineTuneTasks.Name(t)}{(labels is null ? "" : $", {labels.Count} labels")}: {trainData.Count} train, {valData.Count} validation examples{(t == FineTuneTask.Span ? $" ({trainSet.Count} + {valSet.Count} windows, stride {ft.Info.DocStride})" : "")}, max length {ft.Info.MaxLength}{(ft.IsGpt ? $", lm_coef {ft.LmCoef}" : "")}");
-                Console.WriteLine($"training  {nEpochs} epochs = {maxSteps} steps of {batchSize}, lr {config.LearningRate} (warm-up {config.WarmupSteps} steps), weight decay {config.WeightDecay}");
-                var result = TrainingDisplay.Run(trainer, maxSteps, stop.Token);
-                LossPlot.TryWrite(trainer.MetricsPath, Path.Combine(dir, "loss.png"));
-                if (result.LastEval is { } e)
-                    Console.WriteLine($"validation {string.Join("  ", e.Metrics.Select(kv => $"{kv.Key} {kv.Value:F4}"))}");
-                Console.WriteLine($"last      model saved in {result.Checkpoint}");
-                Console.WriteLine($"best      validation {keeper.Metric} {keeper.Best:F4} at step {keeper.BestStep}, kept in {keeper.Directory} (--model {dir} uses it)");
-                return keeper;
-            }
-
-            if (rates is null)
+                Console.WriteLine($"run       {run.Directory}");
+                Console.WriteLine($"model     {ft.Info.Head} from {modelPath}: {all:N0} parameters, {trainable:N0} trained{(options.FreezeEncoder ? " (encoder frozen)" : "")}");
+                Console.WriteLine($"task      {FineTuneTasks.Name(t)}{(ft.Labels is null ? "" : $", {ft.Labels.Count} labels")}: {run.Train.Count} train, {run.Validation.Count} validation examples{(t == FineTuneTask.Span ? $" ({run.TrainSet.Count} + {run.ValidationSet.Count} windows, stride {ft.Info.DocStride})" : "")}, max length {ft.Info.MaxLength}{(ft.IsGpt ? $", lm_coef {ft.LmCoef}" : "")}");
+                Console.WriteLine($"training  {run.Epochs} epochs = {config.MaxSteps} steps of {run.BatchSize}, lr {config.LearningRate} (warm-up {config.WarmupSteps} steps), weight decay {config.WeightDecay}");
+            };
+            tuner.RunFinished += end =>
             {
-                RunOne(r.GetValue(lr) ?? recipe.LearningRate, runDir, warn: true);
-                return 0;
+                LossPlot.TryWrite(end.Trainer.MetricsPath!, Path.Combine(end.Directory!, "loss.png"));
+                if (end.Result.LastEval is { } e)
+                    Console.WriteLine($"validation {string.Join("  ", e.Metrics.Select(kv => $"{kv.Key} {kv.Value:F4}"))}");
+                Console.WriteLine($"last      model saved in {end.Result.Checkpoint}");
+                Console.WriteLine($"best      validation {end.Best.Metric} {end.Best.Best:F4} at step {end.Best.BestStep}, kept in {end.Best.Directory} (--model {end.Directory} uses it)");
+            };
+            var result = tuner.Run(trainData, valData, runDir, replace: true);
+            if (rates is not null)
+            {
+                Console.WriteLine($"sweep     {string.Join("  ", result.Sweep.Select(o => $"lr {o.LearningRate}: {result.Metric} {o.Best:F4}"))}");
+                Console.WriteLine($"best      lr {result.LearningRate}: its best model copied to {result.BestDirectory} (--model {runDir} uses it)");
             }
-            // BERT's practice (Devlin et al. 2018, §A.3): fine-tune once per learning rate, keep the best on validation.
-            if (Directory.Exists(runDir)) Directory.Delete(runDir, recursive: true);
-            Directory.CreateDirectory(runDir);
-            var outcomes = new List<(double Rate, BestModelKeeper Keeper)>();
-            foreach (double rate in rates)
-                outcomes.Add((rate, RunOne(rate, Path.Combine(runDir, LearningRateSweep.Folder(rate)), warn: outcomes.Count == 0)));
-            var (bestRate, bestKeeper) = LearningRateSweep.Pick(outcomes);
-            LearningRateSweep.Promote(runDir, bestRate, bestKeeper, outcomes);
-            Console.WriteLine($"sweep     {string.Join("  ", outcomes.Select(o => $"lr {o.Rate}: {o.Keeper.Metric} {o.Keeper.Best:F4}"))}");
-            Console.WriteLine($"best      lr {bestRate}: its best model copied to {Path.Combine(runDir, BestModelKeeper.Folder)} (--model {runDir} uses it)");
             return 0;
         }));
         return command;

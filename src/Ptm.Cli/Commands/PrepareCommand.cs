@@ -31,6 +31,8 @@ static class PrepareCommand
         command.SetAction(r => CommandErrors.Run(() =>
         {
             var clock = Stopwatch.StartNew();
+            if (r.GetValue(validation) is null && r.GetValue(fraction) is var f && !(f > 0 && f < 1))
+                throw new InvalidInputException($"--validation-fraction must be between 0 and 1 exclusive (got {f})");
             var options = CorpusTokenizer.Options(r.GetValue(input)!, r.GetValue(validation), r.GetValue(fraction), (ulong)r.GetValue(seed));
             var prepare = new PrepareOptions(r.GetValue(output)!, r.GetValue(force));
             string obj = r.GetValue(objective)!;
@@ -60,7 +62,7 @@ static class PrepareCommand
     }
 
     /// <summary>BERT instances: trains a WordPiece vocabulary on the training split (or reuses a folder's).</summary>
-    public static BertPrepareResult RunBert(CorpusOptions corpusOptions, string tokenizerSpec, int vocabSize, bool doLowerCase, BertDataOptions data, PrepareOptions prepare)
+    static BertPrepareResult RunBert(CorpusOptions corpusOptions, string tokenizerSpec, int vocabSize, bool doLowerCase, BertDataOptions data, PrepareOptions prepare)
     {
         var corpus = Corpus.Load(corpusOptions);
         WordPieceTokenizer tokenizer = Directory.Exists(tokenizerSpec)
@@ -68,19 +70,15 @@ static class PrepareCommand
             : tokenizerSpec == "wordpiece"
                 ? WordPieceTokenizer.Train(corpus.Train.Select(d => d.Text), vocabSize, doLowerCase)
                 : throw new InvalidInputException($"--tokenizer for BERT data must be wordpiece or a folder with vocab.txt (got \"{tokenizerSpec}\")");
-        var vocab = MaskingVocabulary.FromTokenizer(tokenizer, tokenizer.PadId, tokenizer.ClsId, tokenizer.SepId, tokenizer.MaskId, tokenizer.TokenText);
-        return BertPretrainingPreparer.Prepare(vocab, corpus, data, prepare);
+        return BertPretrainingPreparer.Prepare(MaskingVocabulary.FromWordPiece(tokenizer), corpus, data, prepare);
     }
 
-    public static void PrintBert(BertPrepareResult result, TimeSpan elapsed)
+    static void PrintBert(BertPrepareResult result, TimeSpan elapsed)
     {
-        var m = result.Manifest;
-        Console.WriteLine($"prepared {result.OutputDirectory} in {elapsed.TotalSeconds:F1} s: {m.Objective}, {m.Vocabulary.VocabSize} WordPiece tokens, sequences of {m.Options.MaxSeqLength}");
-        foreach (var (name, split) in m.Splits)
-            Console.WriteLine($"  {name,-10} {split.Documents,6} documents {split.Instances,9} instances");
+        foreach (string line in result.Summary(elapsed)) Console.WriteLine(line);
     }
 
-    public static PrepareResult Run(CorpusOptions corpusOptions, string tokenizerSpec, int vocabSize, PrepareOptions prepare)
+    static PrepareResult Run(CorpusOptions corpusOptions, string tokenizerSpec, int vocabSize, PrepareOptions prepare)
     {
         var corpus = Corpus.Load(corpusOptions);
         ITokenizer tokenizer = Directory.Exists(tokenizerSpec)
@@ -89,11 +87,8 @@ static class PrepareCommand
         return Preparer.Prepare(tokenizer, corpus, prepare);
     }
 
-    public static void Print(PrepareResult result, TimeSpan elapsed)
+    static void Print(PrepareResult result, TimeSpan elapsed)
     {
-        var m = result.Manifest;
-        Console.WriteLine($"prepared {result.OutputDirectory} in {elapsed.TotalSeconds:F1} s: {m.Tokenizer.Kind} tokenizer, {m.Tokenizer.VocabSize} tokens, {m.Dtype} shards");
-        foreach (var (name, split) in m.Splits)
-            Console.WriteLine($"  {name,-10} {split.Documents,6} documents {split.SourceBytes,10} bytes {split.Tokens,10} tokens ({(double)split.SourceBytes / Math.Max(1, split.Tokens):F2} bytes/token)");
+        foreach (string line in result.Summary(elapsed)) Console.WriteLine(line);
     }
 }

@@ -1,8 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json.Nodes;
 using Ptm.Cli.Commands.Pretraining;
-using Ptm.IO;
 using Ptm.Training;
 
 namespace Ptm.Cli.Commands;
@@ -11,9 +9,7 @@ namespace Ptm.Cli.Commands;
 static class PretrainCommand
 {
     public const string DefaultData = "data/kjv";
-    public const string RunFile = "run.json";
-    /// <summary>The prepared data folder in run.json (relative to the run folder, or absolute).</summary>
-    const string DataDirField = "data_dir";
+    public const string RunFile = RunFolder.RunFile;
 
     public static Command Create()
     {
@@ -59,16 +55,13 @@ static class PretrainCommand
         if (request.Resume && request.Force) throw new InvalidInputException("--resume and --force contradict each other: choose one");
         if (request.Resume && request.Out is null) throw new InvalidInputException("--resume needs --out naming the run folder to continue");
         string runDir = request.Out ?? Path.Combine("runs", $"{family.Name}-{DateTime.Now:yyyyMMdd-HHmmss}");
-        var (session, resumeFrom) = request.Resume ? OpenForResume(family, runDir, request.Overrides) : CreateRun(family, runDir, request);
-        using var _ = session;
-        var cfg = session.Training;
-        if (cfg.Threads > 0) TorchSharp.torch.set_num_threads(cfg.Threads);
-        var trainer = new Trainer(session.Objective, cfg, runDir);
-        if (resumeFrom is not null) trainer.Resume(resumeFrom);
+        using var run = request.Resume ? Resume(family, runDir, request.Overrides) : Start(family, runDir, request);
+        var trainer = run.Trainer;
+        foreach (string warning in run.Warnings) Console.Error.WriteLine($"warning: {warning}");
 
         Console.WriteLine($"run       {runDir}");
-        foreach (var line in session.Describe()) Console.WriteLine(line);
-        Console.WriteLine($"          {TorchSharp.torch.get_num_threads()} threads{(resumeFrom is null ? "" : $", resuming at step {trainer.Step}")}");
+        foreach (var line in run.Describe()) Console.WriteLine(line);
+        Console.WriteLine($"          {TorchSharp.torch.get_num_threads()} threads{(run.ResumedFrom is null ? "" : $", resuming at step {trainer.Step}")}");
 
         using var cancel = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) =>
@@ -80,76 +73,44 @@ static class PretrainCommand
         TrainingResult result;
         try
         {
-            result = TrainingDisplay.Run(trainer, cfg.MaxSteps, cancel.Token);
+            result = TrainingDisplay.Run(trainer, trainer.Config.MaxSteps, cancel.Token);
         }
         finally
         {
             Console.CancelKeyPress -= onCancel;
-            LossPlot.TryWrite(trainer.MetricsPath, Path.Combine(runDir, "loss.png"));
+            LossPlot.TryWrite(trainer.MetricsPath!, Path.Combine(runDir, "loss.png"));
         }
         if (result.Outcome == TrainingOutcome.Interrupted)
         {
             Console.WriteLine($"interrupted at step {result.Step}; saved {result.Checkpoint}. Continue with: ptm pretrain {family.Name} --out {runDir} --resume");
             return 130;
         }
-        session.Report(result.LastEval, request.Samples);
+        family.Report(run, result.LastEval, request.Samples);
         Console.WriteLine($"model saved in {result.Checkpoint} (use --model {runDir})");
         return 0;
     }
 
-    static (PretrainSession Session, string? ResumeFrom) CreateRun(IPretrainFamily family, string runDir, PretrainRequest request)
+    static PretrainingRun Start(IPretrainFamily family, string runDir, PretrainRequest request)
     {
         if (Directory.Exists(runDir) && Directory.EnumerateFileSystemEntries(runDir).Any())
         {
             if (!request.Force)
                 throw new InvalidInputException($"{runDir}: already exists; use --resume to continue it or --force to replace it");
-            if (!File.Exists(Path.Combine(runDir, RunFile)))
-                throw new InvalidInputException($"{runDir}: is not a Ptm run folder (no {RunFile}); refusing to delete it even with --force");
+            if (!File.Exists(Path.Combine(runDir, RunFolder.RunFile)))
+                throw new InvalidInputException($"{runDir}: is not a Ptm run folder (no {RunFolder.RunFile}); refusing to delete it even with --force");
         }
         string configPath = request.Config ?? CommonOptions.Shipped(family.DefaultConfig);
         var node = RunConfigFile.ReadNode(configPath);
         family.ApplyOverrides(node, request.Overrides);
         family.Validate(node, configPath); // everything checked before any slow work
-
-        string dataSpec = request.Data ?? CommonOptions.Shipped(DefaultData);
-        bool prepared = family.IsPrepared(dataSpec);
-        string staging = runDir.TrimEnd('/') + ".preparing";
-        if (!prepared) family.Prepare(node, configPath, dataSpec, staging);
-        var session = family.Open(node, configPath, prepared ? dataSpec : staging);
-        session.Dispose(); // reopened below from the data's final place
-
-        // Only now, with the config valid and the data ready, is an old run replaced.
-        if (Directory.Exists(runDir)) Directory.Delete(runDir, recursive: true);
-        Directory.CreateDirectory(runDir);
-        string dataDir = prepared ? Path.GetFullPath(dataSpec) : Path.Combine(runDir, "data");
-        if (!prepared) Directory.Move(staging, dataDir);
-        session = family.Open(node, configPath, dataDir);
-        var record = session.ResolvedConfig;
-        record[DataDirField] = prepared ? dataDir : "data";
-        AtomicFile.WriteAllText(Path.Combine(runDir, RunFile), record.ToJsonString(JsonFiles.Indented));
-        return (session, null);
+        var corpus = PretrainingCorpus.FromPath(request.Data ?? CommonOptions.Shipped(DefaultData));
+        return family.Start(node, configPath, corpus, new RunFolder(runDir, RunFolderMode.Replace), Console.WriteLine);
     }
 
-    static (PretrainSession Session, string ResumeFrom) OpenForResume(IPretrainFamily family, string runDir, IReadOnlyList<string> overrides)
+    static PretrainingRun Resume(IPretrainFamily family, string runDir, IReadOnlyList<string> overrides)
     {
-        string runFile = Path.Combine(runDir, RunFile);
-        if (!File.Exists(runFile)) throw new InvalidInputException($"{runDir}: no {RunFile}; nothing to resume");
-        var node = RunConfigFile.ReadNode(runFile);
-        string dataField = node[DataDirField]?.GetValue<string>() ?? throw new InvalidInputException($"{runFile}: missing field '{DataDirField}'");
-        node.Remove(DataDirField);
+        var node = Ptm.Training.Pretraining.ReadRunConfig(runDir);
         family.ApplyOverrides(node, overrides);
-        string dataDir = Path.IsPathRooted(dataField) ? dataField : Path.Combine(runDir, dataField);
-        string checkpoint = Checkpoints.Latest(runDir) ?? throw new InvalidInputException($"{runDir}: has no checkpoint to resume from");
-        var session = family.Open(node, runFile, dataDir);
-        string saved = File.ReadAllText(Path.Combine(checkpoint, ModelFolder.ConfigFile));
-        if (!JsonNode.DeepEquals(JsonNode.Parse(saved), JsonNode.Parse(session.ModelConfigJson)))
-        {
-            session.Dispose();
-            throw new InvalidInputException($"{runFile}: the model section differs from the checkpoint's config.json; model settings cannot change on resume");
-        }
-        var updated = session.ResolvedConfig;
-        updated[DataDirField] = dataField;
-        AtomicFile.WriteAllText(runFile, updated.ToJsonString(JsonFiles.Indented));
-        return (session, checkpoint);
+        return family.Resume(node, Path.Combine(runDir, RunFolder.RunFile), runDir);
     }
 }

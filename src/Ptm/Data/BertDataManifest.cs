@@ -25,7 +25,7 @@ public sealed record BertDataManifest(
 {
     public const int CurrentFormatVersion = 1;
 
-    /// <summary>"mlm-nsp", "mlm-sop" or "mlm" (packed): the value of <c>ptm prepare --objective</c>.</summary>
+    /// <summary>"mlm-nsp", "mlm-sop" or "mlm" (packed): the objective the data was prepared for.</summary>
     public static string ObjectiveFor(PairTask task) => task switch { PairTask.Nsp => "mlm-nsp", PairTask.Sop => "mlm-sop", _ => "mlm" };
 
     static readonly JsonSerializerOptions Json = new()
@@ -48,7 +48,7 @@ public sealed record BertDataManifest(
     {
         string path = Path.Combine(directory, DataManifest.FileName);
         if (!File.Exists(path))
-            throw new InvalidInputException($"{path}: no such file (is {directory} a folder written by 'ptm prepare --objective mlm-nsp'?)");
+            throw new InvalidInputException($"{path}: no such file (is {directory} a folder of BERT pre-training instances, prepared for objective mlm-nsp, mlm-sop or mlm?)");
         BertDataManifest? manifest;
         try { manifest = JsonSerializer.Deserialize<BertDataManifest>(File.ReadAllText(path), Json); }
         catch (JsonException e) { throw new InvalidInputException($"{path}: not a BERT pre-training manifest ({e.Message})", e); }

@@ -31,7 +31,8 @@ public static class BertPretrainingInstances
         var docs = documents.Where(d => d.Any(s => s.Length > 0)).Select(d => d.Where(s => s.Length > 0).ToArray()).ToList();
         if (options.Task != PairTask.None && docs.Count < 2)
             throw new InvalidInputException(
-                $"{options.Task.ToString().ToUpperInvariant()} needs at least 2 non-empty documents to draw a random B from (got {docs.Count}); use more documents or the packed task (nsp: false)");
+                $"BertDataOptions.Task {options.Task.ToString().ToUpperInvariant()} needs at least 2 non-empty documents in each split to draw sentence B from another document (got {docs.Count}); "
+                + "give more documents (a single text is cut at blank lines into paragraphs, each a document) or use PairTask.None (pair_task \"none\": packed full sentences, MLM only)");
         var instances = new List<BertInstance>();
         if (options.Task == PairTask.None)
         {

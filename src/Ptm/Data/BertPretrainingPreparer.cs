@@ -2,7 +2,18 @@ using Ptm.IO;
 
 namespace Ptm.Data;
 
-public sealed record BertPrepareResult(string OutputDirectory, BertDataManifest Manifest);
+/// <summary>What <see cref="BertPretrainingPreparer"/> wrote: the folder and its manifest.</summary>
+public sealed record BertPrepareResult(string OutputDirectory, BertDataManifest Manifest)
+{
+    /// <summary>A line for the folder and one per split (documents, instances), as <c>ptm prepare</c> prints them.</summary>
+    public IEnumerable<string> Summary(TimeSpan elapsed)
+    {
+        var m = Manifest;
+        yield return $"prepared {OutputDirectory} in {elapsed.TotalSeconds:F1} s: {m.Objective}, {m.Vocabulary.VocabSize} WordPiece tokens, sequences of {m.Options.MaxSeqLength}";
+        foreach (var (name, split) in m.Splits)
+            yield return $"  {name,-10} {split.Documents,6} documents {split.Instances,9} instances";
+    }
+}
 
 /// <summary>
 /// The library side of <c>ptm prepare --objective mlm-nsp</c> (or mlm-sop, mlm): documents → sentences → ids →
@@ -90,6 +101,8 @@ public static class BertPretrainingPreparer
 
     static BuiltSplit Build(IMaskingVocabulary vocab, IReadOnlyList<TextDocument> documents, string name, BertDataOptions options, MlmMasker masker, ulong salt)
     {
+        // A pair task draws sentence B from another document: a split of one document (one file) is cut into its paragraphs.
+        if (documents.Count == 1 && options.Task != PairTask.None) documents = DocumentSplitter.Split(documents[0]);
         int[][][] docs = EncodeDocuments(vocab, documents, options.Sentences);
         var rng = new SplitMix64(SplitMix64.Mix(options.Seed ^ SplitMix64.Mix(salt)));
         List<BertInstance> instances;

@@ -10,18 +10,30 @@ public sealed record CorpusOptions(string TrainSpec, string? ValidationSpec = nu
 /// <summary>The documents of both splits, loaded once so a tokenizer can be trained on them before preparing.</summary>
 public sealed record Corpus(IReadOnlyList<TextDocument> Train, IReadOnlyList<TextDocument> Validation, CorpusOptions Options)
 {
+    /// <summary>Reads the documents of <see cref="CorpusOptions.TrainSpec"/> (and of the validation spec, if any) and
+    /// holds out whole documents when there is no validation spec (see <see cref="Split"/>).</summary>
     public static Corpus Load(CorpusOptions options)
     {
         IReadOnlyList<TextDocument> all = TextSource.Load(options.TrainSpec);
         if (options.ValidationSpec is not null)
             return new Corpus(all, TextSource.Load(options.ValidationSpec), options);
+        return Split(all, options);
+    }
 
+    /// <summary>
+    /// Holds out <see cref="CorpusOptions.ValidationFraction"/> of <paramref name="all"/> (at least one document,
+    /// picked by the seed). A corpus of one document, such as a single text file, is first cut into documents by
+    /// <see cref="DocumentSplitter"/> (at blank lines, or else into runs of lines), so one file is enough.
+    /// </summary>
+    public static Corpus Split(IReadOnlyList<TextDocument> all, CorpusOptions options)
+    {
         double fraction = options.ValidationFraction;
         if (!(fraction > 0 && fraction < 1))
-            throw new InvalidInputException($"validation fraction must be between 0 and 1 exclusive (got {fraction})");
+            throw new InvalidOptionException(nameof(CorpusOptions), nameof(CorpusOptions.ValidationFraction), "must be between 0 and 1 exclusive", fraction);
+        if (all.Count == 1) all = DocumentSplitter.Split(all[0]);
         if (all.Count < 2)
             throw new InvalidInputException(
-                $"{options.TrainSpec}: {all.Count} document, need at least 2 to hold some out for validation (or give a validation spec)");
+                $"{options.TrainSpec}: {all.Count} document of a single line, need at least 2 documents (or paragraphs separated by blank lines, or lines) to hold some out for validation (or give a validation spec)");
 
         // Whole documents are held out, so validation text is never a continuation of training text.
         int held = Math.Clamp((int)Math.Round(fraction * all.Count), 1, all.Count - 1);

@@ -49,7 +49,7 @@ public sealed record DataManifest(
     {
         string path = Path.Combine(directory, FileName);
         if (!File.Exists(path))
-            throw new InvalidInputException($"{path}: no such file (is {directory} a folder written by 'ptm prepare'?)");
+            throw new InvalidInputException($"{path}: no such file (is {directory} a prepared data folder, written by Preparer?)");
         DataManifest? manifest;
         try { manifest = JsonSerializer.Deserialize<DataManifest>(File.ReadAllText(path), Json); }
         catch (JsonException e) { throw new InvalidInputException($"{path}: not a valid data manifest ({e.Message})", e); }

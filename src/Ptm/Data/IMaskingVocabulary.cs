@@ -70,6 +70,15 @@ public sealed class MaskingVocabulary : IMaskingVocabulary
         new(tokenizer.Kind, padId, clsId, sepId, maskId,
             Enumerable.Range(0, tokenizer.VocabSize).Select(tokenText).ToArray(), tokenizer.Encode, tokenizer.Save);
 
+    /// <summary>The masking view of a WordPiece vocabulary: its [PAD], [CLS], [SEP] and [MASK] ids, bracketed tokens
+    /// as specials and ##-pieces as word continuations (for whole-word masking). This is what BERT preparation and
+    /// dynamic masking use.</summary>
+    public static MaskingVocabulary FromWordPiece(WordPieceTokenizer tokenizer)
+    {
+        ArgumentNullException.ThrowIfNull(tokenizer);
+        return FromTokenizer(tokenizer, tokenizer.PadId, tokenizer.ClsId, tokenizer.SepId, tokenizer.MaskId, tokenizer.TokenText);
+    }
+
     public bool IsSpecial(int id) => special[id];
     public bool IsContinuation(int id) => continuation[id];
     public int[] Encode(string text) => encode(text);

@@ -9,7 +9,18 @@ namespace Ptm.Data;
 /// <param name="Force">Write into a folder that already has files (ours are replaced, others left alone).</param>
 public sealed record PrepareOptions(string OutputDirectory, bool Force = false);
 
-public sealed record PrepareResult(string OutputDirectory, DataManifest Manifest);
+/// <summary>What <see cref="Preparer"/> wrote: the folder and its manifest.</summary>
+public sealed record PrepareResult(string OutputDirectory, DataManifest Manifest)
+{
+    /// <summary>A line for the folder and one per split (documents, bytes, tokens), as <c>ptm prepare</c> prints them.</summary>
+    public IEnumerable<string> Summary(TimeSpan elapsed)
+    {
+        var m = Manifest;
+        yield return $"prepared {OutputDirectory} in {elapsed.TotalSeconds:F1} s: {m.Tokenizer.Kind} tokenizer, {m.Tokenizer.VocabSize} tokens, {m.Dtype} shards";
+        foreach (var (name, split) in m.Splits)
+            yield return $"  {name,-10} {split.Documents,6} documents {split.SourceBytes,10} bytes {split.Tokens,10} tokens ({(double)split.SourceBytes / Math.Max(1, split.Tokens):F2} bytes/token)";
+    }
+}
 
 /// <summary>
 /// Tokenizes a corpus into <c>train.bin</c> and <c>validation.bin</c> plus <c>manifest.json</c> and the tokenizer's

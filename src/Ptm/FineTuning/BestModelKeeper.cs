@@ -17,6 +17,11 @@ public sealed class BestModelKeeper
     readonly int patience;
     int sinceBest;
 
+    readonly TorchSharp.torch.nn.Module? module;
+    Dictionary<string, TorchSharp.torch.Tensor>? snapshot;
+
+    /// <param name="runDir">The run folder; the best model goes to its best/ folder.</param>
+    /// <param name="task">The task, which decides the metric (<see cref="PrimaryMetric"/>).</param>
     /// <param name="save">Writes the current model to a folder (FineTuneModel.Save).</param>
     /// <param name="patience">Evaluations without improvement before stopping; 0 never stops early.</param>
     public BestModelKeeper(string runDir, FineTuneTask task, Action<string> save, int patience)
@@ -25,6 +30,26 @@ public sealed class BestModelKeeper
         Metric = PrimaryMetric(task);
         this.save = save;
         this.patience = patience;
+    }
+
+    /// <summary>A keeper that holds the best evaluation's weights in memory (a copy of every tensor of
+    /// <paramref name="module"/>) instead of on disk; <see cref="RestoreBest"/> puts them back.</summary>
+    public BestModelKeeper(FineTuneTask task, TorchSharp.torch.nn.Module module, int patience)
+    {
+        directory = "";
+        Metric = PrimaryMetric(task);
+        save = _ => { };
+        this.module = module;
+        this.patience = patience;
+    }
+
+    /// <summary>Copies the best evaluation's weights back into the model (in-memory keepers only; a no-op before the first evaluation).</summary>
+    public void RestoreBest()
+    {
+        if (module is null) throw new InvalidOperationException("this keeper saves the best model to a folder; load it from there");
+        if (snapshot is null) return;
+        using var _ = TorchSharp.torch.no_grad();
+        foreach (var (name, t) in module.state_dict()) t.copy_(snapshot[name]);
     }
 
     /// <summary>The number each task is judged by (higher is better): the metric its papers report.</summary>
@@ -39,6 +64,7 @@ public sealed class BestModelKeeper
     public string Metric { get; }
     public double Best { get; private set; } = double.NegativeInfinity;
     public int BestStep { get; private set; } = -1;
+    /// <summary>The best/ folder; empty for an in-memory keeper.</summary>
     public string Directory => directory;
     public bool ShouldStop => patience > 0 && sinceBest >= patience;
 
@@ -52,6 +78,12 @@ public sealed class BestModelKeeper
             Best = value;
             BestStep = report.Step;
             sinceBest = 0;
+            if (module is not null)
+            {
+                if (snapshot is not null) foreach (var t in snapshot.Values) t.Dispose();
+                snapshot = module.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
+                return true;
+            }
             // Written beside and then swapped in, so a crash never leaves a half-written best/.
             string temp = directory + ".tmp";
             if (System.IO.Directory.Exists(temp)) System.IO.Directory.Delete(temp, true);

@@ -82,7 +82,7 @@ public sealed partial class FineTuneModel
     /// away (or has no pieces) gets "O" when the label map has it, else label 0.</summary>
     public List<int[]> PredictTags(EncodedTaskSet set, int batchSize = 32)
     {
-        if (Task != FineTuneTask.Tag) throw new InvalidOperationException("PredictTags is for --task tag");
+        if (Task != FineTuneTask.Tag) throw new InvalidOperationException("PredictTags is for the tag task (FineTuneTask.Tag)");
         int fallback = Labels!.Labels.ToList().IndexOf("O") is int o and >= 0 ? o : 0;
         var logits = SequenceLogits(set, batchSize);
         return set.Examples.Select((e, i) => e.WordFirstTokens!.Select(t => t < 0 ? fallback : ArgMax(logits[i][t])).ToArray()).ToList();
@@ -91,7 +91,7 @@ public sealed partial class FineTuneModel
     /// <summary>The n-best answers of every example (best first; empty when no window held a valid span).</summary>
     public List<List<SpanAnswer>> PredictSpans(EncodedTaskSet set, int batchSize = 32)
     {
-        if (Task != FineTuneTask.Span) throw new InvalidOperationException("PredictSpans is for --task span");
+        if (Task != FineTuneTask.Span) throw new InvalidOperationException("PredictSpans is for the span task (FineTuneTask.Span)");
         var logits = SequenceLogits(set, batchSize);
         var byExample = set.Examples.Select((e, i) => (e.Window!, Start: logits[i].Select(r => r[0]).ToArray(), End: logits[i].Select(r => r[1]).ToArray()))
             .ToLookup(w => w.Item1.ExampleIndex);

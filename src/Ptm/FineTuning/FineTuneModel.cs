@@ -111,7 +111,11 @@ public sealed partial class FineTuneModel : IDisposable
         if (task != FineTuneTask.Span) return info;
         int stride = options.DocStride ?? SpanOptions.DefaultStride(info.MaxLength);
         if (stride < 1 || options.MaxAnswerLength < 1 || options.NBest < 1)
-            throw new InvalidInputException($"--doc-stride, --max-answer-length and --n-best must be positive (got {stride}, {options.MaxAnswerLength}, {options.NBest})");
+        {
+            if (stride < 1) throw new InvalidOptionException(nameof(FineTuningOptions), nameof(FineTuningOptions.DocStride), "must be positive", stride);
+            if (options.MaxAnswerLength < 1) throw new InvalidOptionException(nameof(FineTuningOptions), nameof(FineTuningOptions.MaxAnswerLength), "must be positive", options.MaxAnswerLength);
+            throw new InvalidOptionException(nameof(FineTuningOptions), nameof(FineTuningOptions.NBest), "must be positive", options.NBest);
+        }
         return info with { DocStride = stride, MaxAnswerLength = options.MaxAnswerLength, NBest = options.NBest };
     }
 
@@ -119,7 +123,7 @@ public sealed partial class FineTuneModel : IDisposable
     {
         if (requested is null) return context;
         if (requested < 8 || requested > context)
-            throw new InvalidInputException($"--max-length must be in [8, {context}] for this model (got {requested})");
+            throw new InvalidOptionException(nameof(FineTuningOptions), nameof(FineTuningOptions.MaxLength), $"must be in [8, {context}] for this model", requested);
         return requested.Value;
     }
 
@@ -144,7 +148,7 @@ public sealed partial class FineTuneModel : IDisposable
     {
         string dir = Checkpoints.ResolveModelDirectory(path);
         string infoPath = Path.Combine(dir, InfoFile);
-        if (!File.Exists(infoPath)) throw new InvalidInputException($"{dir}: not a fine-tuned model (no {InfoFile}); fine-tune it first with ptm finetune");
+        if (!File.Exists(infoPath)) throw new InvalidInputException($"{dir}: not a fine-tuned model (no {InfoFile}); fine-tune a pre-trained model first (FineTuner)");
         FineTuneInfo info;
         try { info = JsonFiles.ReadObject(infoPath).Deserialize<FineTuneInfo>(JsonFiles.Options) ?? throw new JsonException("empty"); }
         catch (JsonException e) { throw new InvalidInputException($"{infoPath}: malformed ({e.Message.Split('\n')[0]})"); }

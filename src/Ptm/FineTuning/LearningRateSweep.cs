@@ -13,17 +13,18 @@ public static class LearningRateSweep
 {
     public const string ResultFile = "sweep.json";
 
+    /// <summary>Reads comma-separated learning rates ("5e-5,3e-5,2e-5"); each must be positive and listed once.</summary>
     public static IReadOnlyList<double> Parse(string text)
     {
         var rates = new List<double>();
         foreach (var part in text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
         {
             if (!double.TryParse(part, NumberStyles.Float, CultureInfo.InvariantCulture, out double rate) || !(rate > 0) || !double.IsFinite(rate))
-                throw new InvalidInputException($"--lr-sweep: \"{part}\" is not a positive learning rate");
-            if (rates.Contains(rate)) throw new InvalidInputException($"--lr-sweep: {part} is listed twice");
+                throw new InvalidInputException($"learning rates \"{text}\": \"{part}\" is not a positive learning rate");
+            if (rates.Contains(rate)) throw new InvalidInputException($"learning rates \"{text}\": {part} is listed twice");
             rates.Add(rate);
         }
-        if (rates.Count == 0) throw new InvalidInputException("--lr-sweep: no learning rates given");
+        if (rates.Count == 0) throw new InvalidInputException($"learning rates \"{text}\": none given");
         return rates;
     }
 

@@ -37,7 +37,7 @@ public static class SpanEncoding
         int questionKeep = Math.Min(question.Length, maxLength / 2);
         if (questionKeep < question.Length) truncated = true;
         int budget = maxLength - questionKeep - 3;
-        if (budget < 1) throw new InvalidInputException($"{source}, line {example.Line}: --max-length {maxLength} leaves no room for the context");
+        if (budget < 1) throw new InvalidInputException($"{source}, line {example.Line}: a max length of {maxLength} tokens leaves no room for the context");
         if (context.Length == 0) throw new InvalidInputException($"{source}, line {example.Line}: the context has no tokens");
 
         int answerFirst = -1, answerLast = -1;

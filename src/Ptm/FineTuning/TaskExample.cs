@@ -17,5 +17,17 @@ public sealed record TaskColumns(string Text = "text", string TextPair = "text_p
 /// <summary>The examples of one file, with the file's name for error messages.</summary>
 public sealed record TaskData(string Source, IReadOnlyList<TaskExample> Examples)
 {
+    /// <summary>The name in-memory examples go by in messages.</summary>
+    public const string InMemorySource = "(in-memory examples)";
+
+    /// <summary>How many examples there are.</summary>
     public int Count => Examples.Count;
+
+    /// <summary>Classification examples held in memory: a text and its class name each (for <see cref="FineTuneTask.Classify"/>).</summary>
+    public static TaskData Classification(IEnumerable<(string Text, string Label)> examples) =>
+        new(InMemorySource, examples.Select((e, i) => new TaskExample(i + 1, e.Text, null, null, e.Label)).ToList());
+
+    /// <summary>Sentence-pair examples held in memory: two texts and their class name each (for <see cref="FineTuneTask.Pair"/>).</summary>
+    public static TaskData Pairs(IEnumerable<(string Text, string TextPair, string Label)> examples) =>
+        new(InMemorySource, examples.Select((e, i) => new TaskExample(i + 1, e.Text, e.TextPair, null, e.Label)).ToList());
 }

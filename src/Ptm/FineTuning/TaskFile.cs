@@ -175,10 +175,10 @@ public static partial class TaskFile
     /// <summary>Splits examples into train and validation by a seeded shuffle: the same seed, the same split.</summary>
     public static (TaskData Train, TaskData Validation) Split(TaskData data, double validationFraction, long seed)
     {
-        if (validationFraction is <= 0 or >= 1) throw new InvalidInputException($"validation fraction must be in (0, 1) (got {validationFraction.ToString(CultureInfo.InvariantCulture)})");
+        if (validationFraction is <= 0 or >= 1) throw new InvalidOptionException(nameof(FineTuningOptions), nameof(FineTuningOptions.ValidationSplit), "must be in (0, 1)", validationFraction.ToString(CultureInfo.InvariantCulture));
         int n = data.Count;
         int held = Math.Max(1, (int)Math.Round(n * validationFraction));
-        if (n - held < 1) throw new InvalidInputException($"{data.Source}: {n} example(s) are too few to split off a validation set; give --validation");
+        if (n - held < 1) throw new InvalidInputException($"{data.Source}: {n} example(s) are too few to split off a validation set; give validation examples");
         var order = Enumerable.Range(0, n).ToArray();
         var rng = Data.SplitMix64.ForStep((ulong)seed, -1);
         for (int i = n - 1; i > 0; i--)

@@ -4,7 +4,7 @@ using Ptm.IO;
 
 namespace Ptm.Training;
 
-/// <summary>Reading a run's JSON config: sections, typed sections and <c>--set section.field=value</c> overrides.</summary>
+/// <summary>Reading a run's JSON config: sections, typed sections and <c>section.field=value</c> overrides.</summary>
 public static class RunConfigFile
 {
     public static JsonObject ReadNode(string path) => JsonNode.Parse(JsonFiles.ReadObject(path).GetRawText())!.AsObject();
@@ -18,7 +18,7 @@ public static class RunConfigFile
             string key = eq > 0 ? assignment[..eq] : "";
             string[] path = key.Split('.');
             if (eq <= 0 || path.Length != 2 || !sections.Contains(path[0]) || path[1].Length == 0)
-                throw new InvalidInputException($"--set '{assignment}': expected section.field=value with section one of {string.Join(", ", sections)}");
+                throw new InvalidInputException($"override '{assignment}': expected section.field=value with section one of {string.Join(", ", sections)}");
             string raw = assignment[(eq + 1)..];
             JsonNode? value;
             try { value = JsonNode.Parse(raw); }

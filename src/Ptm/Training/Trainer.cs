@@ -24,38 +24,80 @@ public sealed record TrainingResult(TrainingOutcome Outcome, int Step, IReadOnly
 public sealed class NonFiniteLossException(string message) : Exception(message);
 
 /// <summary>
-/// The pre-training loop shared by every model family: AdamW with decay groups, warm-up + cosine schedule,
-/// gradient accumulation, clipping by global norm, periodic evaluation and atomic checkpoints. Everything
-/// that affects the numbers is restored on resume, so N steps, a resume and N more give the same losses and
-/// weights as 2N steps in one go.
+/// The training loop shared by pre-training and fine-tuning: AdamW with decay groups, warm-up + cosine schedule,
+/// gradient accumulation, clipping by global norm, periodic evaluation and, when it has a run folder, metrics.jsonl
+/// and atomic checkpoints. Everything that affects the numbers is restored on resume, so N steps, a resume and N more
+/// give the same losses and weights as 2N steps in one go.
 /// </summary>
-public sealed class Trainer
+/// <remarks>
+/// <para>The config is checked when the trainer is constructed (<see cref="TrainingConfig.Validate()"/>): a field out
+/// of range is an <see cref="InvalidOptionException"/> naming <c>TrainingConfig.Property</c>. A warm-up longer than the
+/// run (WarmupSteps &gt; MaxSteps) would leave the learning rate below its peak for the whole run; the trainer clips
+/// the warm-up to MaxSteps instead and says so in <see cref="Warnings"/>.</para>
+/// <para><see cref="TrainingConfig.Seed"/> seeds libtorch's generator when the trainer is constructed, so dropout
+/// draws the same masks on every run; the order of the data is the objective's (the recipes in
+/// <see cref="Pretraining"/> and <see cref="Ptm.FineTuning.FineTuner"/> build it from the same seed).</para>
+/// <para>The trainer owns its optimizer and must be disposed; the objective, its model and data stay the caller's.
+/// Cancelling the token given to <see cref="Run"/> finishes the current step, writes a checkpoint (with a run
+/// folder) and returns <see cref="TrainingOutcome.Interrupted"/>.</para>
+/// </remarks>
+public sealed class Trainer : IDisposable
 {
     readonly ITrainingObjective objective;
     readonly TrainingConfig config;
-    readonly string runDir;
+    readonly string? runDir;
     readonly AdamW optimizer;
     readonly LearningRateSchedule schedule;
+    readonly List<string> warnings = [];
     TrainerState state = new();
+    bool disposed;
 
-    public Trainer(ITrainingObjective objective, TrainingConfig config, string runDir)
+    /// <summary>A trainer for <paramref name="objective"/>; with a <paramref name="runDirectory"/> it appends
+    /// metrics.jsonl there and writes checkpoints to its checkpoints/ folder, without one nothing touches the disk.</summary>
+    /// <exception cref="InvalidOptionException">a field of <paramref name="config"/> is out of range</exception>
+    public Trainer(ITrainingObjective objective, TrainingConfig config, string? runDirectory = null)
     {
+        ArgumentNullException.ThrowIfNull(objective);
+        ArgumentNullException.ThrowIfNull(config);
+        config.Validate();
+        if (config.WarmupSteps > config.MaxSteps)
+        {
+            warnings.Add($"TrainingConfig.WarmupSteps ({config.WarmupSteps}) is longer than the run (MaxSteps {config.MaxSteps}); "
+                + $"the warm-up is clipped to {config.MaxSteps} steps so the learning rate reaches its peak");
+            config = config with { WarmupSteps = config.MaxSteps };
+        }
         this.objective = objective;
         this.config = config;
-        this.runDir = runDir;
+        runDir = runDirectory;
+        torch.manual_seed(config.Seed);
         optimizer = OptimizerFactory.AdamW(objective.Model, config.LearningRate, config.WeightDecay, config.Beta1, config.Beta2);
         schedule = LearningRateSchedule.From(config);
     }
 
+    /// <summary>After each logged step (every LogInterval steps, the first and the last).</summary>
     public event Action<StepReport>? StepCompleted;
+    /// <summary>After each evaluation (every EvalInterval steps and the last).</summary>
     public event Action<EvalReport>? Evaluated;
+    /// <summary>After each checkpoint, with its folder (only with a run folder).</summary>
     public event Action<string>? CheckpointSaved;
 
-    public string MetricsPath => Path.Combine(runDir, "metrics.jsonl");
+    /// <summary>What the trainer changed in the config it was given, one sentence each (e.g. a warm-up clipped to the run).</summary>
+    public IReadOnlyList<string> Warnings => warnings;
 
-    /// <summary>Continues from a checkpoint folder written by this trainer.</summary>
+    /// <summary>The config in effect: the one given, after the changes listed in <see cref="Warnings"/>.</summary>
+    public TrainingConfig Config => config;
+
+    /// <summary>The run folder, or null when the trainer writes nothing.</summary>
+    public string? RunDirectory => runDir;
+
+    /// <summary>The run folder's metrics.jsonl, or null without a run folder.</summary>
+    public string? MetricsPath => runDir is null ? null : Path.Combine(runDir, "metrics.jsonl");
+
+    /// <summary>Continues from a checkpoint folder written by this trainer: weights, optimizer moments, step, data
+    /// position and the generator's state.</summary>
     public void Resume(string checkpointDir)
     {
+        ObjectDisposedException.ThrowIf(disposed, this);
         ModelFolder.LoadWeights(objective.Model, Path.Combine(checkpointDir, ModelFolder.WeightsFile));
         Checkpoints.LoadOptimizer(checkpointDir, optimizer);
         state = Checkpoints.LoadState(checkpointDir);
@@ -66,11 +108,16 @@ public sealed class Trainer
         }
     }
 
+    /// <summary>Steps completed so far (after <see cref="Resume"/>, the checkpoint's).</summary>
     public int Step => state.Step;
 
+    /// <summary>Trains until MaxSteps or until <paramref name="cancellation"/> is cancelled (then the current step
+    /// finishes, a checkpoint is written when there is a run folder, and the outcome is Interrupted).</summary>
+    /// <exception cref="NonFiniteLossException">the loss became NaN or infinite; the weights were not updated</exception>
     public TrainingResult Run(CancellationToken cancellation = default)
     {
-        Directory.CreateDirectory(runDir);
+        ObjectDisposedException.ThrowIf(disposed, this);
+        if (runDir is not null) Directory.CreateDirectory(runDir);
         var model = objective.Model;
         var losses = new List<double>();
         EvalReport? lastEval = null;
@@ -100,7 +147,7 @@ public sealed class Trainer
                 using (MixedPrecision.Use(config.ComputeType))
                     outcome = objective.ForwardBackward(state.DataPosition, config.GradientAccumulationSteps);
                 if (!double.IsFinite(outcome.Loss))
-                    throw new NonFiniteLossException($"loss became {outcome.Loss} at step {step + 1}; stopped without updating the weights (last good checkpoint: {Checkpoints.Latest(runDir) ?? "none"})");
+                    throw new NonFiniteLossException($"loss became {outcome.Loss} at step {step + 1}; stopped without updating the weights (last good checkpoint: {(runDir is null ? null : Checkpoints.Latest(runDir)) ?? "none"})");
                 gradNorm = config.GradClip > 0 ? nn.utils.clip_grad_norm_(parameters, config.GradClip) : double.NaN;
                 optimizer.step();
             }
@@ -156,8 +203,9 @@ public sealed class Trainer
         }
     }
 
-    string SaveCheckpoint()
+    string? SaveCheckpoint()
     {
+        if (runDir is null) return null;
         using var rng = get_rng_state();
         state = state with { RngState = Convert.ToBase64String(rng.bytes.ToArray()) };
         string dir = Checkpoints.Save(runDir, state.Step, objective.SaveModel, config, optimizer, state);
@@ -165,5 +213,16 @@ public sealed class Trainer
         return dir;
     }
 
-    void AppendMetrics(Dictionary<string, object?> record) => File.AppendAllText(MetricsPath, JsonSerializer.Serialize(record) + "\n");
+    void AppendMetrics(Dictionary<string, object?> record)
+    {
+        if (MetricsPath is { } path) File.AppendAllText(path, JsonSerializer.Serialize(record) + "\n");
+    }
+
+    /// <summary>Releases the optimizer's state (its moment tensors); the model and objective are not touched.</summary>
+    public void Dispose()
+    {
+        if (disposed) return;
+        disposed = true;
+        optimizer.Dispose();
+    }
 }

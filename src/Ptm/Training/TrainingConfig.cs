@@ -35,11 +35,25 @@ public sealed record TrainingConfig
 
     [JsonIgnore] public int DecaySteps => LrDecaySteps ?? Math.Max(MaxSteps, WarmupSteps);
 
-    public void Validate(string source)
+    /// <summary>
+    /// Checks every field as library options: a value out of range is an <see cref="InvalidOptionException"/> naming
+    /// <c>TrainingConfig.Property</c> (e.g. <c>TrainingConfig.MaxSteps must be a positive integer (got 0)</c>).
+    /// <see cref="Trainer"/> calls it when it is constructed.
+    /// </summary>
+    public void Validate() => Validate(null);
+
+    /// <summary>
+    /// Checks every field. With a <paramref name="source"/> (a config file), the message names the file and the JSON
+    /// field (<c>run.json: training: field 'max_steps' must be ...</c>); without one it is an
+    /// <see cref="InvalidOptionException"/> naming the property.
+    /// </summary>
+    public void Validate(string? source)
     {
         void Require(bool ok, string field, string expected, object actual)
         {
-            if (!ok) throw new InvalidInputException($"{source}: field '{field}' must be {expected} (got {actual})");
+            if (ok) return;
+            if (source is not null) throw new InvalidInputException($"{source}: field '{field}' must be {expected} (got {actual})");
+            throw new InvalidOptionException(nameof(TrainingConfig), PropertyOf(field), $"must be {expected}", actual);
         }
         Require(BatchSize > 0, "batch_size", "a positive integer", BatchSize);
         Require(BlockSize > 0, "block_size", "a positive integer", BlockSize);
@@ -60,6 +74,12 @@ public sealed record TrainingConfig
         Require(Threads >= 0, "threads", "non-negative", Threads);
         Require(Precision is "float32" or "bfloat16", "precision", "\"float32\" or \"bfloat16\"", Precision);
     }
+
+    /// <summary>The C# property that carries JSON field <paramref name="field"/> (its [JsonPropertyName]).</summary>
+    static string PropertyOf(string field) =>
+        typeof(TrainingConfig).GetProperties()
+            .FirstOrDefault(p => p.GetCustomAttributes(typeof(JsonPropertyNameAttribute), false)
+                .Cast<JsonPropertyNameAttribute>().Any(a => a.Name == field))?.Name ?? field;
 
     public static TrainingConfig FromJson(JsonElement element, string source)
     {

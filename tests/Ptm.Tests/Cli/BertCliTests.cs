@@ -172,7 +172,7 @@ public class BertCliTests(TinyBertFixture run) : IClassFixture<TinyBertFixture>
     public void DataOfTheOtherFamilyIsAClearError()
     {
         var r = CliHarness.Run("pretrain", "gpt", "--data", Path.Combine(run.Run, "data"), "--out", Temp("never"), "--samples", "0");
-        CliHarness.AssertOneLineError(r, "holds BERT (masked-LM) data", "--objective lm");
+        CliHarness.AssertOneLineError(r, "holds BERT (masked-LM) data", "objective lm");
     }
 
     [Fact]
@@ -180,10 +180,11 @@ public class BertCliTests(TinyBertFixture run) : IClassFixture<TinyBertFixture>
     {
         string corpus = Temp("one-doc");
         Directory.CreateDirectory(corpus);
-        File.WriteAllText(Path.Combine(corpus, "train.txt"), "And God said.\nLet there be light.\n");
-        File.WriteAllText(Path.Combine(corpus, "validation.txt"), "And there was light.\nAnd it was good.\n");
+        // One line per split: no paragraphs or runs of lines to cut it into, so NSP has no second document to draw B from.
+        File.WriteAllText(Path.Combine(corpus, "train.txt"), "And God said, Let there be light.\n");
+        File.WriteAllText(Path.Combine(corpus, "validation.txt"), "And there was light, and it was good.\n");
         var r = CliHarness.Run("pretrain", "bert", "--config", run.Config, "--data", corpus, "--out", Temp("never"), "--samples", "0");
-        CliHarness.AssertOneLineError(r, "at least 2");
+        CliHarness.AssertOneLineError(r, "train split", "BertDataOptions.Task NSP needs at least 2", "PairTask.None");
     }
 
     [Fact]

@@ -145,11 +145,13 @@ public class BertPretrainingPreparerTests
     public void OneDocumentCorpusIsAClearErrorAndWritesNothing()
     {
         using var dir = new TempDir();
-        string one = dir.File("in/one.txt", "w1 w2\nw3 w4\n");
+        // One line: no paragraphs and no runs of lines to cut it into, so NSP has no second document.
+        string one = dir.File("in/one.txt", "w1 w2 w3 w4\n");
         var corpus = Corpus.Load(new CorpusOptions(one, one));
         var e = Assert.Throws<InvalidInputException>(() =>
             BertPretrainingPreparer.Prepare(Vocab, corpus, Options(), new PrepareOptions(dir.Sub("out"))));
-        Assert.StartsWith("train split: NSP needs at least 2 non-empty documents", e.Message);
+        Assert.StartsWith("train split: BertDataOptions.Task NSP needs at least 2 non-empty documents", e.Message);
+        Assert.Contains("PairTask.None", e.Message);
         Assert.False(Directory.Exists(dir.Sub("out")));
     }
 

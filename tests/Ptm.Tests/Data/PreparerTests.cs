@@ -184,6 +184,6 @@ public class PreparerTests
         string one = dir.File("one.txt", "ab");
         var e = Assert.Throws<InvalidInputException>(() => Corpus.Load(new CorpusOptions(one)));
         Assert.Contains(one, e.Message);
-        Assert.Throws<InvalidInputException>(() => Corpus.Load(new CorpusOptions(one, ValidationFraction: 1.0)));
+        Assert.Equal("ValidationFraction", Assert.Throws<InvalidOptionException>(() => Corpus.Load(new CorpusOptions(one, ValidationFraction: 1.0))).Property);
     }
 }

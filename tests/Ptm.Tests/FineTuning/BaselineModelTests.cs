@@ -46,7 +46,7 @@ public class BaselineModelTests
     [Fact]
     public void InvalidSettingsAreRejected()
     {
-        Assert.Throws<InvalidInputException>(() => WordVocabulary.Build(["a"], 0));
+        Assert.Equal("MinCount", Assert.Throws<InvalidOptionException>(() => WordVocabulary.Build(["a"], 0)).Property);
         Assert.Throws<InvalidInputException>(() => BaselineOptions.ParseGrid("1e-3,zero", "--l2"));
         Assert.Throws<InvalidInputException>(() => BaselineOptions.ParseGrid("-1", "--l2"));
         Assert.Equal([1e-3, 0.5], BaselineOptions.ParseGrid("1e-3, 0.5", "--l2"));

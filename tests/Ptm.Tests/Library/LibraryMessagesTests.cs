@@ -13,18 +13,6 @@ namespace Ptm.Tests.Library;
 /// </summary>
 public class LibraryMessagesTests(LibraryTestModels models) : IClassFixture<LibraryTestModels>
 {
-    /// <summary>
-    /// Files whose flag-naming messages belong to the training recipes, reworded on that side. Each entry must still
-    /// hold such a message: once it is reworded, the test fails until the entry is removed here.
-    /// </summary>
-    static readonly string[] Pending =
-    [
-        "Training/RunConfigFile.cs", "FineTuning/LearningRateSweep.cs", "FineTuning/FineTuneModel.cs",
-        "FineTuning/FineTuneModel.TokenTasks.cs", "FineTuning/TaskFile.cs", "FineTuning/SpanQa.cs",
-        "FineTuning/Baselines/BagOfWords.cs", "FineTuning/Baselines/ChoiceBaseline.cs", "FineTuning/Baselines/TextBaseline.cs",
-        "Data/BertDataManifest.cs", "Data/DataManifest.cs",
-    ];
-
     // A string literal (regular, verbatim or interpolated) on a line that creates an exception.
     static readonly Regex ExceptionLine = new(@"(throw new|Exception\(|: base\()", RegexOptions.Compiled);
     static readonly Regex Literal = new(@"\$?@?""(?:[^""\\]|\\.)*""", RegexOptions.Compiled);
@@ -53,11 +41,8 @@ public class LibraryMessagesTests(LibraryTestModels models) : IClassFixture<Libr
     [Fact]
     public void NoLibraryExceptionMessageNamesACommandLineFlag()
     {
-        var hits = FlagMessages().ToList();
-        var offending = hits.Where(h => !Pending.Contains(h.File)).Select(h => $"src/Ptm/{h.File}:{h.Line}: {h.Text}").Distinct().ToList();
+        var offending = FlagMessages().Select(h => $"src/Ptm/{h.File}:{h.Line}: {h.Text}").Distinct().ToList();
         Assert.True(offending.Count == 0, "library messages naming flags or commands:\n" + string.Join("\n", offending));
-        var stale = Pending.Where(p => !hits.Any(h => h.File == p)).ToList();
-        Assert.True(stale.Count == 0, "reworded; remove from Pending: " + string.Join(", ", stale));
     }
 
     [Fact]

@@ -71,6 +71,8 @@ public class SamplesTests(LibraryTestModels models) : IClassFixture<LibraryTestM
             case "generate": CheckGenerate(spec, output); break;
             case "score": CheckScore(spec, output); break;
             case "embed-similarity": CheckEmbedSimilarity(spec, output); break;
+            case "pretrain-tiny-gpt": CheckPretrainTinyGpt(output); break;
+            case "finetune-classifier": CheckFinetuneClassifier(output); break;
         }
     }
 
@@ -111,5 +113,30 @@ public class SamplesTests(LibraryTestModels models) : IClassFixture<LibraryTestM
             Assert.Equal(expected[i].Similarity, double.Parse(lines[i][0], CultureInfo.InvariantCulture));
             Assert.InRange(expected[i].Similarity, -1, 1);
         }
+    }
+
+    /// <summary>Steps 1, 10, …, 40 whose loss falls well below the first (a character vocabulary of ~30 symbols starts near
+    /// ln 30 ≈ 3.4), a finite validation loss, and a continuation of the prompt.</summary>
+    static void CheckPretrainTinyGpt(string output)
+    {
+        var lines = output.Replace("\r\n", "\n").TrimEnd('\n').Split('\n');
+        var losses = lines.Where(l => l.StartsWith("step ")).Select(l => double.Parse(l.Split("loss ")[1], CultureInfo.InvariantCulture)).ToList();
+        Assert.Equal(5, losses.Count);
+        Assert.True(losses[^1] < losses[0] - 1.0, $"loss did not fall: {losses[0]} -> {losses[^1]}");
+        var validation = lines.Single(l => l.StartsWith("validation loss "));
+        Assert.True(double.IsFinite(double.Parse(validation["validation loss ".Length..], CultureInfo.InvariantCulture)));
+        Assert.StartsWith("And God", lines[^1]);
+        Assert.True(lines[^1].Length > "And God".Length, "no text was generated");
+    }
+
+    /// <summary>A best validation accuracy in [0, 1] and one prediction with its probability per test sentence.</summary>
+    static void CheckFinetuneClassifier(string output)
+    {
+        var lines = output.Replace("\r\n", "\n").TrimEnd('\n').Split('\n');
+        var best = lines.Single(l => l.StartsWith("best validation "));
+        Assert.InRange(double.Parse(best.Split(' ')[3], CultureInfo.InvariantCulture), 0, 1);
+        var predictions = lines.Where(l => l.Contains(" -> ")).ToList();
+        Assert.Equal(2, predictions.Count);
+        Assert.All(predictions, l => Assert.Matches(@" -> (light|dark) \(\d+\s?%\)$", l));
     }
 }

@@ -1,8 +1,5 @@
 using System.Text.Json.Nodes;
-using Ptm.Data;
 using Ptm.Generation;
-using Ptm.Modeling;
-using Ptm.Tokenization;
 using Ptm.Training;
 
 namespace Ptm.Cli.Commands.Pretraining;
@@ -16,77 +13,31 @@ sealed class GptFamily : IPretrainFamily
 
     public void ApplyOverrides(JsonObject config, IEnumerable<string> assignments) => GptRunConfig.ApplyOverrides(config, assignments);
 
-    public void Validate(JsonObject config, string source) => GptRunConfig.FromNode(config.DeepClone().AsObject(), source);
+    public void Validate(JsonObject config, string source) => Options(config, source);
 
-    public bool IsPrepared(string dataSpec) => PreparedData.Matches(dataSpec, wantBert: false);
+    static GptPretrainingOptions Options(JsonObject config, string source) =>
+        GptPretrainingOptions.From(GptRunConfig.FromNode(config.DeepClone().AsObject(), source), vocabSizeFromTokenizer: config["model"]?["vocab_size"] is null);
 
-    public void Prepare(JsonObject config, string source, string dataSpec, string outputDir)
+    public PretrainingRun Start(JsonObject config, string source, PretrainingCorpus corpus, RunFolder runFolder, Action<string> log) =>
+        Ptm.Training.Pretraining.Gpt(corpus, Options(config, source), runFolder, log);
+
+    public PretrainingRun Resume(JsonObject config, string source, string runDir) => Ptm.Training.Pretraining.ResumeGpt(runDir, Options(config, source));
+
+    public void Report(PretrainingRun run, EvalReport? lastEval, int samples)
     {
-        var spec = GptRunConfig.FromNode(config.DeepClone().AsObject(), source).Tokenizer;
-        Console.WriteLine($"preparing {dataSpec} with a {spec.Kind} tokenizer{(spec.Kind == "bpe" ? $" of {spec.VocabSize} tokens" : "")}...");
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        var result = PrepareCommand.Run(CorpusTokenizer.Options(dataSpec, null, 0.1, 0), spec.Kind, spec.VocabSize, new PrepareOptions(outputDir, Force: true));
-        PrepareCommand.Print(result, clock.Elapsed);
-    }
-
-    public PretrainSession Open(JsonObject config, string source, string dataDir)
-    {
-        var tokenizer = TokenizerFiles.Load(dataDir);
-        var run = GptRunConfig.FromNode(config, source, tokenizer.VocabSize);
-        return new Session(run, tokenizer, dataDir);
-    }
-
-    sealed class Session : PretrainSession
-    {
-        readonly GptRunConfig run;
-        readonly ITokenizer tokenizer;
-        readonly PreparedTrainingData data;
-        readonly Gpt model;
-        readonly string dataDir;
-
-        public Session(GptRunConfig run, ITokenizer tokenizer, string dataDir)
+        var gpt = (GptPretraining)run;
+        if (lastEval is { } e)
+            Console.WriteLine($"validation loss {e.Loss:F4}, perplexity {e.Metrics["ppl"]:F2}, bits per byte {e.Metrics["bpb"]:F4}");
+        if (samples <= 0) return;
+        gpt.Model.eval();
+        var generator = new TextGenerator(gpt.Model, gpt.Tokenizer);
+        var options = new GenerationOptions { MaxNewTokens = 60, Temperature = 0.8, TopK = 40, Seed = gpt.Training.Seed, Stop = ["\n\n"] };
+        Console.WriteLine();
+        Console.WriteLine("samples (temperature 0.8, top-k 40):");
+        foreach (string prompt in SamplePrompts.Take(samples))
         {
-            this.run = run;
-            this.tokenizer = tokenizer;
-            this.dataDir = dataDir;
-            var t = run.Training;
-            data = new PreparedTrainingData(dataDir, t.BatchSize, t.BlockSize, t.Seed);
-            TorchSharp.torch.manual_seed(t.Seed);
-            model = new Gpt(run.Model);
-            Objective = new CausalLmObjective(model, tokenizer, data);
+            try { Console.WriteLine($"> {prompt}{string.Concat(generator.Generate(prompt, options))}"); }
+            catch (InvalidInputException) { Console.WriteLine($"> (prompt \"{prompt}\" is not encodable with this vocabulary)"); }
         }
-
-        public override ITrainingObjective Objective { get; }
-        public override TrainingConfig Training => run.Training;
-        public override JsonObject ResolvedConfig => run.ToNode();
-        public override string ModelConfigJson => run.Model.ToJson();
-
-        public override IEnumerable<string> Describe()
-        {
-            var m = run.Model;
-            var t = run.Training;
-            yield return $"data      {dataDir} ({data.Manifest.Splits[Preparer.TrainSplit].Tokens:N0} train tokens, {tokenizer.Kind} vocabulary of {tokenizer.VocabSize})";
-            yield return $"model     GPT, {m.NLayer} layers, {m.NHead} heads, n_embd {m.NEmbd}, context {m.NPositions}: {model.ParameterCount():N0} parameters";
-            yield return $"training  {t.MaxSteps} steps of {t.BatchSize * t.GradientAccumulationSteps} x {t.BlockSize} tokens, lr {t.LearningRate} -> {t.MinLr}";
-        }
-
-        public override void Report(EvalReport? lastEval, int samples)
-        {
-            if (lastEval is { } e)
-                Console.WriteLine($"validation loss {e.Loss:F4}, perplexity {e.Metrics["ppl"]:F2}, bits per byte {e.Metrics["bpb"]:F4}");
-            if (samples <= 0) return;
-            model.eval();
-            var generator = new TextGenerator(model, tokenizer);
-            var options = new GenerationOptions { MaxNewTokens = 60, Temperature = 0.8, TopK = 40, Seed = run.Training.Seed, Stop = ["\n\n"] };
-            Console.WriteLine();
-            Console.WriteLine("samples (temperature 0.8, top-k 40):");
-            foreach (string prompt in SamplePrompts.Take(samples))
-            {
-                try { Console.WriteLine($"> {prompt}{string.Concat(generator.Generate(prompt, options))}"); }
-                catch (InvalidInputException) { Console.WriteLine($"> (prompt \"{prompt}\" is not encodable with this vocabulary)"); }
-            }
-        }
-
-        public override void Dispose() => data.Dispose();
     }
 }

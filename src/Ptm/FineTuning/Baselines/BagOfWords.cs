@@ -33,7 +33,7 @@ public sealed class WordVocabulary
 
     public static WordVocabulary Build(IEnumerable<string> words, int minCount)
     {
-        if (minCount < 1) throw new InvalidInputException($"--min-count must be at least 1 (got {minCount})");
+        if (minCount < 1) throw new InvalidOptionException(nameof(BaselineOptions), nameof(BaselineOptions.MinCount), "must be at least 1", minCount);
         var counts = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (string w in words) counts[w] = counts.GetValueOrDefault(w) + 1;
         return new WordVocabulary(counts.Where(kv => kv.Value >= minCount).Select(kv => kv.Key).Order(StringComparer.Ordinal).ToList(), minCount);

@@ -14,7 +14,7 @@ public sealed class ChoiceBaseline : TaskBaseline
         : base(FineTuneTask.Choice, new BagOfWords(WordVocabulary.Build(
             train.Examples.SelectMany(e => e.Choices!.Prepend(e.Text)).SelectMany(BaselineWords.Of), minCount), weighting))
     {
-        if (Words.Dimension == 0) throw new InvalidInputException($"{train.Source}: no word occurs {minCount} or more times; nothing to build features from (lower --min-count)");
+        if (Words.Dimension == 0) throw new InvalidInputException($"{train.Source}: no word occurs {minCount} or more times; nothing to build features from (lower BaselineOptions.MinCount)");
         choices = train.Examples[0].Choices!.Count;
         majority = MostFrequent(Gold(train));
     }

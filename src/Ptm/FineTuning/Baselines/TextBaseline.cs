@@ -18,7 +18,7 @@ public sealed class TextBaseline : TaskBaseline
         pair = FineTuneTasks.NeedsPair(task);
         labels = FineTuneTasks.HasLabelMap(task) ? LabelMap.FromTraining(train) : null;
         if (labels is not null) majority = MostFrequent(ClassIds(train));
-        if (Words.Dimension == 0) throw new InvalidInputException($"{train.Source}: no word occurs {minCount} or more times; nothing to build features from (lower --min-count)");
+        if (Words.Dimension == 0) throw new InvalidInputException($"{train.Source}: no word occurs {minCount} or more times; nothing to build features from (lower BaselineOptions.MinCount)");
     }
 
     public LabelMap? Labels => labels;
