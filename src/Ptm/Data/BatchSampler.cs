@@ -15,10 +15,15 @@ public sealed class BatchSampler
 {
     readonly TokenDataset data;
 
+    /// <summary>Rows (windows) per batch.</summary>
     public int BatchSize { get; }
+    /// <summary>Input tokens per row; each window reads BlockSize + 1 tokens.</summary>
     public int BlockSize { get; }
+    /// <summary>Run seed; with the step it fixes every window start.</summary>
     public ulong Seed { get; }
 
+    /// <summary>Samples windows of <paramref name="blockSize"/> + 1 tokens from <paramref name="data"/>, which the caller keeps open and disposes.</summary>
+    /// <exception cref="InvalidInputException">A size is not positive, or the split is shorter than blockSize + 1 tokens.</exception>
     public BatchSampler(TokenDataset data, int batchSize, int blockSize, ulong seed)
     {
         SequentialWindows.Check(data, batchSize, blockSize);
@@ -38,6 +43,7 @@ public sealed class BatchSampler
         return starts;
     }
 
+    /// <summary>The training batch for <paramref name="step"/>: the windows of <see cref="WindowStarts"/>, inputs and one-ahead targets.</summary>
     public TokenBatch GetBatch(long step) => SequentialWindows.Gather(data, WindowStarts(step), BlockSize);
 }
 

@@ -12,10 +12,16 @@ public sealed class BertBatcher
     readonly MlmMasker? dynamicMasker;
     readonly int padId;
 
+    /// <summary>Rows per training batch (and the most rows per <see cref="Sequential"/> batch).</summary>
     public int BatchSize { get; }
+    /// <summary>Run seed; with the step it fixes the rows and, under dynamic masking, their masks.</summary>
     public ulong Seed { get; }
+    /// <summary>Tokens per row: the dataset's maximum sequence length; shorter instances are padded.</summary>
     public int SeqLen => data.MaxSeqLength;
 
+    /// <summary>Batches from <paramref name="data"/>, which the caller keeps open and disposes. Give
+    /// <paramref name="dynamicMasker"/> for data prepared with dynamic masking; leave it null to use the stored masks.</summary>
+    /// <exception cref="InvalidInputException"><paramref name="batchSize"/> is not positive, the split is empty, or the data has no stored masks and no masker is given.</exception>
     public BertBatcher(BertPretrainingDataset data, int batchSize, ulong seed, MlmMasker? dynamicMasker = null)
     {
         if (batchSize <= 0) throw new InvalidInputException($"batch size must be positive (got {batchSize})");
@@ -35,6 +41,7 @@ public sealed class BertBatcher
         return rows;
     }
 
+    /// <summary>The training batch at <paramref name="step"/>: the rows of <see cref="InstanceIndices"/>, masked and padded to <see cref="SeqLen"/>.</summary>
     public BertBatch GetBatch(long step) => Gather(InstanceIndices(step), step);
 
     /// <summary>Every instance once, in file order, for validation; the last batch may be smaller. Dynamic masks use step = batch number.</summary>

@@ -14,6 +14,7 @@ public enum PairTask
     None,
 }
 
+/// <summary>When the masked-LM positions are drawn.</summary>
 [JsonConverter(typeof(JsonStringEnumConverter<MaskingMode>))]
 public enum MaskingMode
 {
@@ -23,6 +24,7 @@ public enum MaskingMode
     Dynamic,
 }
 
+/// <summary>How a document's text is cut into the sentences that segments are built from.</summary>
 [JsonConverter(typeof(JsonStringEnumConverter<SentenceSplitting>))]
 public enum SentenceSplitting
 {
@@ -38,6 +40,8 @@ public enum SentenceSplitting
 /// <param name="WholeWordMasking">Choose whole words: a token and its following "##" continuations together.</param>
 public sealed record MlmOptions(double MaskedLmProb = 0.15, int MaxPredictionsPerSeq = 20, bool WholeWordMasking = false)
 {
+    /// <summary>Checks the ranges: <see cref="MaskedLmProb"/> in (0, 1), <see cref="MaxPredictionsPerSeq"/> in [1, 255].</summary>
+    /// <exception cref="InvalidInputException">A value is out of range.</exception>
     public void Validate()
     {
         if (!(MaskedLmProb > 0 && MaskedLmProb < 1)) throw new InvalidInputException($"masked LM probability must be between 0 and 1 exclusive (got {MaskedLmProb})");
@@ -49,6 +53,9 @@ public sealed record MlmOptions(double MaskedLmProb = 0.15, int MaxPredictionsPe
 /// <see cref="DupeFactor"/> (Google: 10), which costs disk for little gain on a small corpus.</summary>
 /// <param name="MaxSeqLength">Tokens per instance including [CLS] and [SEP]s; shorter instances are padded.</param>
 /// <param name="ShortSeqProb">Chance that a document pass targets a random length in [2, MaxSeqLength - 3] instead of the maximum.</param>
+/// <param name="Task">The sentence-pair task, or packed sentences without one.</param>
+/// <param name="Masking">Masks drawn once and stored, or by the batcher for every batch.</param>
+/// <param name="Sentences">How documents are cut into sentences.</param>
 /// <param name="DupeFactor">Passes over the corpus, each with different segmentation, pairing and (static) masks.</param>
 /// <param name="Seed">Fixes every random choice; the same seed writes identical files.</param>
 public sealed record BertDataOptions(
@@ -60,12 +67,15 @@ public sealed record BertDataOptions(
     SentenceSplitting Sentences = SentenceSplitting.Punctuation,
     ulong Seed = 12345)
 {
+    /// <summary>Masked-LM choices: probability, per-sequence cap, whole-word masking.</summary>
     public MlmOptions Mlm { get; init; } = new();
 
     /// <summary>Content tokens of a pair: MaxSeqLength less [CLS], [SEP], [SEP].</summary>
     [JsonIgnore]
     public int MaxNumTokens => MaxSeqLength - 3;
 
+    /// <summary>Checks every option and <see cref="Mlm"/>: MaxSeqLength in [5, 65535], ShortSeqProb in [0, 1], DupeFactor at least 1, known enum values.</summary>
+    /// <exception cref="InvalidInputException">A value is out of range.</exception>
     public void Validate()
     {
         // 5 = [CLS] a [SEP] b [SEP]: the smallest pair; the record stores lengths as uint16.

@@ -18,7 +18,7 @@ namespace Ptm.Data;
 /// 6 + L·w + 2P      P·w         mask replacement ids (the labels are the unmasked ids at the positions)
 /// </code>
 /// </summary>
-public sealed record BertInstanceRecord(int MaxSeqLength, int MaskSlots, int IdSize)
+internal sealed record BertInstanceRecord(int MaxSeqLength, int MaskSlots, int IdSize)
 {
     const int HeaderSize = 6;
     const byte NoLabel = 255;

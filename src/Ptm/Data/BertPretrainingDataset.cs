@@ -12,10 +12,15 @@ public sealed unsafe class BertPretrainingDataset : IDisposable
     readonly BertInstanceRecord record;
     bool disposed;
 
+    /// <summary>Split name, "train" or "validation".</summary>
     public string Split { get; }
+    /// <summary>Path of the mapped <c>*.bert.bin</c> file.</summary>
     public string Path { get; }
+    /// <summary>The folder's manifest: options, vocabulary and split statistics.</summary>
     public BertDataManifest Manifest { get; }
+    /// <summary>Number of instances in the split.</summary>
     public long Count { get; }
+    /// <summary>Tokens per record, padding included (the manifest's MaxSeqLength).</summary>
     public int MaxSeqLength => Manifest.Options.MaxSeqLength;
     /// <summary>Whether records carry static masks; without them the batcher needs a masker.</summary>
     public bool HasStaticMasks => Manifest.MaskSlots > 0;
@@ -28,6 +33,8 @@ public sealed unsafe class BertPretrainingDataset : IDisposable
         data = mapped.Pointer;
     }
 
+    /// <summary>Maps <paramref name="split"/> of the BERT folder <paramref name="directory"/>; the caller disposes the result.</summary>
+    /// <exception cref="InvalidInputException">The manifest is missing or invalid, or the split's file is missing or its size does not match instances × record size.</exception>
     public static BertPretrainingDataset Open(string directory, string split)
     {
         BertDataManifest manifest = BertDataManifest.Load(directory);
@@ -37,6 +44,10 @@ public sealed unsafe class BertPretrainingDataset : IDisposable
         return new BertPretrainingDataset(split, path, manifest, instances);
     }
 
+    /// <summary>Decodes instance <paramref name="index"/> (unmasked tokens plus its stored static mask, if any) into a new object.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="index"/> is outside [0, Count).</exception>
+    /// <exception cref="ObjectDisposedException">The dataset is disposed.</exception>
+    /// <exception cref="InvalidInputException">The record is corrupt.</exception>
     public BertInstance this[long index]
     {
         get
@@ -48,6 +59,7 @@ public sealed unsafe class BertPretrainingDataset : IDisposable
         }
     }
 
+    /// <summary>Unmaps the file; later reads throw <see cref="ObjectDisposedException"/>.</summary>
     public void Dispose()
     {
         if (disposed) return;

@@ -23,6 +23,9 @@ public sealed record BertPrepareResult(string OutputDirectory, BertDataManifest 
 /// </summary>
 public static class BertPretrainingPreparer
 {
+    /// <summary>Writes a BERT pre-training folder to <paramref name="output"/>'s directory from <paramref name="corpus"/>'s
+    /// train and validation documents, encoded with <paramref name="vocab"/>; the same options and seed write identical files.</summary>
+    /// <exception cref="InvalidInputException">An option is out of range, the output path is a file or a non-empty folder without <c>Force</c>, or a document cannot be encoded.</exception>
     public static BertPrepareResult Prepare(IMaskingVocabulary vocab, Corpus corpus, BertDataOptions options, PrepareOptions output)
     {
         options.Validate();

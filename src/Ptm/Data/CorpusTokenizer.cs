@@ -5,8 +5,12 @@ namespace Ptm.Data;
 /// <summary>Builds the tokenizer a run asks for from the training split of its corpus.</summary>
 public static class CorpusTokenizer
 {
+    /// <summary>The document separator token added to trained byte-level BPE vocabularies (GPT-2's spelling).</summary>
     public const string EndOfText = "<|endoftext|>";
 
+    /// <summary>Trains a <paramref name="kind"/> tokenizer ("bpe": byte-level BPE of <paramref name="vocabSize"/> ids plus
+    /// <see cref="EndOfText"/>; "char": one id per character, <paramref name="vocabSize"/> ignored) on the corpus's training split.</summary>
+    /// <exception cref="InvalidInputException"><paramref name="kind"/> is neither "bpe" nor "char".</exception>
     public static ITokenizer Train(string kind, int vocabSize, Corpus corpus) => kind switch
     {
         // The alphabet covers the validation text too, or it could not be encoded; nothing else is learned from it.

@@ -11,10 +11,15 @@ public interface IMaskingVocabulary
 {
     /// <summary>Short name stored in the manifest, e.g. "wordpiece".</summary>
     string Kind { get; }
+    /// <summary>Number of ids; every id is in [0, VocabSize).</summary>
     int VocabSize { get; }
+    /// <summary>Id of [PAD], which fills rows past an instance's length.</summary>
     int PadId { get; }
+    /// <summary>Id of [CLS], the first token of every instance.</summary>
     int ClsId { get; }
+    /// <summary>Id of [SEP], which ends each segment.</summary>
     int SepId { get; }
+    /// <summary>Id of [MASK], the replacement for 80% of the chosen positions.</summary>
     int MaskId { get; }
     /// <summary>True for ids that are never chosen for masking nor used as random replacements ([CLS], [SEP], [PAD], [MASK], [UNK], ...).</summary>
     bool IsSpecial(int id);
@@ -39,13 +44,22 @@ public sealed class MaskingVocabulary : IMaskingVocabulary
     readonly Func<string, int[]> encode;
     readonly Action<string> save;
 
+    /// <inheritdoc />
     public string Kind { get; }
+    /// <inheritdoc />
     public int VocabSize => special.Length;
+    /// <inheritdoc />
     public int PadId { get; }
+    /// <inheritdoc />
     public int ClsId { get; }
+    /// <inheritdoc />
     public int SepId { get; }
+    /// <inheritdoc />
     public int MaskId { get; }
 
+    /// <summary>Builds the view from every token's text (index = id); <paramref name="encode"/> and <paramref name="save"/>
+    /// back <see cref="Encode"/> and <see cref="Save"/>, and must be thread-safe.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">A special id is outside [0, tokenTexts.Count).</exception>
     public MaskingVocabulary(string kind, int padId, int clsId, int sepId, int maskId, IReadOnlyList<string> tokenTexts,
         Func<string, int[]> encode, Action<string> save)
     {
@@ -66,6 +80,8 @@ public sealed class MaskingVocabulary : IMaskingVocabulary
         this.save = save;
     }
 
+    /// <summary>The view of <paramref name="tokenizer"/>, with <paramref name="tokenText"/> naming each id in [0, VocabSize).</summary>
+    /// <exception cref="ArgumentOutOfRangeException">A special id is outside the vocabulary.</exception>
     public static MaskingVocabulary FromTokenizer(ITokenizer tokenizer, int padId, int clsId, int sepId, int maskId, Func<int, string> tokenText) =>
         new(tokenizer.Kind, padId, clsId, sepId, maskId,
             Enumerable.Range(0, tokenizer.VocabSize).Select(tokenText).ToArray(), tokenizer.Encode, tokenizer.Save);
@@ -79,8 +95,12 @@ public sealed class MaskingVocabulary : IMaskingVocabulary
         return FromTokenizer(tokenizer, tokenizer.PadId, tokenizer.ClsId, tokenizer.SepId, tokenizer.MaskId, tokenizer.TokenText);
     }
 
+    /// <inheritdoc />
     public bool IsSpecial(int id) => special[id];
+    /// <inheritdoc />
     public bool IsContinuation(int id) => continuation[id];
+    /// <inheritdoc />
     public int[] Encode(string text) => encode(text);
+    /// <inheritdoc />
     public void Save(string directory) => save(directory);
 }

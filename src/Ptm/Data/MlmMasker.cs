@@ -6,6 +6,7 @@ namespace Ptm.Data;
 /// </summary>
 public sealed record MlmMask(int[] Positions, int[] Replacements)
 {
+    /// <summary>No chosen positions: the mask stored under dynamic masking.</summary>
     public static readonly MlmMask Empty = new([], []);
 }
 
@@ -25,8 +26,11 @@ public sealed class MlmMasker
     readonly IMaskingVocabulary vocab;
     readonly int[] replacementIds;
 
+    /// <summary>Probability, per-sequence cap and whole-word choice used by every mask.</summary>
     public MlmOptions Options { get; }
 
+    /// <summary>A masker over <paramref name="vocab"/>; random replacements are drawn from its non-special ids.</summary>
+    /// <exception cref="InvalidInputException"><paramref name="options"/> are out of range, or the vocabulary has no non-special ids.</exception>
     public MlmMasker(IMaskingVocabulary vocab, MlmOptions options)
     {
         options.Validate();

@@ -5,6 +5,7 @@ using Ptm.Tokenization;
 
 namespace Ptm.Data;
 
+/// <summary>Where a preparer writes its folder and whether it may write into one that already has files.</summary>
 /// <param name="OutputDirectory">Folder to write; created if missing.</param>
 /// <param name="Force">Write into a folder that already has files (ours are replaced, others left alone).</param>
 public sealed record PrepareOptions(string OutputDirectory, bool Force = false);
@@ -33,7 +34,9 @@ public sealed record PrepareResult(string OutputDirectory, DataManifest Manifest
 /// </remarks>
 public static class Preparer
 {
+    /// <summary>Name of the training split: the manifest key and the file stem (<c>train.bin</c>).</summary>
     public const string TrainSplit = "train";
+    /// <summary>Name of the validation split: the manifest key and the file stem (<c>validation.bin</c>).</summary>
     public const string ValidationSplit = "validation";
 
     /// <summary>Loads the corpus and prepares it; use the other overload when the tokenizer is trained on the corpus first.</summary>
@@ -43,6 +46,8 @@ public static class Preparer
         return Prepare(tokenizer, Corpus.Load(corpus), options);
     }
 
+    /// <summary>Encodes <paramref name="corpus"/>'s splits with <paramref name="tokenizer"/> and writes the folder, manifest last.</summary>
+    /// <exception cref="InvalidInputException">The output path is a file or a non-empty folder without <c>Force</c>, or a document cannot be encoded.</exception>
     public static PrepareResult Prepare(ITokenizer tokenizer, Corpus corpus, PrepareOptions options)
     {
         string dir = options.OutputDirectory;

@@ -6,8 +6,9 @@ namespace Ptm.Data;
 /// wrongly but "verse 3.14" and "and. then" do not. Lines are trimmed and empty lines skipped, so blank lines
 /// between paragraphs never make empty segments.
 /// </summary>
-public static class SentenceSplitter
+internal static class SentenceSplitter
 {
+    /// <summary>The trimmed, non-empty sentences of <paramref name="document"/>, in order.</summary>
     public static IReadOnlyList<string> Split(string document, SentenceSplitting mode)
     {
         var sentences = new List<string>();

@@ -10,6 +10,7 @@ public struct SplitMix64(ulong state)
     const ulong Gamma = 0x9E3779B97F4A7C15;
     ulong state = state;
 
+    /// <summary>Advances the state and returns the next uniform 64-bit value.</summary>
     public ulong Next()
     {
         state += Gamma;

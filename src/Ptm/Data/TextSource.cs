@@ -25,6 +25,7 @@ public sealed record TextDocument(string Path, int Index, string Text);
 /// </remarks>
 public static class TextSource
 {
+    /// <summary>Form feed (U+000C): a line holding only this character separates two documents.</summary>
     public const char DocumentSeparator = '\f';
 
     /// <summary>The files <paramref name="spec"/> names, in the order their documents are read.</summary>

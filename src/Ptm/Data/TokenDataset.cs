@@ -13,10 +13,13 @@ public sealed unsafe class TokenDataset : IDisposable
     readonly int tokenSize;
     bool disposed;
 
+    /// <summary>The prepared folder the split was opened from.</summary>
     public string Directory { get; }
+    /// <summary>Split name, "train" or "validation".</summary>
     public string Split { get; }
     /// <summary>The split's .bin file.</summary>
     public string Path { get; }
+    /// <summary>The folder's manifest: dtype, tokenizer and split statistics.</summary>
     public DataManifest Manifest { get; }
     /// <summary>Number of tokens.</summary>
     public long Length { get; }
@@ -43,6 +46,9 @@ public sealed unsafe class TokenDataset : IDisposable
         return new TokenDataset(directory, split, path, manifest, tokens);
     }
 
+    /// <summary>The token id at <paramref name="index"/>.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="index"/> is outside [0, Length).</exception>
+    /// <exception cref="ObjectDisposedException">The dataset is disposed.</exception>
     public long this[long index]
     {
         get
@@ -76,6 +82,9 @@ public sealed unsafe class TokenDataset : IDisposable
         }
     }
 
+    /// <summary>Tokens [start, start + count) in a new array.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The window is not inside [0, Length).</exception>
+    /// <exception cref="ObjectDisposedException">The dataset is disposed.</exception>
     public long[] Read(long start, int count)
     {
         var result = new long[count];
@@ -83,6 +92,7 @@ public sealed unsafe class TokenDataset : IDisposable
         return result;
     }
 
+    /// <summary>Unmaps the file; later reads throw <see cref="ObjectDisposedException"/>.</summary>
     public void Dispose()
     {
         if (disposed) return;

@@ -55,7 +55,6 @@ public sealed record EmbeddingOptions
 /// <summary>
 /// Contextual embeddings from a BERT encoder: per-token vectors from chosen layers (concatenated, as in the
 /// BERT paper's feature-based experiments, or averaged) and a pooled sentence vector.
-/// </summary>
 /// The encoder is borrowed: the caller disposes it; each call leaves its train/eval mode as it was.
 /// </summary>
 public sealed class ContextualEmbedder
@@ -76,6 +75,7 @@ public sealed class ContextualEmbedder
         Pooling = options.Pooling;
     }
 
+    /// <summary>An embedder over the given <paramref name="layers"/> with the default pooling; the caller keeps and disposes <paramref name="model"/>.</summary>
     /// <param name="model">the encoder</param>
     /// <param name="tokenizer">its WordPiece tokenizer</param>
     /// <param name="layers">Negative indices count from the last layer (-1 = last); 0 is the embedding output.</param>

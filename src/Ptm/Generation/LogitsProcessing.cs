@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace Ptm.Generation;
 
 /// <summary>The steps between the model's last-position logits and the next token, each a pure function.</summary>
-public static class LogitsProcessing
+internal static class LogitsProcessing
 {
     /// <summary>logits (B, V); context (B, L) ids already seen.</summary>
     public static Tensor ApplyRepetitionPenalty(Tensor logits, Tensor context, double penalty)
@@ -27,6 +27,8 @@ public static class LogitsProcessing
     public static Tensor SeenMask(Tensor context, long vocabSize) =>
         zeros([context.size(0), vocabSize], ScalarType.Bool, context.device).scatter_(1, context, ones_like(context, ScalarType.Bool));
 
+    /// <summary>Top-k filtering: logits (B, V) with every entry below the row's k-th largest set to -inf (ties kept);
+    /// k ≤ 0 or k ≥ V returns <paramref name="logits"/> itself.</summary>
     public static Tensor TopK(Tensor logits, int k)
     {
         if (k <= 0 || k >= logits.shape[^1]) return logits;

@@ -4,10 +4,11 @@ namespace Ptm.Generation;
 /// Streams text while watching for stop strings: text that could still turn out to be the start of a stop
 /// string is held back, and once a stop string appears everything from it on is dropped.
 /// </summary>
-public sealed class StopStringFilter(IReadOnlyList<string> stops)
+internal sealed class StopStringFilter(IReadOnlyList<string> stops)
 {
     string pending = "";
 
+    /// <summary>True once a stop string has appeared; later pushes return nothing.</summary>
     public bool Stopped { get; private set; }
 
     /// <summary>Adds newly decoded text; returns what can be shown now.</summary>

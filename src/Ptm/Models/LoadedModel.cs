@@ -25,7 +25,7 @@ public sealed record LabelPrediction(string Label, int Index, IReadOnlyDictionar
 /// Whatever a model folder holds, loaded and ready to use: a GPT language model, a BERT with its pre-training heads, or
 /// either with a fine-tuned task head. <see cref="Load"/> accepts our model folders, Hugging Face folders (family from
 /// config.json's <c>model_type</c>; weights mapped as <see cref="HfCheckpoint"/> does) and run folders (their best
-/// model, else their latest checkpoint). Each job is one call: <see cref="GenerateAsync"/>, <see cref="Generate"/>,
+/// model, else their latest checkpoint). Each job is one call: <see cref="GenerateAsync"/>, <see cref="Generate(string, GenerationOptions, CancellationToken)"/>,
 /// <see cref="Score"/>, <see cref="FillMask"/>, <see cref="Embed"/>, <see cref="Classify"/>; a call the model cannot
 /// do throws <see cref="InvalidInputException"/> saying what it is.
 /// <para>Ownership: this object owns the model's native memory and frees it in <see cref="Dispose"/>. The

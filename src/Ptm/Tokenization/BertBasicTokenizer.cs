@@ -28,6 +28,7 @@ public sealed class BertBasicTokenizer
     // ASCII characters that may start a special token, checked before the ASCII fast path.
     readonly bool[] specialFirstChars = new bool[128];
 
+    /// <summary>A basic tokenizer with Hugging Face BertTokenizer's defaults (lower-cased, accents stripped, CJK split, text cleaned).</summary>
     /// <param name="lowerCase">BERT's do_lower_case.</param>
     /// <param name="stripAccents">null follows <paramref name="lowerCase"/>, as in BERT / Hugging Face.</param>
     /// <param name="tokenizeChineseChars">Put spaces around CJK ideographs.</param>
@@ -48,10 +49,15 @@ public sealed class BertBasicTokenizer
             .ToDictionary(g => g.Key, g => g.OrderByDescending(s => s.Length).ThenBy(s => s, StringComparer.Ordinal).ToArray());
     }
 
+    /// <summary>Whether words are lower-cased (<c>do_lower_case</c>).</summary>
     public bool LowerCase { get; }
+    /// <summary>Whether accents are stripped (<c>strip_accents</c>); a null constructor argument resolves to <see cref="LowerCase"/>.</summary>
     public bool StripAccents { get; }
+    /// <summary>Whether each CJK ideograph becomes a word of its own (<c>tokenize_chinese_chars</c>).</summary>
     public bool TokenizeChineseChars { get; }
+    /// <summary>Whether NUL, U+FFFD and control characters are removed (<c>clean_text</c>).</summary>
     public bool CleanText { get; }
+    /// <summary>The literal tokens kept whole, distinct and non-empty, matched case-sensitively (<c>never_split</c>).</summary>
     public IReadOnlyList<string> NeverSplit { get; }
 
     /// <summary>Splits <paramref name="text"/> into normalised words with their original spans.</summary>
