@@ -8,9 +8,11 @@ public static class CorpusTokenizer
     /// <summary>The document separator token added to trained byte-level BPE vocabularies (GPT-2's spelling).</summary>
     public const string EndOfText = "<|endoftext|>";
 
-    /// <summary>Trains a <paramref name="kind"/> tokenizer ("bpe": byte-level BPE of <paramref name="vocabSize"/> ids plus
-    /// <see cref="EndOfText"/>; "char": one id per character, <paramref name="vocabSize"/> ignored) on the corpus's training split.</summary>
-    /// <exception cref="InvalidInputException"><paramref name="kind"/> is neither "bpe" nor "char".</exception>
+    /// <summary>Trains a <paramref name="kind"/> tokenizer on the corpus's training split: "bpe" is byte-level BPE of at most
+    /// <paramref name="vocabSize"/> ids, <see cref="EndOfText"/> last; "char" is one id per character of both splits,
+    /// <paramref name="vocabSize"/> ignored.</summary>
+    /// <exception cref="InvalidInputException"><paramref name="kind"/> is neither "bpe" nor "char", or "bpe" finds no text to learn from.</exception>
+    /// <exception cref="ArgumentException">"bpe" with <paramref name="vocabSize"/> below 257, or "char" with empty text.</exception>
     public static ITokenizer Train(string kind, int vocabSize, Corpus corpus) => kind switch
     {
         // The alphabet covers the validation text too, or it could not be encoded; nothing else is learned from it.
