@@ -1,5 +1,4 @@
 using TorchSharp;
-using TorchSharp.Modules;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
@@ -7,7 +6,7 @@ namespace Ptm.Kernels;
 
 /// <summary>
 /// bfloat16 mixed precision for CPUs with AVX-512 BF16 (TorchSharp has no autocast). Inside <see cref="Use"/> the
-/// projections of our models (<see cref="MixedLinear"/>, the tied LM/MLM heads) multiply in the compute type and
+/// projections of our models (<see cref="Modeling.Linear"/>, the tied LM/MLM heads) multiply in the compute type and
 /// hand back float32; weights, optimizer state, LayerNorm, softmax and the loss stay float32, and autograd
 /// returns float32 gradients to the float32 master weights. bfloat16 keeps float32's exponent range, so no loss
 /// scaling is needed. The setting is per thread, like TorchSharp's dispose scopes.
@@ -39,48 +38,5 @@ public static class MixedPrecision
     sealed class Restore(ScalarType? previous) : IDisposable
     {
         public void Dispose() => compute = previous;
-    }
-}
-
-/// <summary>
-/// A linear layer (parameters <c>weight</c> (out, in) and <c>bias</c>, as torch.nn.Linear, so state_dict keys do not
-/// change) whose product follows <see cref="MixedPrecision"/>.
-/// </summary>
-public sealed class MixedLinear : Module<Tensor, Tensor>
-{
-    readonly Parameter weight;
-    readonly Parameter? bias;
-
-    public MixedLinear(long inFeatures, long outFeatures, bool hasBias = true) : base("Linear")
-    {
-        // torch.nn.Linear's default: U(-1/√in, 1/√in) for weight and bias. Our models re-initialise anyway.
-        double bound = 1.0 / Math.Sqrt(inFeatures);
-        weight = new Parameter(empty(outFeatures, inFeatures).uniform_(-bound, bound));
-        if (hasBias) bias = new Parameter(empty(outFeatures).uniform_(-bound, bound));
-        RegisterComponents();
-    }
-
-    readonly SplitRowProduct singleRow = new();
-
-    public override Tensor forward(Tensor x) =>
-        (MixedPrecision.Current is null ? singleRow.TryForward(x, weight, bias) : null) ?? MixedPrecision.Linear(x, weight, bias);
-
-    /// <summary>The weight (out, in).</summary>
-    public Tensor Weight => weight;
-
-    /// <summary>The bias (out), or null.</summary>
-    public Tensor? Bias => bias;
-
-    /// <summary>x·Wᵀ + b with b detached: for a fused kernel that returns <see cref="Bias"/>'s gradient itself.</summary>
-    public Tensor ForwardWithDetachedBias(Tensor x)
-    {
-        using var scope = NewDisposeScope();
-        return MixedPrecision.Linear(x, weight, bias?.detach()).MoveToOuterDisposeScope();
-    }
-
-    protected override void Dispose(bool disposing)
-    {
-        if (disposing) singleRow.Dispose();
-        base.Dispose(disposing);
     }
 }

@@ -14,7 +14,7 @@ public sealed class BertForTokenClassification : Module<BertInputs, Tensor>
 {
     readonly BertModel bert;
     readonly Dropout dropout;
-    readonly Linear classifier;
+    readonly TorchSharp.Modules.Linear classifier;
 
     public BertForTokenClassification(BertModel bert, int numLabels) : base("BertForTokenClassification")
     {
@@ -47,7 +47,7 @@ public sealed class BertForTokenClassification : Module<BertInputs, Tensor>
 public sealed class BertForQuestionAnswering : Module<BertInputs, Tensor>
 {
     readonly BertModel bert;
-    readonly Linear qa_outputs;
+    readonly TorchSharp.Modules.Linear qa_outputs;
 
     public BertForQuestionAnswering(BertModel bert) : base("BertForQuestionAnswering")
     {

@@ -23,7 +23,7 @@ public class MixedPrecisionTests : IDisposable
     {
         using var scope = NewDisposeScope();
         manual_seed(1);
-        var layer = new MixedLinear(64, 32);
+        var layer = new Ptm.Modeling.Linear(64, 32);
         var x = randn(4, 64);
         var exact = layer.forward(x);
         Tensor mixed;
