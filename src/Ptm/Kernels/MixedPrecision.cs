@@ -35,6 +35,23 @@ public static class MixedPrecision
         return y.to(x.dtype).MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// The compute type for a <c>training.precision</c> value on a CPU that has (<paramref name="hasBf16DotProduct"/>)
+    /// or lacks native bfloat16 dot products (<see cref="CpuFeatures.HasBf16DotProduct"/>), and a warning when the
+    /// choice is likely slower than float32: "float32" → null; "bfloat16" → bfloat16 (warned without native bf16 dot
+    /// products, where libtorch converts each product to float32 and back); "auto" → bfloat16 where the CPU has them,
+    /// else null. Anything else is null; the config's validation rejects it first.
+    /// </summary>
+    public static (ScalarType? Compute, string? Warning) Resolve(string precision, bool hasBf16DotProduct) => precision switch
+    {
+        "bfloat16" when !hasBf16DotProduct => (ScalarType.BFloat16,
+            "training.precision is \"bfloat16\" but this CPU has no native bfloat16 dot products (AVX-512 BF16 or AMX-BF16): "
+            + "libtorch converts every bfloat16 product to float32 and back, usually slower than float32; \"auto\" picks float32 here"),
+        "bfloat16" => (ScalarType.BFloat16, null),
+        "auto" => (hasBf16DotProduct ? ScalarType.BFloat16 : null, null),
+        _ => (null, null),
+    };
+
     sealed class Restore(ScalarType? previous) : IDisposable
     {
         public void Dispose() => compute = previous;

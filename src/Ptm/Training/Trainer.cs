@@ -51,6 +51,33 @@ public sealed class Trainer
     public event Action<EvalReport>? Evaluated;
     public event Action<string>? CheckpointSaved;
 
+    /// <summary>
+    /// Conditions that do not stop training but that a user should know of, each once per trainer, at the start of
+    /// <see cref="Run"/>: <c>training.precision</c> "bfloat16" on a CPU without native bfloat16 dot products, and why
+    /// the kernels run another path than asked or than the CPU's best (<see cref="FusedKernels.PathNote"/>). The
+    /// library never prints them; a front end shows them.
+    /// </summary>
+    public event Action<string>? Warning;
+
+    /// <summary>The warnings raised so far through <see cref="Warning"/>.</summary>
+    public IReadOnlyList<string> Warnings => warnings;
+
+    readonly List<string> warnings = [];
+    bool warned;
+
+    void WarnOnce()
+    {
+        if (warned) return;
+        warned = true;
+        var (_, precision) = MixedPrecision.Resolve(config.Precision, CpuFeatures.HasBf16DotProduct);
+        foreach (var w in new[] { precision, FusedKernels.PathNote is { } note ? $"kernels: {note}" : null })
+        {
+            if (w is null) continue;
+            warnings.Add(w);
+            Warning?.Invoke(w);
+        }
+    }
+
     public string MetricsPath => Path.Combine(runDir, "metrics.jsonl");
 
     /// <summary>Continues from a checkpoint folder written by this trainer.</summary>
@@ -71,6 +98,7 @@ public sealed class Trainer
     public TrainingResult Run(CancellationToken cancellation = default)
     {
         Directory.CreateDirectory(runDir);
+        WarnOnce();
         var model = objective.Model;
         var losses = new List<double>();
         EvalReport? lastEval = null;
