@@ -63,7 +63,8 @@ static inline vf vbroadcast(float a) { return (vf){0} + a; }
 static inline float exp_approx(float a)
 {
     /* e^a = 2^n · e^r, r = a - n·ln2 in [-ln2/2, ln2/2]; inputs clamped so 2^n stays a normal float. */
-    a = a < -87.0f ? -87.0f : (a > 88.0f ? 88.0f : a);
+    a = a > -87.0f ? a : -87.0f;                         /* maxps / minps: one instruction each on every target */
+    a = a < 88.0f ? a : 88.0f;
     const float magic = 12582912.0f;                     /* 1.5·2^23: adding it rounds to an integer */
     float n = (a * 1.44269504088896341f + magic) - magic;
     float r = a - n * 0.693145751953125f;                /* ln 2, high part (exact in float) */
@@ -127,7 +128,7 @@ static void gelu_forward_range(const float *x, float *y, long n)
     for (long i = 0; i < n; i++) {
         float v = x[i];
         float u = GELU_K0 * (v + GELU_K1 * v * v * v);
-        y[i] = v / (1.0f + exp_approx(-2.0f * u));
+        y[i] = v * (1.0f / (1.0f + exp_approx(-2.0f * u)));
     }
 }
 
@@ -262,6 +263,18 @@ static void rows4(const float *a, long ars, long acs, long M, long i0, const flo
     for (int r = 0; r < 4; r++) arow[r] = a + (i0 + (r < nstore ? r : nstore - 1)) * ars + k0 * acs;
     const float *bk = b + k0 * ldb;
     long K = k1 - k0;
+    /*
+     * A read down its columns (acs > 1: dSᵀ and Pᵀ in attention's backward pass) touches a new cache line per k. When
+     * the columns take several tiles (narrow vectors), the four rows are first packed k-major, so that each tile reads
+     * them sequentially instead of striding through the block again.
+     */
+    float apack[4 * 1024];
+    if (acs != 1 && N > W * TILE_NV && K <= 1024) {
+        for (long k = 0; k < K; k++)
+            for (int r = 0; r < 4; r++) apack[4 * k + r] = arow[r][k * acs];
+        for (int r = 0; r < 4; r++) arow[r] = apack + r;
+        acs = 4;
+    }
     float *crow = c;
     long j = 0;
 #if TILE_NV > 2
