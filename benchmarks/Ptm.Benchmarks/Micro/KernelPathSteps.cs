@@ -14,7 +14,7 @@ namespace Ptm.Benchmarks.Micro;
 /// </summary>
 public static class KernelPathSteps
 {
-    /// <summary>Runs <c>kernel-steps [--paths avx2,off] [--rounds N] [--steps K]</c>; writes one line per path.</summary>
+    /// <summary>Runs <c>kernel-steps [--paths avx2,off] [--rounds N] [--steps K] [--threads N]</c>; writes one line per path.</summary>
     public static int Run(string[] args, Action<string> log)
     {
         string paths = "avx512,avx2,portable,off";
@@ -26,6 +26,7 @@ public static class KernelPathSteps
                 case "--paths": paths = args[i + 1]; break;
                 case "--rounds": rounds = int.Parse(args[i + 1]); break;
                 case "--steps": steps = int.Parse(args[i + 1]); break;
+                case "--threads": set_num_threads(int.Parse(args[i + 1])); break;
                 default: throw new InvalidInputException($"kernel-steps: unknown option {args[i]}");
             }
         }
