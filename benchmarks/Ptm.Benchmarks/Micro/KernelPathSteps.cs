@@ -10,7 +10,8 @@ namespace Ptm.Benchmarks.Micro;
 /// Training steps of the default GPT (configs/gpt-kjv.json's shape: 4 layers, 256 wide, 4 heads, vocab 2048, batch
 /// 16 × 128; forward, loss, backward, gradient clipping, AdamW) on several kernel paths in one process, alternating
 /// the paths round by round (A B, then B A) so that a machine shared with other work slows each path alike; reports
-/// each path's median step time and its ratio to the last path named (usually <c>off</c>).
+/// each path's median step time, wall-clock and process CPU time (steadier than wall time on a shared machine at one
+/// thread, where no OpenMP thread spins), and their ratios to the last path named (usually <c>off</c>).
 /// </summary>
 public static class KernelPathSteps
 {
@@ -43,8 +44,11 @@ public static class KernelPathSteps
         using var x = ids.narrow(1, 0, T).contiguous();
         using var y = ids.narrow(1, 1, T).contiguous();
 
-        double Step()
+        var process = Process.GetCurrentProcess();
+        (double Wall, double Cpu) Step()
         {
+            process.Refresh();
+            var cpu0 = process.TotalProcessorTime;
             var watch = Stopwatch.StartNew();
             using (var scope = NewDisposeScope())
             {
@@ -54,11 +58,14 @@ public static class KernelPathSteps
                 nn.utils.clip_grad_norm_(model.parameters(), 1.0);
                 optimizer.step();
             }
-            return watch.Elapsed.TotalMilliseconds;
+            double wall = watch.Elapsed.TotalMilliseconds;
+            process.Refresh();
+            return (wall, (process.TotalProcessorTime - cpu0).TotalMilliseconds);
         }
 
         log($"kernel-steps: threads {get_num_threads()}, CPU {CpuFeatures.Describe()}, ATEN_CPU_CAPABILITY={Environment.GetEnvironmentVariable("ATEN_CPU_CAPABILITY") ?? "(unset)"}, {rounds} rounds × {steps} steps per path");
         var times = order.ToDictionary(p => p, _ => new List<double>());
+        var cpuTimes = order.ToDictionary(p => p, _ => new List<double>());
         foreach (var p in order)
         {
             FusedKernels.Path = p;
@@ -70,14 +77,20 @@ public static class KernelPathSteps
             foreach (var p in roundOrder)
             {
                 FusedKernels.Path = p;
-                for (int i = 0; i < steps; i++) times[p].Add(Step());
+                for (int i = 0; i < steps; i++)
+                {
+                    var (wall, cpu) = Step();
+                    times[p].Add(wall);
+                    cpuTimes[p].Add(cpu);
+                }
             }
         }
-        double reference = Median(times[order[^1]]);
+        double reference = Median(times[order[^1]]), cpuReference = Median(cpuTimes[order[^1]]);
         foreach (var p in order)
         {
-            double m = Median(times[p]);
-            log($"  {FusedKernels.Name(p),-8} median {m,7:F1} ms  (p25 {Percentile(times[p], 0.25):F1}, p75 {Percentile(times[p], 0.75):F1})  ×{reference / m:F3} vs {FusedKernels.Name(order[^1])}");
+            double m = Median(times[p]), c = Median(cpuTimes[p]);
+            log($"  {FusedKernels.Name(p),-8} wall median {m,7:F1} ms (p25 {Percentile(times[p], 0.25):F1}, p75 {Percentile(times[p], 0.75):F1}) ×{reference / m:F3}"
+                + $"  | CPU median {c,7:F1} ms (p25 {Percentile(cpuTimes[p], 0.25):F1}, p75 {Percentile(cpuTimes[p], 0.75):F1}) ×{cpuReference / c:F3}  vs {FusedKernels.Name(order[^1])}");
         }
         return 0;
     }
