@@ -14,6 +14,8 @@ const string Usage = """
           --threads sets torch's threads in every case and the peer; the run first waits up to S seconds (default 30)
           for other processes to go quiet; --paired-rounds N (with --peer) then runs every training case N more times,
           Ptm and the peer back to back, and reports the median of the per-round ratios
+      Ptm.Benchmarks kernel-steps [--paths avx512,avx2,portable,off] [--rounds N] [--steps K] [--threads N]
+          default GPT training steps on each kernel path (PTM_KERNELS), alternating paths in one process; medians
       Ptm.Benchmarks micro [BenchmarkDotNet arguments, e.g. --filter '*Attention*']
           BenchmarkDotNet micro-benchmarks (all of them when no --filter is given)
     """;
@@ -49,6 +51,8 @@ try
         case "malloc-probe-library":
             Console.WriteLine(MallocProbe.ToJson(MallocProbe.Run()));
             return 0;
+        case "kernel-steps":
+            return KernelPathSteps.Run(args[1..], Console.WriteLine);
         case "micro":
         {
             string[] rest = args[1..];

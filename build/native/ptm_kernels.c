@@ -8,33 +8,54 @@
  *   - cross-entropy of logits against class ids: one read of the logits forward (each row's log-sum-exp kept), one
  *     read and one write backward, where libtorch's log_softmax + nll_loss make three passes and a zero fill.
  *
- * Float32 only, contiguous inputs, compiled for AVX-512 (ptm_kernels_supported() says whether this CPU has it; the
- * C# side falls back to libtorch's operators where it does not). Threads come from libtorch's own OpenMP runtime
- * (this library links its bundled libgomp), so the two never compete for the cores.
+ * One source, compiled once per instruction set into one library (build/native/TorchSharpNative.targets):
+ *
+ *   -DPTM_ISA_AVX512   16-float vectors, AVX-512F/DQ/BW/VL + FMA, exported as ptm_avx512_*;
+ *   -DPTM_ISA_AVX2     8-float vectors, AVX2 + FMA, exported as ptm_avx2_*;
+ *   -DPTM_ISA_PORTABLE 4-float vectors, baseline x86-64 (SSE2, no FMA), exported as ptm_portable_*.
+ *
+ * The products inside a head use GCC vector extensions of that width (register tiles of 4 rows × NV vectors); the
+ * element-wise loops are plain C under `omp simd`, which the compiler vectorises for the target; only the 16 × 16
+ * transpose has an AVX-512 form with a portable fallback. Which variant runs is chosen at run time by the C# side
+ * (Ptm.Kernels.FusedKernels, from CpuFeatures): a variant is only ever called on a CPU that can execute it.
+ *
+ * Float32 only, contiguous inputs. Threads come from libtorch's own OpenMP runtime (this library links its bundled
+ * libgomp), so the two never compete for the cores.
  *
  * Numerics. GELU: 0.5·x·(1 + tanh(u)) = x·σ(2u) with u = √(2/π)(x + 0.044715x³); the σ form has no cancellation
  * near tanh(u) = -1, and exp is evaluated to about 1 ulp (Cody-Waite reduction, degree-7 Taylor polynomial).
  * Attention: softmax with the row maximum subtracted, probabilities kept for the backward pass (B, nh, T, Tp) with
- * Tp = T rounded up to 16 and zeros above the diagonal.
+ * Tp = T rounded up to 16 and zeros above the diagonal. The variants round differently (FMA or not, vector widths in
+ * the sums), so their results agree to float32 rounding, not bit for bit.
  */
-#include <immintrin.h>
 #include <math.h>
 #include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef float v16 __attribute__((vector_size(64)));
+#if defined(PTM_ISA_AVX512)
+#include <immintrin.h>
+#define W 16                  /* floats per vector */
+#define TILE_NV 4             /* vectors per tile row: 4 × 4 accumulators of 32 registers */
+#define EXPORT(name) ptm_avx512_##name
+#elif defined(PTM_ISA_AVX2)
+#define W 8
+#define TILE_NV 2             /* 4 × 2 accumulators, two B vectors and a broadcast of 16 registers */
+#define EXPORT(name) ptm_avx2_##name
+#elif defined(PTM_ISA_PORTABLE)
+#define W 4
+#define TILE_NV 2
+#define EXPORT(name) ptm_portable_##name
+#else
+#error "define one of PTM_ISA_AVX512, PTM_ISA_AVX2, PTM_ISA_PORTABLE"
+#endif
 
-static inline v16 vload(const float *p) { v16 v; memcpy(&v, p, sizeof v); return v; }
-static inline void vstore(float *p, v16 v) { memcpy(p, &v, sizeof v); }
-static inline v16 vbroadcast(float a) { return (v16)_mm512_set1_ps(a); }
+typedef float vf __attribute__((vector_size(W * sizeof(float))));
 
-int ptm_kernels_supported(void)
-{
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
-}
+static inline vf vload(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
+static inline void vstore(float *p, vf v) { memcpy(p, &v, sizeof v); }
+static inline vf vbroadcast(float a) { return (vf){0} + a; }
 
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* GELU                                                                                                             */
@@ -42,7 +63,8 @@ int ptm_kernels_supported(void)
 static inline float exp_approx(float a)
 {
     /* e^a = 2^n · e^r, r = a - n·ln2 in [-ln2/2, ln2/2]; inputs clamped so 2^n stays a normal float. */
-    a = a < -87.0f ? -87.0f : (a > 88.0f ? 88.0f : a);
+    a = a > -87.0f ? a : -87.0f;                         /* maxps / minps: one instruction each on every target */
+    a = a < 88.0f ? a : 88.0f;
     const float magic = 12582912.0f;                     /* 1.5·2^23: adding it rounds to an integer */
     float n = (a * 1.44269504088896341f + magic) - magic;
     float r = a - n * 0.693145751953125f;                /* ln 2, high part (exact in float) */
@@ -61,29 +83,6 @@ static inline float exp_approx(float a)
     return p * scale;
 }
 
-/* exp_approx on 16 lanes (the same steps, so the same results as the scalar form the GELU loops vectorise). */
-static inline __m512 exp16(__m512 a)
-{
-    a = _mm512_min_ps(_mm512_max_ps(a, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(a, _mm512_set1_ps(1.44269504088896341f)),
-                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), a);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.42860682030941723e-06f), r);
-    __m512 p = _mm512_set1_ps(1.0f / 5040.0f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    __m512i bits = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
-    return _mm512_mul_ps(p, _mm512_castsi512_ps(bits));
-}
-
-/* Lanes [0, n - j) of the 16 starting at column j. */
-static inline __mmask16 lanes(long j, long n) { return n - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - j)) - 1); }
-
 /*
  * Row i of the scores, s[0..Tp): softmax of scale·s over columns 0..i, zero after. The maximum is subtracted
  * before exponentiating, as every softmax does, so no column overflows.
@@ -91,35 +90,33 @@ static inline __mmask16 lanes(long j, long n) { return n - j >= 16 ? (__mmask16)
 static void causal_softmax_row(float *s, long i, long Tp, float scale)
 {
     const long n = i + 1;
-    __m512 vs = _mm512_set1_ps(scale), vmax = _mm512_set1_ps(-INFINITY);
-    for (long j = 0; j < n; j += 16) {
-        __mmask16 m = lanes(j, n);
-        __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, s + j), vs);
-        vmax = _mm512_mask_max_ps(vmax, m, vmax, v);
-        _mm512_mask_storeu_ps(s + j, m, v);
+    float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
+    for (long j = 0; j < n; j++) {
+        float v = s[j] * scale;
+        s[j] = v;
+        mx = v > mx ? v : mx;
     }
-    __m512 mx = _mm512_set1_ps(_mm512_reduce_max_ps(vmax)), vsum = _mm512_setzero_ps();
-    for (long j = 0; j < n; j += 16) {
-        __mmask16 m = lanes(j, n);
-        __m512 e = _mm512_maskz_mov_ps(m, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, s + j), mx)));
-        vsum = _mm512_add_ps(vsum, e);
-        _mm512_storeu_ps(s + j, e);                       /* zeros in the lanes past i */
+    float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+    for (long j = 0; j < n; j++) {
+        float e = exp_approx(s[j] - mx);
+        s[j] = e;
+        sum += e;
     }
-    __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(vsum));
-    long j = 0;
-    for (; j < n; j += 16) _mm512_storeu_ps(s + j, _mm512_mul_ps(_mm512_loadu_ps(s + j), inv));
-    for (; j < Tp; j += 16) _mm512_storeu_ps(s + j, _mm512_setzero_ps());
+    const float inv = 1.0f / sum;
+#pragma omp simd
+    for (long j = 0; j < n; j++) s[j] *= inv;
+    memset(s + n, 0, (size_t)(Tp - n) * sizeof(float));
 }
 
 /* Σ_d a[d]·b[d] over n floats. */
 static inline float dot(const float *a, const float *b, long n)
 {
-    __m512 acc = _mm512_setzero_ps();
-    for (long d = 0; d < n; d += 16) {
-        __mmask16 m = lanes(d, n);
-        acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + d), _mm512_maskz_loadu_ps(m, b + d), acc);
-    }
-    return _mm512_reduce_add_ps(acc);
+    float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+    for (long d = 0; d < n; d++) acc += a[d] * b[d];
+    return acc;
 }
 
 #define GELU_K0 0.7978845608028654f   /* √(2/π) */
@@ -131,7 +128,7 @@ static void gelu_forward_range(const float *x, float *y, long n)
     for (long i = 0; i < n; i++) {
         float v = x[i];
         float u = GELU_K0 * (v + GELU_K1 * v * v * v);
-        y[i] = v / (1.0f + exp_approx(-2.0f * u));
+        y[i] = v * (1.0f / (1.0f + exp_approx(-2.0f * u)));
     }
 }
 
@@ -161,12 +158,12 @@ static void gelu_backward_range(const float *x, const float *dy, float *dx, long
     }
 
 
-void ptm_gelu_forward(const float *x, float *y, long n, int threads)
+void EXPORT(gelu_forward)(const float *x, float *y, long n, int threads)
 {
     PARALLEL_RANGES(n, threads, gelu_forward_range(x + begin, y + begin, end - begin))
 }
 
-void ptm_gelu_backward(const float *x, const float *dy, float *dx, long n, int threads)
+void EXPORT(gelu_backward)(const float *x, const float *dy, float *dx, long n, int threads)
 {
     PARALLEL_RANGES(n, threads, gelu_backward_range(x + begin, dy + begin, dx + begin, end - begin))
 }
@@ -197,7 +194,7 @@ static void reduce_partials(float **acc, int nt, long cols, float *out)
  * GELU's backward for a = x·Wᵀ + bias (rows, cols): dh = dy ⊙ GELU'(a), and also the bias's gradient, Σ over rows of
  * dh, summed while the rows are in cache (libtorch's linear layer would make a separate pass for it).
  */
-void ptm_gelu_bias_backward(const float *a, const float *dy, float *dh, float *dbias, long rows, long cols, int threads)
+void EXPORT(gelu_bias_backward)(const float *a, const float *dy, float *dh, float *dbias, long rows, long cols, int threads)
 {
     float *acc[256] = {0};
     if (threads > 256) threads = 256;
@@ -222,7 +219,7 @@ void ptm_gelu_bias_backward(const float *a, const float *dy, float *dh, float *d
 /* Small products inside one head                                                                                   */
 
 /*
- * C[r][0:16·NV] (=|+=) Σ_k A(r, k) · B[k][0:16·NV] for four rows r, k in [0, K): A(r, k) = a[r][k·acs] (row pointers,
+ * C[r][0:W·NV] (=|+=) Σ_k A(r, k) · B[k][0:W·NV] for four rows r, k in [0, K): A(r, k) = a[r][k·acs] (row pointers,
  * so a transposed A is acs = its row length), B row-major with leading dimension ldb. Rows past the matrix's end are
  * given as copies of the last row and not stored (nstore). 4 × NV accumulators stay in registers.
  */
@@ -230,31 +227,33 @@ void ptm_gelu_bias_backward(const float *a, const float *dy, float *dh, float *d
 static inline void tile4x##NV(const float *const a[4], long acs, const float *b, long ldb, long K,         \
                               float *c, long ldc, int nstore, int accumulate)                              \
 {                                                                                                          \
-    v16 acc[4][NV];                                                                                        \
+    vf acc[4][NV];                                                                                         \
     for (int r = 0; r < 4; r++)                                                                            \
-        for (int v = 0; v < NV; v++) acc[r][v] = (v16){0};                                                 \
+        for (int v = 0; v < NV; v++) acc[r][v] = (vf){0};                                                  \
     for (long k = 0; k < K; k++) {                                                                         \
-        v16 bv[NV];                                                                                        \
-        for (int v = 0; v < NV; v++) bv[v] = vload(b + k * ldb + 16 * v);                                  \
+        vf bv[NV];                                                                                         \
+        for (int v = 0; v < NV; v++) bv[v] = vload(b + k * ldb + W * v);                                   \
         for (int r = 0; r < 4; r++) {                                                                      \
-            v16 av = vbroadcast(a[r][k * acs]);                                                            \
+            vf av = vbroadcast(a[r][k * acs]);                                                             \
             for (int v = 0; v < NV; v++) acc[r][v] += av * bv[v];                                          \
         }                                                                                                  \
     }                                                                                                      \
     for (int r = 0; r < nstore; r++)                                                                       \
         for (int v = 0; v < NV; v++) {                                                                     \
-            float *p = c + r * ldc + 16 * v;                                                               \
+            float *p = c + r * ldc + W * v;                                                                \
             vstore(p, accumulate ? vload(p) + acc[r][v] : acc[r][v]);                                      \
         }                                                                                                  \
 }
 DEFINE_TILE(1)
 DEFINE_TILE(2)
+#if TILE_NV > 2
 DEFINE_TILE(3)
 DEFINE_TILE(4)
+#endif
 
 /*
- * Rows [i0, i0 + 4) ∩ [0, M) of A · B over k in [k0, k1), N columns (a multiple of 16), stored from c on (c is row
- * i0, leading dimension ldc). A(i, k) = a[i·ars + k·acs]; B row-major with leading dimension ldb.
+ * Rows [i0, i0 + 4) ∩ [0, M) of A · B over k in [k0, k1), N columns (a multiple of 16, so of W), stored from c on (c
+ * is row i0, leading dimension ldc). A(i, k) = a[i·ars + k·acs]; B row-major with leading dimension ldb.
  */
 static void rows4(const float *a, long ars, long acs, long M, long i0, const float *b, long ldb, long k0, long k1,
                   long N, float *c, long ldc)
@@ -264,18 +263,39 @@ static void rows4(const float *a, long ars, long acs, long M, long i0, const flo
     for (int r = 0; r < 4; r++) arow[r] = a + (i0 + (r < nstore ? r : nstore - 1)) * ars + k0 * acs;
     const float *bk = b + k0 * ldb;
     long K = k1 - k0;
+    /*
+     * A read down its columns (acs > 1: dSᵀ and Pᵀ in attention's backward pass) touches a new cache line per k. When
+     * the columns take several tiles (narrow vectors), the four rows are first packed k-major, so that each tile reads
+     * them sequentially instead of striding through the block again.
+     */
+    float apack[4 * 1024];
+    if (acs != 1 && N > W * TILE_NV && K <= 1024) {
+        for (long k = 0; k < K; k++)
+            for (int r = 0; r < 4; r++) apack[4 * k + r] = arow[r][k * acs];
+        for (int r = 0; r < 4; r++) arow[r] = apack + r;
+        acs = 4;
+    }
     float *crow = c;
     long j = 0;
-    for (; j + 64 <= N; j += 64) tile4x4(arow, acs, bk + j, ldb, K, crow + j, ldc, nstore, 0);
-    switch ((N - j) / 16) {
+#if TILE_NV > 2
+    for (; j + 4 * W <= N; j += 4 * W) tile4x4(arow, acs, bk + j, ldb, K, crow + j, ldc, nstore, 0);
+    switch ((N - j) / W) {
     case 3: tile4x3(arow, acs, bk + j, ldb, K, crow + j, ldc, nstore, 0); break;
     case 2: tile4x2(arow, acs, bk + j, ldb, K, crow + j, ldc, nstore, 0); break;
     case 1: tile4x1(arow, acs, bk + j, ldb, K, crow + j, ldc, nstore, 0); break;
     default: break;
     }
+#else
+    for (; j + 2 * W <= N; j += 2 * W) tile4x2(arow, acs, bk + j, ldb, K, crow + j, ldc, nstore, 0);
+    if (j < N) tile4x1(arow, acs, bk + j, ldb, K, crow + j, ldc, nstore, 0);
+#endif
 }
 
 static inline long round16(long n) { return (n + 15) & ~15L; }
+
+#if defined(PTM_ISA_AVX512)
+/* Lanes [0, n - j) of the 16 starting at column j. */
+static inline __mmask16 lanes(long j, long n) { return n - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - j)) - 1); }
 
 /*
  * Transposes the 16 × 16 block held in r[0..16) in place (r[c] becomes column c). After two unpack stages, vector
@@ -322,6 +342,23 @@ static void transpose_head(const float *x, long ld, long T, long hd, long Tp, fl
             for (int c = 0; c < out; c++) _mm512_storeu_ps(xt + (d0 + c) * Tp + t0, r[c]);
         }
 }
+#else
+/*
+ * (T × hd, row stride ld) to (hd × Tp), zero beyond T: 16 rows at a time, so each output row is written in runs of
+ * 16 contiguous floats while the 16 input rows stay in cache.
+ */
+static void transpose_head(const float *x, long ld, long T, long hd, long Tp, float *xt)
+{
+    for (long t0 = 0; t0 < Tp; t0 += 16) {
+        long rows = T - t0 < 16 ? (T - t0 > 0 ? T - t0 : 0) : 16;
+        for (long d = 0; d < hd; d++) {
+            float *o = xt + d * Tp + t0;
+            for (long i = 0; i < rows; i++) o[i] = x[(t0 + i) * ld + d];
+            for (long i = rows; i < 16; i++) o[i] = 0.0f;
+        }
+    }
+}
+#endif
 
 /* Copies rows of width hd (a multiple of 16 or not) out of a padded scratch block into strided memory. */
 static void store_rows(const float *src, long lds, long rows, long hd, float *dst, long ldd)
@@ -372,7 +409,7 @@ static const float *padded_rows(const float *x, long *ld, long T, long hd, long 
  * qkv (B, T, 3C) → y (B, T, C), probabilities p (B, nh, T, Tp). Each (batch, head) pair is independent; hd = C / nh.
  * Scratch per pair: kᵀ (hd × Tp), a score row block, and an output block of width hdp = hd rounded up to 16.
  */
-void ptm_causal_attention_forward(const float *qkv, float *y, float *p, long B, long T, long C, long nh, int threads)
+void EXPORT(causal_attention_forward)(const float *qkv, float *y, float *p, long B, long T, long C, long nh, int threads)
 {
     const long hd = C / nh, Tp = round16(T), hdp = round16(hd);
     const float scale = 1.0f / sqrtf((float)hd);
@@ -411,7 +448,7 @@ void ptm_causal_attention_forward(const float *qkv, float *y, float *p, long B, 
  * projection's bias, Σ over (B, T) of dqkv (3C), summed per (batch, head) while its rows are in cache.
  *   D_i = Σ_d dy_id y_id;  dP = dy vᵀ;  dS = P ⊙ (dP − D) / √hd;  dq = dS k;  dk = dSᵀ q;  dv = Pᵀ dy.
  */
-void ptm_causal_attention_backward(const float *dy, const float *qkv, const float *y, const float *p, float *dqkv,
+void EXPORT(causal_attention_backward)(const float *dy, const float *qkv, const float *y, const float *p, float *dqkv,
                                    float *dbias, long B, long T, long C, long nh, int threads)
 {
     const long hd = C / nh, Tp = round16(T), hdp = round16(hd);
@@ -489,23 +526,20 @@ void ptm_causal_attention_backward(const float *dy, const float *qkv, const floa
  */
 static float row_log_sum_exp(const float *x, long V)
 {
-    __m512 vmax = _mm512_set1_ps(-INFINITY);
-    __mmask16 bad = 0;
-    for (long j = 0; j < V; j += 16) {
-        __mmask16 m = lanes(j, V);
-        __m512 v = _mm512_maskz_loadu_ps(m, x + j);
-        bad |= _mm512_mask_cmp_ps_mask(m, v, v, _CMP_UNORD_Q) | _mm512_mask_cmp_ps_mask(m, v, _mm512_set1_ps(INFINITY), _CMP_EQ_OQ);
-        vmax = _mm512_mask_max_ps(vmax, m, vmax, v);
+    float mx = -INFINITY;
+    int bad = 0;
+#pragma omp simd reduction(max : mx) reduction(| : bad)
+    for (long j = 0; j < V; j++) {
+        float v = x[j];
+        bad |= (v != v) | (v == INFINITY);
+        mx = v > mx ? v : mx;
     }
     if (bad) return NAN;
-    float mx = _mm512_reduce_max_ps(vmax);
     if (mx == -INFINITY) return NAN;                      /* every logit -∞: no distribution (libtorch: NaN too) */
-    __m512 vm = _mm512_set1_ps(mx), vsum = _mm512_setzero_ps();
-    for (long j = 0; j < V; j += 16) {
-        __mmask16 m = lanes(j, V);
-        vsum = _mm512_add_ps(vsum, _mm512_maskz_mov_ps(m, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + j), vm))));
-    }
-    return mx + logf(_mm512_reduce_add_ps(vsum));
+    float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+    for (long j = 0; j < V; j++) sum += exp_approx(x[j] - mx);
+    return mx + logf(sum);
 }
 
 /*
@@ -514,7 +548,7 @@ static float row_log_sum_exp(const float *x, long V)
  * bits), *count = how many such rows. Returns -1, or the first row whose target is neither `ignore` nor in [0, V)
  * (then nothing else is meaningful).
  */
-long ptm_cross_entropy_forward(const float *logits, const int64_t *targets, long N, long V, int64_t ignore, float *lse,
+long EXPORT(cross_entropy_forward)(const float *logits, const int64_t *targets, long N, long V, int64_t ignore, float *lse,
                                double *loss_sum, long *count, int threads)
 {
     long bad = -1;
@@ -550,7 +584,7 @@ long ptm_cross_entropy_forward(const float *logits, const int64_t *targets, long
 }
 
 /* dlogits = scale · (softmax(x_i) − onehot(t_i)) per row; rows whose target is `ignore` get zeros. */
-void ptm_cross_entropy_backward(const float *logits, const int64_t *targets, const float *lse, long N, long V,
+void EXPORT(cross_entropy_backward)(const float *logits, const int64_t *targets, const float *lse, long N, long V,
                                 int64_t ignore, float scale, float *dlogits, int threads)
 {
 #pragma omp parallel for schedule(static) num_threads(threads)
@@ -558,12 +592,9 @@ void ptm_cross_entropy_backward(const float *logits, const int64_t *targets, con
         const float *x = logits + i * V;
         float *d = dlogits + i * V;
         if (targets[i] == ignore) { memset(d, 0, (size_t)V * sizeof(float)); continue; }
-        __m512 vl = _mm512_set1_ps(lse[i]), vs = _mm512_set1_ps(scale);
-        for (long j = 0; j < V; j += 16) {
-            __mmask16 m = lanes(j, V);
-            __m512 p = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + j), vl));
-            _mm512_mask_storeu_ps(d + j, m, _mm512_mul_ps(p, vs));
-        }
+        const float l = lse[i];
+#pragma omp simd
+        for (long j = 0; j < V; j++) d[j] = exp_approx(x[j] - l) * scale;
         d[targets[i]] -= scale;
     }
 }

@@ -24,7 +24,7 @@ public class AttentionBenchmarks
     public long Forward()
     {
         using var _ = no_grad();
-        using var y = attention.forward(x);
+        using var y = attention.forward(x, null, null);
         return y.shape[1];
     }
 

@@ -62,7 +62,7 @@ public class TrainingStepBenchmarks
     [Benchmark(Description = "causal attention, Ptm's fused kernel, fwd+bwd")]
     public void FusedAttention()
     {
-        if (!FusedKernels.Available) return;   // no AVX-512: the models use the libtorch path above
+        if (!FusedKernels.Enabled) return;     // PTM_KERNELS=off or no library: the models use the libtorch path above
         using var scope = NewDisposeScope();
         Backward(FusedKernels.CausalAttention(packed, Heads), packed);
     }
@@ -70,7 +70,7 @@ public class TrainingStepBenchmarks
     [Benchmark(Description = "GELU (tanh), Ptm's fused kernel, fwd+bwd, 2048 × 1024")]
     public void FusedGelu()
     {
-        if (!FusedKernels.Available) return;
+        if (!FusedKernels.Enabled) return;
         using var scope = NewDisposeScope();
         Backward(FusedKernels.Gelu(inner), inner);
     }
@@ -99,7 +99,7 @@ public class TrainingStepBenchmarks
     [Benchmark(Description = "cross-entropy, Ptm's fused kernel, fwd+bwd, 2048 × 2048 logits")]
     public void FusedCrossEntropy()
     {
-        if (!FusedKernels.Available) return;
+        if (!FusedKernels.Enabled) return;
         using var scope = NewDisposeScope();
         Backward(FusedKernels.CrossEntropy(logits, targets, null), logits);
     }

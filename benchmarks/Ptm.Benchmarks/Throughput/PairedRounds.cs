@@ -5,7 +5,7 @@ namespace Ptm.Benchmarks.Throughput;
 
 /// <summary>One round of one training case: Ptm's child and the peer's child run back to back.</summary>
 /// <param name="PtmFirst">Which side ran first; rounds alternate, so neither side always gets the fresher minute.</param>
-/// <param name="PtmWithoutKernelsTokensPerSecond">Ptm again with its fused kernels off (PTM_FUSED_KERNELS=0), run next
+/// <param name="PtmWithoutKernelsTokensPerSecond">Ptm again with its fused kernels off (PTM_KERNELS=off), run next
 /// to Ptm's child on the side away from the peer; null for cases the kernels do not touch.</param>
 public sealed record PairedRound(int Round, bool PtmFirst, double PtmTokensPerSecond, double PeerTokensPerSecond,
     double? PtmWithoutKernelsTokensPerSecond = null)

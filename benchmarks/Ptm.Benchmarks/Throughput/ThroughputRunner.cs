@@ -183,8 +183,8 @@ public static class ThroughputRunner
         ["peak_rss_mib"] = "VmHWM from /proc/self/status at the end of the case; child-process = the case's own process",
     };
 
-    /// <param name="fusedKernels">false starts the child with PTM_FUSED_KERNELS=0 (libtorch's operators instead of
-    /// Ptm's GELU and attention kernels).</param>
+    /// <param name="fusedKernels">false starts the child with PTM_KERNELS=off (libtorch's operators instead of
+    /// Ptm's GELU, attention and cross-entropy kernels); true leaves PTM_KERNELS as the parent has it.</param>
     internal static CaseResult RunChild(string name, IReadOnlyList<string> childArguments, bool mklFix, bool fusedKernels = true)
     {
         var start = SelfStartInfo();
@@ -195,8 +195,7 @@ public static class ThroughputRunner
         start.UseShellExecute = false;
         if (mklFix) start.Environment.Remove("PTM_MKL_CPU_FIX");
         else start.Environment["PTM_MKL_CPU_FIX"] = "0";
-        if (fusedKernels) start.Environment.Remove("PTM_FUSED_KERNELS");
-        else start.Environment["PTM_FUSED_KERNELS"] = "0";
+        if (!fusedKernels) start.Environment["PTM_KERNELS"] = "off";
         // The GC setting the ./ptm wrapper starts the command line with, so the children measure what users run.
         start.Environment[Gen0SizeVariable] = ChildGen0Size;
 

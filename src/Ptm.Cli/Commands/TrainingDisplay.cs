@@ -8,6 +8,7 @@ static class TrainingDisplay
 {
     public static TrainingResult Run(Trainer trainer, int maxSteps, CancellationToken cancellation)
     {
+        trainer.Warning += w => Console.Error.WriteLine($"warning: {w}");
         trainer.Evaluated += e => Console.WriteLine($"step {e.Step,6}  validation {Format(e.Metrics)}");
         if (Console.IsOutputRedirected || !AnsiConsole.Profile.Capabilities.Interactive)
         {

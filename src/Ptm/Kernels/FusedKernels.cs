@@ -7,32 +7,132 @@ using static TorchSharp.torch.autograd;
 namespace Ptm.Kernels;
 
 /// <summary>
+/// Which compiled variant of our CPU kernels runs (build/native/ptm_kernels.c is compiled once per instruction set
+/// into one library), or none.
+/// </summary>
+public enum KernelPath
+{
+    /// <summary>No kernels: the models use libtorch's operators.</summary>
+    Off,
+    /// <summary>Baseline x86-64 (SSE2, no FMA), vectorised by the compiler: runs on any x86-64 CPU.</summary>
+    Portable,
+    /// <summary>AVX2 with FMA3 (Haswell, Zen and later).</summary>
+    Avx2,
+    /// <summary>AVX-512 F/DQ/BW/VL with FMA (Skylake-SP, Zen 4 and later).</summary>
+    Avx512,
+}
+
+/// <summary>
 /// Our own CPU kernels (build/native/ptm_kernels.c) for the pieces of GPT training that libtorch's eager operators
 /// run far below the machine's speed at small shapes: tanh-GELU, causal self-attention and the LM loss's
 /// cross-entropy, each forward and backward in one pass, with the gradients of the biases before GELU and attention
 /// summed in their backward passes (docs/performance.md, "Fused kernels for GPT training"). They take part only
 /// where autograd records a float32 CPU tensor, so training; evaluation, generation and everything else keep
-/// libtorch's operators. Where the library is missing, the CPU lacks AVX-512, or PTM_FUSED_KERNELS=0, the same
-/// modules use libtorch's operators instead.
+/// libtorch's operators. The models reach them through <see cref="Ops"/>.
+/// <para>
+/// The library holds three variants (<see cref="KernelPath"/>); one is chosen once, process-wide: the best this CPU
+/// can execute (<see cref="CpuFeatures"/>), capped by ATEN_CPU_CAPABILITY when that is set (<c>avx2</c>: at most
+/// AVX2; <c>default</c>: portable), so the variables that make libtorch emulate an AVX2 machine make the kernels do so
+/// too. PTM_KERNELS=avx512|avx2|portable|off forces a path; a path this CPU cannot execute falls back to the best
+/// one it can, and <see cref="PathNote"/> says why. Tests switch paths with <see cref="Path"/>.
+/// </para>
 /// </summary>
 public static unsafe class FusedKernels
 {
-    static readonly delegate* unmanaged<float*, float*, long, int, void> geluForward;
-    static readonly delegate* unmanaged<float*, float*, float*, long, int, void> geluBackward;
-    static readonly delegate* unmanaged<float*, float*, float*, float*, long, long, int, void> geluBiasBackward;
-    static readonly delegate* unmanaged<float*, float*, float*, long, long, long, long, int, void> attentionForward;
-    static readonly delegate* unmanaged<float*, float*, float*, float*, float*, float*, long, long, long, long, int, void> attentionBackward;
-    static readonly delegate* unmanaged<float*, long*, long, long, long, float*, double*, long*, int, long> crossEntropyForward;
-    static readonly delegate* unmanaged<float*, long*, float*, long, long, long, float, float*, int, void> crossEntropyBackward;
+    /// <summary>One variant's entry points.</summary>
+    struct Entries
+    {
+        public delegate* unmanaged<float*, float*, long, int, void> GeluForward;
+        public delegate* unmanaged<float*, float*, float*, long, int, void> GeluBackward;
+        public delegate* unmanaged<float*, float*, float*, float*, long, long, int, void> GeluBiasBackward;
+        public delegate* unmanaged<float*, float*, float*, long, long, long, long, int, void> AttentionForward;
+        public delegate* unmanaged<float*, float*, float*, float*, float*, float*, long, long, long, long, int, void> AttentionBackward;
+        public delegate* unmanaged<float*, long*, long, long, long, float*, double*, long*, int, long> CrossEntropyForward;
+        public delegate* unmanaged<float*, long*, float*, long, long, long, float, float*, int, void> CrossEntropyBackward;
+    }
 
-    /// <summary>Whether the kernels were loaded and this CPU can run them.</summary>
-    public static bool Available { get; }
+    static readonly Entries[] variants = new Entries[4];        // indexed by KernelPath; Off's stays empty
+    static readonly bool[] loaded = new bool[4];
+    static Entries active;
+    static KernelPath path;
 
-    /// <summary>Whether the models use the kernels (initially: available and PTM_FUSED_KERNELS is not 0); never true
-    /// where they are not <see cref="Available"/>. Process-wide.</summary>
-    public static bool Enabled { get => enabled; set => enabled = value && Available; }
+    /// <summary>Whether libptm_kernels.so was found and loaded (any variant may then run where the CPU allows).</summary>
+    public static bool LibraryLoaded { get; }
 
-    static bool enabled;
+    /// <summary>Whether the models can use any kernels on this machine: the library loaded (every x86-64 CPU runs the
+    /// portable variant).</summary>
+    public static bool Available => LibraryLoaded;
+
+    /// <summary>Whether the models use the kernels: <see cref="Path"/> is not <see cref="KernelPath.Off"/>.</summary>
+    public static bool Enabled => path != KernelPath.Off;
+
+    /// <summary>
+    /// The variant the models use, process-wide. Setting a path this machine cannot run (see <see cref="CanRun"/>)
+    /// selects the best one it can instead and says so in <see cref="PathNote"/>; setting a runnable one clears the
+    /// note.
+    /// </summary>
+    public static KernelPath Path
+    {
+        get => path;
+        set
+        {
+            if (CanRun(value))
+            {
+                Select(value, null);
+                return;
+            }
+            var fallback = BestRunnable(KernelPath.Avx512);
+            Select(fallback, $"the {Name(value)} kernels cannot run here ({WhyNot(value)}); using {Name(fallback)}");
+        }
+    }
+
+    /// <summary>
+    /// Why the active path is not the one asked for or the best this CPU has (PTM_KERNELS naming a path this CPU cannot
+    /// execute, an unknown PTM_KERNELS value, ATEN_CPU_CAPABILITY capping the choice, the library missing), or null.
+    /// For the CLI to show; the library never prints it.
+    /// </summary>
+    public static string? PathNote { get; private set; }
+
+    /// <summary>Whether this machine can run <paramref name="candidate"/>: the library loaded and the CPU has its
+    /// instructions. <see cref="KernelPath.Off"/> always runs.</summary>
+    public static bool CanRun(KernelPath candidate) => candidate == KernelPath.Off || (loaded[(int)candidate] && CpuHas(candidate));
+
+    /// <summary>Why <see cref="CanRun"/> is false for <paramref name="candidate"/> (a phrase), or null where it can run.</summary>
+    public static string? WhyNot(KernelPath candidate) =>
+        CanRun(candidate) ? null
+        : !LibraryLoaded ? $"libptm_kernels.so was not built or not found in {TorchRuntime.NativeDirectory}"
+        : !CpuHas(candidate) ? $"this CPU lacks {Name(candidate)} ({CpuFeatures.Describe()})"
+        : $"libptm_kernels.so has no {Name(candidate)} variant";
+
+    /// <summary>The path's name as PTM_KERNELS spells it: avx512, avx2, portable or off.</summary>
+    public static string Name(KernelPath p) => p switch
+    {
+        KernelPath.Avx512 => "avx512",
+        KernelPath.Avx2 => "avx2",
+        KernelPath.Portable => "portable",
+        _ => "off",
+    };
+
+    static bool CpuHas(KernelPath p) => p switch
+    {
+        KernelPath.Avx512 => CpuFeatures.HasAvx512,
+        KernelPath.Avx2 => CpuFeatures.HasAvx2Fma,
+        _ => true,                                               // Off, and Portable: baseline x86-64
+    };
+
+    static KernelPath BestRunnable(KernelPath atMost)
+    {
+        for (var p = atMost; p > KernelPath.Off; p--)
+            if (CanRun(p)) return p;
+        return KernelPath.Off;
+    }
+
+    static void Select(KernelPath p, string? note)
+    {
+        active = variants[(int)p];
+        path = p;
+        PathNote = note;
+    }
 
     /// <summary>
     /// The longest sequence the attention kernel takes. It keeps every row's probabilities for the backward pass,
@@ -46,24 +146,83 @@ public static unsafe class FusedKernels
         TorchRuntime.EnsureInitialized();
         // Loaded after libtorch, so the library's libgomp.so.1 need binds to the OpenMP runtime libtorch already loaded.
         zeros(1).Dispose();
-        string path = Path.Combine(TorchRuntime.NativeDirectory, "libptm_kernels.so");
-        if (!OperatingSystem.IsLinux() || !NativeLibrary.TryLoad(path, out var lib)) return;
-        var supported = (delegate* unmanaged<int>)NativeLibrary.GetExport(lib, "ptm_kernels_supported");
-        if (supported() == 0) return;
-        geluForward = (delegate* unmanaged<float*, float*, long, int, void>)NativeLibrary.GetExport(lib, "ptm_gelu_forward");
-        geluBackward = (delegate* unmanaged<float*, float*, float*, long, int, void>)NativeLibrary.GetExport(lib, "ptm_gelu_backward");
-        geluBiasBackward = (delegate* unmanaged<float*, float*, float*, float*, long, long, int, void>)
-            NativeLibrary.GetExport(lib, "ptm_gelu_bias_backward");
-        attentionForward = (delegate* unmanaged<float*, float*, float*, long, long, long, long, int, void>)
-            NativeLibrary.GetExport(lib, "ptm_causal_attention_forward");
-        attentionBackward = (delegate* unmanaged<float*, float*, float*, float*, float*, float*, long, long, long, long, int, void>)
-            NativeLibrary.GetExport(lib, "ptm_causal_attention_backward");
-        crossEntropyForward = (delegate* unmanaged<float*, long*, long, long, long, float*, double*, long*, int, long>)
-            NativeLibrary.GetExport(lib, "ptm_cross_entropy_forward");
-        crossEntropyBackward = (delegate* unmanaged<float*, long*, float*, long, long, long, float, float*, int, void>)
-            NativeLibrary.GetExport(lib, "ptm_cross_entropy_backward");
-        Available = true;
-        Enabled = Environment.GetEnvironmentVariable("PTM_FUSED_KERNELS") != "0";
+        string file = System.IO.Path.Combine(TorchRuntime.NativeDirectory, "libptm_kernels.so");
+        if (OperatingSystem.IsLinux() && System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture == Architecture.X64
+            && NativeLibrary.TryLoad(file, out var lib))
+        {
+            LibraryLoaded = true;
+            foreach (var p in new[] { KernelPath.Portable, KernelPath.Avx2, KernelPath.Avx512 })
+                loaded[(int)p] = TryBind(lib, $"ptm_{Name(p)}_", out variants[(int)p]);
+        }
+        var (chosen, note) = Choose(Environment.GetEnvironmentVariable("PTM_KERNELS"),
+            Environment.GetEnvironmentVariable("ATEN_CPU_CAPABILITY"), CanRun, WhyNot);
+        Select(chosen, note);
+    }
+
+    /// <summary>
+    /// The path for PTM_KERNELS = <paramref name="asked"/> and ATEN_CPU_CAPABILITY = <paramref name="aten"/> (either
+    /// may be null) on a machine that can run what <paramref name="canRun"/> says, and the note that explains a
+    /// choice other than the plain best: a forced path this machine cannot run (the best it can instead), an unknown
+    /// value (automatic choice), ATEN_CPU_CAPABILITY capping the automatic choice (<c>avx2</c>: at most AVX2;
+    /// <c>default</c>: portable; PTM_KERNELS overrides it), no library. Separate from the machine so tests can ask it
+    /// about any CPU.
+    /// </summary>
+    internal static (KernelPath Path, string? Note) Choose(string? asked, string? aten, Func<KernelPath, bool> canRun,
+                                                         Func<KernelPath, string?> whyNot)
+    {
+        KernelPath Best(KernelPath atMost)
+        {
+            for (var p = atMost; p > KernelPath.Off; p--)
+                if (canRun(p)) return p;
+            return KernelPath.Off;
+        }
+        asked = asked?.Trim().ToLowerInvariant();
+        KernelPath? forced = asked switch
+        {
+            "off" or "0" => KernelPath.Off,
+            "avx512" => KernelPath.Avx512,
+            "avx2" => KernelPath.Avx2,
+            "portable" => KernelPath.Portable,
+            _ => null,
+        };
+        if (forced is KernelPath f)
+        {
+            if (canRun(f)) return (f, null);
+            var fallback = Best(KernelPath.Avx512);
+            return (fallback, $"PTM_KERNELS={asked}: the {Name(f)} kernels cannot run here ({whyNot(f)}); using {Name(fallback)}");
+        }
+        var notes = new List<string>();
+        if (!string.IsNullOrEmpty(asked) && asked != "auto")
+            notes.Add($"PTM_KERNELS={asked} is not one of avx512, avx2, portable, off, auto; choosing automatically");
+        var cap = aten?.Trim().ToLowerInvariant() switch
+        {
+            "default" => KernelPath.Portable,
+            "avx2" => KernelPath.Avx2,
+            _ => KernelPath.Avx512,
+        };
+        var best = Best(cap);
+        if (!canRun(KernelPath.Portable))
+            notes.Add($"no kernels: {whyNot(KernelPath.Portable)}; libtorch's operators serve");
+        else if (best != Best(KernelPath.Avx512))
+            notes.Add($"ATEN_CPU_CAPABILITY={aten!.Trim()} caps the kernels at {Name(best)} (PTM_KERNELS overrides)");
+        return (best, notes.Count == 0 ? null : string.Join("; ", notes));
+    }
+
+    static bool TryBind(nint lib, string prefix, out Entries e)
+    {
+        e = default;
+        nint Get(string name) => NativeLibrary.TryGetExport(lib, prefix + name, out var f) ? f : 0;
+        nint[] f = [Get("gelu_forward"), Get("gelu_backward"), Get("gelu_bias_backward"), Get("causal_attention_forward"),
+            Get("causal_attention_backward"), Get("cross_entropy_forward"), Get("cross_entropy_backward")];
+        if (f.Any(x => x == 0)) return false;
+        e.GeluForward = (delegate* unmanaged<float*, float*, long, int, void>)f[0];
+        e.GeluBackward = (delegate* unmanaged<float*, float*, float*, long, int, void>)f[1];
+        e.GeluBiasBackward = (delegate* unmanaged<float*, float*, float*, float*, long, long, int, void>)f[2];
+        e.AttentionForward = (delegate* unmanaged<float*, float*, float*, long, long, long, long, int, void>)f[3];
+        e.AttentionBackward = (delegate* unmanaged<float*, float*, float*, float*, float*, float*, long, long, long, long, int, void>)f[4];
+        e.CrossEntropyForward = (delegate* unmanaged<float*, long*, long, long, long, float*, double*, long*, int, long>)f[5];
+        e.CrossEntropyBackward = (delegate* unmanaged<float*, long*, float*, long, long, long, float, float*, int, void>)f[6];
+        return true;
     }
 
     /// <summary>Whether <paramref name="x"/> is a tensor the kernels take: recorded by autograd, float32, on the CPU.</summary>
@@ -134,7 +293,7 @@ public static unsafe class FusedKernels
                 throw new ArgumentException(
                     $"GELU with bias: the layer's output must have {bias.numel()} columns, as its bias, got ({string.Join(", ", x.shape)})");
             var y = empty_like(x);
-            geluForward(Data(x), Data(y), x.numel(), Threads);
+            active.GeluForward(Data(x), Data(y), x.numel(), Threads);
             Interlocked.Increment(ref GeluCalls);
             ctx.save_for_backward([x]);
             ctx.save_data("bias", bias is not null);
@@ -148,12 +307,12 @@ public static unsafe class FusedKernels
             var dx = empty_like(x);
             if (!(bool)ctx.get_data("bias"))
             {
-                geluBackward(Data(x), Data(dy), Data(dx), x.numel(), Threads);
+                active.GeluBackward(Data(x), Data(dy), Data(dx), x.numel(), Threads);
                 return [dx];
             }
             long n = x.size(-1);
             var dbias = empty(n);
-            geluBiasBackward(Data(x), Data(dy), Data(dx), Data(dbias), x.numel() / n, n, Threads);
+            active.GeluBiasBackward(Data(x), Data(dy), Data(dx), Data(dbias), x.numel() / n, n, Threads);
             return [dx, dbias];
         }
     }
@@ -177,7 +336,7 @@ public static unsafe class FusedKernels
             long Tp = (T + 15) / 16 * 16;
             var y = empty(B, T, C);                                           // (B, T, C)
             var p = empty(B, nh, T, Tp);                                      // (B, nh, T, Tp) probabilities
-            attentionForward(Data(qkv), Data(y), Data(p), B, T, C, nh, Threads);
+            active.AttentionForward(Data(qkv), Data(y), Data(p), B, T, C, nh, Threads);
             Interlocked.Increment(ref AttentionCalls);
             ctx.save_for_backward([qkv, y.detach(), p]);   // the output detached: saved with its grad_fn it would keep its own node alive
             ctx.save_data("nh", nh);
@@ -194,7 +353,7 @@ public static unsafe class FusedKernels
             var dy = grad.contiguous();
             var dqkv = empty_like(qkv);
             var dbias = (bool)ctx.get_data("bias") ? empty(3 * C) : null;
-            attentionBackward(Data(dy), Data(qkv), Data(y), Data(p), Data(dqkv), dbias is null ? null : Data(dbias), B, T, C, nh, Threads);
+            active.AttentionBackward(Data(dy), Data(qkv), Data(y), Data(p), Data(dqkv), dbias is null ? null : Data(dbias), B, T, C, nh, Threads);
             return dbias is null ? [dqkv, null!] : [dqkv, null!, dbias];
         }
     }
@@ -213,7 +372,7 @@ public static unsafe class FusedKernels
             var lse = empty(N);                                            // each row's log-sum-exp, for backward
             double sum;
             long count;
-            long bad = crossEntropyForward(Data(logits), Ids(targets), N, V, ignore, Data(lse), &sum, &count, Threads);
+            long bad = active.CrossEntropyForward(Data(logits), Ids(targets), N, V, ignore, Data(lse), &sum, &count, Threads);
             if (bad >= 0)
                 throw new ArgumentException(
                     $"cross-entropy: target {targets[bad].item<long>()} at row {bad} is outside the {V} classes [0, {V}) and is not the ignore index {ignore}");
@@ -234,7 +393,7 @@ public static unsafe class FusedKernels
             long N = logits.size(0), V = logits.size(1);
             var dlogits = empty_like(logits);
             float scale = (float)(grad.item<float>() / divisor);
-            crossEntropyBackward(Data(logits), Ids(targets), Data(lse), N, V, ignore, scale, Data(dlogits), Threads);
+            active.CrossEntropyBackward(Data(logits), Ids(targets), Data(lse), N, V, ignore, scale, Data(dlogits), Threads);
             return [dlogits, null!, null!, null!];
         }
     }

@@ -1,5 +1,4 @@
 using TorchSharp;
-using TorchSharp.Modules;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
@@ -7,7 +6,7 @@ namespace Ptm.Kernels;
 
 /// <summary>
 /// bfloat16 mixed precision for CPUs with AVX-512 BF16 (TorchSharp has no autocast). Inside <see cref="Use"/> the
-/// projections of our models (<see cref="MixedLinear"/>, the tied LM/MLM heads) multiply in the compute type and
+/// projections of our models (<see cref="Modeling.Linear"/>, the tied LM/MLM heads) multiply in the compute type and
 /// hand back float32; weights, optimizer state, LayerNorm, softmax and the loss stay float32, and autograd
 /// returns float32 gradients to the float32 master weights. bfloat16 keeps float32's exponent range, so no loss
 /// scaling is needed. The setting is per thread, like TorchSharp's dispose scopes.
@@ -36,51 +35,25 @@ public static class MixedPrecision
         return y.to(x.dtype).MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// The compute type for a <c>training.precision</c> value on a CPU that has (<paramref name="hasBf16DotProduct"/>)
+    /// or lacks native bfloat16 dot products (<see cref="CpuFeatures.HasBf16DotProduct"/>), and a warning when the
+    /// choice is likely slower than float32: "float32" → null; "bfloat16" → bfloat16 (warned without native bf16 dot
+    /// products, where libtorch converts each product to float32 and back); "auto" → bfloat16 where the CPU has them,
+    /// else null. Anything else is null; the config's validation rejects it first.
+    /// </summary>
+    public static (ScalarType? Compute, string? Warning) Resolve(string precision, bool hasBf16DotProduct) => precision switch
+    {
+        "bfloat16" when !hasBf16DotProduct => (ScalarType.BFloat16,
+            "training.precision is \"bfloat16\" but this CPU has no native bfloat16 dot products (AVX-512 BF16 or AMX-BF16): "
+            + "libtorch converts every bfloat16 product to float32 and back, usually slower than float32; \"auto\" picks float32 here"),
+        "bfloat16" => (ScalarType.BFloat16, null),
+        "auto" => (hasBf16DotProduct ? ScalarType.BFloat16 : null, null),
+        _ => (null, null),
+    };
+
     sealed class Restore(ScalarType? previous) : IDisposable
     {
         public void Dispose() => compute = previous;
-    }
-}
-
-/// <summary>
-/// A linear layer (parameters <c>weight</c> (out, in) and <c>bias</c>, as torch.nn.Linear, so state_dict keys do not
-/// change) whose product follows <see cref="MixedPrecision"/>.
-/// </summary>
-public sealed class MixedLinear : Module<Tensor, Tensor>
-{
-    readonly Parameter weight;
-    readonly Parameter? bias;
-
-    public MixedLinear(long inFeatures, long outFeatures, bool hasBias = true) : base("Linear")
-    {
-        // torch.nn.Linear's default: U(-1/√in, 1/√in) for weight and bias. Our models re-initialise anyway.
-        double bound = 1.0 / Math.Sqrt(inFeatures);
-        weight = new Parameter(empty(outFeatures, inFeatures).uniform_(-bound, bound));
-        if (hasBias) bias = new Parameter(empty(outFeatures).uniform_(-bound, bound));
-        RegisterComponents();
-    }
-
-    readonly SplitRowProduct singleRow = new();
-
-    public override Tensor forward(Tensor x) =>
-        (MixedPrecision.Current is null ? singleRow.TryForward(x, weight, bias) : null) ?? MixedPrecision.Linear(x, weight, bias);
-
-    /// <summary>The weight (out, in).</summary>
-    public Tensor Weight => weight;
-
-    /// <summary>The bias (out), or null.</summary>
-    public Tensor? Bias => bias;
-
-    /// <summary>x·Wᵀ + b with b detached: for a fused kernel that returns <see cref="Bias"/>'s gradient itself.</summary>
-    public Tensor ForwardWithDetachedBias(Tensor x)
-    {
-        using var scope = NewDisposeScope();
-        return MixedPrecision.Linear(x, weight, bias?.detach()).MoveToOuterDisposeScope();
-    }
-
-    protected override void Dispose(bool disposing)
-    {
-        if (disposing) singleRow.Dispose();
-        base.Dispose(disposing);
     }
 }

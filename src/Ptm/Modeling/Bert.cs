@@ -160,14 +160,14 @@ public sealed class BertEmbeddings : Module<Tensor, Tensor>
 /// <summary>The stack of post-LN layers; with ALBERT's sharing one layer is applied num_hidden_layers times.</summary>
 public sealed class BertEncoder : Module<Tensor, Tensor>
 {
-    readonly MixedLinear? embedding_hidden_mapping_in;
+    readonly Linear? embedding_hidden_mapping_in;
     readonly ModuleList<BertLayer> layer;
     readonly int depth;
 
     public BertEncoder(BertConfig config) : base("encoder")
     {
         if (config.EmbeddingWidth != config.HiddenSize)
-            embedding_hidden_mapping_in = new MixedLinear(config.EmbeddingWidth, config.HiddenSize);
+            embedding_hidden_mapping_in = new Linear(config.EmbeddingWidth, config.HiddenSize);
         int distinct = config.ShareLayers ? 1 : config.NumHiddenLayers;
         layer = new ModuleList<BertLayer>(Enumerable.Range(0, distinct).Select(_ => new BertLayer(config)).ToArray());
         depth = config.NumHiddenLayers;
@@ -235,17 +235,17 @@ public sealed class BertAttention : Module<Tensor, Tensor>
 /// <summary>Bidirectional multi-head self-attention with separate query, key and value projections (HF names).</summary>
 public sealed class BertSelfAttention : Module<Tensor, Tensor>
 {
-    readonly MixedLinear query;
-    readonly MixedLinear key;
-    readonly MixedLinear value;
+    readonly Linear query;
+    readonly Linear key;
+    readonly Linear value;
     readonly int heads;
     readonly double dropout;
 
     public BertSelfAttention(BertConfig config) : base("self")
     {
-        query = new MixedLinear(config.HiddenSize, config.HiddenSize);
-        key = new MixedLinear(config.HiddenSize, config.HiddenSize);
-        value = new MixedLinear(config.HiddenSize, config.HiddenSize);
+        query = new Linear(config.HiddenSize, config.HiddenSize);
+        key = new Linear(config.HiddenSize, config.HiddenSize);
+        value = new Linear(config.HiddenSize, config.HiddenSize);
         heads = config.NumAttentionHeads;
         dropout = config.AttentionProbsDropoutProb;
         RegisterComponents();
@@ -269,13 +269,13 @@ public sealed class BertSelfAttention : Module<Tensor, Tensor>
 /// </summary>
 public sealed class BertResidualOutput : Module
 {
-    readonly MixedLinear dense;
+    readonly Linear dense;
     readonly LayerNorm LayerNorm;
     readonly Dropout dropout;
 
     public BertResidualOutput(int inFeatures, BertConfig config) : base("output")
     {
-        dense = new MixedLinear(inFeatures, config.HiddenSize);
+        dense = new Linear(inFeatures, config.HiddenSize);
         LayerNorm = nn.LayerNorm(config.HiddenSize, config.LayerNormEps);
         dropout = Dropout(config.HiddenDropoutProb);
         RegisterComponents();
@@ -286,12 +286,12 @@ public sealed class BertResidualOutput : Module
 
 public sealed class BertIntermediate : Module<Tensor, Tensor>
 {
-    readonly MixedLinear dense;
+    readonly Linear dense;
     readonly bool tanhGelu;
 
     public BertIntermediate(BertConfig config) : base("intermediate")
     {
-        dense = new MixedLinear(config.HiddenSize, config.IntermediateSize);
+        dense = new Linear(config.HiddenSize, config.IntermediateSize);
         tanhGelu = config.HiddenAct != "gelu";
         RegisterComponents();
     }
@@ -302,11 +302,11 @@ public sealed class BertIntermediate : Module<Tensor, Tensor>
 /// <summary>dense + tanh on the [CLS] position.</summary>
 public sealed class BertPooler : Module<Tensor, Tensor>
 {
-    readonly MixedLinear dense;
+    readonly Linear dense;
 
     public BertPooler(BertConfig config) : base("pooler")
     {
-        dense = new MixedLinear(config.HiddenSize, config.HiddenSize);
+        dense = new Linear(config.HiddenSize, config.HiddenSize);
         RegisterComponents();
     }
 
@@ -316,12 +316,12 @@ public sealed class BertPooler : Module<Tensor, Tensor>
 public sealed class BertPreTrainingHeads : Module
 {
     internal readonly BertLMPredictionHead predictions;
-    internal readonly MixedLinear seq_relationship;
+    internal readonly Linear seq_relationship;
 
     public BertPreTrainingHeads(BertConfig config) : base("cls")
     {
         predictions = new BertLMPredictionHead(config);
-        seq_relationship = new MixedLinear(config.HiddenSize, 2);
+        seq_relationship = new Linear(config.HiddenSize, 2);
         RegisterComponents();
     }
 
@@ -344,20 +344,20 @@ public sealed class BertLMPredictionHead : Module
     public Tensor Forward(Tensor hidden, Embedding wordEmbeddings)
     {
         using var scope = NewDisposeScope();
-        return MixedPrecision.Linear(transform.forward(hidden), wordEmbeddings.weight!, bias).MoveToOuterDisposeScope();
+        return Ops.Linear(transform.forward(hidden), wordEmbeddings.weight!, bias).MoveToOuterDisposeScope();
     }
 }
 
 public sealed class BertPredictionHeadTransform : Module<Tensor, Tensor>
 {
-    readonly MixedLinear dense;
+    readonly Linear dense;
     readonly LayerNorm LayerNorm;
     readonly bool tanhGelu;
 
     public BertPredictionHeadTransform(BertConfig config) : base("transform")
     {
         // With ALBERT's factorised embeddings the decoder reads embedding-sized vectors.
-        dense = new MixedLinear(config.HiddenSize, config.EmbeddingWidth);
+        dense = new Linear(config.HiddenSize, config.EmbeddingWidth);
         LayerNorm = nn.LayerNorm(config.EmbeddingWidth, config.LayerNormEps);
         tanhGelu = config.HiddenAct != "gelu";
         RegisterComponents();

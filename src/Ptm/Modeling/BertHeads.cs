@@ -14,7 +14,7 @@ public sealed class BertForSequenceClassification : Module<BertInputs, Tensor>, 
 {
     readonly BertModel bert;
     readonly Dropout dropout;
-    readonly Linear classifier;
+    readonly TorchSharp.Modules.Linear classifier;
 
     /// <summary>Wraps an encoder (e.g. a pre-trained one); only the classifier is initialised here.</summary>
     public BertForSequenceClassification(BertModel bert, int numLabels) : base("BertForSequenceClassification")
@@ -56,7 +56,7 @@ public sealed class BertForMultipleChoice : Module<BertInputs, Tensor>, IBertTas
 {
     readonly BertModel bert;
     readonly Dropout dropout;
-    readonly Linear classifier;
+    readonly TorchSharp.Modules.Linear classifier;
 
     /// <summary>Wraps an encoder; only the classifier is initialised here.</summary>
     public BertForMultipleChoice(BertModel bert) : base("BertForMultipleChoice")
@@ -89,7 +89,7 @@ public sealed class BertForMultipleChoice : Module<BertInputs, Tensor>, IBertTas
 /// <summary>A fresh head gets BERT's own initialisation: N(0, initializer_range) weights, zero bias.</summary>
 static class BertHeadInit
 {
-    public static void Apply(Linear layer, BertConfig config)
+    public static void Apply(TorchSharp.Modules.Linear layer, BertConfig config)
     {
         using var _ = no_grad();
         init.normal_(layer.weight!, 0, config.InitializerRange);

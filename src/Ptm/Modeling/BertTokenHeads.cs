@@ -14,7 +14,7 @@ public sealed class BertForTokenClassification : Module<BertInputs, Tensor>, IBe
 {
     readonly BertModel bert;
     readonly Dropout dropout;
-    readonly Linear classifier;
+    readonly TorchSharp.Modules.Linear classifier;
 
     /// <summary>Wraps an encoder; only the classifier is initialised here.</summary>
     public BertForTokenClassification(BertModel bert, int numLabels) : base("BertForTokenClassification")
@@ -55,7 +55,7 @@ public sealed class BertForTokenClassification : Module<BertInputs, Tensor>, IBe
 public sealed class BertForQuestionAnswering : Module<BertInputs, Tensor>, IBertTaskHead
 {
     readonly BertModel bert;
-    readonly Linear qa_outputs;
+    readonly TorchSharp.Modules.Linear qa_outputs;
 
     /// <summary>Wraps an encoder; only the start/end layer is initialised here.</summary>
     public BertForQuestionAnswering(BertModel bert) : base("BertForQuestionAnswering")

@@ -73,12 +73,7 @@ public sealed class Gpt : Module<Tensor, Tensor>
     /// </summary>
     public static Tensor Loss(Tensor logits, Tensor targets, double? normalizer = null)
     {
-        var flatLogits = logits.view(-1, logits.shape[^1]);
-        var flatTargets = targets.view(-1);
-        if (FusedKernels.CrossEntropyApplies(flatLogits, flatTargets))
-            return FusedKernels.CrossEntropy(flatLogits, flatTargets, normalizer);
-        if (normalizer is null) return functional.cross_entropy(flatLogits, flatTargets, ignore_index: -100);
-        return functional.cross_entropy(flatLogits, flatTargets, ignore_index: -100, reduction: Reduction.Sum) / normalizer.Value;
+        return Ops.CrossEntropy(logits.view(-1, logits.shape[^1]), targets.view(-1), normalizer); // (B·T, V) against (B·T)
     }
 
     public long ParameterCount(bool includePositionEmbeddings = true) =>
@@ -131,8 +126,7 @@ public sealed class GptTransformer : Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var weight = wte.weight!;                                          // a new handle per call: disposed with the scope
-        var logits = (MixedPrecision.Current is null ? lmHeadSingleRow.TryForward(hidden, weight, null) : null)
-            ?? MixedPrecision.Linear(hidden, weight, null);
+        var logits = Ops.Linear(hidden, weight, null, lmHeadSingleRow);   // (…, V)
         return logits.MoveToOuterDisposeScope();
     }
 
@@ -164,7 +158,7 @@ public sealed class GptTransformer : Module<Tensor, Tensor>
         if (drop.training) x = drop.forward(x);
         Tensor? mask = keyMask is not null ? AttentionMasks.CausalWithKeys(keyMask, T, past)
             : past > 0 && T > 1 ? AttentionMasks.Causal(T, past, idx.device) : null;
-        for (int i = 0; i < h.Count; i++) x = h[i].Forward(x, cache?[i], mask);
+        for (int i = 0; i < h.Count; i++) x = h[i].forward(x, cache?[i], mask);
         if (ln_f is not null) x = ln_f.forward(x);
         cache?.Advance((int)T);
         return x.MoveToOuterDisposeScope();                                // (B, T, C)

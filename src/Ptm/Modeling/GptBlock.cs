@@ -9,7 +9,7 @@ namespace Ptm.Modeling;
 /// One Transformer decoder block. Pre-LN (GPT-2): x + attn(ln_1(x)), then x + mlp(ln_2(x)).
 /// Post-LN (GPT-1, as in the original Transformer): ln_1(x + attn(x)), then ln_2(x + mlp(x)).
 /// </summary>
-public sealed class GptBlock : Module<Tensor, Tensor>
+public sealed class GptBlock : Module<Tensor, LayerKvCache?, Tensor?, Tensor>
 {
     readonly LayerNorm ln_1;
     readonly CausalSelfAttention attn;
@@ -17,6 +17,7 @@ public sealed class GptBlock : Module<Tensor, Tensor>
     readonly GptMlp mlp;
     readonly bool preLayerNorm;
 
+    /// <summary>The block for <paramref name="config"/>.</summary>
     public GptBlock(GptConfig config) : base("block")
     {
         ln_1 = LayerNorm(config.NEmbd, config.LayerNormEpsilon);
@@ -27,23 +28,21 @@ public sealed class GptBlock : Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor x) => Forward(x, null);
-
-    /// <summary>(B, T, C) to (B, T, C); <paramref name="mask"/> as in <see cref="CausalSelfAttention.Forward"/>.</summary>
-    public Tensor Forward(Tensor x, LayerKvCache? cache, Tensor? mask = null)
+    /// <summary>(B, T, C) to (B, T, C); <paramref name="cache"/> and <paramref name="mask"/> as in
+    /// <see cref="CausalSelfAttention.forward"/> (both null in training).</summary>
+    public override Tensor forward(Tensor x, LayerKvCache? cache, Tensor? mask)
     {
         using var scope = NewDisposeScope();
-        Tensor y;
         if (preLayerNorm)
         {
-            y = x + attn.Forward(ln_1.forward(x), cache, mask);
-            y = y + mlp.forward(ln_2.forward(y));
+            x = x + attn.forward(ln_1.forward(x), cache, mask);
+            x = x + mlp.forward(ln_2.forward(x));
         }
         else
         {
-            y = ln_1.forward(x + attn.Forward(x, cache, mask));
-            y = ln_2.forward(y + mlp.forward(y));
+            x = ln_1.forward(x + attn.forward(x, cache, mask));
+            x = ln_2.forward(x + mlp.forward(x));
         }
-        return y.MoveToOuterDisposeScope();
+        return x.MoveToOuterDisposeScope();
     }
 }

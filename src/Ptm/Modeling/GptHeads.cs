@@ -36,7 +36,7 @@ public sealed class GptForSequenceClassification : Module<Tensor, Tensor>, IGptT
 {
     readonly GptTransformer transformer;
     readonly Dropout dropout;
-    readonly Linear score;
+    readonly TorchSharp.Modules.Linear score;
 
     public GptForSequenceClassification(GptTransformer transformer, int numLabels) : base("GPT2ForSequenceClassification")
     {
@@ -77,7 +77,7 @@ public sealed class GptForMultipleChoice : Module<Tensor, Tensor>, IGptTaskHead
 {
     readonly GptTransformer transformer;
     readonly Dropout dropout;
-    readonly Linear score;
+    readonly TorchSharp.Modules.Linear score;
 
     public GptForMultipleChoice(GptTransformer transformer) : base("GPT2ForMultipleChoice")
     {
@@ -140,7 +140,7 @@ public static class GptTaskLoss
 /// <summary>A fresh head gets GPT's own initialisation: N(0, initializer_range) weights, zero bias.</summary>
 static class GptHeadInit
 {
-    public static void Apply(Linear layer, GptConfig config)
+    public static void Apply(TorchSharp.Modules.Linear layer, GptConfig config)
     {
         using var _ = no_grad();
         init.normal_(layer.weight!, 0, config.InitializerRange);

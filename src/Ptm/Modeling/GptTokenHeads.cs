@@ -15,7 +15,7 @@ public sealed class GptForTokenClassification : Module<Tensor, Tensor>, IGptTask
 {
     readonly GptTransformer transformer;
     readonly Dropout dropout;
-    readonly Linear classifier;
+    readonly TorchSharp.Modules.Linear classifier;
 
     public GptForTokenClassification(GptTransformer transformer, int numLabels) : base("GPT2ForTokenClassification")
     {
@@ -54,7 +54,7 @@ public sealed class GptForTokenClassification : Module<Tensor, Tensor>, IGptTask
 public sealed class GptForQuestionAnswering : Module<Tensor, Tensor>, IGptTaskHead
 {
     readonly GptTransformer transformer;
-    readonly Linear qa_outputs;
+    readonly TorchSharp.Modules.Linear qa_outputs;
 
     public GptForQuestionAnswering(GptTransformer transformer) : base("GPT2ForQuestionAnswering")
     {

@@ -81,8 +81,33 @@ public sealed class Trainer : IDisposable
     /// <summary>After each checkpoint, with its folder (only with a run folder).</summary>
     public event Action<string>? CheckpointSaved;
 
-    /// <summary>What the trainer changed in the config it was given, one sentence each (e.g. a warm-up clipped to the run).</summary>
+    /// <summary>
+    /// Conditions that do not stop training but that a user should know of, one sentence each: what the trainer
+    /// changed in the config it was given (a warm-up clipped to the run, known at construction), and, from the start of
+    /// <see cref="Run"/>, <c>training.precision</c> "bfloat16" on a CPU without native bfloat16 dot products and why the
+    /// kernels run another path than asked or than the CPU's best (<see cref="FusedKernels.PathNote"/>). The library
+    /// never prints them; a front end shows them.
+    /// </summary>
     public IReadOnlyList<string> Warnings => warnings;
+
+    /// <summary>Raised for each warning added when <see cref="Run"/> starts (those of construction are in
+    /// <see cref="Warnings"/> already).</summary>
+    public event Action<string>? Warning;
+
+    bool warned;
+
+    void WarnOnce()
+    {
+        if (warned) return;
+        warned = true;
+        var (_, precision) = MixedPrecision.Resolve(config.Precision, CpuFeatures.HasBf16DotProduct);
+        foreach (var w in new[] { precision, FusedKernels.PathNote is { } note ? $"kernels: {note}" : null })
+        {
+            if (w is null) continue;
+            warnings.Add(w);
+            Warning?.Invoke(w);
+        }
+    }
 
     /// <summary>The config in effect: the one given, after the changes listed in <see cref="Warnings"/>.</summary>
     public TrainingConfig Config => config;
@@ -118,6 +143,7 @@ public sealed class Trainer : IDisposable
     {
         ObjectDisposedException.ThrowIf(disposed, this);
         if (runDir is not null) Directory.CreateDirectory(runDir);
+        WarnOnce();
         var model = objective.Model;
         var losses = new List<double>();
         EvalReport? lastEval = null;

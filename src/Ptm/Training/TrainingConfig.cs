@@ -28,10 +28,12 @@ public sealed record TrainingConfig
     /// <summary>Intra-op threads for libtorch; 0 keeps libtorch's default (one per physical core).</summary>
     [JsonPropertyName("threads")] public int Threads { get; init; }
 
-    /// <summary>"float32", or "bfloat16": matrix products in bfloat16 with float32 master weights (see MixedPrecision).</summary>
+    /// <summary>"float32"; "bfloat16": matrix products in bfloat16 with float32 master weights (see MixedPrecision); or
+    /// "auto": bfloat16 where the CPU has native bfloat16 dot products (CpuFeatures.HasBf16DotProduct), else float32.</summary>
     [JsonPropertyName("precision")] public string Precision { get; init; } = "float32";
 
-    [JsonIgnore] public TorchSharp.torch.ScalarType? ComputeType => Precision == "bfloat16" ? TorchSharp.torch.ScalarType.BFloat16 : null;
+    /// <summary>The products' compute type on this CPU (null: float32), as <see cref="Kernels.MixedPrecision.Resolve"/> decides.</summary>
+    [JsonIgnore] public TorchSharp.torch.ScalarType? ComputeType => Kernels.MixedPrecision.Resolve(Precision, Kernels.CpuFeatures.HasBf16DotProduct).Compute;
 
     [JsonIgnore] public int DecaySteps => LrDecaySteps ?? Math.Max(MaxSteps, WarmupSteps);
 
@@ -72,7 +74,7 @@ public sealed record TrainingConfig
         Require(LogInterval > 0, "log_interval", "a positive integer", LogInterval);
         Require(CheckpointInterval > 0, "checkpoint_interval", "a positive integer", CheckpointInterval);
         Require(Threads >= 0, "threads", "non-negative", Threads);
-        Require(Precision is "float32" or "bfloat16", "precision", "\"float32\" or \"bfloat16\"", Precision);
+        Require(Precision is "float32" or "bfloat16" or "auto", "precision", "\"float32\", \"bfloat16\" or \"auto\"", Precision);
     }
 
     /// <summary>The C# property that carries JSON field <paramref name="field"/> (its [JsonPropertyName]).</summary>

@@ -23,7 +23,7 @@ public class MixedPrecisionTests : IDisposable
     {
         using var scope = NewDisposeScope();
         manual_seed(1);
-        var layer = new MixedLinear(64, 32);
+        var layer = new Ptm.Modeling.Linear(64, 32);
         var x = randn(4, 64);
         var exact = layer.forward(x);
         Tensor mixed;
@@ -62,20 +62,46 @@ public class MixedPrecisionTests : IDisposable
             EvalInterval = 1000, EvalIters = 2, LogInterval = 1000, CheckpointInterval = 1000, Seed = 7,
         };
         var tokenizer = new CharTokenizer("abcdefghijk".Select(c => c.ToString()));
+        var warned = new Dictionary<string, List<string>>();
         TrainingResult Run(string precision)
         {
             manual_seed(42);
             var model = new Gpt(GptModelTests.Tiny() with { NEmbd = 32, NHead = 4 });
-            return new Trainer(new CausalLmObjective(model, tokenizer, data), config with { Precision = precision }, Path.Combine(dir, precision)).Run();
+            var trainer = new Trainer(new CausalLmObjective(model, tokenizer, data), config with { Precision = precision }, Path.Combine(dir, precision));
+            warned[precision] = [];
+            trainer.Warning += w => warned[precision].Add(w);
+            var result = trainer.Run();
+            Assert.Equal(warned[precision], trainer.Warnings);
+            return result;
         }
         var fp32 = Run("float32");
         var bf16 = Run("bfloat16");
+        // The one-time warning about bfloat16 without native bf16 dot products, exactly where this CPU lacks them.
+        Assert.DoesNotContain(warned["float32"], w => w.Contains("training.precision"));
+        Assert.Equal(CpuFeatures.HasBf16DotProduct ? 0 : 1, warned["bfloat16"].Count(w => w.Contains("training.precision")));
         Assert.NotEqual(fp32.Losses, bf16.Losses);
         Assert.True(fp32.Losses[^1] < 0.5 * fp32.Losses[0], "the float32 run should learn the pattern");
         for (int i = 0; i < fp32.Losses.Count; i += 10)
             Assert.True(Math.Abs(bf16.Losses[i] - fp32.Losses[i]) <= 0.03 * fp32.Losses[i] + 0.02,
                 $"step {i + 1}: bfloat16 loss {bf16.Losses[i]:F4} vs float32 {fp32.Losses[i]:F4}");
         Assert.True(Math.Abs(bf16.LastEval!.Loss - fp32.LastEval!.Loss) <= 0.03 * fp32.LastEval.Loss + 0.02);
+    }
+
+    /// <summary>training.precision against a CPU with and without native bfloat16 dot products.</summary>
+    [Theory]
+    [InlineData("float32", true, false, false)]
+    [InlineData("float32", false, false, false)]
+    [InlineData("bfloat16", true, true, false)]
+    [InlineData("bfloat16", false, true, true)]
+    [InlineData("auto", true, true, false)]
+    [InlineData("auto", false, false, false)]
+    public void PrecisionResolvesByTheCpusBfloat16Support(string precision, bool hasBf16, bool bf16Expected, bool warningExpected)
+    {
+        var (compute, warning) = MixedPrecision.Resolve(precision, hasBf16);
+        Assert.Equal(bf16Expected ? ScalarType.BFloat16 : null, compute);
+        Assert.Equal(warningExpected, warning is not null);
+        if (warningExpected) Assert.Contains("no native bfloat16 dot products", warning);
+        new TrainingConfig { Precision = precision }.Validate("cfg.json");
     }
 
     [Fact]

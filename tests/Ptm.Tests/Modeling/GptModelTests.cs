@@ -68,7 +68,7 @@ public class GptModelTests
     {
         using var scope = NewDisposeScope();
         manual_seed(2);
-        TorchSharp.torch.nn.Module<Tensor, Tensor> module = kind switch
+        TorchSharp.torch.nn.Module<Tensor, LayerKvCache?, Tensor?, Tensor> module = kind switch
         {
             "attention" => new CausalSelfAttention(Tiny()),
             "pre-ln block" => new GptBlock(Tiny(preLn: true)),
@@ -78,14 +78,14 @@ public class GptModelTests
         module.eval();
         var x = randn(new long[] { 2, 5, 8 }, ScalarType.Float64).requires_grad_();
         var w = randn(new long[] { 2, 5, 8 }, ScalarType.Float64);
-        (module.forward(x) * w).sum().backward();
+        (module.forward(x, null, null) * w).sum().backward();
         var analytic = x.grad!.clone();
         var xd = x.detach().clone();
         for (int n = 0; n < 20; n++)
         {
             long b = n % 2, t = n % 5, c = (n * 3) % 8;
             double original = xd[b, t, c].item<double>();
-            double Eval(double value) { using var s = NewDisposeScope(); xd[b, t, c] = value; using var _ = no_grad(); return (module.forward(xd) * w).sum().item<double>(); }
+            double Eval(double value) { using var s = NewDisposeScope(); xd[b, t, c] = value; using var _ = no_grad(); return (module.forward(xd, null, null) * w).sum().item<double>(); }
             double numeric = (Eval(original + 1e-6) - Eval(original - 1e-6)) / 2e-6;
             xd[b, t, c] = original;
             Assert.True(Math.Abs(numeric - analytic[b, t, c].item<double>()) < 1e-6, $"{kind} d/dx[{b},{t},{c}]: {analytic[b, t, c].item<double>()} vs {numeric}");
