@@ -86,7 +86,7 @@ public sealed record EncodedTaskSet(TaskData Data, IReadOnlyList<EncodedExample>
 /// The training stream: epoch e visits every example once in an order shuffled from (seed, e), and batch i holds
 /// stream positions i·B .. i·B+B-1, so batches are a pure function of their index (exact resume) and always full.
 /// </summary>
-public sealed class TaskBatchStream(EncodedTaskSet set, int batchSize, long seed, int padId)
+internal sealed class TaskBatchStream(EncodedTaskSet set, int batchSize, long seed, int padId)
 {
     int cachedEpoch = -1;
     int[] order = [];

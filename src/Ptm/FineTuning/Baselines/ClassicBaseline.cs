@@ -58,7 +58,7 @@ public static class ClassicBaseline
     static double Comparable(double v) => double.IsNaN(v) ? double.NegativeInfinity : v;
 
     /// <summary>Minimises the problem's L2-regularised objective from zero with L-BFGS.</summary>
-    public static (LinearModel Model, LbfgsResult Fit) Fit(LinearProblem problem, double l2, LbfgsOptions? optimizer = null)
+    internal static (LinearModel Model, LbfgsResult Fit) Fit(LinearProblem problem, double l2, LbfgsOptions? optimizer = null)
     {
         using var loss = new RegularizedLoss(problem, l2);
         var fit = Lbfgs.Minimize(loss.ValueAndGradient, new double[problem.ParameterCount], optimizer);

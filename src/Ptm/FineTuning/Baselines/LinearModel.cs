@@ -19,7 +19,7 @@ public enum LinearLoss
 /// <see cref="LinearLoss.Choice"/>) plus <c>λ/2 · ||W||²</c>; the bias is not penalised. Targets are class ids
 /// (Softmax), the right row's index within its group (Choice), 0/1 (Logistic) or real values (Squared).
 /// </summary>
-public sealed record LinearProblem
+internal sealed record LinearProblem
 {
     public LinearProblem(SparseRows features, LinearLoss loss, int outputs, IReadOnlyList<double> targets, int groupSize = 1)
     {
@@ -69,7 +69,7 @@ public sealed class LinearModel
     public double Bias(int output) => bias[output];
 
     /// <summary>The model a problem's flat parameter vector describes.</summary>
-    public static LinearModel FromParameters(LinearProblem problem, ReadOnlySpan<double> theta)
+    internal static LinearModel FromParameters(LinearProblem problem, ReadOnlySpan<double> theta)
     {
         if (theta.Length != problem.ParameterCount) throw new ArgumentException($"{theta.Length} parameters for a problem of {problem.ParameterCount}");
         var b = new double[problem.Outputs];
@@ -78,7 +78,7 @@ public sealed class LinearModel
     }
 
     /// <summary>The scores of every row: (rows, outputs), row-major.</summary>
-    public double[] Scores(SparseRows x)
+    internal double[] Scores(SparseRows x)
     {
         if (x.ColumnCount != Inputs) throw new ArgumentException($"features have {x.ColumnCount} columns, the model {Inputs}");
         var scores = new double[x.RowCount * Outputs];

@@ -20,7 +20,7 @@ public sealed record MajorityBaseline(string Label, BaselineScore Score);
 /// problem a split poses, and the metrics of a trained model on a split, computed by the same code as
 /// <c>ptm evaluate</c> (<see cref="TaskMetrics"/>, <see cref="SquadMetrics"/>, <see cref="TagMetrics"/>).
 /// </summary>
-public abstract class TaskBaseline
+internal abstract class TaskBaseline
 {
     protected TaskBaseline(FineTuneTask task, BagOfWords words)
     {
