@@ -54,6 +54,9 @@ public sealed class LinearModel
     readonly double[] weights;   // (Inputs, Outputs), row-major
     readonly double[] bias;      // (Outputs)
 
+    /// <summary>A model from its weights (<paramref name="inputs"/> × <paramref name="outputs"/>, row-major) and bias
+    /// (<paramref name="outputs"/>); the arrays are kept, not copied.</summary>
+    /// <exception cref="ArgumentException">The array lengths do not match the shape.</exception>
     public LinearModel(int inputs, int outputs, double[] weights, double[] bias)
     {
         if (weights.Length != inputs * outputs || bias.Length != outputs) throw new ArgumentException("weight shapes do not match");
@@ -63,9 +66,13 @@ public sealed class LinearModel
         this.bias = bias;
     }
 
+    /// <summary>The number of features, the rows of W.</summary>
     public int Inputs { get; }
+    /// <summary>The number of scores per row, the columns of W.</summary>
     public int Outputs { get; }
+    /// <summary>W[<paramref name="input"/>, <paramref name="output"/>].</summary>
     public double Weight(int input, int output) => weights[input * Outputs + output];
+    /// <summary>b[<paramref name="output"/>]; 0 for a problem without bias.</summary>
     public double Bias(int output) => bias[output];
 
     /// <summary>The model a problem's flat parameter vector describes.</summary>
