@@ -10,6 +10,7 @@ namespace Ptm.FineTuning;
 /// </summary>
 public sealed class BestModelKeeper
 {
+    /// <summary>The run subfolder that holds the best model.</summary>
     public const string Folder = Checkpoints.BestFolder;
 
     readonly Action<string> save;
@@ -61,11 +62,15 @@ public sealed class BestModelKeeper
         _ => "accuracy",
     };
 
+    /// <summary>The validation metric compared (<see cref="PrimaryMetric"/>); higher is better.</summary>
     public string Metric { get; }
+    /// <summary>The best value of <see cref="Metric"/> so far; −∞ before the first evaluation.</summary>
     public double Best { get; private set; } = double.NegativeInfinity;
+    /// <summary>The training step of the best evaluation; -1 before the first.</summary>
     public int BestStep { get; private set; } = -1;
     /// <summary>The best/ folder; empty for an in-memory keeper.</summary>
     public string Directory => directory;
+    /// <summary>True once <c>patience</c> evaluations in a row brought no improvement (never with patience 0).</summary>
     public bool ShouldStop => patience > 0 && sinceBest >= patience;
 
     /// <summary>Call after each evaluation; returns true when this one is a new best (and was saved).</summary>

@@ -109,6 +109,7 @@ public sealed partial class FineTuneModel
 /// <summary>Predicts a labelled set and scores it: the numbers both validation and `ptm evaluate` report.</summary>
 public static class TokenTaskScores
 {
+    /// <summary>Tags every example of <paramref name="set"/> (labelled) and scores the tags against the gold ones.</summary>
     public static TaggingMetrics Tagging(FineTuneModel model, EncodedTaskSet set, int batchSize = 32)
     {
         var names = model.Labels!.Labels;
@@ -117,6 +118,8 @@ public static class TokenTaskScores
             predicted.Select(p => (IReadOnlyList<string>)p.Select(id => names[id]).ToList()).ToList());
     }
 
+    /// <summary>Answers every question of <paramref name="set"/> (labelled) with the model's top span and scores the
+    /// answers against the gold ones.</summary>
     public static SpanMetrics Spans(FineTuneModel model, EncodedTaskSet set, int batchSize = 32)
     {
         var answers = model.PredictSpans(set, batchSize);

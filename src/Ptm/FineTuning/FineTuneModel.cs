@@ -13,17 +13,27 @@ namespace Ptm.FineTuning;
 /// <summary>What finetune.json records next to config.json: everything needed to rebuild the head and its inputs.</summary>
 public sealed record FineTuneInfo
 {
+    /// <summary>The pre-trained model's family: <c>gpt2</c> or <c>bert</c>.</summary>
     [JsonPropertyName("family")] public string Family { get; init; } = "";
+    /// <summary>The task's name as <see cref="FineTuneTasks.Parse"/> reads it.</summary>
     [JsonPropertyName("task")] public string Task { get; init; } = "";
+    /// <summary>The head module's name, recorded for readers of the folder.</summary>
     [JsonPropertyName("head")] public string Head { get; init; } = "";
+    /// <summary>The head's outputs: the classes, 1 for similarity and choice, 2 (start, end) for span QA; <c>num_labels</c>.</summary>
     [JsonPropertyName("num_labels")] public int NumLabels { get; init; }
+    /// <summary>Tokens per encoded sequence, at most the model's context.</summary>
     [JsonPropertyName("max_length")] public int MaxLength { get; init; }
+    /// <summary>GPT-1's λ, the weight of the auxiliary LM loss; 0 for BERT.</summary>
     [JsonPropertyName("lm_coef")] public double LmCoef { get; init; }
     // Span QA's windows and answer choice (absent, hence 0, for the other tasks).
+    /// <summary>Span QA: tokens between the starts of a context's windows.</summary>
     [JsonPropertyName("doc_stride")] public int DocStride { get; init; }
+    /// <summary>Span QA: the longest answer considered, in tokens.</summary>
     [JsonPropertyName("max_answer_length")] public int MaxAnswerLength { get; init; }
+    /// <summary>Span QA: the start and end candidates kept per window when decoding.</summary>
     [JsonPropertyName("n_best")] public int NBest { get; init; }
 
+    /// <summary>The three span QA fields as one value.</summary>
     public SpanOptions SpanOptions => new(DocStride, MaxAnswerLength, NBest);
 }
 
@@ -31,6 +41,9 @@ public sealed record FineTuneInfo
 /// <param name="MaxLength">Tokens per sequence; null means the model's context.</param>
 /// <param name="LmCoef">GPT-1's λ for the auxiliary LM loss (§3.2); ignored for BERT.</param>
 /// <param name="DocStride">Span QA: tokens between window starts; null means a third of the max length.</param>
+/// <param name="Seed">Seeds the new weights: the head and, for GPT, the task tokens' embedding rows.</param>
+/// <param name="MaxAnswerLength">Span QA: the longest answer considered, in tokens.</param>
+/// <param name="NBest">Span QA: start and end candidates kept per window when decoding.</param>
 public sealed record HeadOptions(int? MaxLength = null, double LmCoef = 0.5, long Seed = 1337, int? DocStride = null, int MaxAnswerLength = 30, int NBest = 20);
 
 /// <summary>One prediction: the class (or chosen answer) with its probabilities, or a similarity score.</summary>
@@ -42,6 +55,7 @@ public sealed record TaskPrediction(int Class, float[] Probabilities, float Scor
 /// </summary>
 public sealed partial class FineTuneModel : IDisposable
 {
+    /// <summary>The file in a model folder that records the head (<see cref="FineTuneInfo"/>).</summary>
     public const string InfoFile = "finetune.json";
 
     readonly string configJson;
@@ -57,13 +71,21 @@ public sealed partial class FineTuneModel : IDisposable
         this.configJson = configJson;
     }
 
+    /// <summary>What finetune.json records for this model.</summary>
     public FineTuneInfo Info { get; }
+    /// <summary>The task the head solves.</summary>
     public FineTuneTask Task { get; }
+    /// <summary>The network (pre-trained body and head); owned by this model and disposed with it.</summary>
     public nn.Module Module { get; }
+    /// <summary>The model's tokenizer; a GPT's includes the three task tokens.</summary>
     public ITokenizer Tokenizer { get; }
+    /// <summary>Turns task examples into token ids in this family's framing.</summary>
     public ITaskEncoder Encoder { get; }
+    /// <summary>Class names ↔ ids; null for tasks without classes (similarity, choice, span).</summary>
     public LabelMap? Labels { get; }
+    /// <summary>True for a GPT-2 body, false for BERT.</summary>
     public bool IsGpt => Info.Family == "gpt2";
+    /// <summary>The weight of the auxiliary LM loss in <see cref="Loss"/>: <see cref="FineTuneInfo.LmCoef"/> for GPT, 0 for BERT.</summary>
     public double LmCoef => IsGpt ? Info.LmCoef : 0;
 
     /// <summary>The head's own parameter names (fresh at the start of fine-tuning; everything else is pre-trained).</summary>

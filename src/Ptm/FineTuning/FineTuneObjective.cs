@@ -9,7 +9,7 @@ namespace Ptm.FineTuning;
 /// metrics.jsonl work as in pre-training. Each micro-batch's loss is divided by the step's micro-batch count (the
 /// stream's batches are always full), so accumulation equals one larger batch.
 /// </summary>
-public sealed class FineTuneObjective : ITrainingObjective
+internal sealed class FineTuneObjective : ITrainingObjective
 {
     readonly FineTuneModel model;
     readonly TaskBatchStream stream;

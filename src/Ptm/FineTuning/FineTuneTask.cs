@@ -17,8 +17,10 @@ public enum FineTuneTask
     Span,
 }
 
+/// <summary>Names and properties of <see cref="FineTuneTask"/> values.</summary>
 public static class FineTuneTasks
 {
+    /// <summary>The task's lower-case name, as finetune.json records it and <see cref="Parse"/> reads it.</summary>
     public static string Name(FineTuneTask task) => task switch
     {
         FineTuneTask.Classify => "classify",
@@ -30,6 +32,8 @@ public static class FineTuneTasks
         _ => throw new ArgumentOutOfRangeException(nameof(task)),
     };
 
+    /// <summary>Reads a task name; <paramref name="source"/> names where it came from in the error.</summary>
+    /// <exception cref="InvalidInputException">Not one of classify, pair, similarity, choice, tag, span.</exception>
     public static FineTuneTask Parse(string name, string source) => name switch
     {
         "classify" => FineTuneTask.Classify,
@@ -47,5 +51,6 @@ public static class FineTuneTasks
     /// <summary>Tasks whose labels sit on tokens rather than on the whole input.</summary>
     public static bool IsTokenLevel(FineTuneTask task) => task is FineTuneTask.Tag or FineTuneTask.Span;
 
+    /// <summary>Tasks whose examples have a second text (the pair column).</summary>
     public static bool NeedsPair(FineTuneTask task) => task is FineTuneTask.Pair or FineTuneTask.Similarity;
 }

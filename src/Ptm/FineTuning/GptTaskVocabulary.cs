@@ -15,9 +15,14 @@ public sealed record GptTaskTokens(int Start, int Delimiter, int Extract);
 /// </summary>
 public static class GptTaskVocabulary
 {
+    /// <summary>The task tokens' texts: start, delimiter and extract.</summary>
     public const string Start = "<|start|>", Delimiter = "<|delim|>", Extract = "<|extract|>";
+    /// <summary>The three task tokens in the order they are appended to the vocabulary.</summary>
     public static IReadOnlyList<string> Tokens { get; } = [Start, Delimiter, Extract];
 
+    /// <summary>The model and tokenizer with the task tokens, and their ids. When they are added the model is a new
+    /// <see cref="Gpt"/> the caller owns, in <paramref name="model"/>'s training mode; <paramref name="model"/> is left
+    /// as it was and the caller still disposes it.</summary>
     public static (Gpt Model, ByteLevelBpeTokenizer Tokenizer, GptTaskTokens Ids) Extend(Gpt model, ByteLevelBpeTokenizer tokenizer)
     {
         if (Find(tokenizer) is { } existing) return (model, tokenizer, existing);

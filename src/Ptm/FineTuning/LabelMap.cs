@@ -10,10 +10,13 @@ namespace Ptm.FineTuning;
 /// </summary>
 public sealed class LabelMap
 {
+    /// <summary>The file in a model folder that holds the map.</summary>
     public const string FileName = "labels.json";
 
     readonly Dictionary<string, int> ids;
 
+    /// <summary>The map of <paramref name="labels"/>, id = index.</summary>
+    /// <exception cref="InvalidInputException">A name appears twice.</exception>
     public LabelMap(IReadOnlyList<string> labels)
     {
         Labels = labels;
@@ -22,9 +25,13 @@ public sealed class LabelMap
             if (!ids.TryAdd(labels[i], i)) throw new InvalidInputException($"label '{labels[i]}' appears twice in the label map");
     }
 
+    /// <summary>The class names in id order.</summary>
     public IReadOnlyList<string> Labels { get; }
+    /// <summary>The number of classes.</summary>
     public int Count => Labels.Count;
 
+    /// <summary>The map of every label (tagging: every tag) of the training split, names sorted ordinally.</summary>
+    /// <exception cref="InvalidInputException">An example has no label, or there are fewer than two.</exception>
     public static LabelMap FromTraining(TaskData train)
     {
         // Tagging's classes are its tags; every other task with a label map has one label per example.
@@ -38,9 +45,12 @@ public sealed class LabelMap
     public int Id(string label, string source, int line) => ids.TryGetValue(label, out int id) ? id
         : throw new InvalidInputException($"{source}, line {line}: label '{label}' was not seen in training (known: {string.Join(", ", Labels.Take(10))}{(Count > 10 ? ", ..." : "")})");
 
+    /// <summary>Writes labels.json into <paramref name="directory"/> atomically.</summary>
     public void Save(string directory) =>
         AtomicFile.WriteAllText(Path.Combine(directory, FileName), JsonSerializer.Serialize(Labels, JsonFiles.Indented));
 
+    /// <summary>Reads labels.json from <paramref name="directory"/>.</summary>
+    /// <exception cref="InvalidInputException">The file is missing, not a JSON array of names, has fewer than two or a repeat.</exception>
     public static LabelMap Load(string directory)
     {
         string path = Path.Combine(directory, FileName);

@@ -11,6 +11,7 @@ namespace Ptm.FineTuning;
 /// </summary>
 public static class LearningRateSweep
 {
+    /// <summary>The run folder's record of every rate's result.</summary>
     public const string ResultFile = "sweep.json";
 
     /// <summary>Reads comma-separated learning rates ("5e-5,3e-5,2e-5"); each must be positive and listed once.</summary>
@@ -28,6 +29,7 @@ public static class LearningRateSweep
         return rates;
     }
 
+    /// <summary>The run subfolder of one rate, <c>lr-</c> followed by the rate's round-trip text (e.g. <c>lr-3E-05</c>).</summary>
     public static string Folder(double rate) => "lr-" + rate.ToString("R", CultureInfo.InvariantCulture);
 
     /// <summary>The rate whose best validation metric is highest; on a tie, the one listed first.</summary>

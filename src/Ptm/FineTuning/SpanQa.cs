@@ -86,6 +86,7 @@ public static class SpanEncoding
 /// probability (softmax over the n-best, as run_squad.py reports).</summary>
 public sealed record SpanAnswer(string Text, int Start, int End, float Score, float Probability);
 
+/// <summary>Reads answers off a span QA head's start and end logits.</summary>
 public static class SpanDecoder
 {
     /// <summary>
@@ -131,8 +132,10 @@ public static class SpanDecoder
 /// lower-casing and removing punctuation, the articles a/an/the and extra whitespace.</summary>
 public sealed record SpanMetrics(double ExactMatch, double F1, int Count);
 
+/// <summary>SQuAD v1.1's answer normalisation and metrics, as in the official evaluate script.</summary>
 public static class SquadMetrics
 {
+    /// <summary>Lower-cases, drops ASCII punctuation and symbols, the articles a/an/the and extra whitespace.</summary>
     public static string Normalize(string text)
     {
         var sb = new StringBuilder(text.Length);
@@ -142,8 +145,10 @@ public static class SquadMetrics
         return string.Join(' ', words);
     }
 
+    /// <summary>Whether the two answers are equal after <see cref="Normalize"/>.</summary>
     public static bool ExactMatch(string predicted, string gold) => Normalize(predicted) == Normalize(gold);
 
+    /// <summary>Token F1 of the normalised answers (tokens as a multiset); 0 when they share no token.</summary>
     public static double F1(string predicted, string gold)
     {
         var p = Normalize(predicted).Split(' ', StringSplitOptions.RemoveEmptyEntries);
@@ -157,6 +162,8 @@ public static class SquadMetrics
         return 2 * precision * recall / (precision + recall);
     }
 
+    /// <summary>Mean exact match and F1 of <paramref name="predicted"/> against <paramref name="gold"/>, pairwise by index;
+    /// NaN for an empty set.</summary>
     public static SpanMetrics Score(IReadOnlyList<string> predicted, IReadOnlyList<string> gold) => new(
         gold.Count == 0 ? double.NaN : predicted.Zip(gold).Count(x => ExactMatch(x.First, x.Second)) / (double)gold.Count,
         gold.Count == 0 ? double.NaN : predicted.Zip(gold).Average(x => F1(x.First, x.Second)),

@@ -10,11 +10,17 @@ namespace Ptm.FineTuning;
 public sealed record TaskBatch(Tensor InputIds, Tensor TokenTypeIds, Tensor AttentionMask, Tensor LastIndex, Tensor Labels, Tensor Scores, long Tokens)
     : IDisposable
 {
+    /// <summary>The number of examples, B.</summary>
     public long Size => InputIds.shape[0];
+    /// <summary>Tagging: each token's label id (B, T), -100 on pieces after a word's first and on padding; else null.</summary>
     public Tensor? TokenLabels { get; init; }
+    /// <summary>Span QA: the answer's first token in each window (B, int64), 0 when the window lacks the whole answer; else null.</summary>
     public Tensor? StartPositions { get; init; }
+    /// <summary>Span QA: the answer's last token in each window (B, int64), 0 when the window lacks the whole answer; else null.</summary>
     public Tensor? EndPositions { get; init; }
 
+    /// <summary>Pads <paramref name="examples"/> (all with the same number of sequences K) to the longest sequence T
+    /// with <paramref name="padId"/>. The caller owns the batch and disposes it (or lets a dispose scope do it).</summary>
     public static TaskBatch From(IReadOnlyList<EncodedExample> examples, int padId)
     {
         int B = examples.Count, K = examples[0].Sequences.Length;
@@ -59,6 +65,7 @@ public sealed record TaskBatch(Tensor InputIds, Tensor TokenTypeIds, Tensor Atte
         };
     }
 
+    /// <summary>Disposes every tensor of the batch.</summary>
     public void Dispose()
     {
         InputIds.Dispose(); TokenTypeIds.Dispose(); AttentionMask.Dispose(); LastIndex.Dispose(); Labels.Dispose(); Scores.Dispose();
@@ -70,10 +77,11 @@ public sealed record TaskBatch(Tensor InputIds, Tensor TokenTypeIds, Tensor Atte
 /// example) and how many examples had to be truncated.</summary>
 public sealed record EncodedTaskSet(TaskData Data, IReadOnlyList<EncodedExample> Examples, int TruncatedCount)
 {
+    /// <summary>The number of encoded examples (span QA: windows).</summary>
     public int Count => Examples.Count;
 
-    /// <summary>The warning printed whenever text did not fit: never silent, never dropped.</summary>
-    /// <summary>What was cut, in the words that fit the task's truncation rule; null when nothing was.</summary>
+    /// <summary>The warning printed whenever text did not fit (never silent, never dropped): what was cut, in the words
+    /// that fit the task's truncation rule; null when nothing was.</summary>
     public string? TruncationWarning(FineTuneTask task, int maxLength) => TruncatedCount == 0 ? null : task switch
     {
         FineTuneTask.Tag => $"warning: {Data.Source}: {TruncatedCount} of {Data.Count} sentences did not fit in {maxLength} tokens; their last words were cut, are predicted as the default tag and still count in the metrics",
@@ -86,7 +94,7 @@ public sealed record EncodedTaskSet(TaskData Data, IReadOnlyList<EncodedExample>
 /// The training stream: epoch e visits every example once in an order shuffled from (seed, e), and batch i holds
 /// stream positions i·B .. i·B+B-1, so batches are a pure function of their index (exact resume) and always full.
 /// </summary>
-public sealed class TaskBatchStream(EncodedTaskSet set, int batchSize, long seed, int padId)
+internal sealed class TaskBatchStream(EncodedTaskSet set, int batchSize, long seed, int padId)
 {
     int cachedEpoch = -1;
     int[] order = [];

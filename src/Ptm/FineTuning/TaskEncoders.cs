@@ -41,11 +41,16 @@ public interface ITaskEncoder
 /// </summary>
 public sealed class GptTaskEncoder(ByteLevelBpeTokenizer tokenizer, GptTaskTokens tokens, int maxLength) : ITaskEncoder
 {
+    /// <inheritdoc />
     public int MaxLength => maxLength;
+    /// <inheritdoc />
     public int PadId => 0;   // causal attention: tokens after the extract token never reach it
+    /// <summary>The ids of the start, delimiter and extract tokens.</summary>
     public GptTaskTokens Tokens => tokens;
+    /// <summary>The tokenizer, with the task tokens among its special tokens.</summary>
     public ByteLevelBpeTokenizer Tokenizer => tokenizer;
 
+    /// <inheritdoc />
     public (int[][] Sequences, int[][] TypeIds, bool Truncated) Encode(FineTuneTask task, TaskExample example)
     {
         int[] a = tokenizer.Encode(example.Text);
@@ -85,10 +90,14 @@ public sealed class GptTaskEncoder(ByteLevelBpeTokenizer tokenizer, GptTaskToken
 /// </summary>
 public sealed class BertTaskEncoder(WordPieceTokenizer tokenizer, int maxLength) : ITaskEncoder
 {
+    /// <inheritdoc />
     public int MaxLength => maxLength;
+    /// <summary>The tokenizer, which supplies [CLS], [SEP] and [PAD].</summary>
     public WordPieceTokenizer Tokenizer => tokenizer;
+    /// <inheritdoc />
     public int PadId => tokenizer.PadId;
 
+    /// <inheritdoc />
     public (int[][] Sequences, int[][] TypeIds, bool Truncated) Encode(FineTuneTask task, TaskExample example)
     {
         var encodings = task switch

@@ -11,8 +11,13 @@ namespace Ptm.FineTuning;
 /// </summary>
 public static partial class TaskFile
 {
+    /// <summary>Splits a CSV/TSV choices field into its choices.</summary>
     public const char ChoiceSeparator = '|';
 
+    /// <summary>Reads the examples of <paramref name="path"/> for <paramref name="task"/>.</summary>
+    /// <param name="path">A .csv, .tsv/.tab or .jsonl/.ndjson file.</param>
+    /// <param name="task">Decides which columns are read and how.</param>
+    /// <param name="columns">The names of the columns to read.</param>
     /// <param name="requireLabel">False for prediction, where the label column may be absent.</param>
     public static TaskData Read(string path, FineTuneTask task, TaskColumns columns, bool requireLabel = true)
     {

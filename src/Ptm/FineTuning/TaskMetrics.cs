@@ -6,8 +6,13 @@ public sealed record ClassificationMetrics(double Accuracy, double MacroF1, int[
 /// <summary>Pearson and Spearman correlation (STS-B's metrics) and the mean squared error.</summary>
 public sealed record CorrelationMetrics(double Pearson, double Spearman, double Mse, int Count);
 
+/// <summary>The sequence-level tasks' metrics, computed the same way for validation, <c>ptm evaluate</c> and the
+/// classic baselines.</summary>
 public static class TaskMetrics
 {
+    /// <summary>Accuracy, macro F1 (over the classes that occur in <paramref name="gold"/> or
+    /// <paramref name="predicted"/>) and the confusion matrix of class ids in [0, <paramref name="classes"/>);
+    /// NaN scores for an empty set.</summary>
     public static ClassificationMetrics Classification(IReadOnlyList<int> gold, IReadOnlyList<int> predicted, int classes)
     {
         var confusion = new int[classes, classes];
@@ -32,12 +37,15 @@ public static class TaskMetrics
         return new ClassificationMetrics(gold.Count == 0 ? double.NaN : (double)correct / gold.Count, counted == 0 ? double.NaN : sum / counted, confusion, gold.Count);
     }
 
+    /// <summary>Pearson, Spearman (Pearson of the ranks) and mean squared error of predicted against gold scores.</summary>
     public static CorrelationMetrics Correlation(IReadOnlyList<double> gold, IReadOnlyList<double> predicted)
     {
         double mse = gold.Zip(predicted, (g, p) => (g - p) * (g - p)).DefaultIfEmpty(double.NaN).Average();
         return new CorrelationMetrics(Pearson(gold, predicted), Pearson(Ranks(gold), Ranks(predicted)), mse, gold.Count);
     }
 
+    /// <summary>Pearson's correlation coefficient of two equally long series; NaN for fewer than two points or a
+    /// constant series.</summary>
     public static double Pearson(IReadOnlyList<double> x, IReadOnlyList<double> y)
     {
         int n = x.Count;

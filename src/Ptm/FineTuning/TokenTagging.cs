@@ -8,9 +8,14 @@ namespace Ptm.FineTuning;
 /// </summary>
 public static class TagEncoding
 {
+    /// <summary>The label of pieces that take no part in the loss or the prediction (PyTorch's cross-entropy ignore index).</summary>
     public const int Ignore = -100;
 
+    /// <summary>Frames and tokenises <paramref name="words"/>; stops before the first word that would not fit whole.</summary>
+    /// <param name="framing">The family's special tokens and word tokenizer.</param>
+    /// <param name="words">The example's words.</param>
     /// <param name="tagIds">The label id of each word, or null when the example has no tags (prediction).</param>
+    /// <param name="maxLength">Tokens per sequence, the framing tokens included.</param>
     public static EncodedExample Encode(ITokenTaskFraming framing, IReadOnlyList<string> words, int[]? tagIds, int maxLength)
     {
         var ids = new List<int>(words.Count + 2) { framing.Open };
@@ -46,6 +51,7 @@ public sealed record TaggingMetrics(double Precision, double Recall, double F1, 
 /// <summary>An entity of a BIO sequence: its type and its words [Start, End).</summary>
 public readonly record struct TaggedEntity(string Type, int Start, int End);
 
+/// <summary>BIO tagging's metrics, as CoNLL's conlleval computes them.</summary>
 public static class TagMetrics
 {
     /// <summary>
@@ -73,6 +79,8 @@ public static class TagMetrics
         return entities;
     }
 
+    /// <summary>Entity precision, recall and F1 over all sentences and accuracy over all words, of
+    /// <paramref name="predicted"/> against <paramref name="gold"/> (one tag per word, pairwise by index).</summary>
     public static TaggingMetrics Score(IReadOnlyList<IReadOnlyList<string>> gold, IReadOnlyList<IReadOnlyList<string>> predicted)
     {
         int goldCount = 0, predCount = 0, correct = 0, words = 0, rightWords = 0;

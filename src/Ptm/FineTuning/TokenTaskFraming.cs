@@ -25,8 +25,10 @@ public interface ITokenTaskFraming
     /// <summary>The pieces of word <paramref name="index"/> of a sentence given as words.</summary>
     int[] WordPieces(IReadOnlyList<string> words, int index);
 
+    /// <summary>The pieces of a running text (a question).</summary>
     int[] Encode(string text);
 
+    /// <summary>The pieces of a running text (a context) with each piece's character span in it.</summary>
     (int[] Ids, CharSpan[] Offsets) EncodeWithOffsets(string text);
 }
 
@@ -34,12 +36,19 @@ public interface ITokenTaskFraming
 /// (WordPiece ignores the spaces between words anyway).</summary>
 public sealed class BertTokenFraming(WordPieceTokenizer tokenizer) : ITokenTaskFraming
 {
+    /// <inheritdoc />
     public int Open => tokenizer.ClsId;
+    /// <inheritdoc />
     public int Separator => tokenizer.SepId;
+    /// <inheritdoc />
     public int Close => tokenizer.SepId;
+    /// <inheritdoc />
     public bool SegmentIds => true;
+    /// <inheritdoc />
     public int[] WordPieces(IReadOnlyList<string> words, int index) => tokenizer.Encode(words[index]);
+    /// <inheritdoc />
     public int[] Encode(string text) => tokenizer.Encode(text);
+    /// <inheritdoc />
     public (int[] Ids, CharSpan[] Offsets) EncodeWithOffsets(string text) => tokenizer.EncodeWithOffsets(text);
 }
 
@@ -53,12 +62,19 @@ public sealed class BertTokenFraming(WordPieceTokenizer tokenizer) : ITokenTaskF
 /// </summary>
 public sealed class GptTokenFraming(ByteLevelBpeTokenizer tokenizer, GptTaskTokens tokens) : ITokenTaskFraming
 {
+    /// <inheritdoc />
     public int Open => tokens.Start;
+    /// <inheritdoc />
     public int Separator => tokens.Delimiter;
+    /// <inheritdoc />
     public int Close => tokens.Extract;
+    /// <inheritdoc />
     public bool SegmentIds => false;
+    /// <inheritdoc />
     public int[] WordPieces(IReadOnlyList<string> words, int index) =>
         words[index].Length == 0 ? [] : tokenizer.Encode(index == 0 ? words[0] : " " + words[index]);
+    /// <inheritdoc />
     public int[] Encode(string text) => tokenizer.Encode(text);
+    /// <inheritdoc />
     public (int[] Ids, CharSpan[] Offsets) EncodeWithOffsets(string text) => tokenizer.EncodeWithOffsets(text);
 }

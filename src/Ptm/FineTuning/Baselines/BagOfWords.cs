@@ -4,7 +4,7 @@ namespace Ptm.FineTuning.Baselines;
 
 /// <summary>The words a baseline sees: BERT's basic tokenizer, lower-cased with accents stripped and punctuation
 /// split off, each word with its character span in the original text (span QA needs the offsets).</summary>
-public static class BaselineWords
+internal static class BaselineWords
 {
     static readonly BertBasicTokenizer Basic = new(lowerCase: true);
 
@@ -27,10 +27,16 @@ public sealed class WordVocabulary
         for (int i = 0; i < words.Count; i++) ids.Add(words[i], i);
     }
 
+    /// <summary>The vocabulary's words in ordinal order; a word's index is its feature id.</summary>
     public IReadOnlyList<string> Words { get; }
+    /// <summary>The least number of training occurrences a word needed to enter.</summary>
     public int MinCount { get; }
+    /// <summary>The number of words, i.e. of feature ids.</summary>
     public int Count => Words.Count;
 
+    /// <summary>The vocabulary of <paramref name="words"/> (the training split's words, repeats counted): every word seen
+    /// at least <paramref name="minCount"/> times.</summary>
+    /// <exception cref="InvalidOptionException"><paramref name="minCount"/> is below 1.</exception>
     public static WordVocabulary Build(IEnumerable<string> words, int minCount)
     {
         if (minCount < 1) throw new InvalidOptionException(nameof(BaselineOptions), nameof(BaselineOptions.MinCount), "must be at least 1", minCount);
@@ -39,6 +45,7 @@ public sealed class WordVocabulary
         return new WordVocabulary(counts.Where(kv => kv.Value >= minCount).Select(kv => kv.Key).Order(StringComparer.Ordinal).ToList(), minCount);
     }
 
+    /// <summary>The feature id of <paramref name="word"/>; false for a word outside the vocabulary.</summary>
     public bool TryGetId(string word, out int id) => ids.TryGetValue(word, out id);
 }
 
@@ -54,8 +61,10 @@ public enum TermWeighting
 /// <summary>A sparse vector: strictly increasing ids and their values.</summary>
 public sealed record SparseVector(int[] Ids, double[] Values)
 {
+    /// <summary>The vector with no non-zero entries.</summary>
     public static readonly SparseVector Empty = new([], []);
 
+    /// <summary>The number of non-zero entries.</summary>
     public int Count => Ids.Length;
 
     /// <summary>The element-wise product: non-zero only on ids both vectors have (for binary vectors, the shared words).</summary>
@@ -76,12 +85,17 @@ public sealed record SparseVector(int[] Ids, double[] Values)
 /// <summary>Bag-of-words features: a text's words counted over a fixed vocabulary, unknown words dropped.</summary>
 public sealed class BagOfWords(WordVocabulary vocabulary, TermWeighting weighting)
 {
+    /// <summary>The fixed vocabulary; its ids are the feature columns.</summary>
     public WordVocabulary Vocabulary { get; } = vocabulary;
+    /// <summary>How a word's count becomes its feature value.</summary>
     public TermWeighting Weighting { get; } = weighting;
+    /// <summary>The number of features: the vocabulary's size.</summary>
     public int Dimension => Vocabulary.Count;
 
+    /// <summary>The features of <paramref name="text"/>, split into words as <see cref="BaselineWords"/> does.</summary>
     public SparseVector Vector(string text) => Vector(BaselineWords.Of(text));
 
+    /// <summary>The features of already split <paramref name="words"/>: ids increasing, values per <see cref="Weighting"/>.</summary>
     public SparseVector Vector(IEnumerable<string> words)
     {
         var counts = new SortedDictionary<int, int>();
@@ -91,8 +105,12 @@ public sealed class BagOfWords(WordVocabulary vocabulary, TermWeighting weightin
             counts.Values.Select(c => Weighting == TermWeighting.Binary ? 1.0 : Math.Log(1 + c)).ToArray());
     }
 
+    /// <summary>The weighting's name as <see cref="ParseWeighting"/> reads it: <c>binary</c> or <c>log-count</c>.</summary>
     public static string Name(TermWeighting weighting) => weighting == TermWeighting.Binary ? "binary" : "log-count";
 
+    /// <summary>Reads a weighting name (<c>binary</c> or <c>log-count</c>); <paramref name="source"/> names where it came
+    /// from in the error.</summary>
+    /// <exception cref="InvalidInputException">Any other name.</exception>
     public static TermWeighting ParseWeighting(string name, string source) => name switch
     {
         "binary" => TermWeighting.Binary,

@@ -5,7 +5,7 @@ namespace Ptm.FineTuning.Baselines;
 /// softmax over the k choices and cross-entropy on the right one. The first block learns which answers are likely
 /// at all, the second which shared words count as evidence.
 /// </summary>
-public sealed class ChoiceBaseline : TaskBaseline
+internal sealed class ChoiceBaseline : TaskBaseline
 {
     readonly int choices;
     readonly int majority;

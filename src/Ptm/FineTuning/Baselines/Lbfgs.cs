@@ -10,6 +10,11 @@ public sealed record LbfgsOptions(int MaxIterations = 2000, int History = 10, do
 /// <param name="GradientNorm">The largest absolute gradient component at <see cref="X"/>.</param>
 /// <param name="Converged">Whether that is at most <see cref="LbfgsOptions.GradientTolerance"/>, the first-order
 /// optimality condition; false after a stall or MaxIterations.</param>
+/// <summary>Where <see cref="Lbfgs.Minimize"/> stopped.</summary>
+/// <param name="X">The last point: the minimiser when <paramref name="Converged"/>; a fresh array the caller owns.</param>
+/// <param name="Value">The objective at <paramref name="X"/>.</param>
+/// <param name="Iterations">Line searches made.</param>
+/// <param name="Evaluations">Objective (value and gradient) evaluations made, line-search trials included.</param>
 public sealed record LbfgsResult(double[] X, double Value, double GradientNorm, int Iterations, int Evaluations, bool Converged);
 
 /// <summary>
@@ -22,7 +27,10 @@ public static class Lbfgs
 {
     const double Armijo = 1e-4;   // sufficient decrease constant c1 (N&W §3.1)
 
+    /// <summary>Minimises <paramref name="objective"/> from <paramref name="start"/> (not modified).</summary>
     /// <param name="objective">Writes the gradient at x into its second argument and returns the value.</param>
+    /// <param name="start">The first point; its length is the problem's dimension.</param>
+    /// <param name="options">Stopping rules and history; null for the defaults.</param>
     public static LbfgsResult Minimize(Func<double[], double[], double> objective, double[] start, LbfgsOptions? options = null)
     {
         var o = options ?? new LbfgsOptions();

@@ -19,7 +19,7 @@ public enum LinearLoss
 /// <see cref="LinearLoss.Choice"/>) plus <c>λ/2 · ||W||²</c>; the bias is not penalised. Targets are class ids
 /// (Softmax), the right row's index within its group (Choice), 0/1 (Logistic) or real values (Squared).
 /// </summary>
-public sealed record LinearProblem
+internal sealed record LinearProblem
 {
     public LinearProblem(SparseRows features, LinearLoss loss, int outputs, IReadOnlyList<double> targets, int groupSize = 1)
     {
@@ -54,6 +54,9 @@ public sealed class LinearModel
     readonly double[] weights;   // (Inputs, Outputs), row-major
     readonly double[] bias;      // (Outputs)
 
+    /// <summary>A model from its weights (<paramref name="inputs"/> × <paramref name="outputs"/>, row-major) and bias
+    /// (<paramref name="outputs"/>); the arrays are kept, not copied.</summary>
+    /// <exception cref="ArgumentException">The array lengths do not match the shape.</exception>
     public LinearModel(int inputs, int outputs, double[] weights, double[] bias)
     {
         if (weights.Length != inputs * outputs || bias.Length != outputs) throw new ArgumentException("weight shapes do not match");
@@ -63,13 +66,17 @@ public sealed class LinearModel
         this.bias = bias;
     }
 
+    /// <summary>The number of features, the rows of W.</summary>
     public int Inputs { get; }
+    /// <summary>The number of scores per row, the columns of W.</summary>
     public int Outputs { get; }
+    /// <summary>W[<paramref name="input"/>, <paramref name="output"/>].</summary>
     public double Weight(int input, int output) => weights[input * Outputs + output];
+    /// <summary>b[<paramref name="output"/>]; 0 for a problem without bias.</summary>
     public double Bias(int output) => bias[output];
 
     /// <summary>The model a problem's flat parameter vector describes.</summary>
-    public static LinearModel FromParameters(LinearProblem problem, ReadOnlySpan<double> theta)
+    internal static LinearModel FromParameters(LinearProblem problem, ReadOnlySpan<double> theta)
     {
         if (theta.Length != problem.ParameterCount) throw new ArgumentException($"{theta.Length} parameters for a problem of {problem.ParameterCount}");
         var b = new double[problem.Outputs];
@@ -78,7 +85,7 @@ public sealed class LinearModel
     }
 
     /// <summary>The scores of every row: (rows, outputs), row-major.</summary>
-    public double[] Scores(SparseRows x)
+    internal double[] Scores(SparseRows x)
     {
         if (x.ColumnCount != Inputs) throw new ArgumentException($"features have {x.ColumnCount} columns, the model {Inputs}");
         var scores = new double[x.RowCount * Outputs];

@@ -8,7 +8,7 @@ namespace Ptm.FineTuning.Baselines;
 /// parameter vector, with its gradient from autograd. The design matrix enters as (row, column, value) triples:
 /// the scores are a scatter-add of the weight rows its non-zeros pick, so no dense (rows, features) matrix is built.
 /// </summary>
-public sealed class RegularizedLoss : IDisposable
+internal sealed class RegularizedLoss : IDisposable
 {
     readonly LinearProblem problem;
     readonly Tensor rows, columns, values, targets;

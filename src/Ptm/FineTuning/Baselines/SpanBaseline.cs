@@ -9,7 +9,7 @@ namespace Ptm.FineTuning.Baselines;
 /// with the largest sum of log-odds, which is the most likely single run if the words were independent (a single
 /// word when every log-odds is negative); its text is the context's own characters from the run's first to last word.
 /// </summary>
-public sealed class SpanBaseline : TaskBaseline
+internal sealed class SpanBaseline : TaskBaseline
 {
     public const int PositionBuckets = 5;
 

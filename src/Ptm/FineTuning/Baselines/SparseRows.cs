@@ -2,7 +2,7 @@ namespace Ptm.FineTuning.Baselines;
 
 /// <summary>A sparse design matrix in compressed rows: row r's entries are [RowStarts[r], RowStarts[r + 1]) of
 /// <see cref="Columns"/> and <see cref="Values"/>.</summary>
-public sealed class SparseRows
+internal sealed class SparseRows
 {
     readonly List<int> rowStarts = [0];
     readonly List<int> columns = [];

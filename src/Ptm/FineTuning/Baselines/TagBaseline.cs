@@ -5,7 +5,7 @@ namespace Ptm.FineTuning.Baselines;
 /// the next word, or a sentence start / end marker), each in its own block of features; words are lower-cased.
 /// Entity precision, recall and F1 by <see cref="TagMetrics"/>, as <c>ptm evaluate</c> scores a tagger.
 /// </summary>
-public sealed class TagBaseline : TaskBaseline
+internal sealed class TagBaseline : TaskBaseline
 {
     readonly LabelMap labels;
 

@@ -3,11 +3,17 @@ namespace Ptm.FineTuning.Baselines;
 /// <summary>A baseline's metrics on one file, named as <c>ptm evaluate</c> names them, in print order.</summary>
 public sealed record BaselineScore(IReadOnlyList<KeyValuePair<string, double>> Values)
 {
+    /// <summary>The value of the metric called <paramref name="name"/>; throws <see cref="InvalidOperationException"/>
+    /// if there is none.</summary>
     public double this[string name] => Values.First(kv => kv.Key == name).Value;
 
+    /// <summary>Accuracy and macro F1.</summary>
     public static BaselineScore Of(ClassificationMetrics m) => new([new("accuracy", m.Accuracy), new("macro_f1", m.MacroF1)]);
+    /// <summary>Pearson, Spearman and mean squared error.</summary>
     public static BaselineScore Of(CorrelationMetrics m) => new([new("pearson", m.Pearson), new("spearman", m.Spearman), new("mse", m.Mse)]);
+    /// <summary>SQuAD exact match and F1.</summary>
     public static BaselineScore Of(SpanMetrics m) => new([new("exact_match", m.ExactMatch), new("f1", m.F1)]);
+    /// <summary>Entity precision, recall and F1, and token accuracy.</summary>
     public static BaselineScore Of(TaggingMetrics m) => new([new("entity_precision", m.Precision), new("entity_recall", m.Recall),
         new("entity_f1", m.F1), new("token_accuracy", m.TokenAccuracy)]);
 }
@@ -20,7 +26,7 @@ public sealed record MajorityBaseline(string Label, BaselineScore Score);
 /// problem a split poses, and the metrics of a trained model on a split, computed by the same code as
 /// <c>ptm evaluate</c> (<see cref="TaskMetrics"/>, <see cref="SquadMetrics"/>, <see cref="TagMetrics"/>).
 /// </summary>
-public abstract class TaskBaseline
+internal abstract class TaskBaseline
 {
     protected TaskBaseline(FineTuneTask task, BagOfWords words)
     {

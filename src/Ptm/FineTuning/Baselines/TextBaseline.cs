@@ -5,7 +5,7 @@ namespace Ptm.FineTuning.Baselines;
 /// product being the words the two share, the classic pair feature. Classes by multinomial logistic regression;
 /// similarity scores by ridge regression (squared error + L2).
 /// </summary>
-public sealed class TextBaseline : TaskBaseline
+internal sealed class TextBaseline : TaskBaseline
 {
     readonly LabelMap? labels;
     readonly bool pair;
