@@ -315,7 +315,11 @@ public sealed class FusedKernelsTests : IDisposable
         double gradErr = MaxAbs(logits.grad!.to(ScalarType.Float64) - reference.Grad);
         double gradErrLibtorch = MaxAbs(libtorch32.Grad - reference.Grad);
         Assert.True(lossErr <= 1e-6, $"relative loss error {lossErr:E2} (libtorch float32: {Math.Abs(libtorch32.Loss - reference.Loss) / Math.Abs(reference.Loss):E2})");
-        Assert.True(gradErr <= 4 * gradErrLibtorch + 1e-9, $"gradient error {gradErr:E2} vs libtorch float32 {gradErrLibtorch:E2}");
+        // Within 4× libtorch's own float32 error, or 16 float32 roundings of the largest gradient where libtorch's error is
+        // smaller than that (its scalar code without vectorised exp, ATEN_CPU_CAPABILITY=default, is nearly exact).
+        double roundingBound = 16 * Math.Pow(2, -23) * MaxAbs(reference.Grad);
+        Assert.True(gradErr <= Math.Max(4 * gradErrLibtorch, roundingBound),
+            $"gradient error {gradErr:E2} vs libtorch float32 {gradErrLibtorch:E2} and 16 roundings {roundingBound:E2}");
         for (int i = 0; i < ignored; i++) Assert.Equal(0.0, MaxAbs(logits.grad![i * 2]));
     }
 
