@@ -32,7 +32,7 @@ internal sealed record TrainerState
 /// </summary>
 public static class Checkpoints
 {
-    /// <summary>The folder of a run folder that holds its checkpoints.</summary>
+    /// <summary>Name of the sub-folder of a run folder that holds its checkpoints.</summary>
     public const string Folder = "checkpoints";
     /// <summary>The file in <see cref="Folder"/> that names the newest complete checkpoint.</summary>
     public const string LatestFile = "latest";
