@@ -9,7 +9,7 @@ namespace Ptm.Kernels;
 /// count: during batch-1 decoding every layer's weights stream through one core while the other waits. Viewing W's
 /// rows as two halves (2, out/2, in) makes it a batch of two products, which MKL's batched GEMM spreads over two
 /// threads. Every output is still the same dot product from the same kernel, so the result is bit for bit that of
-/// <see cref="functional.linear"/> (checked by a test, as it rests on MKL's kernels). Below 400 multiply-adds per
+/// <see cref="nn.functional.linear"/> (checked by a test, as it rests on MKL's kernels). Below 400 multiply-adds per
 /// half, libtorch computes a batched product with its own loop instead of MKL (aten's bmm_out_or_baddbmm_), which
 /// rounds differently, so such small products are left alone.
 /// </summary>

@@ -40,6 +40,11 @@ public static class TorchRuntime
 #pragma warning restore CA2255
     internal static void InitializeOnLoad() => EnsureInitialized();
 
+    /// <summary>
+    /// Loads the native shims once per process; later calls return at once, and it is thread-safe. The library's
+    /// module initializer calls it before any Ptm type runs, so only a host that calls TorchSharp before touching a Ptm
+    /// type needs to call it first. Off Linux it does nothing.
+    /// </summary>
     public static void EnsureInitialized()
     {
         lock (Gate)

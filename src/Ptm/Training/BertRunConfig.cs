@@ -10,11 +10,17 @@ namespace Ptm.Training;
 /// <summary>The <c>data</c> section of a BERT run: Google's create_pretraining_data flags under their names.</summary>
 public sealed record BertDataSpec
 {
+    /// <summary>Tokens per sequence, [CLS] and [SEP]s included; at most the model's <c>max_position_embeddings</c>.</summary>
     [JsonPropertyName("max_seq_length")] public int MaxSeqLength { get; init; } = 128;
+    /// <summary>Probability in [0, 1] that a document pass targets a random shorter length, so the model also sees short inputs.</summary>
     [JsonPropertyName("short_seq_prob")] public double ShortSeqProb { get; init; } = 0.1;
+    /// <summary>Passes over the corpus (at least 1), each with its own segmentation, pairing and (static) masks.</summary>
     [JsonPropertyName("dupe_factor")] public int DupeFactor { get; init; } = 5;
+    /// <summary>Fraction of a sequence's tokens chosen for masked-LM prediction.</summary>
     [JsonPropertyName("masked_lm_prob")] public double MaskedLmProb { get; init; } = 0.15;
+    /// <summary>Most masked-LM predictions per sequence.</summary>
     [JsonPropertyName("max_predictions_per_seq")] public int MaxPredictionsPerSeq { get; init; } = 20;
+    /// <summary>Mask all WordPiece pieces of a word together rather than each piece on its own.</summary>
     [JsonPropertyName("whole_word_masking")] public bool WholeWordMasking { get; init; }
     /// <summary>"nsp" (BERT), "sop" (ALBERT) or "none" (RoBERTa's full sentences, MLM only).</summary>
     [JsonPropertyName("pair_task")] public string PairTask { get; init; } = "nsp";
@@ -22,8 +28,12 @@ public sealed record BertDataSpec
     [JsonPropertyName("masking")] public string Masking { get; init; } = "static";
     /// <summary>"lines" (one sentence per line) or "punctuation".</summary>
     [JsonPropertyName("sentences")] public string Sentences { get; init; } = "lines";
+    /// <summary>Seed of the pairing, truncation and masking draws.</summary>
     [JsonPropertyName("seed")] public long Seed { get; init; } = 12345;
 
+    /// <summary>The checked <see cref="BertDataOptions"/> these fields describe; <paramref name="source"/> names the config
+    /// file in messages.</summary>
+    /// <exception cref="InvalidInputException">a choice field is not one of its names, or a value is out of range</exception>
     public BertDataOptions ToOptions(string source)
     {
         T Parse<T>(string field, string value, params (string Name, T Value)[] choices) =>
@@ -50,8 +60,18 @@ public sealed record BertRunConfig(BertConfig Model, TokenizerSpec Tokenizer, Be
 {
     static readonly string[] Sections = ["model", "tokenizer", "data", "training"];
 
+    /// <summary>Applies <c>section.field=value</c> overrides to a parsed config before <see cref="FromNode"/>; the
+    /// sections are model, tokenizer, data and training (see <see cref="RunConfigFile.ApplyOverrides"/>).</summary>
+    /// <exception cref="InvalidInputException">an assignment is not of that form or names another section</exception>
     public static void ApplyOverrides(JsonObject root, IEnumerable<string> assignments) => RunConfigFile.ApplyOverrides(root, assignments, Sections);
 
+    /// <summary>
+    /// Reads and checks a parsed run config; <paramref name="source"/> names it in messages. With
+    /// <paramref name="tokenizerVocabSize"/> (an existing tokenizer) a missing <c>model.vocab_size</c> follows it and a
+    /// smaller one is an error; without it, <c>tokenizer.vocab_size</c>. <c>tokenizer.kind</c> defaults to "wordpiece".
+    /// </summary>
+    /// <exception cref="InvalidInputException">an unknown section or field, a value out of range, or sections that
+    /// disagree (e.g. <c>data.max_seq_length</c> above <c>model.max_position_embeddings</c>)</exception>
     public static BertRunConfig FromNode(JsonObject root, string source, int? tokenizerVocabSize = null)
     {
         RunConfigFile.CheckSections(root, source, Sections);
@@ -72,6 +92,8 @@ public sealed record BertRunConfig(BertConfig Model, TokenizerSpec Tokenizer, Be
         return new BertRunConfig(model, tokenizer, data, training);
     }
 
+    /// <summary>The config as JSON with every field written out, as a run folder records it; <see cref="FromNode"/>
+    /// reads it back.</summary>
     public JsonObject ToNode() => new()
     {
         ["model"] = JsonSerializer.SerializeToNode(Model, JsonFiles.Indented),

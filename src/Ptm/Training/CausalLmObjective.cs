@@ -8,8 +8,10 @@ namespace Ptm.Training;
 /// <summary>GPT pre-training: next-token cross-entropy over every target position.</summary>
 public sealed class CausalLmObjective(Gpt model, ITokenizer tokenizer, ITrainingData data) : ITrainingObjective
 {
+    /// <inheritdoc />
     public nn.Module Model => model;
 
+    /// <inheritdoc />
     public StepOutcome ForwardBackward(long firstIndex, int count)
     {
         var micro = new List<(Tensor X, Tensor Y)>(count);
@@ -48,5 +50,6 @@ public sealed class CausalLmObjective(Gpt model, ITokenizer tokenizer, ITraining
         };
     }
 
+    /// <inheritdoc />
     public void SaveModel(string directory) => ModelFolder.SaveModel(directory, model, tokenizer);
 }

@@ -11,10 +11,13 @@ using static TorchSharp.torch;
 namespace Ptm.Training;
 
 /// <summary>What a run needs besides weights and optimizer moments to continue exactly where it stopped.</summary>
-public sealed record TrainerState
+internal sealed record TrainerState
 {
+    /// <summary>Optimizer steps completed.</summary>
     [JsonPropertyName("step")] public int Step { get; init; }
+    /// <summary>Tokens trained on so far (the objectives' step token counts, summed).</summary>
     [JsonPropertyName("tokens_seen")] public long TokensSeen { get; init; }
+    /// <summary>Lowest held-out loss so far, or null before the first evaluation.</summary>
     [JsonPropertyName("best_val_loss")] public double? BestValLoss { get; init; }
     /// <summary>libtorch's CPU generator state (dropout), base64.</summary>
     [JsonPropertyName("rng_state")] public string RngState { get; init; } = "";
@@ -29,13 +32,17 @@ public sealed record TrainerState
 /// </summary>
 public static class Checkpoints
 {
+    /// <summary>Name of the sub-folder of a run folder that holds its checkpoints.</summary>
     public const string Folder = "checkpoints";
+    /// <summary>The file in <see cref="Folder"/> that names the newest complete checkpoint.</summary>
     public const string LatestFile = "latest";
     /// <summary>A fine-tuning run's best-on-validation model, beside its checkpoints.</summary>
     public const string BestFolder = "best";
     const int Keep = 2;
 
-    public static string Save(string runDir, int step, Action<string> saveModel, TrainingConfig training,
+    /// <summary>Writes checkpoint <c>step-NNNNNNNN</c> (model through <paramref name="saveModel"/>, training config,
+    /// state, optimizer state), points <c>latest</c> at it and keeps only the newest two; returns its folder.</summary>
+    internal static string Save(string runDir, int step, Action<string> saveModel, TrainingConfig training,
         OptimizerHelper optimizer, TrainerState state)
     {
         string root = Path.Combine(runDir, Folder);
@@ -86,14 +93,19 @@ public static class Checkpoints
         return Latest(path) ?? throw new InvalidInputException($"{path}: neither a model folder (config.json, model.safetensors, tokenizer files) nor a run folder with {BestFolder}/ or {Folder}/{LatestFile}");
     }
 
-    public static TrainerState LoadState(string checkpointDir)
+    /// <summary>The trainer state of a checkpoint folder.</summary>
+    /// <exception cref="InvalidInputException">the state file is missing or malformed</exception>
+    internal static TrainerState LoadState(string checkpointDir)
     {
         string path = Path.Combine(checkpointDir, ModelFolder.StateFile);
         try { return JsonFiles.ReadObject(path).Deserialize<TrainerState>(JsonFiles.Options) ?? throw new InvalidInputException($"{path}: empty"); }
         catch (JsonException e) { throw new InvalidInputException($"{path}: field '{JsonFiles.FieldOf(e)}' is malformed"); }
     }
 
-    public static void LoadOptimizer(string checkpointDir, OptimizerHelper optimizer)
+    /// <summary>Loads a checkpoint's optimizer state into <paramref name="optimizer"/>, which must have the same
+    /// parameter groups as the one saved.</summary>
+    /// <exception cref="InvalidInputException">the optimizer file is missing or corrupt</exception>
+    internal static void LoadOptimizer(string checkpointDir, OptimizerHelper optimizer)
     {
         string path = Path.Combine(checkpointDir, ModelFolder.OptimizerFile);
         if (!File.Exists(path)) throw new InvalidInputException($"{path}: no such file (cannot resume without the optimizer state)");

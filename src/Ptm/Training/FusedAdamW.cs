@@ -15,7 +15,7 @@ namespace Ptm.Training;
 /// amsgrad, maximize, non-contiguous or mixed-type parameters take TorchSharp's step instead. <see cref="zero_grad"/>
 /// releases gradients rather than zeroing them.
 /// </summary>
-public sealed class FusedAdamW : AdamW
+internal sealed class FusedAdamW : AdamW
 {
     // aten::_fused_adamw_ reads the step from a float tensor per parameter and computes the bias corrections in
     // double, as TorchSharp's step does (1 - beta^step); the caller has already counted this step.
@@ -28,6 +28,8 @@ public sealed class FusedAdamW : AdamW
 
     static readonly Lazy<jit.CompilationUnit> Kernel = new(() => jit.compile(Script));
 
+    /// <summary>AdamW over <paramref name="groups"/>; the other arguments are the defaults of groups that do not set
+    /// their own, as for TorchSharp's <c>optim.AdamW</c>.</summary>
     public FusedAdamW(IEnumerable<ParamGroup> groups, double lr, double beta1, double beta2, double eps, double weightDecay)
         : base(groups, lr, beta1, beta2, eps, weightDecay)
     {
@@ -46,6 +48,8 @@ public sealed class FusedAdamW : AdamW
                 p.grad = null;
     }
 
+    /// <summary>One AdamW update of every parameter with a gradient: in the fused kernel, or in TorchSharp's step for the
+    /// cases above. Returns the closure's loss (null without a closure).</summary>
     public override Tensor step(Func<Tensor>? closure = null)
     {
         var groups = _parameter_groups.Select(g => (Group: g, Options: (Options)g.Options)).ToList();

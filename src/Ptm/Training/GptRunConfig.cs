@@ -11,6 +11,8 @@ public sealed record TokenizerSpec
 {
     /// <summary>"bpe" (byte-level BPE trained on the corpus) or "char" for GPT; "wordpiece" for BERT.</summary>
     [JsonPropertyName("kind")] public string Kind { get; init; } = "bpe";
+    /// <summary>Vocabulary size a "bpe" or "wordpiece" tokenizer is trained to (above 257 for byte-level BPE); a
+    /// "char" tokenizer takes the corpus's characters instead.</summary>
     [JsonPropertyName("vocab_size")] public int VocabSize { get; init; } = 2048;
     /// <summary>WordPiece only: lower-case (and strip accents) before splitting, as BERT's uncased models do.</summary>
     [JsonPropertyName("do_lower_case")] public bool DoLowerCase { get; init; } = true;
@@ -24,8 +26,18 @@ public sealed record GptRunConfig(GptConfig Model, TokenizerSpec Tokenizer, Trai
 {
     static readonly string[] Sections = ["model", "tokenizer", "training"];
 
+    /// <summary>Applies <c>section.field=value</c> overrides to a parsed config before <see cref="FromNode"/>; the
+    /// sections are model, tokenizer and training (see <see cref="RunConfigFile.ApplyOverrides"/>).</summary>
+    /// <exception cref="InvalidInputException">an assignment is not of that form or names another section</exception>
     public static void ApplyOverrides(JsonObject root, IEnumerable<string> assignments) => RunConfigFile.ApplyOverrides(root, assignments, Sections);
 
+    /// <summary>
+    /// Reads and checks a parsed run config; <paramref name="source"/> names it in messages. With
+    /// <paramref name="tokenizerVocabSize"/> (an existing tokenizer) a missing <c>model.vocab_size</c> follows it and a
+    /// smaller one is an error; without it, <c>tokenizer.vocab_size</c>.
+    /// </summary>
+    /// <exception cref="InvalidInputException">an unknown section or field, a value out of range, or sections that
+    /// disagree (e.g. <c>training.block_size</c> above <c>model.n_positions</c>)</exception>
     public static GptRunConfig FromNode(JsonObject root, string source, int? tokenizerVocabSize = null)
     {
         RunConfigFile.CheckSections(root, source, Sections);
@@ -49,6 +61,8 @@ public sealed record GptRunConfig(GptConfig Model, TokenizerSpec Tokenizer, Trai
         return new GptRunConfig(model, tokenizer, training);
     }
 
+    /// <summary>The config as JSON with every field written out, as a run folder records it; <see cref="FromNode"/>
+    /// reads it back.</summary>
     public JsonObject ToNode() => new()
     {
         ["model"] = JsonSerializer.SerializeToNode(Model, JsonFiles.Indented),

@@ -12,6 +12,8 @@ public sealed record StepOutcome(double Loss, long Tokens, IReadOnlyDictionary<s
 /// </summary>
 public interface ITrainingObjective
 {
+    /// <summary>The model being trained, owned by the caller; the trainer optimises all its parameters that require
+    /// gradients and switches it between train and eval mode.</summary>
     torch.nn.Module Model { get; }
 
     /// <summary>

@@ -16,8 +16,10 @@ public sealed class MaskedLmObjective(BertForPreTraining model, WordPieceTokeniz
 {
     const int Ignore = MlmMasker.IgnoreLabel;
 
+    /// <inheritdoc />
     public nn.Module Model => model;
 
+    /// <inheritdoc />
     public StepOutcome ForwardBackward(long firstIndex, int count)
     {
         var batches = Enumerable.Range(0, count).Select(m => train.GetBatch(firstIndex + m)).ToList();
@@ -36,6 +38,9 @@ public sealed class MaskedLmObjective(BertForPreTraining model, WordPieceTokeniz
         return new StepOutcome(sums.MlmLoss + sums.PairLoss, tokens, sums.Metrics());
     }
 
+    /// <summary>Over the first <paramref name="maxBatches"/> validation batches: "loss" (masked-LM plus pair loss),
+    /// "mlm_loss", "mlm_acc" and, where sequences carry pair labels, "pair_loss" and "pair_acc".</summary>
+    /// <exception cref="InvalidInputException">the validation batches have no masked position</exception>
     public IReadOnlyDictionary<string, double> Evaluate(int maxBatches)
     {
         var batches = validation.Sequential((long)maxBatches * validation.BatchSize).ToList();
@@ -54,6 +59,7 @@ public sealed class MaskedLmObjective(BertForPreTraining model, WordPieceTokeniz
         return metrics;
     }
 
+    /// <inheritdoc />
     public void SaveModel(string directory) => ModelFolder.SaveModel(directory, model, tokenizer);
 
     internal static (BertInputs Inputs, Tensor MlmLabels, Tensor PairLabels) ToTensors(BertBatch b)

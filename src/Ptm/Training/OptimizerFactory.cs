@@ -4,7 +4,8 @@ using static TorchSharp.torch;
 
 namespace Ptm.Training;
 
-public static class OptimizerFactory
+/// <summary>The optimizer the trainer uses, and the learning-rate setting its schedule applies each step.</summary>
+internal static class OptimizerFactory
 {
     /// <summary>
     /// AdamW with two parameter groups: weight decay on matrices (linear weights, embeddings), none on
@@ -26,6 +27,7 @@ public static class OptimizerFactory
             : optim.AdamW(groups, learningRate, beta1, beta2, eps, weightDecay);
     }
 
+    /// <summary>Sets every parameter group's learning rate to <paramref name="lr"/>.</summary>
     public static void SetLearningRate(OptimizerHelper optimizer, double lr)
     {
         foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;

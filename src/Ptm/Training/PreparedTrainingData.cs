@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace Ptm.Training;
 
 /// <summary>Training data read from a folder written by <see cref="Preparer"/> (memory-mapped token shards).</summary>
-public sealed class PreparedTrainingData : ITrainingData, IDisposable
+internal sealed class PreparedTrainingData : ITrainingData, IDisposable
 {
     readonly TokenDataset train;
     readonly TokenDataset validation;

@@ -7,6 +7,9 @@ namespace Ptm.Training;
 /// <summary>Reading a run's JSON config: sections, typed sections and <c>section.field=value</c> overrides.</summary>
 public static class RunConfigFile
 {
+    /// <summary>Parses the config file at <paramref name="path"/> into an editable JSON object, for overrides and
+    /// then a typed FromNode.</summary>
+    /// <exception cref="InvalidInputException">the file is missing, not JSON, or not a JSON object</exception>
     public static JsonObject ReadNode(string path) => JsonNode.Parse(JsonFiles.ReadObject(path).GetRawText())!.AsObject();
 
     /// <summary>Applies <c>section.field=value</c> overrides; the value is read as JSON when it parses, else as a string.</summary>
@@ -28,7 +31,9 @@ public static class RunConfigFile
         }
     }
 
-    public static void CheckSections(JsonObject root, string source, IReadOnlyCollection<string> sections)
+    /// <summary>Rejects a top-level key that is not one of <paramref name="sections"/>, naming <paramref name="source"/>.</summary>
+    /// <exception cref="InvalidInputException">an unknown section</exception>
+    internal static void CheckSections(JsonObject root, string source, IReadOnlyCollection<string> sections)
     {
         foreach (var (name, _) in root)
             if (!sections.Contains(name)) throw new InvalidInputException($"{source}: unknown section '{name}' (expected {string.Join(", ", sections)})");

@@ -8,16 +8,42 @@ using static TorchSharp.torch;
 
 namespace Ptm.Training;
 
+/// <summary>A logged training step, as <see cref="Trainer.StepCompleted"/> reports it and metrics.jsonl records it.</summary>
+/// <param name="Step">Steps completed, counting this one (1-based).</param>
+/// <param name="MaxSteps">The run's last step (<see cref="TrainingConfig.MaxSteps"/>).</param>
+/// <param name="Loss">The step's loss: the objective's mean over all the step's micro-batches.</param>
+/// <param name="LearningRate">The learning rate the step's update used.</param>
+/// <param name="GradNorm">Global L2 norm of the gradients before clipping; NaN when clipping is off (GradClip 0).</param>
+/// <param name="TokensPerSecond">Tokens trained per second since the previous logged step.</param>
+/// <param name="Elapsed">Wall-clock time since <see cref="Trainer.Run"/> started.</param>
+/// <param name="Metrics">The objective's further metrics for the step (e.g. "mlm_loss"); may be empty.</param>
 public sealed record StepReport(int Step, int MaxSteps, double Loss, double LearningRate, double GradNorm, double TokensPerSecond,
     TimeSpan Elapsed, IReadOnlyDictionary<string, double> Metrics);
 
+/// <summary>An evaluation on the held-out data, as <see cref="Trainer.Evaluated"/> reports it.</summary>
+/// <param name="Step">Steps completed when the evaluation ran.</param>
+/// <param name="Metrics">The objective's metrics (<see cref="ITrainingObjective.Evaluate"/>); always has "loss".</param>
 public sealed record EvalReport(int Step, IReadOnlyDictionary<string, double> Metrics)
 {
+    /// <summary>The held-out loss, <c>Metrics["loss"]</c>; the value "best" is judged by.</summary>
     public double Loss => Metrics["loss"];
 }
 
-public enum TrainingOutcome { Completed, Interrupted }
+/// <summary>How <see cref="Trainer.Run"/> ended.</summary>
+public enum TrainingOutcome
+{
+    /// <summary>The run reached <see cref="TrainingConfig.MaxSteps"/>.</summary>
+    Completed,
+    /// <summary>The cancellation token stopped the run between steps (after a checkpoint, with a run folder).</summary>
+    Interrupted,
+}
 
+/// <summary>What <see cref="Trainer.Run"/> returns.</summary>
+/// <param name="Outcome">Whether the run reached its last step or was interrupted.</param>
+/// <param name="Step">Steps completed (a resumed run counts the checkpoint's).</param>
+/// <param name="Losses">Each step's loss, for the steps this call ran.</param>
+/// <param name="LastEval">The last evaluation of this call, or null if none ran.</param>
+/// <param name="Checkpoint">The last checkpoint folder this call wrote, or null (none written, or no run folder).</param>
 public sealed record TrainingResult(TrainingOutcome Outcome, int Step, IReadOnlyList<double> Losses, EvalReport? LastEval, string? Checkpoint);
 
 /// <summary>Raised when the loss stops being a finite number; the message names the step.</summary>

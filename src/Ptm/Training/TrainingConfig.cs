@@ -7,23 +7,40 @@ namespace Ptm.Training;
 /// <summary>Optimisation settings. Names follow nanoGPT's train.py where it has one.</summary>
 public sealed record TrainingConfig
 {
+    /// <summary>Sequences per micro-batch (B).</summary>
     [JsonPropertyName("batch_size")] public int BatchSize { get; init; } = 16;
+    /// <summary>Tokens per training window (T); at most the model's context length.</summary>
     [JsonPropertyName("block_size")] public int BlockSize { get; init; } = 128;
+    /// <summary>Micro-batches whose gradients are summed into one optimizer step; a step sees
+    /// BatchSize × GradientAccumulationSteps sequences.</summary>
     [JsonPropertyName("gradient_accumulation_steps")] public int GradientAccumulationSteps { get; init; } = 1;
+    /// <summary>Optimizer steps in the run.</summary>
     [JsonPropertyName("max_steps")] public int MaxSteps { get; init; } = 1000;
+    /// <summary>Peak learning rate, reached at the end of the warm-up.</summary>
     [JsonPropertyName("learning_rate")] public double LearningRate { get; init; } = 1e-3;
+    /// <summary>Learning rate at the end of the cosine decay and after it; in [0, LearningRate].</summary>
     [JsonPropertyName("min_lr")] public double MinLr { get; init; } = 1e-4;
+    /// <summary>Steps of linear warm-up from 0 to LearningRate.</summary>
     [JsonPropertyName("warmup_steps")] public int WarmupSteps { get; init; } = 100;
     /// <summary>Step at which the cosine reaches min_lr; null means max_steps.</summary>
     [JsonPropertyName("lr_decay_steps")] public int? LrDecaySteps { get; init; }
+    /// <summary>AdamW's decoupled weight decay, applied to matrices only (not to biases and LayerNorm gains).</summary>
     [JsonPropertyName("weight_decay")] public double WeightDecay { get; init; } = 0.1;
+    /// <summary>AdamW's decay rate of the first moment; in [0, 1).</summary>
     [JsonPropertyName("beta1")] public double Beta1 { get; init; } = 0.9;
+    /// <summary>AdamW's decay rate of the second moment; in [0, 1).</summary>
     [JsonPropertyName("beta2")] public double Beta2 { get; init; } = 0.99;
+    /// <summary>Maximum global L2 norm of the gradients; larger gradients are scaled down to it, 0 turns clipping off.</summary>
     [JsonPropertyName("grad_clip")] public double GradClip { get; init; } = 1.0;
+    /// <summary>Steps between evaluations on the validation split (the last step is always evaluated).</summary>
     [JsonPropertyName("eval_interval")] public int EvalInterval { get; init; } = 250;
+    /// <summary>Validation batches per evaluation.</summary>
     [JsonPropertyName("eval_iters")] public int EvalIters { get; init; } = 20;
+    /// <summary>Steps between <see cref="Trainer.StepCompleted"/> reports (the first and the last are always reported).</summary>
     [JsonPropertyName("log_interval")] public int LogInterval { get; init; } = 10;
+    /// <summary>Steps between checkpoints when the trainer has a run folder.</summary>
     [JsonPropertyName("checkpoint_interval")] public int CheckpointInterval { get; init; } = 250;
+    /// <summary>Seed of libtorch's generator (dropout masks) and, in the recipes, of the data order.</summary>
     [JsonPropertyName("seed")] public long Seed { get; init; } = 1337;
     /// <summary>Intra-op threads for libtorch; 0 keeps libtorch's default (one per physical core).</summary>
     [JsonPropertyName("threads")] public int Threads { get; init; }
@@ -35,6 +52,7 @@ public sealed record TrainingConfig
     /// <summary>The products' compute type on this CPU (null: float32), as <see cref="Kernels.MixedPrecision.Resolve"/> decides.</summary>
     [JsonIgnore] public TorchSharp.torch.ScalarType? ComputeType => Kernels.MixedPrecision.Resolve(Precision, Kernels.CpuFeatures.HasBf16DotProduct).Compute;
 
+    /// <summary>Step at which the cosine reaches MinLr: LrDecaySteps, else the larger of MaxSteps and WarmupSteps.</summary>
     [JsonIgnore] public int DecaySteps => LrDecaySteps ?? Math.Max(MaxSteps, WarmupSteps);
 
     /// <summary>
@@ -83,6 +101,9 @@ public sealed record TrainingConfig
             .FirstOrDefault(p => p.GetCustomAttributes(typeof(JsonPropertyNameAttribute), false)
                 .Cast<JsonPropertyNameAttribute>().Any(a => a.Name == field))?.Name ?? field;
 
+    /// <summary>Reads and checks the <c>training</c> object of a config file; <paramref name="source"/> names it in
+    /// messages. Fields left out keep their defaults.</summary>
+    /// <exception cref="InvalidInputException">an unknown or malformed field, or a value out of range</exception>
     public static TrainingConfig FromJson(JsonElement element, string source)
     {
         var config = JsonFiles.DeserializeStrict<TrainingConfig>(element, source);
