@@ -21,6 +21,8 @@ public sealed class BertForPreTraining : Module<BertInputs, (Tensor MlmLogits, T
     readonly BertModel bert;
     readonly BertPreTrainingHeads cls;
 
+    /// <summary>A freshly initialised model (BERT's initialisation: N(0, <c>initializer_range</c>), zero biases).</summary>
+    /// <exception cref="InvalidInputException">A field of <paramref name="config"/> is out of range.</exception>
     public BertForPreTraining(BertConfig config) : base("BertForPreTraining")
     {
         config.Validate("model config");
@@ -31,8 +33,10 @@ public sealed class BertForPreTraining : Module<BertInputs, (Tensor MlmLogits, T
         BertInit.Apply(this, config);
     }
 
+    /// <summary>The hyper-parameters the model was built from.</summary>
     public BertConfig Config { get; }
 
+    /// <summary>The encoder (HF's <c>bert</c>), owned by this model.</summary>
     public BertModel Bert => bert;
 
     /// <summary>
@@ -90,6 +94,7 @@ public sealed class BertModel : Module<BertInputs, (Tensor Sequence, Tensor Pool
     readonly BertEncoder encoder;
     readonly BertPooler pooler;
 
+    /// <summary>An encoder with torch.nn's default initialisation; <see cref="BertForPreTraining"/> re-initialises it.</summary>
     public BertModel(BertConfig config) : base("bert")
     {
         Config = config;
@@ -99,6 +104,7 @@ public sealed class BertModel : Module<BertInputs, (Tensor Sequence, Tensor Pool
         RegisterComponents();
     }
 
+    /// <summary>The hyper-parameters the encoder was built from.</summary>
     public BertConfig Config { get; }
 
     internal Embedding WordEmbeddings => embeddings.word_embeddings;
@@ -112,7 +118,9 @@ public sealed class BertModel : Module<BertInputs, (Tensor Sequence, Tensor Pool
         return (sequence.MoveToOuterDisposeScope(), pooler.forward(sequence).MoveToOuterDisposeScope());
     }
 
-    /// <summary>The embedding output followed by every layer's output, each (B, T, H), like HF's output_hidden_states.</summary>
+    /// <summary>The embedding output followed by every layer's output, each (B, T, H), like HF's output_hidden_states.
+    /// The caller owns the returned tensors.</summary>
+    /// <exception cref="InvalidInputException">The sequence is longer than <c>max_position_embeddings</c>.</exception>
     public IReadOnlyList<Tensor> HiddenStates(BertInputs inputs)
     {
         long T = inputs.InputIds.shape[1];
@@ -128,7 +136,8 @@ public sealed class BertModel : Module<BertInputs, (Tensor Sequence, Tensor Pool
     }
 }
 
-public sealed class BertEmbeddings : Module<Tensor, Tensor>
+/// <summary>Word + position + token-type embeddings, then LayerNorm and dropout: (B, T) ids to (B, T, E).</summary>
+internal sealed class BertEmbeddings : Module<Tensor, Tensor>
 {
     internal readonly Embedding word_embeddings;
     readonly Embedding position_embeddings;
@@ -158,7 +167,7 @@ public sealed class BertEmbeddings : Module<Tensor, Tensor>
 }
 
 /// <summary>The stack of post-LN layers; with ALBERT's sharing one layer is applied num_hidden_layers times.</summary>
-public sealed class BertEncoder : Module<Tensor, Tensor>
+internal sealed class BertEncoder : Module<Tensor, Tensor>
 {
     readonly Linear? embedding_hidden_mapping_in;
     readonly ModuleList<BertLayer> layer;
@@ -191,7 +200,7 @@ public sealed class BertEncoder : Module<Tensor, Tensor>
 }
 
 /// <summary>One encoder layer: bidirectional self-attention and feed-forward, each followed by Add &amp; LayerNorm.</summary>
-public sealed class BertLayer : Module<Tensor, Tensor>
+internal sealed class BertLayer : Module<Tensor, Tensor>
 {
     readonly BertAttention attention;
     readonly BertIntermediate intermediate;
@@ -215,7 +224,8 @@ public sealed class BertLayer : Module<Tensor, Tensor>
     }
 }
 
-public sealed class BertAttention : Module<Tensor, Tensor>
+/// <summary>Self-attention sub-layer: attention, then Add &amp; LayerNorm with its input (B, T, H).</summary>
+internal sealed class BertAttention : Module<Tensor, Tensor>
 {
     readonly BertSelfAttention self;
     readonly BertResidualOutput output;
@@ -233,7 +243,7 @@ public sealed class BertAttention : Module<Tensor, Tensor>
 }
 
 /// <summary>Bidirectional multi-head self-attention with separate query, key and value projections (HF names).</summary>
-public sealed class BertSelfAttention : Module<Tensor, Tensor>
+internal sealed class BertSelfAttention : Module<Tensor, Tensor>
 {
     readonly Linear query;
     readonly Linear key;
@@ -267,7 +277,7 @@ public sealed class BertSelfAttention : Module<Tensor, Tensor>
 /// Post-LN sub-layer output, HF's BertSelfOutput and BertOutput (the same computation at different widths):
 /// project back to the hidden size, dropout, then LayerNorm of the residual sum.
 /// </summary>
-public sealed class BertResidualOutput : Module
+internal sealed class BertResidualOutput : Module
 {
     readonly Linear dense;
     readonly LayerNorm LayerNorm;
@@ -284,7 +294,8 @@ public sealed class BertResidualOutput : Module
     public Tensor Forward(Tensor hidden, Tensor residual) => LayerNorm.forward(dropout.forward(dense.forward(hidden)) + residual);
 }
 
-public sealed class BertIntermediate : Module<Tensor, Tensor>
+/// <summary>First half of the feed-forward sub-layer: dense to <c>intermediate_size</c> and GELU, (B, T, H) to (B, T, I).</summary>
+internal sealed class BertIntermediate : Module<Tensor, Tensor>
 {
     readonly Linear dense;
     readonly bool tanhGelu;
@@ -300,7 +311,7 @@ public sealed class BertIntermediate : Module<Tensor, Tensor>
 }
 
 /// <summary>dense + tanh on the [CLS] position.</summary>
-public sealed class BertPooler : Module<Tensor, Tensor>
+internal sealed class BertPooler : Module<Tensor, Tensor>
 {
     readonly Linear dense;
 
@@ -313,7 +324,8 @@ public sealed class BertPooler : Module<Tensor, Tensor>
     public override Tensor forward(Tensor sequence) => dense.forward(sequence[.., 0]).tanh(); // (B, H)
 }
 
-public sealed class BertPreTrainingHeads : Module
+/// <summary>HF's <c>cls</c>: the masked-LM head <c>predictions</c> and the next-sentence classifier <c>seq_relationship</c>.</summary>
+internal sealed class BertPreTrainingHeads : Module
 {
     internal readonly BertLMPredictionHead predictions;
     internal readonly Linear seq_relationship;
@@ -328,7 +340,7 @@ public sealed class BertPreTrainingHeads : Module
 }
 
 /// <summary>MLM head: transform (dense, GELU, LayerNorm) then the tied decoder plus an output bias.</summary>
-public sealed class BertLMPredictionHead : Module
+internal sealed class BertLMPredictionHead : Module
 {
     readonly BertPredictionHeadTransform transform;
     readonly Parameter bias;
@@ -348,7 +360,8 @@ public sealed class BertLMPredictionHead : Module
     }
 }
 
-public sealed class BertPredictionHeadTransform : Module<Tensor, Tensor>
+/// <summary>dense, GELU and LayerNorm on every position before the tied decoder: (…, H) to (…, E).</summary>
+internal sealed class BertPredictionHeadTransform : Module<Tensor, Tensor>
 {
     readonly Linear dense;
     readonly LayerNorm LayerNorm;

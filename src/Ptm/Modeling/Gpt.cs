@@ -16,6 +16,8 @@ public sealed class Gpt : Module<Tensor, Tensor>
 {
     readonly GptTransformer transformer;
 
+    /// <summary>A freshly initialised model (GPT-2's initialisation, see <c>initializer_range</c>).</summary>
+    /// <exception cref="InvalidInputException">A field of <paramref name="config"/> is out of range.</exception>
     public Gpt(GptConfig config) : base("GPT2LMHeadModel")
     {
         config.Validate("model config");
@@ -25,6 +27,7 @@ public sealed class Gpt : Module<Tensor, Tensor>
         InitializeWeights();
     }
 
+    /// <summary>The hyper-parameters the model was built from.</summary>
     public GptConfig Config { get; }
 
     /// <summary>The body (HF's <c>transformer</c>), for task heads that read its hidden states under the same key names.</summary>
@@ -33,6 +36,9 @@ public sealed class Gpt : Module<Tensor, Tensor>
     /// <summary>Token ids (B, T) to next-token logits (B, T, vocab_size).</summary>
     public override Tensor forward(Tensor idx) => Forward(idx, null);
 
+    /// <summary>Token ids (B, T) to next-token logits (B, T, vocab_size); with <paramref name="cache"/>, the ids continue
+    /// the cached positions and their keys and values are appended to it.</summary>
+    /// <exception cref="InvalidInputException">Cached plus new positions exceed <c>n_positions</c>.</exception>
     public Tensor Forward(Tensor idx, KvCache? cache)
     {
         using var scope = NewDisposeScope();
@@ -59,6 +65,8 @@ public sealed class Gpt : Module<Tensor, Tensor>
     /// <summary>The tied output projection: logits = h · wteᵀ.</summary>
     public Tensor LmHead(Tensor hidden) => transformer.LmLogits(hidden);
 
+    /// <summary>An empty cache for <paramref name="batch"/> sequences of up to <paramref name="capacity"/> positions
+    /// (default <c>n_positions</c>), in the dtype and on the device of the parameters. The caller disposes it.</summary>
     public KvCache NewCache(long batch, int? capacity = null)
     {
         // Not wte.weight: TorchSharp's getter makes a new handle per call, which would outlive this call.
@@ -76,6 +84,8 @@ public sealed class Gpt : Module<Tensor, Tensor>
         return Ops.CrossEntropy(logits.view(-1, logits.shape[^1]), targets.view(-1), normalizer); // (B·T, V) against (B·T)
     }
 
+    /// <summary>Number of scalar parameters; the tied LM head adds none. <paramref name="includePositionEmbeddings"/>
+    /// false leaves out the position embeddings (<c>wpe</c>); the token embedding stays, as it is also the output layer.</summary>
     public long ParameterCount(bool includePositionEmbeddings = true) =>
         named_parameters().Where(p => includePositionEmbeddings || p.name != "transformer.wpe.weight").Sum(p => p.parameter.numel());
 
@@ -106,6 +116,7 @@ public sealed class GptTransformer : Module<Tensor, Tensor>
     readonly ModuleList<GptBlock> h;
     readonly LayerNorm? ln_f;
 
+    /// <summary>A body with torch.nn's default initialisation; <see cref="Gpt"/> re-initialises it.</summary>
     public GptTransformer(GptConfig config) : base("transformer")
     {
         Config = config;
@@ -117,6 +128,7 @@ public sealed class GptTransformer : Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>The hyper-parameters the body was built from.</summary>
     public GptConfig Config { get; }
 
     readonly SplitRowProduct lmHeadSingleRow = new();
@@ -130,14 +142,18 @@ public sealed class GptTransformer : Module<Tensor, Tensor>
         return logits.MoveToOuterDisposeScope();
     }
 
+    /// <inheritdoc />
     protected override void Dispose(bool disposing)
     {
         if (disposing) lmHeadSingleRow.Dispose();
         base.Dispose(disposing);
     }
 
+    /// <summary>Token ids (B, T) to final hidden states (B, T, C), without a cache.</summary>
     public override Tensor forward(Tensor idx) => Forward(idx, null);
 
+    /// <summary>Token ids (B, T) to final hidden states (B, T, C), appending to <paramref name="cache"/> when given.</summary>
+    /// <exception cref="InvalidInputException">Cached plus new positions exceed <c>n_positions</c>.</exception>
     public Tensor Forward(Tensor idx, KvCache? cache) => Forward(idx, cache, null, null);
 
     /// <summary>
@@ -146,6 +162,7 @@ public sealed class GptTransformer : Module<Tensor, Tensor>
     /// (B, past+T), true where a key is a real token, lets rows of different lengths share a batch by left padding
     /// (null: every key is real). The attention mask is built here once, not in every layer.
     /// </summary>
+    /// <exception cref="InvalidInputException">Cached plus new positions exceed <c>n_positions</c>.</exception>
     public Tensor Forward(Tensor idx, KvCache? cache, Tensor? positions, Tensor? keyMask)
     {
         long T = idx.size(1);

@@ -38,6 +38,9 @@ public sealed class GptForSequenceClassification : Module<Tensor, Tensor>, IGptT
     readonly Dropout dropout;
     readonly TorchSharp.Modules.Linear score;
 
+    /// <summary>A head over <paramref name="transformer"/> (which it takes ownership of) with a fresh <c>score</c> layer
+    /// for <paramref name="numLabels"/> classes.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="numLabels"/> is below 1.</exception>
     public GptForSequenceClassification(GptTransformer transformer, int numLabels) : base("GPT2ForSequenceClassification")
     {
         if (numLabels < 1) throw new ArgumentOutOfRangeException(nameof(numLabels), numLabels, "at least one label");
@@ -50,9 +53,13 @@ public sealed class GptForSequenceClassification : Module<Tensor, Tensor>, IGptT
         GptHeadInit.Apply(score, transformer.Config);
     }
 
+    /// <inheritdoc />
     public GptTransformer Transformer => transformer;
+
+    /// <summary>Number of classes, the width of the logits.</summary>
     public int NumLabels { get; }
 
+    /// <summary>Ids (B, K, T) with no padding (every last index is T - 1) to logits (B, num_labels).</summary>
     public override Tensor forward(Tensor inputIds) =>
         Forward(inputIds, full(new[] { inputIds.shape[0], inputIds.shape[1] }, inputIds.shape[2] - 1, ScalarType.Int64), false).Logits;
 
@@ -79,6 +86,7 @@ public sealed class GptForMultipleChoice : Module<Tensor, Tensor>, IGptTaskHead
     readonly Dropout dropout;
     readonly TorchSharp.Modules.Linear score;
 
+    /// <summary>A head over <paramref name="transformer"/> (which it takes ownership of) with a fresh <c>score</c> layer.</summary>
     public GptForMultipleChoice(GptTransformer transformer) : base("GPT2ForMultipleChoice")
     {
         this.transformer = transformer;
@@ -88,8 +96,10 @@ public sealed class GptForMultipleChoice : Module<Tensor, Tensor>, IGptTaskHead
         GptHeadInit.Apply(score, transformer.Config);
     }
 
+    /// <inheritdoc />
     public GptTransformer Transformer => transformer;
 
+    /// <summary>Ids (B, K, T) with no padding (every last index is T - 1) to choice scores (B, K).</summary>
     public override Tensor forward(Tensor inputIds) =>
         Forward(inputIds, full(new[] { inputIds.shape[0], inputIds.shape[1] }, inputIds.shape[2] - 1, ScalarType.Int64), false).Logits;
 
@@ -131,7 +141,7 @@ static class GptFinalVectors
     }
 }
 
-public static class GptTaskLoss
+internal static class GptTaskLoss
 {
     /// <summary>L1 of GPT-1 (§3.2) for a batch: the task inputs' own next-token loss, padding ignored.</summary>
     public static Tensor LanguageModel(Tensor lmLogits, Tensor inputIds, Tensor lastIndex) => GptFinalVectors.LmLoss(lmLogits, inputIds, lastIndex);

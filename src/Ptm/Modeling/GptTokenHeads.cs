@@ -17,6 +17,9 @@ public sealed class GptForTokenClassification : Module<Tensor, Tensor>, IGptTask
     readonly Dropout dropout;
     readonly TorchSharp.Modules.Linear classifier;
 
+    /// <summary>A head over <paramref name="transformer"/> (which it takes ownership of) with a fresh <c>classifier</c>
+    /// for <paramref name="numLabels"/> tags.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="numLabels"/> is below 1.</exception>
     public GptForTokenClassification(GptTransformer transformer, int numLabels) : base("GPT2ForTokenClassification")
     {
         if (numLabels < 1) throw new ArgumentOutOfRangeException(nameof(numLabels), numLabels, "at least one label");
@@ -28,7 +31,10 @@ public sealed class GptForTokenClassification : Module<Tensor, Tensor>, IGptTask
         GptHeadInit.Apply(classifier, transformer.Config);
     }
 
+    /// <inheritdoc />
     public GptTransformer Transformer => transformer;
+
+    /// <summary>Number of tags, the width of each position's logits.</summary>
     public int NumLabels { get; }
 
     /// <summary>Ids (B, T) to logits (B, T, num_labels).</summary>
@@ -56,6 +62,7 @@ public sealed class GptForQuestionAnswering : Module<Tensor, Tensor>, IGptTaskHe
     readonly GptTransformer transformer;
     readonly TorchSharp.Modules.Linear qa_outputs;
 
+    /// <summary>A head over <paramref name="transformer"/> (which it takes ownership of) with a fresh <c>qa_outputs</c> layer.</summary>
     public GptForQuestionAnswering(GptTransformer transformer) : base("GPT2ForQuestionAnswering")
     {
         this.transformer = transformer;
@@ -64,6 +71,7 @@ public sealed class GptForQuestionAnswering : Module<Tensor, Tensor>, IGptTaskHe
         GptHeadInit.Apply(qa_outputs, transformer.Config);
     }
 
+    /// <inheritdoc />
     public GptTransformer Transformer => transformer;
 
     /// <summary>Ids (B, T) to start and end logits stacked as (B, T, 2).</summary>

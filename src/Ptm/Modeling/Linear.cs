@@ -38,6 +38,7 @@ public sealed class Linear : Module<Tensor, Tensor>
     /// <summary>The bias (out), or null.</summary>
     public Tensor? Bias => bias;
 
+    /// <inheritdoc />
     protected override void Dispose(bool disposing)
     {
         if (disposing) singleRow.Dispose();
