@@ -14,7 +14,7 @@ namespace Ptm.Benchmarks;
 /// equal request fits a freed block only once it has coalesced with a neighbour; a training loop gets there within a
 /// few steps, see docs/performance.md.) glibc maps other threads' large blocks whatever mallopt says, so the effect
 /// can only be observed on the main thread, where Ptm's CLI and this harness run torch;
-/// tests/Ptm.Tests/MallocTuningTests.cs starts this mode as a child process.
+/// benchmarks/Ptm.Benchmarks.Tests/MallocTuningTests.cs starts this mode as a child process.
 /// </summary>
 public static class MallocProbe
 {

@@ -38,10 +38,10 @@ try
             ThroughputRunner.WriteChildResult(ThroughputRunner.RunCase(plan, args[1], ThroughputRunner.ChildScope));
             return 0;
         }
-        case "gc-probe": // internal: tests/Ptm.Tests/Benchmarks/ThroughputHarnessTests.cs, the GC budget DOTNET_GCgen0size gives
+        case "gc-probe": // internal: benchmarks/Ptm.Benchmarks.Tests/ThroughputHarnessTests.cs, the GC budget DOTNET_GCgen0size gives
             Console.WriteLine(GC.GetConfigurationVariables().TryGetValue("GCGen0MaxBudget", out object? budget) ? budget : "unknown");
             return 0;
-        case "malloc-probe": // internal: tests/Ptm.Tests/MallocTuningTests.cs
+        case "malloc-probe": // internal: benchmarks/Ptm.Benchmarks.Tests/MallocTuningTests.cs
             Console.WriteLine(MallocProbe.ToJson(MallocProbe.Run()));
             return 0;
         case "micro":

@@ -1,9 +1,8 @@
 using System.Diagnostics;
 using System.Text.Json;
-using Ptm.Benchmarks;
 using Ptm.Benchmarks.Throughput;
 
-namespace Ptm.Tests.Kernels;
+namespace Ptm.Benchmarks.Tests;
 
 /// <summary>
 /// TorchRuntime's malloc settings: a freed large tensor's memory stays in the process for later tensors instead of
@@ -14,8 +13,7 @@ public class MallocTuningTests
 {
     static MallocProbe.Result Probe(bool tuning)
     {
-        string exe = Path.Combine(AppContext.BaseDirectory, OperatingSystem.IsWindows() ? "Ptm.Benchmarks.exe" : "Ptm.Benchmarks");
-        var start = new ProcessStartInfo(exe, ["malloc-probe"]) { RedirectStandardOutput = true, UseShellExecute = false };
+        var start = new ProcessStartInfo(TestPaths.BenchmarksExe, ["malloc-probe"]) { RedirectStandardOutput = true, UseShellExecute = false };
         if (tuning) start.Environment.Remove("PTM_MALLOC_TUNING");
         else start.Environment["PTM_MALLOC_TUNING"] = "0";
         using var p = Process.Start(start)!;
@@ -25,10 +23,10 @@ public class MallocTuningTests
         return JsonSerializer.Deserialize<MallocProbe.Result>(output, ThroughputRunner.Json)!;
     }
 
-    [Fact]
+    [SkippableFact]
     public void FreedLargeTensorsStayInTheProcess_OnlyWithTheTuning()
     {
-        if (!OperatingSystem.IsLinux()) return;
+        Skip.IfNot(OperatingSystem.IsLinux(), "glibc's malloc settings and /proc/self/status are Linux only");
         const double mib = MallocProbe.Elements * sizeof(float) / (1024.0 * 1024.0);
 
         var tuned = Probe(tuning: true);

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using Ptm.Benchmarks.Throughput;
 
-namespace Ptm.Tests.Benchmarks;
+namespace Ptm.Benchmarks.Tests;
 
 /// <summary>
 /// The side-by-side section of the throughput report, built from a given peer JSON (the shape
