@@ -3,19 +3,26 @@ using System.Text.Json;
 namespace Ptm.Benchmarks.Throughput;
 
 /// <summary>What <c>benchmarks/peers/pytorch_peer.py</c> prints: one JSON object (snake_case). Fields the peer adds
-/// beyond these (threadpoolctl details, its environment) are ignored here.</summary>
+/// beyond these (threadpoolctl details) are ignored here.</summary>
+/// <param name="CpuCapability">The vector instruction set ATen's kernels dispatch to in the peer ("AVX2", "AVX512").</param>
+/// <param name="Env">The instruction-set and BLAS variables as the peer's process saw them.</param>
 public sealed record PeerReport(
     bool Available, string? Reason, string? Peer, string? TorchVersion, int? Threads, bool? Sdpa, PeerBlas? Blas,
     IReadOnlyList<PeerCase>? Cases, IReadOnlyList<PeerMatmul>? Matmul, IReadOnlyList<PeerTraining>? Training,
-    IReadOnlyList<PeerGeneration>? Generation, PeerGenerationMemory? GenerationMemory = null)
+    IReadOnlyList<PeerGeneration>? Generation, PeerGenerationMemory? GenerationMemory = null, string? CpuCapability = null,
+    IReadOnlyDictionary<string, string?>? Env = null)
 {
     public static PeerReport Parse(string json) =>
         JsonSerializer.Deserialize<PeerReport>(json, ThroughputRunner.Json)
         ?? throw new InvalidOperationException("the peer printed null instead of a JSON object");
 }
 
-/// <summary>BLAS libraries mapped into the peer's process (from /proc/self/maps) and whether one is OpenBLAS.</summary>
-public sealed record PeerBlas(IReadOnlyList<string>? Libraries, bool Openblas);
+/// <summary>BLAS libraries mapped into the peer's process (from /proc/self/maps), whether one is OpenBLAS, and the
+/// kernel set OpenBLAS picked at load (<c>openblas_get_corename</c>: "Haswell", "SkylakeX", "Cooperlake"…).</summary>
+public sealed record PeerBlas(IReadOnlyList<string>? Libraries, bool Openblas, string? Core = null);
+
+/// <summary>What one peer child ran: its training figure and what it reported of its BLAS and ATen dispatch.</summary>
+public sealed record PeerCaseRun(PeerTraining Training, PeerBlas? Blas, string? CpuCapability);
 
 public sealed record PeerCase(string Case, double? PeakRssMib, string? Error);
 
@@ -29,8 +36,10 @@ public sealed record PeerGeneration(
     string Name, bool UseCache, int NewTokens, double TokensPerSecond, double DecodeTokensPerSecond,
     double TimeToFirstTokenMs, double? PeakRssMib, int Batch = 1);
 
-/// <summary>How the peer process was started: the interpreter, the preloaded BLAS, what was unset, the threads.</summary>
-public sealed record PeerEnvironment(string Python, string Script, string? LdPreload, IReadOnlyList<string> Unset, int Threads);
+/// <summary>How the peer process was started: the interpreter, the preloaded BLAS, what was unset, the threads, and
+/// the instruction-set mode with the variables it set (<see cref="CpuIsaEnvironment.Peer"/>).</summary>
+public sealed record PeerEnvironment(string Python, string Script, string? LdPreload, IReadOnlyList<string> Unset, int Threads,
+    string CpuIsa = "native", IReadOnlyDictionary<string, string>? Set = null);
 
 /// <summary>One side-by-side figure. <paramref name="Ratio"/> is Ptm / PyTorch, so above 1 means Ptm is faster
 /// (for throughputs; every metric here is higher-is-better).</summary>
@@ -84,6 +93,7 @@ public sealed record PeerSection(
             notes.Add($"the peer ran {threads} threads, Ptm {ptm.Machine.TorchThreads}");
         foreach (var c in peer.Cases ?? [])
             if (c.Error is not null) notes.Add($"peer case {c.Case} failed: {c.Error}");
+        if (environment is not null) notes.AddRange(PeerRunner.Mismatches(environment, peer.Blas, peer.CpuCapability));
         return new(true, null, notes.Count == 0 ? null : string.Join("; ", notes), environment, peer, rows);
     }
 }
