@@ -234,8 +234,8 @@ public static class ThroughputRunner
         return start;
     }
 
-    /// <summary>The .NET GC's smallest gen0 budget, as the <c>ptm</c> wrapper sets it (docs/performance.md, "Generation
-    /// memory"): an environment variable only, read when the runtime starts, so it reaches the cases through their
+    /// <summary>The .NET GC's smallest gen0 budget, as the <c>ptm</c> wrapper sets it (docs/performance.md, "Memory over
+    /// long generations"): an environment variable only, read when the runtime starts, so it reaches the cases through their
     /// child processes. A value already in the environment is passed on unchanged.</summary>
     public const string Gen0SizeVariable = "DOTNET_GCgen0size";
 
