@@ -99,6 +99,22 @@ public class CpuIsaTests
         Assert.Throws<InvalidInputException>(() => ThroughputOptions.Parse(["--cpu-isa", "both"]));    // nothing to pair
     }
 
+    [Fact]
+    public void Avx2RunsLeaveOutTheBf16TrainingCases_WithANote()
+    {
+        string root = TestPaths.RepoRoot();
+        var plan = ThroughputPlan.Standard(Path.Combine(root, "configs", "gpt-kjv.json"), quick: true, Path.Combine(root, "configs", "bert-kjv.json"));
+        var (native, none) = PairedRounds.TrainingCases(plan, CpuIsa.Native);
+        Assert.Equal(["train:default", "train:gpt2-small", "train:default-bf16", "train:gpt2-small-bf16", "train:bert", "train:bert-base"], native);
+        Assert.Null(none);
+        var (avx2, note) = PairedRounds.TrainingCases(plan, CpuIsa.Avx2);
+        Assert.Equal(["train:default", "train:gpt2-small", "train:bert", "train:bert-base"], avx2);
+        Assert.StartsWith("train:default-bf16, train:gpt2-small-bf16 not run under avx2", note);
+        var (restricted, _) = CpuIsaEnvironment.PlanFor(plan, CpuIsa.Avx2);
+        Assert.Equal(2, restricted.Training.Count);
+        Assert.Equal(plan.Matmul, restricted.Matmul);     // the bf16 product itself still runs, once
+    }
+
     /// <summary>The AVX2 mode's .NET switch reaches what Ptm's code asks (<see cref="CpuFeatures"/>): a child started
     /// with the mode's environment sees no AVX-512, as it would on a Zen 3.</summary>
     [SkippableFact]

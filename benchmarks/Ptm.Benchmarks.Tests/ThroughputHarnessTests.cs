@@ -48,6 +48,8 @@ public class ThroughputHarnessTests : IDisposable
         foreach (string field in new[] { "date", "cpu_model", "torch_threads", "mkl_cpu_fix_loaded", "git_commit" })
             Assert.True(machine.TryGetProperty(field, out _), $"machine.{field} missing");
         Assert.True(machine.GetProperty("torch_threads").GetInt32() > 0);
+        Assert.Equal(Ptm.Kernels.CpuFeatures.Describe(), machine.GetProperty("cpu_features").GetString());
+        Assert.Equal(JsonValueKind.Null, machine.GetProperty("cpu_isa").ValueKind);   // in-process: this process's own, unnamed
         Assert.True(root.GetProperty("peak_fp32_gflops").GetDouble() > 0);
         Assert.True(root.GetProperty("formulas").TryGetProperty("flops_per_token", out _));
 

@@ -74,13 +74,14 @@ static IReadOnlyList<PairedSet> RunPaired(ThroughputPlan plan, ThroughputOptions
     try
     {
         PeerRunner.WritePlan(plan, planPath);
-        var training = ThroughputRunner.CaseNames(plan).Where(n => n.StartsWith(ThroughputRunner.TrainCasePrefix, StringComparison.Ordinal)).ToList();
         // The fused kernels serve GPT training only; its cases also run with them off, to show what they give.
         var gptCases = plan.Training.Select(t => ThroughputRunner.TrainCasePrefix + t.Name).ToHashSet();
         var sets = new List<PairedSet>();
         foreach (var isa in options.CpuIsas)
         {
             var peer = PeerRunner.Environment(threads, isa);
+            var (training, skipped) = PairedRounds.TrainingCases(plan, isa);
+            if (skipped is not null) Console.WriteLine($"  {skipped}");
             Console.WriteLine($"paired rounds, CPU ISA {CpuIsaEnvironment.Name(isa)}: {string.Join(", ", training)}, {options.PairedRounds} rounds ...");
             string? ptmFeatures = null;
             PeerCaseRun? lastPeer = null;
@@ -98,7 +99,7 @@ static IReadOnlyList<PairedSet> RunPaired(ThroughputPlan plan, ThroughputOptions
                 gptCases);
             sets.Add(new PairedSet(CpuIsaEnvironment.Name(isa), CpuIsaEnvironment.Describe(CpuIsaEnvironment.Ptm(isa)), ptmFeatures,
                 CpuIsaEnvironment.Describe(CpuIsaEnvironment.Peer(isa)), lastPeer?.Blas, lastPeer?.CpuCapability,
-                PeerRunner.Mismatches(peer, lastPeer?.Blas, lastPeer?.CpuCapability), cases));
+                [.. skipped is null ? [] : new[] { skipped }, .. PeerRunner.Mismatches(peer, lastPeer?.Blas, lastPeer?.CpuCapability)], cases));
         }
         return sets;
     }
@@ -112,9 +113,11 @@ static int Throughput(string[] args)
 {
     var options = ThroughputOptions.Parse(args);
     if (options.Threads > 0) TorchSharp.torch.set_num_threads(options.Threads);
-    var plan = ThroughputPlan.Standard(options.ConfigPath, options.Quick, options.BertConfigPath);
+    var (plan, left) = CpuIsaEnvironment.PlanFor(ThroughputPlan.Standard(options.ConfigPath, options.Quick, options.BertConfigPath), options.CpuIsa);
+    if (left is not null) Console.WriteLine(left);
     if (options.CpuIsa != CpuIsa.Native) Console.WriteLine($"CPU ISA {CpuIsaEnvironment.Name(options.CpuIsa)}: Ptm's children get {CpuIsaEnvironment.Describe(CpuIsaEnvironment.Ptm(options.CpuIsa))}");
     var report = ThroughputRunner.Run(plan, options.InProcess ? null : options.ChildArguments(), Console.WriteLine, options.SettleSeconds, options.CpuIsa);
+    if (left is not null) report = report with { Machine = report.Machine with { CpuIsaNote = left } };
     if (options.Tokenizers)
     {
         Console.WriteLine("running tokenizers (this process) ...");

@@ -94,6 +94,22 @@ public static class CpuIsaEnvironment
         return env;
     }
 
+    /// <summary>
+    /// The plan as it runs under <paramref name="isa"/>: unchanged natively; under AVX2 without the bfloat16 training
+    /// cases (the note names them), because without AVX-512 BF16 both sides compute a bf16 product through float32
+    /// conversions, far slower than float32 itself: long runs measuring a setting no one would choose on such a CPU
+    /// (docs/performance.md, "bfloat16 mixed precision"). The bf16 <c>matmul</c> product stays, to show it.
+    /// </summary>
+    public static (ThroughputPlan Plan, string? Note) PlanFor(ThroughputPlan plan, CpuIsa isa)
+    {
+        if (isa == CpuIsa.Native) return (plan, null);
+        var bf16 = plan.Training.Where(t => t.Training.Precision == "bfloat16").ToList();
+        if (bf16.Count == 0) return (plan, null);
+        return (plan with { Training = plan.Training.Except(bf16).ToList() },
+            $"{string.Join(", ", bf16.Select(t => ThroughputRunner.TrainCasePrefix + t.Name))} not run under {Name(isa)}: " +
+            "without AVX-512 BF16 a bfloat16 product runs far slower than float32 on both sides");
+    }
+
     /// <summary>Applies <paramref name="variables"/> to a child's environment (null removes).</summary>
     public static void Apply(IDictionary<string, string?> environment, IReadOnlyDictionary<string, string?> variables)
     {

@@ -64,6 +64,16 @@ public sealed record PairedSet(string CpuIsa, string PtmEnvironment, string? Ptm
 /// <summary><c>throughput --peer --paired-rounds N</c>: every training case, N rounds of Ptm and the peer back to back.</summary>
 public static class PairedRounds
 {
+    /// <summary>The training cases to pair under <paramref name="isa"/> (<see cref="CpuIsaEnvironment.PlanFor"/>), and
+    /// a note naming those left out (null when none).</summary>
+    public static (IReadOnlyList<string> Cases, string? Note) TrainingCases(ThroughputPlan plan, CpuIsa isa)
+    {
+        static List<string> Names(ThroughputPlan p) =>
+            ThroughputRunner.CaseNames(p).Where(n => n.StartsWith(ThroughputRunner.TrainCasePrefix, StringComparison.Ordinal)).ToList();
+        var (restricted, note) = CpuIsaEnvironment.PlanFor(plan, isa);
+        return (Names(restricted), note);
+    }
+
     /// <param name="runPtm">Runs a case (e.g. <c>train:default</c>) in Ptm's child and returns its training tokens/s.</param>
     /// <param name="runPeer">The same in the peer's child.</param>
     /// <param name="runPtmWithoutKernels">The same in Ptm's child with the fused kernels off, for the cases in

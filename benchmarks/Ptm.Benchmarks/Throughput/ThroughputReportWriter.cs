@@ -30,7 +30,8 @@ public static class ThroughputReportWriter
             $"; .NET gen0 budget: {m.GcGen0Size ?? "runtime default"}" +
             (m.FusedKernels is bool fused ? $"; fused GELU/attention kernels: {YesNo(fused)}" : ""));
         if (m.CpuIsa is not null || m.CpuFeatures is not null)
-            s.AppendLine($"- CPU ISA: {m.CpuIsa ?? "this process's own"}{(m.CpuIsaEnvironment is { } e && e != "(none)" ? $" ({e})" : "")}; CPU features seen by the cases: {m.CpuFeatures ?? "unknown"}");
+            s.AppendLine($"- CPU ISA: {m.CpuIsa ?? "this process's own"}{(m.CpuIsaEnvironment is { } e && e != "(none)" ? $" ({e})" : "")}; CPU features seen by the cases: {m.CpuFeatures ?? "unknown"}" +
+                (m.CpuIsaNote is { } left ? $"; {left}" : ""));
         s.AppendLine($"- commit {m.GitCommit ?? "unknown"}{(m.GitDirty == true ? " (with uncommitted changes)" : "")}; TorchSharp {m.TorchSharpVersion}, .NET {m.DotnetVersion}; {m.Os}");
         s.AppendLine($"- MFU denominator: {F(r.PeakFp32Gflops, 1)} GFLOP/s ({r.PeakMatmulForMfu})");
         s.AppendLine();

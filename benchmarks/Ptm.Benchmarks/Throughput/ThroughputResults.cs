@@ -56,10 +56,12 @@ public sealed record MklFixComparison(string Case, double TokensPerSecondWithFix
 /// <param name="CpuFeatures">What the first case's process saw of the CPU (<see cref="Ptm.Kernels.CpuFeatures.Describe"/>).</param>
 /// <param name="CpuIsa">The <c>--cpu-isa</c> mode of the cases (null: in-process, this process's own).</param>
 /// <param name="CpuIsaEnvironment">The variables that mode set in the cases' processes.</param>
+/// <param name="CpuIsaNote">Cases the mode left out, and why (<see cref="Throughput.CpuIsaEnvironment.PlanFor"/>).</param>
 public sealed record MachineInfo(
     string Date, string TimestampUtc, string? GitCommit, bool? GitDirty, string CpuModel, int LogicalCpus,
     int TorchThreads, bool MklCpuFixLoaded, string TorchSharpVersion, string DotnetVersion, string Os, bool? MallocTuned = null,
-    string? GcGen0Size = null, bool? FusedKernels = null, string? CpuFeatures = null, string? CpuIsa = null, string? CpuIsaEnvironment = null);
+    string? GcGen0Size = null, bool? FusedKernels = null, string? CpuFeatures = null, string? CpuIsa = null, string? CpuIsaEnvironment = null,
+    string? CpuIsaNote = null);
 
 /// <summary>Everything one <c>throughput</c> run measured; serialised as the results JSON.</summary>
 public sealed record ThroughputReport(
