@@ -89,7 +89,7 @@ avx2_median=$(printf '%s\n' "${rows[@]}" | awk -F' \\| ' '$1 == "| avx2" { print
   echo
   sed -n '/^## Paired rounds/,$p' "$report_md"
   echo
-  echo "## \`./ptm pretrain gpt\` wall clock ($pretrain_runs runs per kind, alternating${pretrain_args:+; arguments: $pretrain_args})"
+  echo "## \`./ptm pretrain gpt\` wall clock (runs per kind: $pretrain_runs, alternating${pretrain_args:+; arguments: $pretrain_args})"
   echo
   echo "| kind | run | wall s | last step | validation |"
   echo "|---|---:|---:|---|---|"
