@@ -118,6 +118,23 @@ public class PeerReportTests
         Assert.Contains("did not load OpenBLAS", section.Note);
     }
 
+    /// <summary>Held to AVX2, torch 1.13's bf16 product has no oneDNN implementation: the peer keeps its fp32 figure
+    /// and says why bf16 is missing, and the comparison shows n/a for that row.</summary>
+    [Fact]
+    public void PeerWithoutABf16ProductKeepsItsOtherFigures_AndSaysWhy()
+    {
+        var ptm = PtmReport();
+        var node = System.Text.Json.Nodes.JsonNode.Parse(PeerJson)!;
+        node["cases"]![0]!["note"] = "no bf16 product: could not create a primitive descriptor iterator";
+        node["matmul"]!.AsArray().RemoveAt(1);    // the bf16 entry
+        string json = node.ToJsonString();
+        var section = PeerSection.Compare(ptm, PeerReport.Parse(json), PeerRunner.Environment(2, CpuIsa.Avx2));
+        Assert.Contains("peer case matmul: no bf16 product: could not create a primitive descriptor iterator", section.Note);
+        Assert.DoesNotContain("failed", section.Note);
+        Assert.Contains(section.Comparison, r => r.Case == "matmul fp32 2048²" && r.Ratio is not null);
+        Assert.Contains(section.Comparison, r => r.Case == "matmul bf16 2048²" && r.Pytorch is null && r.Ratio is null);
+    }
+
     [Fact]
     public void PairedRoundsAlternateWhoGoesFirst_AndReportTheMedianOfTheRoundRatios()
     {

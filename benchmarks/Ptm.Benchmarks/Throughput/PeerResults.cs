@@ -24,7 +24,8 @@ public sealed record PeerBlas(IReadOnlyList<string>? Libraries, bool Openblas, s
 /// <summary>What one peer child ran: its training figure and what it reported of its BLAS and ATen dispatch.</summary>
 public sealed record PeerCaseRun(PeerTraining Training, PeerBlas? Blas, string? CpuCapability);
 
-public sealed record PeerCase(string Case, double? PeakRssMib, string? Error);
+/// <summary>One peer case's process: its peak RSS, why it failed, or what it could not measure (<paramref name="Note"/>).</summary>
+public sealed record PeerCase(string Case, double? PeakRssMib, string? Error, string? Note = null);
 
 public sealed record PeerMatmul(string Dtype, int Size, int Repetitions, double BestGflops, double MedianGflops, double? PeakRssMib);
 
@@ -92,7 +93,10 @@ public sealed record PeerSection(
         if (peer.Threads is int threads && threads != ptm.Machine.TorchThreads)
             notes.Add($"the peer ran {threads} threads, Ptm {ptm.Machine.TorchThreads}");
         foreach (var c in peer.Cases ?? [])
+        {
             if (c.Error is not null) notes.Add($"peer case {c.Case} failed: {c.Error}");
+            if (c.Note is not null) notes.Add($"peer case {c.Case}: {c.Note}");
+        }
         if (environment is not null) notes.AddRange(PeerRunner.Mismatches(environment, peer.Blas, peer.CpuCapability));
         return new(true, null, notes.Count == 0 ? null : string.Join("; ", notes), environment, peer, rows);
     }
