@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Ptm against the PyTorch peer on both CPU kinds this machine can stand for: natively (here AVX-512) and held to
 # AVX2+FMA (AMD Zen 3, Intel Haswell), then `./ptm pretrain gpt` wall clock under both. Run from anywhere, on a
-# quiet machine (other load makes every figure meaningless); about an hour on 2 cores with the defaults.
+# quiet machine (other load makes every figure meaningless); about 1.5 hours on 2 cores with the defaults.
 #
 #   ROUNDS=3          paired rounds per kind (throughput --peer --paired-rounds N --cpu-isa both)
 #   PRETRAIN_RUNS=2   `./ptm pretrain gpt` runs per kind, alternating native and AVX2
