@@ -12,9 +12,9 @@ namespace Ptm.Benchmarks;
 /// <see cref="TorchRuntime.MallocTuned"/> it comes from the heap and stays there for later tensors. (Whether a later
 /// tensor can reuse it depends on what else was allocated meanwhile: glibc pads each 64-byte-aligned block, so an
 /// equal request fits a freed block only once it has coalesced with a neighbour; a training loop gets there within a
-/// few steps, see docs/performance.md.) glibc maps other threads' large blocks whatever mallopt says, so the effect
+/// few steps, see docs/performance.md, "glibc malloc tuning".) glibc maps other threads' large blocks whatever mallopt says, so the effect
 /// can only be observed on the main thread, where Ptm's CLI and this harness run torch;
-/// tests/Ptm.Tests/MallocTuningTests.cs starts this mode as a child process.
+/// benchmarks/Ptm.Benchmarks.Tests/MallocTuningTests.cs starts this mode as a child process.
 /// </summary>
 public static class MallocProbe
 {

@@ -24,7 +24,9 @@ Usage:
 
 Debian's python3-torch links the reference libblas.so.3; run it with
 LD_PRELOAD=/usr/lib/x86_64-linux-gnu/openblas-openmp/libblas.so.3 and OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset
-(the .NET harness does this; see benchmarks/README.md). The "blas" field says which BLAS was really loaded.
+(the .NET harness does this; see benchmarks/README.md). The "blas" field says which BLAS was really loaded and which
+OpenBLAS core it runs, "cpu_capability" which instruction set ATen dispatches to (the harness's --cpu-isa avx2 sets
+OPENBLAS_CORETYPE=Haswell ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2).
 """
 
 import argparse
@@ -578,14 +580,44 @@ def loaded_blas():
                     libs.add(os.path.realpath(path))
     except OSError:
         pass
-    info = {"libraries": sorted(libs), "openblas": any("openblas" in p for p in libs)}
+    info = {"libraries": sorted(libs), "openblas": any("openblas" in p for p in libs), "core": openblas_core(libs)}
     try:
         from threadpoolctl import threadpool_info
-        info["threadpoolctl"] = [{k: d.get(k) for k in ("internal_api", "threading_layer", "num_threads", "version", "filepath")}
+        info["threadpoolctl"] = [{k: d.get(k) for k in ("internal_api", "threading_layer", "num_threads", "version", "architecture", "filepath")}
                                  for d in threadpool_info() if d.get("user_api") == "blas"]
     except Exception:  # threadpoolctl is optional
         info["threadpoolctl"] = None
     return info
+
+
+def openblas_core(libs):
+    """The kernel set OpenBLAS picked at load (openblas_get_corename: "Haswell", "SkylakeX", "Cooperlake", ...): Debian
+    builds it for every x86-64 core, so this is what OPENBLAS_CORETYPE, or the CPU, chose. None without OpenBLAS."""
+    import ctypes
+    for path in sorted(libs):
+        if "openblas" not in path:
+            continue
+        try:
+            get = ctypes.CDLL(path).openblas_get_corename
+        except (OSError, AttributeError):
+            continue
+        get.restype = ctypes.c_char_p
+        name = get()
+        if name:
+            return name.decode("ascii", "replace")
+    return None
+
+
+def cpu_capability(torch):
+    """The vector instruction set ATen's kernels dispatch to ("AVX2", "AVX512", "DEFAULT"), which ATEN_CPU_CAPABILITY
+    can lower. torch 2.x names it directly; 1.13 prints it in torch.__config__.show()."""
+    get = getattr(getattr(torch.backends, "cpu", None), "get_cpu_capability", None)
+    if get is not None:
+        return str(get()).upper()
+    for line in torch.__config__.show().splitlines():
+        if "CPU capability usage:" in line:
+            return line.split(":", 1)[1].strip()
+    return None
 
 
 def bert_cases(plan):
@@ -599,7 +631,12 @@ def run_case(torch, plan, name):
     if name == "matmul":
         mm = plan["matmul"]
         result["matmul"].append(measure_matmul(torch, mm["size"], torch.float32, mm.get("warmup", 1), mm["fp32_repetitions"]))
-        result["matmul"].append(measure_matmul(torch, mm["size"], torch.bfloat16, mm.get("warmup", 1), mm["bf16_repetitions"]))
+        try:
+            result["matmul"].append(measure_matmul(torch, mm["size"], torch.bfloat16, mm.get("warmup", 1), mm["bf16_repetitions"]))
+        except RuntimeError as e:
+            # torch 1.13 sends bf16 products to oneDNN when the CPU reports AVX-512; held to AVX2
+            # (ONEDNN_MAX_CPU_ISA=AVX2) oneDNN has no bf16 product and refuses. The fp32 figure stands.
+            result["note"] = f"no bf16 product: {e}"
     elif name == "generate":
         result["generation"] = measure_generation(torch, Gpt, plan["generation"])
     elif plan.get("batched_generation") and name == "generate:" + plan["batched_generation"]["name"]:
@@ -624,6 +661,9 @@ def run_case(torch, plan, name):
         result["generation_memory"]["peak_rss_mib"] = peak
     result["peak_rss_mib"] = peak
     result["sdpa"] = has_sdpa
+    # What this child really ran, for the paired rounds, which start one child per case and read nothing else.
+    result["blas"] = loaded_blas()
+    result["cpu_capability"] = cpu_capability(torch)
     return result
 
 
@@ -665,7 +705,9 @@ def main():
     report = {"available": True, "reason": None, "peer": "pytorch-eager", "torch_version": torch.__version__,
               "python": platform.python_version(), "threads": torch.get_num_threads(),
               "sdpa": hasattr(torch.nn.functional, "scaled_dot_product_attention"), "blas": blas,
-              "env": {k: os.environ.get(k) for k in ("LD_PRELOAD", "OMP_NUM_THREADS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")},
+              "cpu_capability": cpu_capability(torch),
+              "env": {k: os.environ.get(k) for k in ("LD_PRELOAD", "OMP_NUM_THREADS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
+                                                     "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")},
               "quick": bool(plan.get("quick", False)), "cases": [], "matmul": [], "training": [], "generation": [],
               "generation_memory": None}
     plan_path = args.plan
@@ -683,7 +725,7 @@ def main():
                 report["cases"].append({"case": name, "error": f"exit code {p.returncode}"})
                 continue
             r = json.loads(p.stdout.strip().splitlines()[-1])
-            report["cases"].append({"case": name, "peak_rss_mib": r["peak_rss_mib"]})
+            report["cases"].append({"case": name, "peak_rss_mib": r["peak_rss_mib"], "note": r.get("note")})
             for group in ("matmul", "training", "generation"):
                 report[group].extend(r[group])
             if r.get("generation_memory") is not None:

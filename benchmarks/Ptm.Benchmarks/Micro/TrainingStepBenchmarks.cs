@@ -8,7 +8,7 @@ namespace Ptm.Benchmarks.Micro;
 /// <summary>
 /// The pieces of one training step of the default config (configs/gpt-kjv.json: 4 layers, 256 wide, 4 heads, vocab
 /// 2048, batch 16 × 128), each as forward + backward at that shape, and the whole forward + backward for reference.
-/// Multiplied by how often each piece occurs per step (docs/performance.md, "Where the default step's time goes"),
+/// Multiplied by how often each piece occurs per step (benchmarks/results/2026-11-27-performance-notes.md, "Where the default step's time goes"),
 /// they show which costs a faster step would have to cut.
 /// </summary>
 public class TrainingStepBenchmarks

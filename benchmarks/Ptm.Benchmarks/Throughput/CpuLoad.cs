@@ -11,7 +11,7 @@ public sealed record CaseContention(string Case, bool MklCpuFix, double WallSeco
 /// <summary>
 /// Reads /proc/stat and /proc/self/stat to tell how much CPU other processes used over an interval. This is how the
 /// harness sees interference, e.g. the <c>dotnet run</c> host, which keeps a core busy for several seconds after it
-/// starts the program (see docs/performance.md, "the MKL puzzle"). Linux only; elsewhere the figures are NaN.
+/// starts the program (see benchmarks/results/2026-11-27-performance-notes.md, "The MKL puzzle"). Linux only; elsewhere the figures are NaN.
 /// </summary>
 public sealed class CpuLoad
 {

@@ -5,7 +5,7 @@ namespace Ptm.Benchmarks.Throughput;
 
 /// <summary>One round of one training case: Ptm's child and the peer's child run back to back.</summary>
 /// <param name="PtmFirst">Which side ran first; rounds alternate, so neither side always gets the fresher minute.</param>
-/// <param name="PtmWithoutKernelsTokensPerSecond">Ptm again with its fused kernels off (PTM_KERNELS=off), run next
+/// <param name="PtmWithoutKernelsTokensPerSecond">Ptm again with its kernels off (PTM_KERNELS=off), run next
 /// to Ptm's child on the side away from the peer; null for cases the kernels do not touch.</param>
 public sealed record PairedRound(int Round, bool PtmFirst, double PtmTokensPerSecond, double PeerTokensPerSecond,
     double? PtmWithoutKernelsTokensPerSecond = null)
@@ -48,9 +48,32 @@ public sealed record PairedCase(string Case, IReadOnlyList<PairedRound> Rounds)
     }
 }
 
+/// <summary>
+/// The paired rounds of one <see cref="CpuIsa"/> mode, with what each side was told and what it reports it ran.
+/// </summary>
+/// <param name="CpuIsa">The mode's name (<see cref="CpuIsaEnvironment.Name"/>).</param>
+/// <param name="PtmEnvironment">The variables the mode set in Ptm's children (<see cref="CpuIsaEnvironment.Describe"/>).</param>
+/// <param name="PtmCpuFeatures">What Ptm's children saw of the CPU (<see cref="Ptm.Kernels.CpuFeatures.Describe"/>).</param>
+/// <param name="PeerEnvironment">The variables the mode set in the peer's children.</param>
+/// <param name="PeerBlas">The BLAS the peer's children mapped and the OpenBLAS core they ran.</param>
+/// <param name="PeerCpuCapability">The instruction set ATen dispatched to in the peer's children.</param>
+/// <param name="Notes">Where the peer ran something else than it was asked to (<see cref="PeerRunner.Mismatches"/>).</param>
+public sealed record PairedSet(string CpuIsa, string PtmEnvironment, string? PtmCpuFeatures, string PeerEnvironment,
+    PeerBlas? PeerBlas, string? PeerCpuCapability, IReadOnlyList<string> Notes, IReadOnlyList<PairedCase> Cases);
+
 /// <summary><c>throughput --peer --paired-rounds N</c>: every training case, N rounds of Ptm and the peer back to back.</summary>
 public static class PairedRounds
 {
+    /// <summary>The training cases to pair under <paramref name="isa"/> (<see cref="CpuIsaEnvironment.PlanFor"/>), and
+    /// a note naming those left out (null when none).</summary>
+    public static (IReadOnlyList<string> Cases, string? Note) TrainingCases(ThroughputPlan plan, CpuIsa isa)
+    {
+        static List<string> Names(ThroughputPlan p) =>
+            ThroughputRunner.CaseNames(p).Where(n => n.StartsWith(ThroughputRunner.TrainCasePrefix, StringComparison.Ordinal)).ToList();
+        var (restricted, note) = CpuIsaEnvironment.PlanFor(plan, isa);
+        return (Names(restricted), note);
+    }
+
     /// <param name="runPtm">Runs a case (e.g. <c>train:default</c>) in Ptm's child and returns its training tokens/s.</param>
     /// <param name="runPeer">The same in the peer's child.</param>
     /// <param name="runPtmWithoutKernels">The same in Ptm's child with the fused kernels off, for the cases in
@@ -90,13 +113,28 @@ public static class PairedRounds
         return names.Select(n => new PairedCase(n, byCase[n])).ToList();
     }
 
-    public static void AppendMarkdown(StringBuilder s, IReadOnlyList<PairedCase>? paired)
+    /// <summary>One section per mode: how each side ran, then the table.</summary>
+    public static void AppendMarkdown(StringBuilder s, IReadOnlyList<PairedSet>? sets)
     {
-        if (paired is not { Count: > 0 }) return;
+        foreach (var set in sets ?? [])
+        {
+            var paired = set.Cases;
+            if (paired.Count == 0) continue;
+            s.AppendLine();
+            s.AppendLine($"## Paired rounds, CPU ISA {set.CpuIsa}: Ptm and the peer back to back ({paired[0].Rounds.Count} rounds, alternating who goes first)");
+            s.AppendLine();
+            string blas = set.PeerBlas is { } b ? $"OpenBLAS core {b.Core ?? "unknown"}{(b.Openblas ? "" : " (OpenBLAS not loaded)")}" : "BLAS unknown";
+            s.AppendLine($"- Ptm: {set.PtmEnvironment}; CPU features seen: {set.PtmCpuFeatures ?? "unknown"}");
+            s.AppendLine($"- PyTorch: {set.PeerEnvironment}; ran {blas}, ATen CPU capability {set.PeerCpuCapability ?? "unknown"}");
+            foreach (string note in set.Notes) s.AppendLine($"- note: {note}");
+            s.AppendLine();
+            AppendTable(s, paired);
+        }
+    }
+
+    static void AppendTable(StringBuilder s, IReadOnlyList<PairedCase> paired)
+    {
         static string F(double v, int d) => v.ToString("F" + d, CultureInfo.InvariantCulture);
-        s.AppendLine();
-        s.AppendLine($"## Paired rounds: Ptm and the peer back to back ({paired[0].Rounds.Count} rounds, alternating who goes first)");
-        s.AppendLine();
         s.AppendLine("| case | Ptm tokens/s (median) | PyTorch tokens/s (median) | Ptm / PyTorch, median of rounds | lowest | highest | per round | without fused kernels: Ptm / PyTorch | kernels on / off |");
         s.AppendLine("|---|---:|---:|---:|---:|---:|---|---:|---:|");
         static string Times(double? v) => v is double x ? "×" + F(x, 2) : "";

@@ -3,21 +3,29 @@ using System.Text.Json;
 namespace Ptm.Benchmarks.Throughput;
 
 /// <summary>What <c>benchmarks/peers/pytorch_peer.py</c> prints: one JSON object (snake_case). Fields the peer adds
-/// beyond these (threadpoolctl details, its environment) are ignored here.</summary>
+/// beyond these (threadpoolctl details) are ignored here.</summary>
+/// <param name="CpuCapability">The vector instruction set ATen's kernels dispatch to in the peer ("AVX2", "AVX512").</param>
+/// <param name="Env">The instruction-set and BLAS variables as the peer's process saw them.</param>
 public sealed record PeerReport(
     bool Available, string? Reason, string? Peer, string? TorchVersion, int? Threads, bool? Sdpa, PeerBlas? Blas,
     IReadOnlyList<PeerCase>? Cases, IReadOnlyList<PeerMatmul>? Matmul, IReadOnlyList<PeerTraining>? Training,
-    IReadOnlyList<PeerGeneration>? Generation, PeerGenerationMemory? GenerationMemory = null)
+    IReadOnlyList<PeerGeneration>? Generation, PeerGenerationMemory? GenerationMemory = null, string? CpuCapability = null,
+    IReadOnlyDictionary<string, string?>? Env = null)
 {
     public static PeerReport Parse(string json) =>
         JsonSerializer.Deserialize<PeerReport>(json, ThroughputRunner.Json)
         ?? throw new InvalidOperationException("the peer printed null instead of a JSON object");
 }
 
-/// <summary>BLAS libraries mapped into the peer's process (from /proc/self/maps) and whether one is OpenBLAS.</summary>
-public sealed record PeerBlas(IReadOnlyList<string>? Libraries, bool Openblas);
+/// <summary>BLAS libraries mapped into the peer's process (from /proc/self/maps), whether one is OpenBLAS, and the
+/// kernel set OpenBLAS picked at load (<c>openblas_get_corename</c>: "Haswell", "SkylakeX", "Cooperlake"…).</summary>
+public sealed record PeerBlas(IReadOnlyList<string>? Libraries, bool Openblas, string? Core = null);
 
-public sealed record PeerCase(string Case, double? PeakRssMib, string? Error);
+/// <summary>What one peer child ran: its training figure and what it reported of its BLAS and ATen dispatch.</summary>
+public sealed record PeerCaseRun(PeerTraining Training, PeerBlas? Blas, string? CpuCapability);
+
+/// <summary>One peer case's process: its peak RSS, why it failed, or what it could not measure (<paramref name="Note"/>).</summary>
+public sealed record PeerCase(string Case, double? PeakRssMib, string? Error, string? Note = null);
 
 public sealed record PeerMatmul(string Dtype, int Size, int Repetitions, double BestGflops, double MedianGflops, double? PeakRssMib);
 
@@ -29,8 +37,10 @@ public sealed record PeerGeneration(
     string Name, bool UseCache, int NewTokens, double TokensPerSecond, double DecodeTokensPerSecond,
     double TimeToFirstTokenMs, double? PeakRssMib, int Batch = 1);
 
-/// <summary>How the peer process was started: the interpreter, the preloaded BLAS, what was unset, the threads.</summary>
-public sealed record PeerEnvironment(string Python, string Script, string? LdPreload, IReadOnlyList<string> Unset, int Threads);
+/// <summary>How the peer process was started: the interpreter, the preloaded BLAS, what was unset, the threads, and
+/// the instruction-set mode with the variables it set (<see cref="CpuIsaEnvironment.Peer"/>).</summary>
+public sealed record PeerEnvironment(string Python, string Script, string? LdPreload, IReadOnlyList<string> Unset, int Threads,
+    string CpuIsa = "native", IReadOnlyDictionary<string, string>? Set = null);
 
 /// <summary>One side-by-side figure. <paramref name="Ratio"/> is Ptm / PyTorch, so above 1 means Ptm is faster
 /// (for throughputs; every metric here is higher-is-better).</summary>
@@ -83,7 +93,11 @@ public sealed record PeerSection(
         if (peer.Threads is int threads && threads != ptm.Machine.TorchThreads)
             notes.Add($"the peer ran {threads} threads, Ptm {ptm.Machine.TorchThreads}");
         foreach (var c in peer.Cases ?? [])
+        {
             if (c.Error is not null) notes.Add($"peer case {c.Case} failed: {c.Error}");
+            if (c.Note is not null) notes.Add($"peer case {c.Case}: {c.Note}");
+        }
+        if (environment is not null) notes.AddRange(PeerRunner.Mismatches(environment, peer.Blas, peer.CpuCapability));
         return new(true, null, notes.Count == 0 ? null : string.Join("; ", notes), environment, peer, rows);
     }
 }

@@ -38,7 +38,8 @@ public sealed record ThroughputPlan(
     /// JIT recompiles hot managed methods on a background thread, on one of the two cores the step's threads need:
     /// Ptm's steps 2–10 ran 5–20% slower than its steady state, and steps 16, 31 and 61 took 80–140 ms more (methods
     /// reaching their call counts), none after that in 160 steps; with DOTNET_TieredCompilation=0 as the control,
-    /// every step from the third on ran at the steady rate (docs/performance.md, "Fused kernels for GPT training").
+    /// every step from the third on ran at the steady rate (benchmarks/results/2026-11-27-performance-notes.md, "Warm-up and
+    /// .NET's tiered JIT").
     /// 65 steps (about 20 s) pass all of it; both sides get the same plan. Second-long steps keep their two.
     /// </summary>
     public const int ShortStepWarmup = 65;

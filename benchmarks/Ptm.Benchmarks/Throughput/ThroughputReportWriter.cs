@@ -29,6 +29,9 @@ public static class ThroughputReportWriter
             (m.MallocTuned is bool tuned ? $"; malloc tuning: {YesNo(tuned)}" : "") +
             $"; .NET gen0 budget: {m.GcGen0Size ?? "runtime default"}" +
             (m.FusedKernels is bool fused ? $"; fused GELU/attention kernels: {YesNo(fused)}" : ""));
+        if (m.CpuIsa is not null || m.CpuFeatures is not null)
+            s.AppendLine($"- CPU ISA: {m.CpuIsa ?? "this process's own"}{(m.CpuIsaEnvironment is { } e && e != "(none)" ? $" ({e})" : "")}; CPU features seen by the cases: {m.CpuFeatures ?? "unknown"}" +
+                (m.CpuIsaNote is { } left ? $"; {left}" : ""));
         s.AppendLine($"- commit {m.GitCommit ?? "unknown"}{(m.GitDirty == true ? " (with uncommitted changes)" : "")}; TorchSharp {m.TorchSharpVersion}, .NET {m.DotnetVersion}; {m.Os}");
         s.AppendLine($"- MFU denominator: {F(r.PeakFp32Gflops, 1)} GFLOP/s ({r.PeakMatmulForMfu})");
         s.AppendLine();
@@ -108,11 +111,16 @@ public static class ThroughputReportWriter
             return;
         }
         var p = peer.Result;
-        string blas = p?.Blas is { } b ? (b.Openblas ? "OpenBLAS" : "not OpenBLAS") + $" ({string.Join(", ", b.Libraries ?? [])})" : "unknown";
+        string blas = p?.Blas is { } b
+            ? (b.Openblas ? "OpenBLAS" : "not OpenBLAS") + (b.Core is string core ? $" core {core}" : "") + $" ({string.Join(", ", b.Libraries ?? [])})"
+            : "unknown";
         s.AppendLine($"- torch {p?.TorchVersion ?? "?"}, {p?.Threads?.ToString(CultureInfo.InvariantCulture) ?? "?"} threads, BLAS: {blas}; " +
+            $"ATen CPU capability: {p?.CpuCapability ?? "unknown"}; " +
             $"attention: {(p?.Sdpa == true ? "scaled_dot_product_attention" : "explicit softmax(QKᵀ)V (no SDPA in this torch)")}");
         if (peer.Environment is { } env)
-            s.AppendLine($"- environment: LD_PRELOAD={env.LdPreload ?? "(none)"}, OMP_NUM_THREADS={env.Threads}, unset {string.Join(", ", env.Unset)}");
+            s.AppendLine($"- environment (CPU ISA {env.CpuIsa}): LD_PRELOAD={env.LdPreload ?? "(none)"}, OMP_NUM_THREADS={env.Threads}" +
+                string.Concat((env.Set ?? new Dictionary<string, string>()).Select(kv => $", {kv.Key}={kv.Value}")) +
+                $", unset {string.Join(", ", env.Unset)}");
         if (peer.Note is not null) s.AppendLine($"- note: {peer.Note}");
         s.AppendLine();
         s.AppendLine("| case | metric | Ptm | PyTorch | Ptm / PyTorch | Ptm peak RSS MiB | PyTorch peak RSS MiB |");

@@ -41,16 +41,27 @@ public sealed record CaseResult(
 
     /// <summary>Whether Ptm's fused GELU and attention kernels served the case (<see cref="Ptm.Kernels.FusedKernels"/>).</summary>
     public bool? FusedKernels { get; init; }
+
+    /// <summary>What the case's process saw of the CPU (<see cref="Ptm.Kernels.CpuFeatures.Describe"/>), under its
+    /// <see cref="CpuIsa"/> environment.</summary>
+    public string? CpuFeatures { get; init; }
 }
 
 /// <summary>Training speed with the MKL CPU-vendor fix over speed without it, for the same case.</summary>
 public sealed record MklFixComparison(string Case, double TokensPerSecondWithFix, double TokensPerSecondWithoutFix, double Speedup,
     double? MatmulFp32GflopsWithFix, double? MatmulFp32GflopsWithoutFix);
 
+/// <summary>Where and how a run was measured.</summary>
+/// <param name="CpuModel">/proc/cpuinfo's model name.</param>
+/// <param name="CpuFeatures">What the first case's process saw of the CPU (<see cref="Ptm.Kernels.CpuFeatures.Describe"/>).</param>
+/// <param name="CpuIsa">The <c>--cpu-isa</c> mode of the cases (null: in-process, this process's own).</param>
+/// <param name="CpuIsaEnvironment">The variables that mode set in the cases' processes.</param>
+/// <param name="CpuIsaNote">Cases the mode left out, and why (<see cref="Throughput.CpuIsaEnvironment.PlanFor"/>).</param>
 public sealed record MachineInfo(
     string Date, string TimestampUtc, string? GitCommit, bool? GitDirty, string CpuModel, int LogicalCpus,
     int TorchThreads, bool MklCpuFixLoaded, string TorchSharpVersion, string DotnetVersion, string Os, bool? MallocTuned = null,
-    string? GcGen0Size = null, bool? FusedKernels = null);
+    string? GcGen0Size = null, bool? FusedKernels = null, string? CpuFeatures = null, string? CpuIsa = null, string? CpuIsaEnvironment = null,
+    string? CpuIsaNote = null);
 
 /// <summary>Everything one <c>throughput</c> run measured; serialised as the results JSON.</summary>
 public sealed record ThroughputReport(
@@ -58,4 +69,4 @@ public sealed record ThroughputReport(
     IReadOnlyList<MatmulMeasurement> Matmul, IReadOnlyList<TrainingMeasurement> Training,
     IReadOnlyList<GenerationMeasurement> Generation, MklFixComparison? MklFix,
     IReadOnlyDictionary<string, string> Formulas, PeerSection? Peer = null, GenerationMemoryMeasurement? GenerationMemory = null,
-    TokenizerSection? Tokenizers = null, IReadOnlyList<CaseContention>? Contention = null, IReadOnlyList<PairedCase>? Paired = null);
+    TokenizerSection? Tokenizers = null, IReadOnlyList<CaseContention>? Contention = null, IReadOnlyList<PairedSet>? Paired = null);

@@ -74,6 +74,7 @@ public static class ThroughputRunner
         {
             GcGen0Size = Environment.GetEnvironmentVariable(Gen0SizeVariable) is { Length: > 0 } gen0 ? gen0 : null,
             FusedKernels = Ptm.Kernels.FusedKernels.Enabled,
+            CpuFeatures = Ptm.Kernels.CpuFeatures.Describe(),
         };
     }
 
@@ -82,14 +83,17 @@ public static class ThroughputRunner
     /// (e.g. <c>--config … --quick</c>); null runs everything in this process and skips the MKL comparison.</param>
     /// <param name="settleSeconds">Before the first case, wait up to this long for other processes to go quiet
     /// (the <c>dotnet run</c> host keeps a core busy for seconds after it starts us); 0 does not wait.</param>
-    public static ThroughputReport Run(ThroughputPlan plan, IReadOnlyList<string>? childArguments, Action<string> log, double settleSeconds = 0)
+    /// <param name="isa">The instruction sets the children may use (<see cref="CpuIsaEnvironment.Ptm"/>); in-process
+    /// runs take this process's as it is.</param>
+    public static ThroughputReport Run(ThroughputPlan plan, IReadOnlyList<string>? childArguments, Action<string> log, double settleSeconds = 0,
+        CpuIsa isa = CpuIsa.Native)
     {
         if (settleSeconds > 0) CpuLoad.WaitForQuiet(QuietThreshold, settleSeconds, log);
         var results = new List<CaseResult>();
         foreach (string name in CaseNames(plan))
         {
             log($"running {name}{(childArguments is null ? "" : " (child process)")} ...");
-            var result = childArguments is null ? RunCase(plan, name, InProcessScope) : RunChild(name, childArguments, mklFix: true);
+            var result = childArguments is null ? RunCase(plan, name, InProcessScope) : RunChild(name, childArguments, mklFix: true, isa: isa);
             log($"  done: {Summary(result)}");
             results.Add(result);
         }
@@ -100,20 +104,26 @@ public static class ThroughputRunner
             foreach (string name in new[] { MatmulCase, TrainCasePrefix + compare })
             {
                 log($"running {name} with PTM_MKL_CPU_FIX=0 (child process) ...");
-                var result = RunChild(name, childArguments, mklFix: false);
+                var result = RunChild(name, childArguments, mklFix: false, isa: isa);
                 log($"  done: {Summary(result)}");
                 withoutFix.Add(result);
             }
             // The peak matmul again with the fix, after the runs without it: one reading taken at one moment is at
             // the mercy of whatever else runs then; the MFU denominator is the best of both fix-on readings.
             log($"running {MatmulCase} again with the MKL fix (child process) ...");
-            var again = RunChild(MatmulCase, childArguments, mklFix: true);
+            var again = RunChild(MatmulCase, childArguments, mklFix: true, isa: isa);
             log($"  done: {Summary(again)}");
             results.Add(again);
-            return Assemble(plan, results, withoutFix, [.. results.SkipLast(1), .. withoutFix, again]);
+            return WithIsa(Assemble(plan, results, withoutFix, [.. results.SkipLast(1), .. withoutFix, again]), childArguments is null ? null : isa);
         }
-        return Assemble(plan, results, withoutFix);
+        return WithIsa(Assemble(plan, results, withoutFix), childArguments is null ? null : isa);
     }
+
+    /// <summary>The mode the children ran under; null (in-process) leaves this process's own, unnamed.</summary>
+    static ThroughputReport WithIsa(ThroughputReport report, CpuIsa? isa) =>
+        isa is CpuIsa mode
+            ? report with { Machine = report.Machine with { CpuIsa = CpuIsaEnvironment.Name(mode), CpuIsaEnvironment = CpuIsaEnvironment.Describe(CpuIsaEnvironment.Ptm(mode)) } }
+            : report;
 
     static string Summary(CaseResult r)
     {
@@ -159,7 +169,10 @@ public static class ThroughputRunner
 
         var first = results.FirstOrDefault();
         return new ThroughputReport(
-            DescribeMachine(first?.Threads ?? get_num_threads(), first?.MklCpuFix ?? TorchRuntime.MklCpuFixLoaded) with { GcGen0Size = first?.GcGen0Size, FusedKernels = first?.FusedKernels },
+            DescribeMachine(first?.Threads ?? get_num_threads(), first?.MklCpuFix ?? TorchRuntime.MklCpuFixLoaded) with
+            {
+                GcGen0Size = first?.GcGen0Size, FusedKernels = first?.FusedKernels, CpuFeatures = first?.CpuFeatures ?? CpuFeatures.Describe(),
+            },
             plan.Quick, $"best fp32 {plan.Matmul.Size}x{plan.Matmul.Size} torch.mm with the MKL fix as loaded by default (best of the fix-on matmul runs)", peak,
             matmul, training, results.SelectMany(r => r.Generation).ToList(), comparison, Formulas,
             GenerationMemory: results.Select(r => r.GenerationMemory).FirstOrDefault(m => m is not null),
@@ -183,22 +196,12 @@ public static class ThroughputRunner
         ["peak_rss_mib"] = "VmHWM from /proc/self/status at the end of the case; child-process = the case's own process",
     };
 
-    /// <param name="fusedKernels">false starts the child with PTM_KERNELS=off (libtorch's operators instead of
-    /// Ptm's GELU, attention and cross-entropy kernels); true leaves PTM_KERNELS as the parent has it.</param>
-    internal static CaseResult RunChild(string name, IReadOnlyList<string> childArguments, bool mklFix, bool fusedKernels = true)
+    /// <param name="fusedKernels">false starts the child with Ptm's kernels off (libtorch's operators instead of
+    /// Ptm's GELU and attention kernels).</param>
+    /// <param name="isa">The instruction sets the child may use.</param>
+    internal static CaseResult RunChild(string name, IReadOnlyList<string> childArguments, bool mklFix, bool fusedKernels = true, CpuIsa isa = CpuIsa.Native)
     {
-        var start = SelfStartInfo();
-        start.ArgumentList.Add("throughput-case");
-        start.ArgumentList.Add(name);
-        foreach (string a in childArguments) start.ArgumentList.Add(a);
-        start.RedirectStandardOutput = true;
-        start.UseShellExecute = false;
-        if (mklFix) start.Environment.Remove("PTM_MKL_CPU_FIX");
-        else start.Environment["PTM_MKL_CPU_FIX"] = "0";
-        if (!fusedKernels) start.Environment["PTM_KERNELS"] = "off";
-        // The GC setting the ./ptm wrapper starts the command line with, so the children measure what users run.
-        start.Environment[Gen0SizeVariable] = ChildGen0Size;
-
+        var start = ChildStartInfo(name, childArguments, mklFix, fusedKernels, isa);
         using var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {start.FileName}");
         CaseResult? result = null;
         string? line;
@@ -214,8 +217,25 @@ public static class ThroughputRunner
         return result;
     }
 
-    /// <summary>The .NET GC's smallest gen0 budget, as the <c>ptm</c> wrapper sets it (docs/performance.md, "Generation
-    /// memory"): an environment variable only, read when the runtime starts, so it reaches the cases through their
+    /// <summary>How a case's child process is started: this program's <c>throughput-case</c> mode and its environment.</summary>
+    internal static ProcessStartInfo ChildStartInfo(string name, IReadOnlyList<string> childArguments, bool mklFix, bool fusedKernels, CpuIsa isa)
+    {
+        var start = SelfStartInfo();
+        start.ArgumentList.Add("throughput-case");
+        start.ArgumentList.Add(name);
+        foreach (string a in childArguments) start.ArgumentList.Add(a);
+        start.RedirectStandardOutput = true;
+        start.UseShellExecute = false;
+        if (mklFix) start.Environment.Remove("PTM_MKL_CPU_FIX");
+        else start.Environment["PTM_MKL_CPU_FIX"] = "0";
+        CpuIsaEnvironment.Apply(start.Environment, CpuIsaEnvironment.Ptm(isa, fusedKernels));
+        // The GC setting the ./ptm wrapper starts the command line with, so the children measure what users run.
+        start.Environment[Gen0SizeVariable] = ChildGen0Size;
+        return start;
+    }
+
+    /// <summary>The .NET GC's smallest gen0 budget, as the <c>ptm</c> wrapper sets it (docs/performance.md, "Memory over
+    /// long generations"): an environment variable only, read when the runtime starts, so it reaches the cases through their
     /// child processes. A value already in the environment is passed on unchanged.</summary>
     public const string Gen0SizeVariable = "DOTNET_GCgen0size";
 
@@ -249,7 +269,8 @@ public static class ThroughputRunner
             RuntimeInformation.OSDescription, TorchRuntime.MallocTuned);
     }
 
-    static string CpuModel()
+    /// <summary>The first "model name" of /proc/cpuinfo (the architecture elsewhere).</summary>
+    public static string CpuModel()
     {
         const string path = "/proc/cpuinfo";
         if (!File.Exists(path)) return RuntimeInformation.ProcessArchitecture.ToString();

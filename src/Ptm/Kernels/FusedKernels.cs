@@ -26,7 +26,7 @@ public enum KernelPath
 /// Our own CPU kernels (build/native/ptm_kernels.c) for the pieces of GPT training that libtorch's eager operators
 /// run far below the machine's speed at small shapes: tanh-GELU, causal self-attention and the LM loss's
 /// cross-entropy, each forward and backward in one pass, with the gradients of the biases before GELU and attention
-/// summed in their backward passes (docs/performance.md, "Fused kernels for GPT training"). They take part only
+/// summed in their backward passes (docs/performance.md, "Fused kernels"). They take part only
 /// where autograd records a float32 CPU tensor, so training; evaluation, generation and everything else keep
 /// libtorch's operators. The models reach them through <see cref="Ops"/>.
 /// <para>

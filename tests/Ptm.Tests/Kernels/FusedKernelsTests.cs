@@ -1,6 +1,5 @@
 using Ptm.Tests.Modeling;
 using Ptm.Kernels;
-using Ptm.Benchmarks.Throughput;
 using Ptm.Modeling;
 using TorchSharp;
 using static TorchSharp.torch;

@@ -1,9 +1,8 @@
 using System.Diagnostics;
 using System.Text.Json;
-using Ptm.Benchmarks;
 using Ptm.Benchmarks.Throughput;
 
-namespace Ptm.Tests.Kernels;
+namespace Ptm.Benchmarks.Tests;
 
 /// <summary>
 /// TorchRuntime.TuneMallocForTraining (called by the ptm command and the benchmark harness, never by loading the library):
@@ -15,8 +14,7 @@ public class MallocTuningTests
 {
     static MallocProbe.Result Probe(bool tuning, string mode = "malloc-probe")
     {
-        string exe = Path.Combine(AppContext.BaseDirectory, OperatingSystem.IsWindows() ? "Ptm.Benchmarks.exe" : "Ptm.Benchmarks");
-        var start = new ProcessStartInfo(exe, [mode]) { RedirectStandardOutput = true, UseShellExecute = false };
+        var start = new ProcessStartInfo(TestPaths.BenchmarksExe, [mode]) { RedirectStandardOutput = true, UseShellExecute = false };
         if (tuning) start.Environment.Remove("PTM_MALLOC_TUNING");
         else start.Environment["PTM_MALLOC_TUNING"] = "0";
         using var p = Process.Start(start)!;

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using Ptm.Benchmarks.Throughput;
 using Ptm.Modeling;
 
-namespace Ptm.Tests.Benchmarks;
+namespace Ptm.Benchmarks.Tests;
 
 /// <summary>How the harness guards its figures: the MFU denominator, the machine-load record, the BERT-base case.</summary>
 public class MeasurementHygieneTests
@@ -24,7 +24,7 @@ public class MeasurementHygieneTests
     static ThroughputPlan Plan() => ThroughputPlan.Standard(Path.Combine(DataFixturesRoot(), "configs", "gpt-kjv.json"), quick: true,
         Path.Combine(DataFixturesRoot(), "configs", "bert-kjv.json"));
 
-    static string DataFixturesRoot() => Ptm.Tests.Data.DataFixtures.FindRepoRoot();
+    static string DataFixturesRoot() => TestPaths.RepoRoot();
 
     /// <summary>The 2026-11-27 puzzle: the first fix-on matmul ran while the dotnet-run host re-JITted the SDK on
     /// one of the two cores (116 GFLOP/s), the fix-off one later on a quiet machine (187). The denominator is the

@@ -3,7 +3,7 @@ using Ptm.Benchmarks.Throughput;
 using Ptm.Modeling;
 using Ptm.Training;
 
-namespace Ptm.Tests.Benchmarks;
+namespace Ptm.Benchmarks.Tests;
 
 /// <summary>
 /// Runs the throughput harness end to end on a tiny model, in this process, and checks the shape of its report.
@@ -48,6 +48,8 @@ public class ThroughputHarnessTests : IDisposable
         foreach (string field in new[] { "date", "cpu_model", "torch_threads", "mkl_cpu_fix_loaded", "git_commit" })
             Assert.True(machine.TryGetProperty(field, out _), $"machine.{field} missing");
         Assert.True(machine.GetProperty("torch_threads").GetInt32() > 0);
+        Assert.Equal(Ptm.Kernels.CpuFeatures.Describe(), machine.GetProperty("cpu_features").GetString());
+        Assert.Equal(JsonValueKind.Null, machine.GetProperty("cpu_isa").ValueKind);   // in-process: this process's own, unnamed
         Assert.True(root.GetProperty("peak_fp32_gflops").GetDouble() > 0);
         Assert.True(root.GetProperty("formulas").TryGetProperty("flops_per_token", out _));
 
@@ -112,13 +114,12 @@ public class ThroughputHarnessTests : IDisposable
     [Fact]
     public void WrapperAndHarnessSetTheSameGen0Budget_AndTheRuntimeHonoursIt()
     {
-        string wrapper = File.ReadAllText(Path.Combine(Ptm.Tests.Data.DataFixtures.FindRepoRoot(), "ptm"));
+        string wrapper = File.ReadAllText(Path.Combine(TestPaths.RepoRoot(), "ptm"));
         Assert.Contains($"export {ThroughputRunner.Gen0SizeVariable}=\"${{{ThroughputRunner.Gen0SizeVariable}:-{ThroughputRunner.WrapperGen0Size}}}\"", wrapper);
 
         long Budget(string? gen0Size)
         {
-            string exe = Path.Combine(AppContext.BaseDirectory, OperatingSystem.IsWindows() ? "Ptm.Benchmarks.exe" : "Ptm.Benchmarks");
-            var start = new System.Diagnostics.ProcessStartInfo(exe, ["gc-probe"]) { RedirectStandardOutput = true, UseShellExecute = false };
+            var start = new System.Diagnostics.ProcessStartInfo(TestPaths.BenchmarksExe, ["gc-probe"]) { RedirectStandardOutput = true, UseShellExecute = false };
             if (gen0Size is null) start.Environment.Remove(ThroughputRunner.Gen0SizeVariable);
             else start.Environment[ThroughputRunner.Gen0SizeVariable] = gen0Size;
             using var p = System.Diagnostics.Process.Start(start)!;
@@ -130,23 +131,6 @@ public class ThroughputHarnessTests : IDisposable
         // The runtime's own budget depends on the cache size (16 MiB here); with the variable it follows the variable.
         long set = Budget(ThroughputRunner.WrapperGen0Size), unset = Budget(null);
         Assert.True(set >= 4L << 20 && set <= 8L << 20, $"gen0 budget with {ThroughputRunner.WrapperGen0Size}: {set}, without: {unset}");
-    }
-
-    [Fact]
-    public void NativeHeapCountsALiveTensorAsInUse_AndItsReleaseAsNot()
-    {
-        if (!OperatingSystem.IsLinux()) return;
-        const double mib = 64;                      // large against other work in the test host (seen: 2–3 MiB at a time)
-        using (TorchSharp.torch.ones(1024)) { }     // libtorch's one-time set-up allocates too: not part of what is measured
-        GC.Collect();                               // tensors of earlier tests freed by finalizers now, not mid-measurement
-        GC.WaitForPendingFinalizers();
-        var before = NativeHeap.Read()!.Value;
-        double during;
-        using (var t = TorchSharp.torch.ones((long)(mib * 1024 * 1024 / sizeof(float))))
-            during = NativeHeap.Read()!.Value.InUseMib;
-        var after = NativeHeap.Read()!.Value;
-        Assert.InRange(during - before.InUseMib, 0.9 * mib, 1.2 * mib);
-        Assert.InRange(during - after.InUseMib, 0.9 * mib, 1.2 * mib);
     }
 
     [Fact]

@@ -1,9 +1,7 @@
 using System.Text;
 using Ptm.Benchmarks.Throughput;
-using Ptm.Tests.Data;
-using Ptm.Tests.Tokenization;
 
-namespace Ptm.Tests.Benchmarks;
+namespace Ptm.Benchmarks.Tests;
 
 /// <summary>The tokenizer throughput case on a small corpus: ids checked across implementations, never timings.</summary>
 public class TokenizerThroughputTests : IDisposable
@@ -25,12 +23,12 @@ public class TokenizerThroughputTests : IDisposable
     }
 
     static string KjvHead(int lines) =>
-        string.Join("\n", File.ReadLines(Path.Combine(DataFixtures.FindRepoRoot(), "data", "kjv", "train.txt")).Take(lines)) + "\n";
+        string.Join("\n", File.ReadLines(Path.Combine(TestPaths.RepoRoot(), "data", "kjv", "train.txt")).Take(lines)) + "\n";
 
     [Fact]
     public void BothBpeAndBothWordPieceEncodersGiveTheSameIds_AndNodeIsMeasuredOrExplained()
     {
-        var c = new TokenizerCase(Corpus(KjvHead(300)), Gpt2Files.Directory, Repetitions: 1, WordPieceVocabSize: 300);
+        var c = new TokenizerCase(Corpus(KjvHead(300)), TestPaths.Gpt2Directory, Repetitions: 1, WordPieceVocabSize: 300);
         var section = TokenizerThroughput.Measure(c, _ => { });
 
         Assert.Equal(300, section.Lines);
@@ -44,7 +42,7 @@ public class TokenizerThroughputTests : IDisposable
         Assert.Equal(wordPiece[0].IdsChecksum, wordPiece[1].IdsChecksum);
 
         Assert.Equal(File.ReadLines(c.CorpusPath).Sum(l => Encoding.UTF8.GetByteCount(l)), bpe[0].Bytes);
-        Assert.Equal(File.ReadLines(c.CorpusPath).Sum(l => Gpt2Files.Tokenizer.Encode(l).Length), bpe[0].Tokens);
+        Assert.Equal(File.ReadLines(c.CorpusPath).Sum(l => TestPaths.Gpt2Tokenizer.Encode(l).Length), bpe[0].Tokens);
 
         // Node: either both npm encoders ran and reproduced Ptm's ids exactly, or a note says why not.
         var node = bpe.Skip(2).ToList();
@@ -57,7 +55,7 @@ public class TokenizerThroughputTests : IDisposable
     [Fact]
     public void DifferentIdsStopTheComparisonAndNameTheLine()
     {
-        var c = new TokenizerCase(Corpus("In the beginning\na𝐀's\n"), Gpt2Files.Directory, Repetitions: 1, WordPieceVocabSize: 100);
+        var c = new TokenizerCase(Corpus("In the beginning\na𝐀's\n"), TestPaths.Gpt2Directory, Repetitions: 1, WordPieceVocabSize: 100);
         var e = Assert.Throws<InvalidOperationException>(() => TokenizerThroughput.Measure(c, _ => { }));
         Assert.Contains("line 2", e.Message);
         Assert.Contains("different ids", e.Message);
@@ -70,8 +68,8 @@ public class TokenizerThroughputTests : IDisposable
         Environment.SetEnvironmentVariable("PTM_PEER_NODE", Path.Combine(dir, "no-such-node"));
         try
         {
-            var c = new TokenizerCase(Corpus(KjvHead(20)), Gpt2Files.Directory, Repetitions: 1);
-            var ptm = TokenizerThroughput.Time(TokenizerCase.Bpe, "Ptm", TokenizerThroughput.ReadLines(c.CorpusPath, null), 1, 1, Gpt2Files.Tokenizer.Encode);
+            var c = new TokenizerCase(Corpus(KjvHead(20)), TestPaths.Gpt2Directory, Repetitions: 1);
+            var ptm = TokenizerThroughput.Time(TokenizerCase.Bpe, "Ptm", TokenizerThroughput.ReadLines(c.CorpusPath, null), 1, 1, TestPaths.Gpt2Tokenizer.Encode);
             var (rows, notes) = NodeTokenizerPeer.Run(c, ptm);
             Assert.Empty(rows);
             Assert.Contains("node peer skipped: cannot start", Assert.Single(notes));

@@ -1,6 +1,9 @@
-namespace Ptm.Benchmarks.Throughput;
+namespace Ptm.Kernels;
 
-/// <summary>Resident-memory figures of this process from /proc/self/status (Linux only; 0 elsewhere).</summary>
+/// <summary>
+/// Resident-memory figures of this process from /proc/self/status (Linux only; 0 elsewhere): what the operating
+/// system charges the process, for benchmarks and memory checks.
+/// </summary>
 public static class ProcessMemory
 {
     /// <summary>VmHWM: peak resident set size so far, in MiB.</summary>

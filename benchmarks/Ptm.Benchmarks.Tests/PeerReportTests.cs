@@ -1,7 +1,7 @@
 using System.Text.Json;
 using Ptm.Benchmarks.Throughput;
 
-namespace Ptm.Tests.Benchmarks;
+namespace Ptm.Benchmarks.Tests;
 
 /// <summary>
 /// The side-by-side section of the throughput report, built from a given peer JSON (the shape
@@ -12,7 +12,8 @@ public class PeerReportTests
     const string PeerJson = """
         {
           "available": true, "reason": null, "peer": "pytorch-eager", "torch_version": "1.13.0a0", "threads": 2, "sdpa": false,
-          "blas": {"libraries": ["/usr/lib/x86_64-linux-gnu/openblas-openmp/libopenblasp-r0.3.21.so"], "openblas": true,
+          "cpu_capability": "AVX2",
+          "blas": {"libraries": ["/usr/lib/x86_64-linux-gnu/openblas-openmp/libopenblasp-r0.3.21.so"], "openblas": true, "core": "Cooperlake",
                    "threadpoolctl": [{"internal_api": "openblas", "num_threads": 2}]},
           "env": {"LD_PRELOAD": "/usr/lib/x86_64-linux-gnu/openblas-openmp/libblas.so.3"},
           "cases": [{"case": "matmul", "peak_rss_mib": 300}, {"case": "train:default", "peak_rss_mib": 650}],
@@ -59,7 +60,7 @@ public class PeerReportTests
     [Fact]
     public void SideBySideSectionPairsEveryCaseWithThePeer()
     {
-        var env = new PeerEnvironment("/usr/bin/python3", "pytorch_peer.py", PeerRunner.DefaultOpenBlas, PeerRunner.UnsetVariables, 2);
+        var env = new PeerEnvironment("/usr/bin/python3", "pytorch_peer.py", PeerRunner.DefaultOpenBlas, CpuIsaEnvironment.PeerVariables, 2);
         var ptm = PtmReport();
         var report = ptm with { Peer = PeerSection.Compare(ptm, PeerReport.Parse(PeerJson), env) };
 
@@ -77,7 +78,10 @@ public class PeerReportTests
         Assert.Contains("| matmul bf16 2048² | best GFLOP/s | 400.0 | 200.0 | ×2.00 |", md);
         Assert.Contains("BLAS: OpenBLAS", md);
         Assert.Contains("LD_PRELOAD=" + PeerRunner.DefaultOpenBlas, md);
-        Assert.Contains("unset OPENBLAS_CORETYPE, OPENBLAS_L2_SIZE", md);
+        Assert.Contains("environment (CPU ISA native): LD_PRELOAD=", md);
+        Assert.Contains("unset ATEN_CPU_CAPABILITY, ONEDNN_MAX_CPU_ISA, OPENBLAS_CORETYPE, OPENBLAS_L2_SIZE", md);
+        Assert.Contains("OpenBLAS core Cooperlake", md);
+        Assert.Contains("ATen CPU capability: AVX2", md);
         Assert.Equal(8, report.Peer!.Comparison.Count);
 
         using var doc = JsonDocument.Parse(ThroughputReportWriter.ToJson(report));
@@ -114,6 +118,23 @@ public class PeerReportTests
         Assert.Contains("did not load OpenBLAS", section.Note);
     }
 
+    /// <summary>Held to AVX2, torch 1.13's bf16 product has no oneDNN implementation: the peer keeps its fp32 figure
+    /// and says why bf16 is missing, and the comparison shows n/a for that row.</summary>
+    [Fact]
+    public void PeerWithoutABf16ProductKeepsItsOtherFigures_AndSaysWhy()
+    {
+        var ptm = PtmReport();
+        var node = System.Text.Json.Nodes.JsonNode.Parse(PeerJson)!;
+        node["cases"]![0]!["note"] = "no bf16 product: could not create a primitive descriptor iterator";
+        node["matmul"]!.AsArray().RemoveAt(1);    // the bf16 entry
+        string json = node.ToJsonString();
+        var section = PeerSection.Compare(ptm, PeerReport.Parse(json), PeerRunner.Environment(2, CpuIsa.Avx2));
+        Assert.Contains("peer case matmul: no bf16 product: could not create a primitive descriptor iterator", section.Note);
+        Assert.DoesNotContain("failed", section.Note);
+        Assert.Contains(section.Comparison, r => r.Case == "matmul fp32 2048²" && r.Ratio is not null);
+        Assert.Contains(section.Comparison, r => r.Case == "matmul bf16 2048²" && r.Pytorch is null && r.Ratio is null);
+    }
+
     [Fact]
     public void PairedRoundsAlternateWhoGoesFirst_AndReportTheMedianOfTheRoundRatios()
     {
@@ -134,11 +155,13 @@ public class PeerReportTests
         Assert.Equal(600, c.MedianPtmTokensPerSecond);
         Assert.Equal(500, c.MedianPeerTokensPerSecond);
 
-        var report = PtmReport() with { Paired = paired };
+        var report = PtmReport() with { Paired = [Set("native", paired)] };
         string md = ThroughputReportWriter.ToMarkdown(report);
         Assert.Contains("| train:default | 600 | 500 | ×1.32 | ×1.20 | ×1.50 | ×1.20, ×1.50, ×1.32 |", md);
         using var doc = JsonDocument.Parse(ThroughputReportWriter.ToJson(report));
-        Assert.Equal(1.32, doc.RootElement.GetProperty("paired")[0].GetProperty("median_ratio").GetDouble(), 12);
+        var set = doc.RootElement.GetProperty("paired")[0];
+        Assert.Equal("native", set.GetProperty("cpu_isa").GetString());
+        Assert.Equal(1.32, set.GetProperty("cases")[0].GetProperty("median_ratio").GetDouble(), 12);
         Assert.Throws<InvalidInputException>(() => ThroughputOptions.Parse(["--paired-rounds", "3"]));   // needs --peer
     }
 
@@ -166,9 +189,53 @@ public class PeerReportTests
         Assert.Null(bert.MedianKernelGain);
         Assert.All(bert.Rounds, r => Assert.Null(r.PtmWithoutKernelsTokensPerSecond));
 
-        string md = ThroughputReportWriter.ToMarkdown(PtmReport() with { Paired = paired });
+        string md = ThroughputReportWriter.ToMarkdown(PtmReport() with { Paired = [Set("native", paired)] });
         Assert.Contains($"| ×{(500.0 / 400 + 520.0 / 200) / 2:F2} | ×{(600.0 / 500 + 300.0 / 520) / 2:F2} |", md);
         Assert.Contains("| train:bert | 475 | 308 | ×1.54 | ×1.51 | ×1.56 | ×1.56, ×1.51 |  |  |", md);
+    }
+
+    static PairedSet Set(string isa, IReadOnlyList<PairedCase> cases) => isa == "native"
+        ? new(isa, "(none)", "AVX-512, AVX2+FMA", "(none)", new PeerBlas([], true, "Cooperlake"), "AVX2", [], cases)
+        : new(isa, CpuIsaEnvironment.Describe(CpuIsaEnvironment.Ptm(CpuIsa.Avx2)), "AVX2+FMA",
+            CpuIsaEnvironment.Describe(CpuIsaEnvironment.Peer(CpuIsa.Avx2)), new PeerBlas([], true, "Haswell"), "AVX2", [], cases);
+
+    /// <summary>--cpu-isa both: one report, a paired section per mode, each saying what both sides were told and ran.</summary>
+    [Fact]
+    public void PairedRoundsOfBothModesGoIntoOneReport_EachWithWhatBothSidesRan()
+    {
+        PairedCase Case(double ptm, double peer) => new("train:default", [new PairedRound(1, true, ptm, peer)]);
+        var report = PtmReport() with { Paired = [Set("native", [Case(1300, 1000)]), Set("avx2", [Case(1400, 1000)])] };
+        string md = ThroughputReportWriter.ToMarkdown(report);
+
+        int native = md.IndexOf("## Paired rounds, CPU ISA native", StringComparison.Ordinal);
+        int avx2 = md.IndexOf("## Paired rounds, CPU ISA avx2", StringComparison.Ordinal);
+        Assert.True(native >= 0 && avx2 > native, md);
+        Assert.Contains("| train:default | 1300 | 1000 | ×1.30 |", md[native..avx2]);
+        Assert.Contains("| train:default | 1400 | 1000 | ×1.40 |", md[avx2..]);
+        Assert.Contains("- Ptm: MKL_ENABLE_INSTRUCTIONS=AVX2 ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 PTM_KERNELS=avx2 DOTNET_EnableAVX512=0; CPU features seen: AVX2+FMA", md[avx2..]);
+        Assert.Contains("- PyTorch: ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 OPENBLAS_CORETYPE=Haswell; ran OpenBLAS core Haswell, ATen CPU capability AVX2", md[avx2..]);
+        Assert.Contains("- Ptm: (none); CPU features seen: AVX-512, AVX2+FMA", md[native..avx2]);
+
+        using var doc = JsonDocument.Parse(ThroughputReportWriter.ToJson(report));
+        Assert.Equal(["native", "avx2"], doc.RootElement.GetProperty("paired").EnumerateArray().Select(s => s.GetProperty("cpu_isa").GetString()));
+        Assert.Equal("Haswell", doc.RootElement.GetProperty("paired")[1].GetProperty("peer_blas").GetProperty("core").GetString());
+    }
+
+    /// <summary>The peer reports the OpenBLAS core and ATen capability it ran; a mismatch with what it was asked for
+    /// is a note in the report, not a silent figure.</summary>
+    [Fact]
+    public void PeerThatRanOtherKernelsThanAskedIsFlagged()
+    {
+        var avx2 = PeerRunner.Environment(2, CpuIsa.Avx2);
+        Assert.Empty(PeerRunner.Mismatches(avx2, new PeerBlas([], true, "Haswell"), "AVX2"));
+        Assert.Equal(["the peer asked OpenBLAS for Haswell kernels but it ran SkylakeX", "the peer asked ATen for avx2 but it dispatched to AVX512"],
+            PeerRunner.Mismatches(avx2, new PeerBlas([], true, "SkylakeX"), "AVX512"));
+        Assert.Empty(PeerRunner.Mismatches(PeerRunner.Environment(2, CpuIsa.Native), new PeerBlas([], true, "Cooperlake"), "AVX512"));
+
+        var ptm = PtmReport();
+        string json = PeerJson.Replace("\"core\": \"Cooperlake\"", "\"core\": \"SkylakeX\"", StringComparison.Ordinal);
+        var section = PeerSection.Compare(ptm, PeerReport.Parse(json), avx2);
+        Assert.Contains("asked OpenBLAS for Haswell kernels but it ran SkylakeX", section.Note);
     }
 
     [Fact]
