@@ -84,7 +84,7 @@ public sealed partial class FineTuneModel : IDisposable
     /// <summary>Class names ↔ ids; null for tasks without classes (similarity, choice, span).</summary>
     public LabelMap? Labels { get; }
     /// <summary>True for a GPT-2 body, false for BERT.</summary>
-    public bool IsGpt => Info.Family == "gpt2";
+    public bool IsGpt => ModelFamilies.TryParse(Info.Family, out var family) && family == ModelFamily.Gpt2;
     /// <summary>The weight of the auxiliary LM loss in <see cref="Loss"/>: <see cref="FineTuneInfo.LmCoef"/> for GPT, 0 for BERT.</summary>
     public double LmCoef => IsGpt ? Info.LmCoef : 0;
 
@@ -101,18 +101,18 @@ public sealed partial class FineTuneModel : IDisposable
     {
         if (FineTuneTasks.HasLabelMap(task) && labels is null) throw new ArgumentException("classification needs a label map", nameof(labels));
         string dir = Checkpoints.ResolveModelDirectory(path);
-        string family = ModelFolder.ModelType(dir);
+        var family = ModelFolder.Family(dir);
         int numLabels = task switch { FineTuneTask.Similarity => 1, FineTuneTask.Choice => 1, FineTuneTask.Span => 2, _ => labels!.Count };
         manual_seed(options.Seed);
-        if (family == "bert")
+        if (family == ModelFamily.Bert)
         {
             var (pre, tokenizer) = ModelFolder.LoadBert(dir);
             int max = CheckMaxLength(options.MaxLength, pre.Config.MaxPositionEmbeddings);
             var module = BertHead(pre.DetachEncoder(), task, numLabels);
-            var info = WithSpanOptions(new FineTuneInfo { Family = family, Task = FineTuneTasks.Name(task), Head = module.GetName(), NumLabels = numLabels, MaxLength = max }, task, options);
+            var info = WithSpanOptions(new FineTuneInfo { Family = family.ModelType, Task = FineTuneTasks.Name(task), Head = module.GetName(), NumLabels = numLabels, MaxLength = max }, task, options);
             return new FineTuneModel(info, module, tokenizer, new BertTaskEncoder(tokenizer, max), labels, pre.Config.ToJson());
         }
-        if (family == "gpt2")
+        if (family == ModelFamily.Gpt2)
         {
             var (gpt, anyTokenizer) = ModelFolder.LoadGpt(dir);
             if (anyTokenizer is not ByteLevelBpeTokenizer bpe)
@@ -121,10 +121,10 @@ public sealed partial class FineTuneModel : IDisposable
             if (!ReferenceEquals(grown, gpt)) gpt.Dispose();
             int max = CheckMaxLength(options.MaxLength, grown.Config.NPositions);
             var module = GptHead(grown.Transformer, task, numLabels);
-            var info = WithSpanOptions(new FineTuneInfo { Family = family, Task = FineTuneTasks.Name(task), Head = module.GetName(), NumLabels = numLabels, MaxLength = max, LmCoef = options.LmCoef }, task, options);
+            var info = WithSpanOptions(new FineTuneInfo { Family = family.ModelType, Task = FineTuneTasks.Name(task), Head = module.GetName(), NumLabels = numLabels, MaxLength = max, LmCoef = options.LmCoef }, task, options);
             return new FineTuneModel(info, module, tokenizer, new GptTaskEncoder(tokenizer, ids, max), labels, grown.Config.ToJson());
         }
-        throw new InvalidInputException($"{Path.Combine(dir, ModelFolder.ConfigFile)}: model_type \"{family}\" cannot be fine-tuned (expected \"gpt2\" or \"bert\")");
+        throw new InvalidInputException($"{Path.Combine(dir, ModelFolder.ConfigFile)}: model_type \"{family.ModelType}\" has no fine-tuning heads");
     }
 
     /// <summary>Span QA's windows and answer choice, checked and recorded in finetune.json; other tasks have none.</summary>
@@ -181,14 +181,16 @@ public sealed partial class FineTuneModel : IDisposable
         var tokenizer = TokenizerFiles.Load(dir);
         string configPath = Path.Combine(dir, ModelFolder.ConfigFile);
         FineTuneModel model;
-        if (info.Family == "bert")
+        if (!ModelFamilies.TryParse(info.Family, out var infoFamily))
+            throw new InvalidInputException($"{infoPath}: field 'family' must be {ModelFamilies.Expected} (got \"{info.Family}\")");
+        if (infoFamily == ModelFamily.Bert)
         {
             var config = BertConfig.Load(configPath);
             if (tokenizer is not WordPieceTokenizer wp) throw new InvalidInputException($"{dir}: a BERT model needs a WordPiece vocabulary (vocab.txt or tokenizer.json)");
             var module = BertHead(new BertModel(config), task, info.NumLabels);
             model = new FineTuneModel(info, module, tokenizer, new BertTaskEncoder(wp, info.MaxLength), labels, config.ToJson());
         }
-        else if (info.Family == "gpt2")
+        else
         {
             var config = GptConfig.Load(configPath);
             if (tokenizer is not ByteLevelBpeTokenizer bpe || GptTaskVocabulary.Find(bpe) is not { } ids)
@@ -196,7 +198,6 @@ public sealed partial class FineTuneModel : IDisposable
             var module = GptHead(new GptTransformer(config), task, info.NumLabels);
             model = new FineTuneModel(info, module, tokenizer, new GptTaskEncoder(bpe, ids, info.MaxLength), labels, config.ToJson());
         }
-        else throw new InvalidInputException($"{infoPath}: field 'family' must be \"gpt2\" or \"bert\" (got \"{info.Family}\")");
         ModelFolder.LoadWeights(model.Module, Path.Combine(dir, ModelFolder.WeightsFile));
         model.Module.eval();
         return model;

@@ -15,8 +15,8 @@ public sealed record FineTuningRecipe(double LearningRate, int BatchSize, int Ep
     /// <summary>GPT-1's recipe.</summary>
     public static readonly FineTuningRecipe Gpt = new(6.25e-5, 32, 3, 0.002, 0.01);
 
-    /// <summary>The recipe for a model folder's <c>model_type</c> ("gpt2" → GPT-1's, anything else BERT's).</summary>
-    public static FineTuningRecipe For(string modelType) => modelType == "gpt2" ? Gpt : Bert;
+    /// <summary>The recipe for a model family: GPT-1's for <see cref="ModelFamily.Gpt2"/>, BERT's for <see cref="ModelFamily.Bert"/>.</summary>
+    public static FineTuningRecipe For(ModelFamily family) => family == ModelFamily.Gpt2 ? Gpt : Bert;
 }
 
 /// <summary>
@@ -120,8 +120,8 @@ public sealed class FineTuner
         Task = task;
         Options = options ?? new FineTuningOptions();
         Options.Validate();
-        ModelType = ModelFolder.ModelType(Checkpoints.ResolveModelDirectory(pretrained));
-        Recipe = FineTuningRecipe.For(ModelType);
+        Family = ModelFolder.Family(Checkpoints.ResolveModelDirectory(pretrained));
+        Recipe = FineTuningRecipe.For(Family);
     }
 
     /// <summary>The task.</summary>
@@ -130,8 +130,8 @@ public sealed class FineTuner
     /// <summary>The options as given.</summary>
     public FineTuningOptions Options { get; }
 
-    /// <summary>The pre-trained model's <c>model_type</c> ("gpt2" or "bert").</summary>
-    public string ModelType { get; }
+    /// <summary>The pre-trained model's family, from its config.json's <c>model_type</c>.</summary>
+    public ModelFamily Family { get; }
 
     /// <summary>The family's recipe, which fills the options left null.</summary>
     public FineTuningRecipe Recipe { get; }
