@@ -130,6 +130,10 @@ public class CpuIsaTests
             return output;
         }
         Assert.Equal("AVX2+FMA", Probe(CpuIsa.Avx2).Replace(", BF16 dot products", "", StringComparison.Ordinal));
-        Assert.Equal(CpuFeatures.Describe(), Probe(CpuIsa.Native));
+        // The native mode removes every restriction, so its child sees at least what this process sees (more, when the
+        // suite itself runs under the AVX2 variables).
+        string native = Probe(CpuIsa.Native);
+        Assert.Contains("AVX2+FMA", native);
+        if (CpuFeatures.HasAvx512) Assert.StartsWith("AVX-512", native);
     }
 }
