@@ -20,9 +20,10 @@ using (var pretraining = Pretraining.Bert(PretrainingCorpus.FromText(corpus), ne
 
 var tuner = new FineTuner(folder, FineTuneTask.Classify, new FineTuningOptions { Epochs = 8, BatchSize = 8, LearningRate = 5e-3, Seed = 1 });
 var result = tuner.Run(TaskData.Classification(examples));
+using var model = result.Model;   // the fine-tuned model is the caller's to dispose
 Console.WriteLine($"best validation {result.Metric} {result.Best:F3} at step {result.BestStep}");
 
 var test = TaskData.Classification([("the light was bright", "light"), ("the night fell", "dark")]);
-foreach (var (example, p) in test.Examples.Zip(result.Model.Predict(result.Model.Encode(test, requireLabels: true))))
-    Console.WriteLine($"{example.Text} -> {result.Model.Labels!.Labels[p.Class]} ({p.Probabilities[p.Class]:P0})");
+foreach (var (example, p) in test.Examples.Zip(model.Predict(model.Encode(test, requireLabels: true))))
+    Console.WriteLine($"{example.Text} -> {model.Labels!.Labels[p.Class]} ({p.Probabilities[p.Class]:P0})");
 Directory.Delete(folder, recursive: true);

@@ -164,6 +164,11 @@ public sealed class FineTuner
             if (!replace) throw new InvalidInputException($"{runDirectory}: already exists; replace it (replace: true) or choose another folder");
             if (!IsRunFolder(runDirectory))
                 throw new InvalidInputException($"{runDirectory}: is not a Ptm run folder; refusing to delete it");
+            // A pre-training run folder (run.json) or the model being fine-tuned must never be replaced.
+            string run = Path.TrimEndingDirectorySeparator(Path.GetFullPath(runDirectory));
+            string model = Path.GetFullPath(Checkpoints.ResolveModelDirectory(pretrained));
+            if (File.Exists(Path.Combine(runDirectory, "run.json")) || model == run || model.StartsWith(run + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+                throw new InvalidInputException($"{runDirectory}: holds the pre-trained model or a pre-training run; refusing to replace it");
         }
         TaskData valData;
         if (validation is not null) valData = validation;

@@ -43,8 +43,16 @@ public static class HfCheckpoint
     {
         var config = LoadConfig(dir, ModelFamily.Gpt2);
         var model = new Gpt(config.Gpt! with { Architectures = ["GPT2LMHeadModel"] });
-        var report = LoadInto(model, dir, config, options ?? new(), (key, ours, _) => HfKeyMap.Gpt(key, ours));
-        return (model, config, report);
+        try
+        {
+            var report = LoadInto(model, dir, config, options ?? new(), (key, ours, _) => HfKeyMap.Gpt(key, ours));
+            return (model, config, report);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
     }
 
     /// <summary>A BERT with its pre-training heads from a Hugging Face folder, checked as <see cref="LoadGpt"/>. The caller owns (disposes) the model.</summary>
@@ -52,8 +60,16 @@ public static class HfCheckpoint
     {
         var config = LoadConfig(dir, ModelFamily.Bert);
         var model = new BertForPreTraining(config.Bert! with { Architectures = ["BertForPreTraining"] });
-        var report = LoadInto(model, dir, config, options ?? new(), HfKeyMap.Bert);
-        return (model, config, report);
+        try
+        {
+            var report = LoadInto(model, dir, config, options ?? new(), HfKeyMap.Bert);
+            return (model, config, report);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
     }
 
     static HfConfig LoadConfig(string dir, ModelFamily? family)
@@ -117,8 +133,9 @@ public static class HfCheckpoint
         foreach (var (hfKey, tiedTo) in tied)
         {
             if (!plan.TryGetValue(tiedTo, out var owner)) continue;
-            using var copy = source.Load(hfKey, ScalarType.Float32);
-            using var original = source.Load(owner.HfKey, ScalarType.Float32);
+            using var scope = NewDisposeScope();
+            var copy = source.Load(hfKey, ScalarType.Float32);
+            var original = source.Load(owner.HfKey, ScalarType.Float32);
             if (!copy.shape.SequenceEqual(original.shape) || !copy.eq(original).all().item<bool>())
                 throw new InvalidInputException($"{source.Path}: tensor '{hfKey}' differs from '{owner.HfKey}'; Ptm ties them, so an untied checkpoint cannot be loaded");
         }
@@ -161,16 +178,18 @@ public static class HfCheckpoint
             if (tokenizer is not ByteLevelBpeTokenizer)
                 throw new InvalidInputException($"{from}: a GPT-2 model needs byte-level BPE tokenizer files (vocab.json + merges.txt, or a BPE tokenizer.json), found {tokenizer.Kind}");
             var (model, _, r) = LoadGpt(from, options);
+            using (model)
+                StagedDirectory.Create(to, temp => { ModelFolder.SaveModel(temp, model, tokenizer); SaveExtra(temp, config.Extra); });
             report = r;
-            StagedDirectory.Create(to, temp => { ModelFolder.SaveModel(temp, model, tokenizer); SaveExtra(temp, config.Extra); });
         }
         else
         {
             if (tokenizer is not WordPieceTokenizer)
                 throw new InvalidInputException($"{from}: a BERT model needs a WordPiece vocabulary (vocab.txt or a WordPiece tokenizer.json), found {tokenizer.Kind}");
             var (model, _, r) = LoadBert(from, options);
+            using (model)
+                StagedDirectory.Create(to, temp => { ModelFolder.SaveModel(temp, model, tokenizer); SaveExtra(temp, config.Extra); });
             report = r;
-            StagedDirectory.Create(to, temp => { ModelFolder.SaveModel(temp, model, tokenizer); SaveExtra(temp, config.Extra); });
         }
         return report;
     }
@@ -191,11 +210,11 @@ public static class HfCheckpoint
         if (ModelFolder.Family(dir) == ModelFamily.Gpt2)
         {
             var (model, tokenizer) = ModelFolder.LoadGpt(dir);
-            Export(model, tokenizer, to, extra);
+            using (model) Export(model, tokenizer, to, extra);
             return "GPT2LMHeadModel";
         }
         var (bert, wordPiece) = ModelFolder.LoadBert(dir);
-        Export(bert, wordPiece, to, extra);
+        using (bert) Export(bert, wordPiece, to, extra);
         return "BertForPreTraining";
     }
 

@@ -52,8 +52,8 @@ public sealed class HfConfig
         ("add_cross_attention", v => v?.GetValueKind() == JsonValueKind.True, "cross-attention (encoder-decoder use) is not implemented"),
     ];
 
-    /// <summary>Our own fields, which a Hugging Face config never has and an export must not write.</summary>
-    /// <summary>config.json fields only Ptm writes: their presence marks a Ptm model folder.</summary>
+    /// <summary>config.json fields only Ptm writes (a Hugging Face config never has them, an export leaves them out):
+    /// their presence marks a Ptm model folder.</summary>
     internal static readonly string[] PtmOnlyFields = ["pre_layer_norm", "share_layers", "embedding_size"];
 
     /// <summary>Reads and checks the config.json at <paramref name="path"/>.</summary>

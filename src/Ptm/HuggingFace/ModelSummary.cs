@@ -4,7 +4,7 @@ using Ptm.Training;
 
 namespace Ptm.HuggingFace;
 
-/// <summary>What <c>ptm inspect</c> reports about a model folder, ours or Hugging Face's.</summary>
+/// <summary>A summary of a model folder, ours or Hugging Face's, read from its headers only (no tensor is loaded).</summary>
 public sealed record ModelSummary(
     string ModelType, IReadOnlyList<string> Architectures, long ParameterCount, int TensorCount,
     IReadOnlyDictionary<string, int> TensorsByDType, string WeightsFile,

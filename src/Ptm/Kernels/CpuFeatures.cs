@@ -34,7 +34,7 @@ public static class CpuFeatures
         return avx512Bf16 || amxBf16;
     }
 
-    /// <summary>A one-line description for logs and benchmark reports, e.g. "AVX-512, AVX-512 BF16".</summary>
+    /// <summary>A one-line description for logs and benchmark reports, e.g. "AVX-512, AVX2+FMA, BF16 dot products".</summary>
     public static string Describe()
     {
         var parts = new List<string>();

@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using Ptm.Kernels;
 using TorchSharp;
 using static TorchSharp.torch;
 using static TorchSharp.torch.autograd;
@@ -239,14 +238,14 @@ public static unsafe class FusedKernels
         && x.device_type == DeviceType.CPU && is_grad_enabled();
 
     /// <summary>GELU, tanh approximation (GPT-2's), with gradient.</summary>
-    public static Tensor Gelu(Tensor x) => GeluFunction.apply(x);
+    public static Tensor Gelu(Tensor x) => GeluFunction.apply(RequireEnabled(x));
 
     /// <summary>
     /// GELU(h) for a linear layer's output <paramref name="h"/> = x·Wᵀ + b (…, n) computed with its bias detached, and
     /// that <paramref name="bias"/>'s gradient, Σ over rows of dh, summed in GELU's backward pass while the rows are in
     /// cache (libtorch's linear layer would make a pass of its own for it). The bias is read for nothing else.
     /// </summary>
-    public static Tensor GeluWithBias(Tensor h, Tensor bias) => GeluFunction.apply(h, bias);
+    public static Tensor GeluWithBias(Tensor h, Tensor bias) => GeluFunction.apply(RequireEnabled(h), bias);
 
     /// <summary>
     /// Causal multi-head self-attention on the packed projection <paramref name="qkv"/> (B, T, 3C), laid out
@@ -255,7 +254,7 @@ public static unsafe class FusedKernels
     /// too, summed per head while the rows are in cache, as <see cref="GeluWithBias"/> does.
     /// </summary>
     public static Tensor CausalAttention(Tensor qkv, int nHead, Tensor? bias = null) =>
-        bias is null ? CausalAttentionFunction.apply(qkv, nHead) : CausalAttentionFunction.apply(qkv, nHead, bias);
+        bias is null ? CausalAttentionFunction.apply(RequireEnabled(qkv), nHead) : CausalAttentionFunction.apply(RequireEnabled(qkv), nHead, bias);
 
     /// <summary>
     /// Cross-entropy of <paramref name="logits"/> (N, V) against class ids <paramref name="targets"/> (N, int64), rows
@@ -264,7 +263,20 @@ public static unsafe class FusedKernels
     /// </summary>
     /// <exception cref="ArgumentException">A target is neither <paramref name="ignoreIndex"/> nor in [0, V).</exception>
     public static Tensor CrossEntropy(Tensor logits, Tensor targets, double? divisor, long ignoreIndex = -100) =>
-        CrossEntropyFunction.apply(logits, targets, divisor ?? double.NaN, ignoreIndex);
+        CrossEntropyFunction.apply(RequireEnabled(logits), targets, divisor ?? double.NaN, ignoreIndex);
+
+    /// <summary>
+    /// <paramref name="x"/>, once it is checked that a kernel variant is active and <paramref name="x"/> is a float32 CPU
+    /// tensor: the kernels read raw float32 memory, so anything else must not reach them.
+    /// </summary>
+    static Tensor RequireEnabled(Tensor x)
+    {
+        if (!Enabled)
+            throw new InvalidOperationException($"no fused-kernel variant is active (Path {Path}); ask Enabled before calling the kernels");
+        if (x.dtype != ScalarType.Float32 || x.device_type != DeviceType.CPU)
+            throw new ArgumentException($"the fused kernels take float32 CPU tensors, got {x.dtype} on {x.device_type}");
+        return x;
+    }
 
     /// <summary>Whether <see cref="CrossEntropy"/> takes these: logits (N, V) that <see cref="Applies"/>, int64 ids (N) on the CPU.</summary>
     public static bool CrossEntropyApplies(Tensor logits, Tensor targets) =>
@@ -311,7 +323,7 @@ public static unsafe class FusedKernels
                 return [dx];
             }
             long n = x.size(-1);
-            var dbias = empty(n);
+            var dbias = empty(n, ScalarType.Float32);
             active.GeluBiasBackward(Data(x), Data(dy), Data(dx), Data(dbias), x.numel() / n, n, Threads);
             return [dx, dbias];
         }
@@ -334,8 +346,8 @@ public static unsafe class FusedKernels
                     $"causal attention: a bias of {bias.numel()} needs qkv with as many columns, got ({string.Join(", ", qkv.shape)})");
             long B = qkv.size(0), T = qkv.size(1), C = qkv.size(2) / 3;
             long Tp = (T + 15) / 16 * 16;
-            var y = empty(B, T, C);                                           // (B, T, C)
-            var p = empty(B, nh, T, Tp);                                      // (B, nh, T, Tp) probabilities
+            var y = empty([B, T, C], ScalarType.Float32);                                         // (B, T, C)
+            var p = empty([B, nh, T, Tp], ScalarType.Float32);                                    // (B, nh, T, Tp) probabilities
             active.AttentionForward(Data(qkv), Data(y), Data(p), B, T, C, nh, Threads);
             Interlocked.Increment(ref AttentionCalls);
             ctx.save_for_backward([qkv, y.detach(), p]);   // the output detached: saved with its grad_fn it would keep its own node alive
@@ -352,7 +364,7 @@ public static unsafe class FusedKernels
             long B = qkv.size(0), T = qkv.size(1), C = qkv.size(2) / 3;
             var dy = grad.contiguous();
             var dqkv = empty_like(qkv);
-            var dbias = (bool)ctx.get_data("bias") ? empty(3 * C) : null;
+            var dbias = (bool)ctx.get_data("bias") ? empty(3 * C, ScalarType.Float32) : null;
             active.AttentionBackward(Data(dy), Data(qkv), Data(y), Data(p), Data(dqkv), dbias is null ? null : Data(dbias), B, T, C, nh, Threads);
             return dbias is null ? [dqkv, null!] : [dqkv, null!, dbias];
         }
@@ -369,7 +381,7 @@ public static unsafe class FusedKernels
             double divisor = (double)vars[2];
             long ignore = (long)vars[3];
             long N = logits.size(0), V = logits.size(1);
-            var lse = empty(N);                                            // each row's log-sum-exp, for backward
+            var lse = empty(N, ScalarType.Float32);                                          // each row's log-sum-exp, for backward
             double sum;
             long count;
             long bad = active.CrossEntropyForward(Data(logits), Ids(targets), N, V, ignore, Data(lse), &sum, &count, Threads);

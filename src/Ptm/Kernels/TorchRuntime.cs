@@ -24,7 +24,7 @@ public static class TorchRuntime
     /// give freed memory back (mallopt M_MMAP_MAX = 0, M_TRIM_THRESHOLD = max). libtorch allocates
     /// each tensor with malloc, and by default every block above 32 MiB (logits, the embedding's gradient, optimizer
     /// temporaries) is a fresh mmap, so each training step page-faults and zeroes those pages again: about 15% of
-    /// GPT-2-small's step (docs/performance.md). Freed blocks now stay in the heap for the next step; the cost is
+    /// GPT-2-small's step (docs/performance.md). With the tuning, freed blocks stay in the heap for the next step; the cost is
     /// that the resident size stays at its high-water mark.
     /// </summary>
     public static bool MallocTuned { get; private set; }

@@ -25,11 +25,18 @@ namespace Ptm.Training;
 /// <remarks>
 /// Without a run folder nothing is written but the prepared data, in a temporary folder that the run deletes when
 /// disposed. With one, the folder gets run.json, data/, metrics.jsonl and checkpoints/, and can be continued with
-/// <see cref="ResumeGpt"/> / <see cref="ResumeBert"/>. The run owns the trainer (and its optimizer) and the data;
-/// dispose it. Its model stays usable after training (generation, scoring, saving) until the run is disposed.
+/// <see cref="ResumeGpt"/> / <see cref="ResumeBert"/>. The run owns the trainer (and its optimizer), the model and the
+/// data; dispose it. Its model stays usable after training (generation, scoring, saving) until the run is disposed.
 /// </remarks>
 public static class Pretraining
 {
+    /// <summary>Whether <paramref name="path"/> is <paramref name="folder"/> or lies below it (both full paths).</summary>
+    static bool IsInside(string path, string folder)
+    {
+        string f = Path.TrimEndingDirectorySeparator(folder);
+        return path == f || path.StartsWith(f + Path.DirectorySeparatorChar, StringComparison.Ordinal);
+    }
+
     /// <summary>Prepares <paramref name="corpus"/> (unless it is a prepared folder) and builds a GPT and its trainer.</summary>
     /// <param name="corpus">the text, or a folder prepared for GPT pre-training</param>
     /// <param name="options">model, tokenizer and training settings; null for the defaults</param>
@@ -150,7 +157,9 @@ public static class Pretraining
             if (!File.Exists(Path.Combine(runDir, RunFolder.RunFile)))
                 throw new InvalidInputException($"{runDir}: is not a Ptm run folder (no {RunFolder.RunFile}); refusing to delete it");
         }
-        string staging = runDir.TrimEnd('/') + ".preparing";
+        if (prepared && Directory.Exists(runDir) && IsInside(Path.GetFullPath(corpus.Path!), Path.GetFullPath(runDir)))
+            throw new InvalidInputException($"{corpus.Path}: the prepared data lies inside the run folder {runDir}, which replacing the run would delete; use another run folder");
+        string staging = Path.TrimEndingDirectorySeparator(runDir) + ".preparing";
         if (!prepared) prepare(staging, log);
         open(prepared ? corpus.Path! : staging).Dispose(); // the data fits the model; reopened below from its final place
 
@@ -280,7 +289,7 @@ public abstract class PretrainingRun : IDisposable
 
     private protected abstract void DisposeData();
 
-    /// <summary>Releases the optimizer and the memory-mapped data, and deletes a temporary data folder.</summary>
+    /// <summary>Releases the optimizer, the model and the memory-mapped data, and deletes a temporary data folder.</summary>
     public void Dispose()
     {
         trainer?.Dispose();
@@ -344,7 +353,11 @@ public sealed class GptPretraining : PretrainingRun
         yield return $"training  {t.MaxSteps} steps of {t.BatchSize * t.GradientAccumulationSteps} x {t.BlockSize} tokens, lr {t.LearningRate} -> {t.MinLr}";
     }
 
-    private protected override void DisposeData() => data.Dispose();
+    private protected override void DisposeData()
+    {
+        data.Dispose();
+        Model.Dispose();
+    }
 }
 
 /// <summary>A BERT pre-training run (masked LM, plus NSP or SOP when the data has pairs); see <see cref="Pretraining.Bert"/>.</summary>
@@ -445,5 +458,6 @@ public sealed class BertPretraining : PretrainingRun
     {
         train.Dispose();
         validation.Dispose();
+        Model.Dispose();
     }
 }

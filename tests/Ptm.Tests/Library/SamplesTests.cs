@@ -139,4 +139,18 @@ public class SamplesTests(LibraryTestModels models) : IClassFixture<LibraryTestM
         Assert.Equal(2, predictions.Count);
         Assert.All(predictions, l => Assert.Matches(@" -> (light|dark) \(\d+\s?%\)$", l));
     }
+
+    /// <summary>docs/library.md quotes every sample whole (less comments and using directives), so the quoted code is
+    /// code the tests build and run.</summary>
+    [Theory]
+    [MemberData(nameof(Samples))]
+    public void LibraryDocQuotesTheSampleAsItIs(string name)
+    {
+        string root = DataFixtures.FindRepoRoot();
+        string doc = File.ReadAllText(Path.Combine(root, "docs", "library.md")).Replace("\r\n", "\n");
+        var lines = File.ReadAllLines(Path.Combine(SamplesRoot, name, "Program.cs"))
+            .Where(l => !l.StartsWith("//", StringComparison.Ordinal) && !System.Text.RegularExpressions.Regex.IsMatch(l, @"^using [A-Za-z.]+;$"));
+        string body = string.Join("\n", lines).Trim();
+        Assert.True(doc.Contains(body, StringComparison.Ordinal), $"docs/library.md does not quote samples/{name}/Program.cs as it is");
+    }
 }

@@ -196,6 +196,15 @@ public class LibraryTrainingTests : IDisposable
         using (var run = Pretraining.Gpt(PretrainingCorpus.FromPath(file), TinyGpt(2), new RunFolder(runDir))) run.Train();
         using (var run = Pretraining.Gpt(PretrainingCorpus.FromPath(file), TinyGpt(3), new RunFolder(runDir, RunFolderMode.Replace)))
             Assert.Equal(3, run.Train().Step);
+        // Replacing must never delete what the new run reads: its prepared data, or the model a fine-tuning starts from.
+        string data = Path.Combine(runDir, RunFolder.DataFolder);
+        Assert.Contains("lies inside the run folder", Assert.Throws<InvalidInputException>(() =>
+            Pretraining.Gpt(PretrainingCorpus.FromPath(data), TinyGpt(2), new RunFolder(runDir, RunFolderMode.Replace))).Message);
+        Assert.True(Directory.Exists(data));
+        var examples = TaskData.Classification([("in the beginning", "a"), ("and god said", "b")]);
+        Assert.Contains("holds the pre-trained model", Assert.Throws<InvalidInputException>(() =>
+            new FineTuner(runDir, FineTuneTask.Classify).Run(examples, examples, runDir, replace: true)).Message);
+        Assert.True(File.Exists(Path.Combine(runDir, RunFolder.RunFile)));
         var wider = Pretraining.ReadRunConfig(runDir);
         var options = GptPretrainingOptions.From(GptRunConfig.FromNode(wider, "run.json"), vocabSizeFromTokenizer: false);
         var e = Assert.Throws<InvalidInputException>(() => Pretraining.ResumeGpt(runDir, options with { Model = options.Model with { NEmbd = 32 } }));
