@@ -31,9 +31,11 @@ public sealed record Corpus(IReadOnlyList<TextDocument> Train, IReadOnlyList<Tex
         if (!(fraction > 0 && fraction < 1))
             throw new InvalidOptionException(nameof(CorpusOptions), nameof(CorpusOptions.ValidationFraction), "must be between 0 and 1 exclusive", fraction);
         if (all.Count == 1) all = DocumentSplitter.Split(all[0]);
+        if (all.Count == 0)
+            throw new InvalidInputException($"{options.TrainSpec}: no text to train on");
         if (all.Count < 2)
             throw new InvalidInputException(
-                $"{options.TrainSpec}: {all.Count} document of a single line, need at least 2 documents (or paragraphs separated by blank lines, or lines) to hold some out for validation (or give a validation spec)");
+                $"{options.TrainSpec}: one document of a single line, need at least 2 documents (or paragraphs separated by blank lines, or lines) to hold some out for validation (or give a validation spec)");
 
         // Whole documents are held out, so validation text is never a continuation of training text.
         int held = Math.Clamp((int)Math.Round(fraction * all.Count), 1, all.Count - 1);

@@ -15,7 +15,7 @@ public static class DocumentSplitter
     public const int MaxChunks = 10;
 
     /// <summary>The paragraphs of <paramref name="document"/>, else runs of its lines, else the document itself;
-    /// each part is normalized like a document (<see cref="TextSource"/>) and numbered from 0.</summary>
+    /// the parts are numbered from 0.</summary>
     public static IReadOnlyList<TextDocument> Split(TextDocument document)
     {
         string[] lines = document.Text.TrimEnd('\n').Split('\n');

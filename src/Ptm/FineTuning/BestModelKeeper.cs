@@ -5,8 +5,8 @@ namespace Ptm.FineTuning;
 
 /// <summary>
 /// Keeps the model of the best validation evaluation in <c>RUN/best/</c> and says when to stop early. It listens to the
-/// Trainer's evaluations (one per epoch in fine-tuning), so the Trainer itself needs no change: stopping is a
-/// cancellation, after which the Trainer writes its usual checkpoint and returns.
+/// Trainer's evaluations (one per epoch in fine-tuning); stopping early is a cancellation of the Trainer's token,
+/// after which the Trainer writes its usual checkpoint and returns.
 /// </summary>
 public sealed class BestModelKeeper
 {

@@ -387,7 +387,7 @@ public static unsafe class FusedKernels
             long bad = active.CrossEntropyForward(Data(logits), Ids(targets), N, V, ignore, Data(lse), &sum, &count, Threads);
             if (bad >= 0)
                 throw new ArgumentException(
-                    $"cross-entropy: target {targets[bad].item<long>()} at row {bad} is outside the {V} classes [0, {V}) and is not the ignore index {ignore}");
+                    $"cross-entropy: target {Ids(targets)[bad]} at row {bad} is outside the {V} classes [0, {V}) and is not the ignore index {ignore}");
             if (double.IsNaN(divisor)) divisor = count;                   // the mean; 0/0 = NaN when every row is ignored, as libtorch
             Interlocked.Increment(ref CrossEntropyCalls);
             ctx.save_for_backward([logits, targets, lse]);
