@@ -1,4 +1,5 @@
 using Ptm.Embeddings;
+using Ptm.FineTuning;
 using Ptm.Generation;
 using Ptm.HuggingFace;
 using Ptm.Training;
@@ -29,6 +30,19 @@ static class CommandErrors
         [$"{nameof(HfLoadOptions)}.{nameof(HfLoadOptions.AllowMissing)}"] = "--allow-missing",
         [$"{nameof(HfLoadOptions)}.{nameof(HfLoadOptions.AllowUnexpected)}"] = "--allow-unexpected",
         [$"{nameof(HfLoadOptions)}.{nameof(HfLoadOptions.DType)}"] = "--dtype",
+        [$"{nameof(FineTuningOptions)}.{nameof(FineTuningOptions.Epochs)}"] = "--epochs",
+        [$"{nameof(FineTuningOptions)}.{nameof(FineTuningOptions.BatchSize)}"] = "--batch-size",
+        [$"{nameof(FineTuningOptions)}.{nameof(FineTuningOptions.LearningRate)}"] = "--learning-rate",
+        [$"{nameof(FineTuningOptions)}.{nameof(FineTuningOptions.LearningRates)}"] = "--lr-sweep",
+        [$"{nameof(FineTuningOptions)}.{nameof(FineTuningOptions.WarmupRatio)}"] = "--warmup-ratio",
+        [$"{nameof(FineTuningOptions)}.{nameof(FineTuningOptions.WeightDecay)}"] = "--weight-decay",
+        [$"{nameof(FineTuningOptions)}.{nameof(FineTuningOptions.LmCoef)}"] = "--lm-coef",
+        [$"{nameof(FineTuningOptions)}.{nameof(FineTuningOptions.Patience)}"] = "--patience",
+        [$"{nameof(FineTuningOptions)}.{nameof(FineTuningOptions.ValidationSplit)}"] = "--validation-split",
+        [$"{nameof(FineTuningOptions)}.{nameof(FineTuningOptions.MaxLength)}"] = "--max-length",
+        [$"{nameof(FineTuningOptions)}.{nameof(FineTuningOptions.DocStride)}"] = "--doc-stride",
+        [$"{nameof(FineTuningOptions)}.{nameof(FineTuningOptions.MaxAnswerLength)}"] = "--max-answer-length",
+        [$"{nameof(FineTuningOptions)}.{nameof(FineTuningOptions.NBest)}"] = "--n-best",
     };
 
     /// <summary>Runs a command's action; an <see cref="InvalidInputException"/> or a diverged loss becomes "error: ..." and exit 1.</summary>

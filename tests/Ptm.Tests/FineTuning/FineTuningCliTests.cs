@@ -175,5 +175,9 @@ public class FineTuningCliTests(FineTuningCliFixture fx) : IClassFixture<FineTun
         string empty = Temp("empty") + ".jsonl";
         File.WriteAllText(empty, "");
         CliHarness.AssertOneLineError(CliHarness.Run("finetune", "--model", fx.Bert, "--task", "classify", "--train", empty, "--out", Temp("x")), "no examples");
+        // Checked by the library (FineTuningOptions.MaxLength) and reported by the flag that set it.
+        var tooShort = CliHarness.Run("finetune", "--model", fx.Bert, "--task", "classify", "--train", fx.Train, "--max-length", "3", "--out", Temp("x"));
+        CliHarness.AssertOneLineError(tooShort, "--max-length must be in [8,", "(got 3)");
+        Assert.DoesNotContain("FineTuningOptions", tooShort.Err);
     }
 }
