@@ -49,37 +49,25 @@ static class FinetuneCommand
                     throw new InvalidInputException($"{runDir}: is not a Ptm run folder; refusing to delete it even with --force");
             }
             string modelPath = r.GetValue(model)!;
-            ModelFolder.ModelType(Checkpoints.ResolveModelDirectory(modelPath)); // a bad model folder is reported before the data is read
-            double coef = r.GetValue(lmCoef);
-            if (coef < 0) throw new InvalidInputException($"--lm-coef must be >= 0 (got {coef})");
-            long s = r.GetValue(seed);
-            double fraction = r.GetValue(split);
-            if (r.GetValue(validation) is null && fraction is <= 0 or >= 1) throw new InvalidInputException($"--validation-split must be in (0, 1) (got {fraction.ToString(System.Globalization.CultureInfo.InvariantCulture)})");
+            var rates = r.GetValue(lrSweep) is { } sweepText ? LearningRateSweep.Parse(sweepText) : null;
+            if (rates is not null && r.GetValue(lr) is not null) throw new InvalidInputException("give --learning-rate or --lr-sweep, not both");
+            bool holdOut = r.GetValue(validation) is null;
+            var options = new FineTuningOptions
+            {
+                Epochs = r.GetValue(epochs), LearningRate = r.GetValue(lr), LearningRates = rates, BatchSize = r.GetValue(batch),
+                WarmupRatio = r.GetValue(warmup), WeightDecay = r.GetValue(decay), LmCoef = r.GetValue(lmCoef), FreezeEncoder = r.GetValue(freeze),
+                MaxLength = r.GetValue(maxLength), Seed = r.GetValue(seed), DocStride = r.GetValue(docStride), MaxAnswerLength = r.GetValue(maxAnswer),
+                NBest = r.GetValue(nBest), Patience = r.GetValue(patience),
+                ValidationSplit = holdOut ? r.GetValue(split) : new FineTuningOptions().ValidationSplit, // unused with --validation
+            };
+            // The options and the model folder are checked here, before any data is read (errors name the flags).
+            var tuner = new FineTuner(modelPath, t, options) { TrainWith = (trainer, stop) => TrainingDisplay.Run(trainer, trainer.Config.MaxSteps, stop) };
 
             var cols = columns.Columns(r);
             var trainData = TaskFile.Read(r.GetValue(train)!, t, cols);
-            TaskData? valData = r.GetValue(validation) is { } v ? TaskFile.Read(v, t, cols) : null;
-            if (valData is null) TaskFile.Split(trainData, fraction, s); // an error about the split comes before the model is read
+            TaskData? valData = holdOut ? null : TaskFile.Read(r.GetValue(validation)!, t, cols);
+            if (valData is null) TaskFile.Split(trainData, options.ValidationSplit, options.Seed); // an error about the split comes before the model is read
 
-            int? batchSize = r.GetValue(batch);
-            int? nEpochs = r.GetValue(epochs);
-            if (batchSize < 1) throw new InvalidInputException($"--batch-size must be positive (got {batchSize})");
-            if (nEpochs < 1) throw new InvalidInputException($"--epochs must be positive (got {nEpochs})");
-            double? warm = r.GetValue(warmup);
-            if (warm is < 0 or >= 1) throw new InvalidInputException($"--warmup-ratio must be in [0, 1) (got {warm})");
-            int patienceEpochs = r.GetValue(patience);
-            if (patienceEpochs < 0) throw new InvalidInputException($"--patience must be >= 0 (got {patienceEpochs})");
-            var rates = r.GetValue(lrSweep) is { } sweepText ? LearningRateSweep.Parse(sweepText) : null;
-            if (rates is not null && r.GetValue(lr) is not null) throw new InvalidInputException("give --learning-rate or --lr-sweep, not both");
-
-            var options = new FineTuningOptions
-            {
-                Epochs = nEpochs, LearningRate = r.GetValue(lr), LearningRates = rates, BatchSize = batchSize, WarmupRatio = warm,
-                WeightDecay = r.GetValue(decay), LmCoef = coef, FreezeEncoder = r.GetValue(freeze), MaxLength = r.GetValue(maxLength),
-                Seed = s, DocStride = r.GetValue(docStride), MaxAnswerLength = r.GetValue(maxAnswer), NBest = r.GetValue(nBest),
-                Patience = patienceEpochs, ValidationSplit = valData is null ? fraction : new FineTuningOptions().ValidationSplit, // unused with --validation
-            };
-            var tuner = new FineTuner(modelPath, t, options) { TrainWith = (trainer, stop) => TrainingDisplay.Run(trainer, trainer.Config.MaxSteps, stop) };
             tuner.Warning += w => Console.Error.WriteLine(w);
             tuner.EarlyStopped += Console.WriteLine;
             tuner.RunStarting += run =>

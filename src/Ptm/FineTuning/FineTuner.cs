@@ -1,3 +1,4 @@
+using Ptm.IO;
 using Ptm.Training;
 
 namespace Ptm.FineTuning;
@@ -112,6 +113,7 @@ public sealed record FineTuningResult(FineTuneModel Model, string Metric, double
 public sealed class FineTuner
 {
     readonly string pretrained;
+    readonly string modelDirectory;   // the model folder pretrained resolves to (a run folder's best or latest checkpoint)
 
     /// <summary>A fine-tuner for the model folder (or pre-training run folder) <paramref name="pretrainedModel"/>.</summary>
     public FineTuner(string pretrainedModel, FineTuneTask task, FineTuningOptions? options = null)
@@ -120,7 +122,8 @@ public sealed class FineTuner
         Task = task;
         Options = options ?? new FineTuningOptions();
         Options.Validate();
-        Family = ModelFolder.Family(Checkpoints.ResolveModelDirectory(pretrained));
+        modelDirectory = Checkpoints.ResolveModelDirectory(pretrained);
+        Family = ModelFolder.Family(modelDirectory);
         Recipe = FineTuningRecipe.For(Family);
     }
 
@@ -165,9 +168,7 @@ public sealed class FineTuner
             if (!IsRunFolder(runDirectory))
                 throw new InvalidInputException($"{runDirectory}: is not a Ptm run folder; refusing to delete it");
             // A pre-training run folder (run.json) or the model being fine-tuned must never be replaced.
-            string run = Path.TrimEndingDirectorySeparator(Path.GetFullPath(runDirectory));
-            string model = Path.GetFullPath(Checkpoints.ResolveModelDirectory(pretrained));
-            if (File.Exists(Path.Combine(runDirectory, "run.json")) || model == run || model.StartsWith(run + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+            if (File.Exists(Path.Combine(runDirectory, RunFolder.RunFile)) || FolderPaths.IsSameOrInside(modelDirectory, runDirectory))
                 throw new InvalidInputException($"{runDirectory}: holds the pre-trained model or a pre-training run; refusing to replace it");
         }
         TaskData valData;

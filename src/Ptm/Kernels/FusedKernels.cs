@@ -80,8 +80,8 @@ public static unsafe class FusedKernels
                 Select(value, null);
                 return;
             }
-            var fallback = BestRunnable(KernelPath.Avx512);
-            Select(fallback, $"the {Name(value)} kernels cannot run here ({WhyNot(value)}); using {Name(fallback)}");
+            var fallback = Best(KernelPath.Avx512, CanRun);
+            Select(fallback, FallbackNote(value, fallback, WhyNot));
         }
     }
 
@@ -119,12 +119,16 @@ public static unsafe class FusedKernels
         _ => true,                                               // Off, and Portable: baseline x86-64
     };
 
-    static KernelPath BestRunnable(KernelPath atMost)
+    /// <summary>The fastest path up to <paramref name="atMost"/> that <paramref name="canRun"/> allows (Off when none).</summary>
+    static KernelPath Best(KernelPath atMost, Func<KernelPath, bool> canRun)
     {
         for (var p = atMost; p > KernelPath.Off; p--)
-            if (CanRun(p)) return p;
+            if (canRun(p)) return p;
         return KernelPath.Off;
     }
+
+    static string FallbackNote(KernelPath asked, KernelPath fallback, Func<KernelPath, string?> whyNot) =>
+        $"the {Name(asked)} kernels cannot run here ({whyNot(asked)}); using {Name(fallback)}";
 
     static void Select(KernelPath p, string? note)
     {
@@ -169,12 +173,6 @@ public static unsafe class FusedKernels
     internal static (KernelPath Path, string? Note) Choose(string? asked, string? aten, Func<KernelPath, bool> canRun,
                                                          Func<KernelPath, string?> whyNot)
     {
-        KernelPath Best(KernelPath atMost)
-        {
-            for (var p = atMost; p > KernelPath.Off; p--)
-                if (canRun(p)) return p;
-            return KernelPath.Off;
-        }
         asked = asked?.Trim().ToLowerInvariant();
         KernelPath? forced = asked switch
         {
@@ -187,8 +185,8 @@ public static unsafe class FusedKernels
         if (forced is KernelPath f)
         {
             if (canRun(f)) return (f, null);
-            var fallback = Best(KernelPath.Avx512);
-            return (fallback, $"PTM_KERNELS={asked}: the {Name(f)} kernels cannot run here ({whyNot(f)}); using {Name(fallback)}");
+            var fallback = Best(KernelPath.Avx512, canRun);
+            return (fallback, $"PTM_KERNELS={asked}: {FallbackNote(f, fallback, whyNot)}");
         }
         var notes = new List<string>();
         if (!string.IsNullOrEmpty(asked) && asked != "auto")
@@ -199,10 +197,10 @@ public static unsafe class FusedKernels
             "avx2" => KernelPath.Avx2,
             _ => KernelPath.Avx512,
         };
-        var best = Best(cap);
+        var best = Best(cap, canRun);
         if (!canRun(KernelPath.Portable))
             notes.Add($"no kernels: {whyNot(KernelPath.Portable)}; libtorch's operators serve");
-        else if (best != Best(KernelPath.Avx512))
+        else if (best != Best(KernelPath.Avx512, canRun))
             notes.Add($"ATEN_CPU_CAPABILITY={aten!.Trim()} caps the kernels at {Name(best)} (PTM_KERNELS overrides)");
         return (best, notes.Count == 0 ? null : string.Join("; ", notes));
     }

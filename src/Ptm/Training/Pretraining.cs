@@ -30,13 +30,6 @@ namespace Ptm.Training;
 /// </remarks>
 public static class Pretraining
 {
-    /// <summary>Whether <paramref name="path"/> is <paramref name="folder"/> or lies below it (both full paths).</summary>
-    static bool IsInside(string path, string folder)
-    {
-        string f = Path.TrimEndingDirectorySeparator(folder);
-        return path == f || path.StartsWith(f + Path.DirectorySeparatorChar, StringComparison.Ordinal);
-    }
-
     /// <summary>Prepares <paramref name="corpus"/> (unless it is a prepared folder) and builds a GPT and its trainer.</summary>
     /// <param name="corpus">the text, or a folder prepared for GPT pre-training</param>
     /// <param name="options">model, tokenizer and training settings; null for the defaults</param>
@@ -157,7 +150,7 @@ public static class Pretraining
             if (!File.Exists(Path.Combine(runDir, RunFolder.RunFile)))
                 throw new InvalidInputException($"{runDir}: is not a Ptm run folder (no {RunFolder.RunFile}); refusing to delete it");
         }
-        if (prepared && Directory.Exists(runDir) && IsInside(Path.GetFullPath(corpus.Path!), Path.GetFullPath(runDir)))
+        if (prepared && Directory.Exists(runDir) && FolderPaths.IsSameOrInside(corpus.Path!, runDir))
             throw new InvalidInputException($"{corpus.Path}: the prepared data lies inside the run folder {runDir}, which replacing the run would delete; use another run folder");
         string staging = Path.TrimEndingDirectorySeparator(runDir) + ".preparing";
         if (!prepared) prepare(staging, log);
