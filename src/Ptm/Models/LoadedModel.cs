@@ -117,12 +117,7 @@ public sealed class LoadedModel : IDisposable
             catch { gpt.Dispose(); throw; }
         }
         var (hfBert, hfConfig, _) = HfCheckpoint.LoadBert(dir, options.HuggingFace);
-        try
-        {
-            if (ModelFolder.LoadTokenizer(dir, hfConfig.Bert!.VocabSize) is not WordPieceTokenizer wp)
-                throw new InvalidInputException($"{dir}: a BERT model needs a WordPiece vocabulary (vocab.txt or tokenizer.json)");
-            return new LoadedModel(dir, family, true, wp, null, hfBert, null);
-        }
+        try { return new LoadedModel(dir, family, true, ModelFolder.LoadWordPiece(dir, hfConfig.Bert!.VocabSize), null, hfBert, null); }
         catch { hfBert.Dispose(); throw; }
     }
 

@@ -85,8 +85,7 @@ public static class ModelFolder
     {
         string dir = ResolveFamily(path, ModelFamily.Bert);
         var config = BertConfig.Load(Path.Combine(dir, ConfigFile));
-        if (LoadTokenizer(dir, config.VocabSize) is not WordPieceTokenizer tokenizer)
-            throw new InvalidInputException($"{dir}: a BERT model needs a WordPiece vocabulary (vocab.txt or tokenizer.json)");
+        var tokenizer = LoadWordPiece(dir, config.VocabSize);
         var model = new BertForPreTraining(config);
         try { LoadWeights(model, Path.Combine(dir, WeightsFile)); }
         catch { model.Dispose(); throw; }
@@ -102,6 +101,11 @@ public static class ModelFolder
             throw new InvalidInputException($"{Path.Combine(dir, ConfigFile)}: model_type is \"{actual.ModelType}\", but a \"{family.ModelType}\" model was expected");
         return dir;
     }
+
+    /// <summary>The folder's WordPiece tokenizer, checked to fit a BERT's vocabulary.</summary>
+    internal static WordPieceTokenizer LoadWordPiece(string dir, int modelVocabSize) =>
+        LoadTokenizer(dir, modelVocabSize) as WordPieceTokenizer
+            ?? throw new InvalidInputException($"{dir}: a BERT model needs a WordPiece vocabulary (vocab.txt or tokenizer.json)");
 
     /// <summary>The folder's tokenizer, checked to fit the model's vocabulary.</summary>
     internal static ITokenizer LoadTokenizer(string dir, int modelVocabSize)
