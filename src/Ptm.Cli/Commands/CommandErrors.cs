@@ -45,14 +45,14 @@ static class CommandErrors
         [$"{nameof(FineTuningOptions)}.{nameof(FineTuningOptions.NBest)}"] = "--n-best",
     };
 
-    /// <summary>Runs a command's action; an <see cref="InvalidInputException"/> or a diverged loss becomes "error: ..." and exit 1.</summary>
+    /// <summary>Runs a command's action; an <see cref="InvalidInputException"/>, a diverged loss or a failed MPI collective becomes "error: ..." and exit 1.</summary>
     public static int Run(Func<int> action)
     {
         try
         {
             return action();
         }
-        catch (Exception e) when (e is InvalidInputException or NonFiniteLossException)
+        catch (Exception e) when (e is InvalidInputException or NonFiniteLossException or Ptm.Distributed.DistributedException)
         {
             Console.Out.Flush();
             Console.Error.WriteLine($"error: {Message(e)}");

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Ptm.Cli.Commands.Pretraining;
+using Ptm.Distributed;
 using Ptm.Training;
 
 namespace Ptm.Cli.Commands;
@@ -33,7 +34,8 @@ static class PretrainCommand
         var set = new Option<string[]>("--set") { Description = "override any field: section.field=value (repeatable), e.g. --set model.n_layer=2" };
         var samples = new Option<int>("--samples") { Description = "examples printed at the end", DefaultValueFactory = _ => 3 };
         var threads = CommonOptions.Threads();
-        var command = new Command(family.Name, description) { config, data, output, resume, force, maxSteps, batchSize, lr, seed, set, samples, threads };
+        var distributed = new Option<bool>("--distributed") { Description = "train data-parallel on the ranks mpirun started (Open MPI); rank 0 writes the run folder" };
+        var command = new Command(family.Name, description) { config, data, output, resume, force, maxSteps, batchSize, lr, seed, set, samples, threads, distributed };
         command.SetAction(r => CommandErrors.Run(() =>
         {
             var overrides = new List<string>(r.GetValue(set) ?? []);
@@ -42,21 +44,47 @@ static class PretrainCommand
             if (r.GetValue(lr) is double l) overrides.Add($"training.learning_rate={l.ToString(CultureInfo.InvariantCulture)}");
             if (r.GetValue(seed) is long s) overrides.Add($"training.seed={s}");
             var request = new PretrainRequest(r.GetValue(config), r.GetValue(data), r.GetValue(output), r.GetValue(resume), r.GetValue(force), overrides, r.GetValue(samples), r.GetValue(threads));
-            return Run(family, request);
+            if (!r.GetValue(distributed)) return Run(family, request, null);
+            if (request.Out is null) throw new InvalidInputException("--distributed needs --out: every rank must name the same run folder");
+            using var group = MpiProcessGroup.Start();
+            return RunRank(family, request, group);
         }));
         return command;
     }
 
     sealed record PretrainRequest(string? Config, string? Data, string? Out, bool Resume, bool Force, IReadOnlyList<string> Overrides, int Samples, int Threads);
 
-    static int Run(IPretrainFamily family, PretrainRequest request)
+    /// <summary>One rank of a data-parallel run: rank 0 prints as a single process would, the others print only errors.
+    /// Any failure on any rank ends every rank (MPI_Abort), since the others may be waiting for it in a collective.</summary>
+    static int RunRank(IPretrainFamily family, PretrainRequest request, IProcessGroup group)
+    {
+        var stdout = Console.Out;
+        if (group.Rank != 0) Console.SetOut(TextWriter.Null);
+        try
+        {
+            return Run(family, request, group);
+        }
+        catch (Exception e) when (group.Size > 1)
+        {
+            Console.Error.WriteLine($"error: rank {group.Rank}: {CommandErrors.Message(e)}");
+            group.Abort(1);
+            throw;
+        }
+        finally
+        {
+            Console.SetOut(stdout);
+        }
+    }
+
+    static int Run(IPretrainFamily family, PretrainRequest request, IProcessGroup? group)
     {
         CommonOptions.ApplyThreads(request.Threads);
         if (request.Resume && request.Force) throw new InvalidInputException("--resume and --force contradict each other: choose one");
         if (request.Resume && request.Out is null) throw new InvalidInputException("--resume needs --out naming the run folder to continue");
         string runDir = request.Out ?? Path.Combine("runs", $"{family.Name}-{DateTime.Now:yyyyMMdd-HHmmss}");
-        using var run = request.Resume ? Resume(family, runDir, request.Overrides) : Start(family, runDir, request);
+        using var run = request.Resume ? Resume(family, runDir, request.Overrides, group) : Start(family, runDir, request, group);
         var trainer = run.Trainer;
+        if (group is not null) Console.WriteLine($"ranks     {group.Size} (data-parallel: {group.Size} x {trainer.Config.BatchSize * trainer.Config.GradientAccumulationSteps} sequences per step)");
         foreach (string warning in run.Warnings) Console.Error.WriteLine($"warning: {warning}");
 
         Console.WriteLine($"run       {runDir}");
@@ -78,21 +106,23 @@ static class PretrainCommand
         finally
         {
             Console.CancelKeyPress -= onCancel;
-            LossPlot.TryWrite(trainer.MetricsPath!, Path.Combine(runDir, "loss.png"));
+            if (trainer.MetricsPath is { } metrics) LossPlot.TryWrite(metrics, Path.Combine(runDir, "loss.png"));
         }
         if (result.Outcome == TrainingOutcome.Interrupted)
         {
             Console.WriteLine($"interrupted at step {result.Step}; saved {result.Checkpoint}. Continue with: ptm pretrain {family.Name} --out {runDir} --resume");
             return 130;
         }
+        if (!trainer.IsRoot) return 0;
         family.Report(run, result.LastEval, request.Samples);
         Console.WriteLine($"model saved in {result.Checkpoint} (use --model {runDir})");
         return 0;
     }
 
-    static PretrainingRun Start(IPretrainFamily family, string runDir, PretrainRequest request)
+    static PretrainingRun Start(IPretrainFamily family, string runDir, PretrainRequest request, IProcessGroup? group)
     {
-        if (Directory.Exists(runDir) && Directory.EnumerateFileSystemEntries(runDir).Any())
+        // Only rank 0 looks at the folder: the others start when it has (re)created it.
+        if ((group is null || group.Rank == 0) && Directory.Exists(runDir) && Directory.EnumerateFileSystemEntries(runDir).Any())
         {
             if (!request.Force)
                 throw new InvalidInputException($"{runDir}: already exists; use --resume to continue it or --force to replace it");
@@ -104,13 +134,13 @@ static class PretrainCommand
         family.ApplyOverrides(node, request.Overrides);
         family.Validate(node, configPath); // everything checked before any slow work
         var corpus = PretrainingCorpus.FromPath(request.Data ?? CommonOptions.Shipped(DefaultData));
-        return family.Start(node, configPath, corpus, new RunFolder(runDir, RunFolderMode.Replace), Console.WriteLine);
+        return family.Start(node, configPath, corpus, new RunFolder(runDir, RunFolderMode.Replace), Console.WriteLine, group);
     }
 
-    static PretrainingRun Resume(IPretrainFamily family, string runDir, IReadOnlyList<string> overrides)
+    static PretrainingRun Resume(IPretrainFamily family, string runDir, IReadOnlyList<string> overrides, IProcessGroup? group)
     {
         var node = Ptm.Training.Pretraining.ReadRunConfig(runDir);
         family.ApplyOverrides(node, overrides);
-        return family.Resume(node, Path.Combine(runDir, RunFolder.RunFile), runDir);
+        return family.Resume(node, Path.Combine(runDir, RunFolder.RunFile), runDir, group);
     }
 }

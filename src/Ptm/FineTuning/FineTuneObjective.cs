@@ -9,7 +9,7 @@ namespace Ptm.FineTuning;
 /// metrics.jsonl work as in pre-training. Each micro-batch's loss is divided by the step's micro-batch count (the
 /// stream's batches are always full), so accumulation equals one larger batch.
 /// </summary>
-internal sealed class FineTuneObjective : ITrainingObjective
+internal sealed class FineTuneObjective : IDataParallelObjective
 {
     readonly FineTuneModel model;
     readonly TaskBatchStream stream;
@@ -26,8 +26,13 @@ internal sealed class FineTuneObjective : ITrainingObjective
 
     public nn.Module Model => model.Module;
 
-    public StepOutcome ForwardBackward(long firstIndex, int count)
+    public StepOutcome ForwardBackward(long firstIndex, int count) => ForwardBackward(firstIndex, count, _ => { });
+
+    public StepOutcome ForwardBackward(long firstIndex, int count, Action<long[]> sumCounts)
     {
+        long[] batches = [count];
+        sumCounts(batches); // micro-batches of the whole step, over every rank
+        double steps = batches[0];
         double total = 0, task = 0, lm = 0;
         long tokens = 0;
         for (int i = 0; i < count; i++)
@@ -35,10 +40,10 @@ internal sealed class FineTuneObjective : ITrainingObjective
             using var batch = stream.Batch(firstIndex + i);
             using var scope = NewDisposeScope();
             var (loss, taskLoss, lmLoss) = model.Loss(batch);
-            (loss / count).backward();
-            total += loss.item<float>() / count;
-            task += taskLoss.item<float>() / count;
-            if (lmLoss is not null) lm += lmLoss.item<float>() / count;
+            (loss / steps).backward();
+            total += loss.item<float>() / steps;
+            task += taskLoss.item<float>() / steps;
+            if (lmLoss is not null) lm += lmLoss.item<float>() / steps;
             tokens += batch.Tokens;
         }
         var metrics = new Dictionary<string, double> { ["task_loss"] = task };

@@ -6,23 +6,28 @@ using static TorchSharp.torch;
 namespace Ptm.Training;
 
 /// <summary>GPT pre-training: next-token cross-entropy over every target position.</summary>
-public sealed class CausalLmObjective(Gpt model, ITokenizer tokenizer, ITrainingData data) : ITrainingObjective
+public sealed class CausalLmObjective(Gpt model, ITokenizer tokenizer, ITrainingData data) : IDataParallelObjective
 {
     /// <inheritdoc />
     public nn.Module Model => model;
 
     /// <inheritdoc />
-    public StepOutcome ForwardBackward(long firstIndex, int count)
+    public StepOutcome ForwardBackward(long firstIndex, int count) => ForwardBackward(firstIndex, count, _ => { });
+
+    /// <inheritdoc />
+    public StepOutcome ForwardBackward(long firstIndex, int count, Action<long[]> sumCounts)
     {
         var micro = new List<(Tensor X, Tensor Y)>(count);
         for (int m = 0; m < count; m++) micro.Add(data.TrainBatch(firstIndex + m));
-        // The step's mean is over all its target tokens, so each micro-batch's sum is divided by their total.
+        // The step's mean is over all its target tokens (on every rank), so each micro-batch's sum is divided by their total.
         long tokens = micro.Sum(b => b.Y.ne(-100).sum().item<long>());
+        long[] total = [tokens];
+        sumCounts(total);
         double loss = 0;
         foreach (var (x, y) in micro)
         {
             using var scope = NewDisposeScope();
-            var l = Gpt.Loss(model.forward(x), y, normalizer: tokens);
+            var l = Gpt.Loss(model.forward(x), y, normalizer: total[0]);
             l.backward();
             loss += l.ToDouble();
         }

@@ -29,3 +29,20 @@ public interface ITrainingObjective
     /// <summary>Writes config.json, model.safetensors and tokenizer files into <paramref name="directory"/>.</summary>
     void SaveModel(string directory);
 }
+
+/// <summary>
+/// An objective that can train data-parallel (<see cref="Trainer"/> with an <see cref="Distributed.IProcessGroup"/>):
+/// every rank runs its own micro-batches, and the counts each loss is divided by are summed over all ranks before any
+/// backward pass, so the gradients summed over the ranks equal one process's gradient over all their micro-batches.
+/// </summary>
+public interface IDataParallelObjective : ITrainingObjective
+{
+    /// <summary>
+    /// <see cref="ITrainingObjective.ForwardBackward(long, int)"/> for one rank's share of a step: micro-batches
+    /// <paramref name="firstIndex"/> .. +<paramref name="count"/>-1, each loss normalised by counts that
+    /// <paramref name="sumCounts"/> has summed in place over every rank (it is a collective: call it exactly once, with
+    /// the same number of counts on every rank, before the first backward). Returns this rank's share of the step's
+    /// loss and metrics and its own tokens; the trainer sums loss and tokens over the ranks.
+    /// </summary>
+    StepOutcome ForwardBackward(long firstIndex, int count, Action<long[]> sumCounts);
+}

@@ -12,7 +12,7 @@ namespace Ptm.Training;
 /// gradient accumulation equals one larger batch, as for GPT.
 /// </summary>
 public sealed class MaskedLmObjective(BertForPreTraining model, WordPieceTokenizer tokenizer, BertBatcher train, BertBatcher validation)
-    : ITrainingObjective
+    : IDataParallelObjective
 {
     const int Ignore = MlmMasker.IgnoreLabel;
 
@@ -20,11 +20,15 @@ public sealed class MaskedLmObjective(BertForPreTraining model, WordPieceTokeniz
     public nn.Module Model => model;
 
     /// <inheritdoc />
-    public StepOutcome ForwardBackward(long firstIndex, int count)
+    public StepOutcome ForwardBackward(long firstIndex, int count) => ForwardBackward(firstIndex, count, _ => { });
+
+    /// <inheritdoc />
+    public StepOutcome ForwardBackward(long firstIndex, int count, Action<long[]> sumCounts)
     {
         var batches = Enumerable.Range(0, count).Select(m => train.GetBatch(firstIndex + m)).ToList();
-        long masked = batches.Sum(b => b.MlmLabels.LongCount(l => l != Ignore));
-        long pairs = batches.Sum(b => b.NspLabels.LongCount(l => l != Ignore));
+        long[] totals = [batches.Sum(b => b.MlmLabels.LongCount(l => l != Ignore)), batches.Sum(b => b.NspLabels.LongCount(l => l != Ignore))];
+        sumCounts(totals); // masked positions and labelled pairs of the whole step, over every rank
+        long masked = totals[0], pairs = totals[1];
         var sums = new Sums();
         foreach (var batch in batches)
         {

@@ -1,6 +1,8 @@
 using System.Diagnostics;
+using System.Runtime.ExceptionServices;
 using System.Text.Json.Nodes;
 using Ptm.Data;
+using Ptm.Distributed;
 using Ptm.IO;
 using Ptm.Modeling;
 using Ptm.Tokenization;
@@ -27,6 +29,11 @@ namespace Ptm.Training;
 /// disposed. With one, the folder gets run.json, data/, metrics.jsonl and checkpoints/, and can be continued with
 /// <see cref="ResumeGpt"/> / <see cref="ResumeBert"/>. The run owns the trainer (and its optimizer), the model and the
 /// data; dispose it. Its model stays usable after training (generation, scoring, saving) until the run is disposed.
+/// <para>Data-parallel: every rank of an <see cref="IProcessGroup"/> makes the same call with the same arguments. With
+/// a run folder, rank 0 prepares the data and writes the folder, and the other ranks then read the data from it (it must
+/// be on a file system they all see, or a prepared folder each machine has at the same path) and write nothing; without
+/// one, each rank prepares its own temporary copy. If any rank fails to start, every rank throws (the failing one its
+/// own error, the others a <see cref="DistributedException"/>), so none is left waiting.</para>
 /// </remarks>
 public static class Pretraining
 {
@@ -35,13 +42,17 @@ public static class Pretraining
     /// <param name="options">model, tokenizer and training settings; null for the defaults</param>
     /// <param name="runFolder">where to keep run.json, data, metrics and checkpoints; null to write nothing lasting</param>
     /// <param name="log">receives one line per preparation step ("preparing ...", the split sizes); null for silence</param>
-    public static GptPretraining Gpt(PretrainingCorpus corpus, GptPretrainingOptions? options = null, RunFolder? runFolder = null, Action<string>? log = null)
+    /// <param name="processGroup">the ranks to train with data-parallel (see the remarks); null for one process</param>
+    public static GptPretraining Gpt(PretrainingCorpus corpus, GptPretrainingOptions? options = null, RunFolder? runFolder = null, Action<string>? log = null,
+        IProcessGroup? processGroup = null)
     {
         ArgumentNullException.ThrowIfNull(corpus);
         options ??= new GptPretrainingOptions();
         options.Validate(); // everything checked before any slow work
-        return Start(corpus, runFolder, log, IsPreparedGpt, (dir, l) => PrepareGpt(corpus, options.Tokenizer, dir, l),
-            dir => new GptPretraining(options, dir), r => r.RunConfig.ToNode());
+        Func<string, GptPretraining> open = dir => new GptPretraining(options, dir);
+        return Coordinated(processGroup, runFolder is null,
+            () => Start(corpus, runFolder, log, IsPreparedGpt, (dir, l) => PrepareGpt(corpus, options.Tokenizer, dir, l), open, r => r.RunConfig.ToNode(), processGroup),
+            () => Follow(runFolder!.Path, open, processGroup!));
     }
 
     /// <summary>Prepares <paramref name="corpus"/> into BERT instances (unless it is a prepared folder) and builds a BERT with its pre-training heads and its trainer.</summary>
@@ -49,32 +60,100 @@ public static class Pretraining
     /// <param name="options">model, vocabulary, data and training settings; null for the defaults</param>
     /// <param name="runFolder">where to keep run.json, data, metrics and checkpoints; null to write nothing lasting</param>
     /// <param name="log">receives one line per preparation step; null for silence</param>
-    public static BertPretraining Bert(PretrainingCorpus corpus, BertPretrainingOptions? options = null, RunFolder? runFolder = null, Action<string>? log = null)
+    /// <param name="processGroup">the ranks to train with data-parallel (see the remarks); null for one process</param>
+    public static BertPretraining Bert(PretrainingCorpus corpus, BertPretrainingOptions? options = null, RunFolder? runFolder = null, Action<string>? log = null,
+        IProcessGroup? processGroup = null)
     {
         ArgumentNullException.ThrowIfNull(corpus);
         options ??= new BertPretrainingOptions();
         options.Validate();
-        return Start(corpus, runFolder, log, IsPreparedBert, (dir, l) => PrepareBert(corpus, options, dir, l),
-            dir => new BertPretraining(options, dir), r => r.RunConfig.ToNode());
+        Func<string, BertPretraining> open = dir => new BertPretraining(options, dir);
+        return Coordinated(processGroup, runFolder is null,
+            () => Start(corpus, runFolder, log, IsPreparedBert, (dir, l) => PrepareBert(corpus, options, dir, l), open, r => r.RunConfig.ToNode(), processGroup),
+            () => Follow(runFolder!.Path, open, processGroup!));
     }
 
     /// <summary>Continues a GPT run folder from its latest checkpoint, with the options of its run.json or
-    /// <paramref name="options"/> (training settings may change; the model's may not).</summary>
-    public static GptPretraining ResumeGpt(string runDirectory, GptPretrainingOptions? options = null)
+    /// <paramref name="options"/> (training settings may change; the model's may not). With a
+    /// <paramref name="processGroup"/> every rank calls it; the number of ranks may differ from the run's before.</summary>
+    public static GptPretraining ResumeGpt(string runDirectory, GptPretrainingOptions? options = null, IProcessGroup? processGroup = null)
     {
-        var (node, runFile, dataDir, checkpoint) = OpenForResume(runDirectory);
-        options ??= GptPretrainingOptions.From(GptRunConfig.FromNode(node, runFile), vocabSizeFromTokenizer: false);
-        options.Validate();
-        return Continue(new GptPretraining(options, dataDir), runDirectory, runFile, node, checkpoint, r => r.RunConfig.ToNode());
+        GptPretraining Open(bool lead)
+        {
+            var (node, runFile, dataDir, checkpoint) = OpenForResume(runDirectory);
+            var resolved = options ?? GptPretrainingOptions.From(GptRunConfig.FromNode(node, runFile), vocabSizeFromTokenizer: false);
+            resolved.Validate();
+            return Continue(new GptPretraining(resolved, dataDir), runDirectory, runFile, node, checkpoint, r => r.RunConfig.ToNode(), processGroup, lead);
+        }
+        return Coordinated(processGroup, false, () => Open(lead: true), () => Open(lead: false));
     }
 
     /// <summary>Continues a BERT run folder from its latest checkpoint (see <see cref="ResumeGpt"/>).</summary>
-    public static BertPretraining ResumeBert(string runDirectory, BertPretrainingOptions? options = null)
+    public static BertPretraining ResumeBert(string runDirectory, BertPretrainingOptions? options = null, IProcessGroup? processGroup = null)
     {
-        var (node, runFile, dataDir, checkpoint) = OpenForResume(runDirectory);
-        options ??= BertPretrainingOptions.From(BertRunConfig.FromNode(node, runFile), vocabSizeFromTokenizer: false);
-        options.Validate();
-        return Continue(new BertPretraining(options, dataDir), runDirectory, runFile, node, checkpoint, r => r.RunConfig.ToNode());
+        BertPretraining Open(bool lead)
+        {
+            var (node, runFile, dataDir, checkpoint) = OpenForResume(runDirectory);
+            var resolved = options ?? BertPretrainingOptions.From(BertRunConfig.FromNode(node, runFile), vocabSizeFromTokenizer: false);
+            resolved.Validate();
+            return Continue(new BertPretraining(resolved, dataDir), runDirectory, runFile, node, checkpoint, r => r.RunConfig.ToNode(), processGroup, lead);
+        }
+        return Coordinated(processGroup, false, () => Open(lead: true), () => Open(lead: false));
+    }
+
+    /// <summary>Runs <paramref name="lead"/> on rank 0 (on every rank when <paramref name="eachRankAlone"/>), then, once
+    /// it succeeded, <paramref name="follow"/> on the others; then every rank learns whether all succeeded.</summary>
+    static TRun Coordinated<TRun>(IProcessGroup? group, bool eachRankAlone, Func<TRun> lead, Func<TRun> follow) where TRun : PretrainingRun
+    {
+        if (group is null) return lead();
+        TRun? run = null;
+        Exception? failure = null;
+        void Attempt(Func<TRun> start)
+        {
+            try { run = start(); }
+            catch (Exception e) { failure = e; }
+        }
+        if (eachRankAlone || group.Rank == 0) Attempt(lead);
+        if (!eachRankAlone)
+        {
+            // The others read what rank 0 wrote, so they start only once it is there.
+            if (!AllSucceeded(group, group.Rank != 0 || failure is null))
+            {
+                if (failure is not null) ExceptionDispatchInfo.Throw(failure);
+                throw new DistributedException("rank 0 could not start the run (its error is in its output); stopped on every rank");
+            }
+            if (group.Rank != 0) Attempt(follow);
+        }
+        if (!AllSucceeded(group, failure is null))
+        {
+            run?.Dispose();
+            if (failure is not null) ExceptionDispatchInfo.Throw(failure);
+            throw new DistributedException("another rank could not start the run (its error is in its output); stopped on every rank");
+        }
+        return run!;
+    }
+
+    static bool AllSucceeded(IProcessGroup group, bool succeeded)
+    {
+        long[] failures = [succeeded ? 0 : 1];
+        group.AllReduceSum(failures);
+        return failures[0] == 0;
+    }
+
+    /// <summary>A rank other than 0 joining a new run: it opens the data rank 0 prepared and writes nothing.</summary>
+    static TRun Follow<TRun>(string runDir, Func<string, TRun> open, IProcessGroup group) where TRun : PretrainingRun
+    {
+        var run = open(OpenForResume(runDir, needCheckpoint: false).DataDir);
+        try
+        {
+            run.StartTrainer(null, group);
+            return run;
+        }
+        catch
+        {
+            run.Dispose();
+            throw;
+        }
     }
 
     /// <summary>A run folder's run.json without its data_dir field: the sections to apply changes to before
@@ -94,11 +173,19 @@ public static class Pretraining
         return (node, runFile, dataDir, checkpoint ?? "");
     }
 
-    static TRun Continue<TRun>(TRun run, string runDir, string runFile, JsonObject oldNode, string checkpoint, Func<TRun, JsonObject> resolved)
-        where TRun : PretrainingRun
+    static TRun Continue<TRun>(TRun run, string runDir, string runFile, JsonObject oldNode, string checkpoint, Func<TRun, JsonObject> resolved,
+        IProcessGroup? group, bool lead) where TRun : PretrainingRun
     {
         try
         {
+            if (!lead)
+            {
+                // Rank 0 checked the folder and rewrote run.json; the others only load the checkpoint.
+                run.StartTrainer(null, group);
+                run.Trainer.Resume(checkpoint);
+                run.ResumedFrom = checkpoint;
+                return run;
+            }
             string saved = File.ReadAllText(Path.Combine(checkpoint, ModelFolder.ConfigFile));
             if (!JsonNode.DeepEquals(JsonNode.Parse(saved), JsonNode.Parse(run.ModelConfigJson)))
                 throw new InvalidInputException($"{runFile}: the model section differs from the checkpoint's config.json; model settings cannot change on resume");
@@ -106,7 +193,7 @@ public static class Pretraining
             var updated = resolved(run);
             updated[RunFolder.DataDirField] = dataField;
             AtomicFile.WriteAllText(runFile, updated.ToJsonString(JsonFiles.Indented));
-            run.StartTrainer(runDir);
+            run.StartTrainer(runDir, group);
             run.Trainer.Resume(checkpoint);
             run.ResumedFrom = checkpoint;
             return run;
@@ -119,7 +206,7 @@ public static class Pretraining
     }
 
     static TRun Start<TRun>(PretrainingCorpus corpus, RunFolder? runFolder, Action<string>? log, Func<PretrainingCorpus, bool> isPrepared,
-        Action<string, Action<string>> prepare, Func<string, TRun> open, Func<TRun, JsonObject> resolved) where TRun : PretrainingRun
+        Action<string, Action<string>> prepare, Func<string, TRun> open, Func<TRun, JsonObject> resolved, IProcessGroup? group) where TRun : PretrainingRun
     {
         log ??= _ => { };
         bool prepared = isPrepared(corpus);
@@ -131,7 +218,7 @@ public static class Pretraining
                 if (temp is not null) prepare(temp, log);
                 var run = open(temp ?? corpus.Path!);
                 run.TemporaryData = temp;
-                try { run.StartTrainer(null); }
+                try { run.StartTrainer(null, group); }
                 catch { run.Dispose(); throw; }
                 return run;
             }
@@ -167,7 +254,7 @@ public static class Pretraining
             var record = resolved(opened);
             record[RunFolder.DataDirField] = prepared ? dataDir : RunFolder.DataFolder;
             AtomicFile.WriteAllText(Path.Combine(runDir, RunFolder.RunFile), record.ToJsonString(JsonFiles.Indented));
-            opened.StartTrainer(runDir);
+            opened.StartTrainer(runDir, group);
             return opened;
         }
         catch
@@ -271,7 +358,7 @@ public abstract class PretrainingRun : IDisposable
 
     internal string? TemporaryData { get; set; }
 
-    internal void StartTrainer(string? runDirectory) => trainer = new Trainer(Objective, Training, runDirectory);
+    internal void StartTrainer(string? runDirectory, IProcessGroup? group) => trainer = new Trainer(Objective, Training, runDirectory, group);
 
     /// <summary>Trains to Training.MaxSteps, or until <paramref name="cancellation"/> is cancelled (the current step
     /// finishes and, with a run folder, a checkpoint is written).</summary>

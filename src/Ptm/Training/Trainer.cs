@@ -1,3 +1,4 @@
+using Ptm.Distributed;
 using Ptm.Kernels;
 using System.Diagnostics;
 using System.Text.Json;
@@ -66,6 +67,14 @@ public sealed class NonFiniteLossException(string message) : Exception(message);
 /// <para>The trainer owns its optimizer and must be disposed; the objective, its model and data stay the caller's.
 /// Cancelling the token given to <see cref="Run"/> finishes the current step, writes a checkpoint (with a run
 /// folder) and returns <see cref="TrainingOutcome.Interrupted"/>.</para>
+/// <para>With an <see cref="IProcessGroup"/> of N ranks the trainer trains data-parallel: a step is N ×
+/// GradientAccumulationSteps micro-batches, rank r taking the r-th consecutive slice of them (a pure function of the
+/// step and the rank), and the gradients are summed over the ranks before clipping and the update, so every rank holds
+/// the same weights and the step equals one process running all the micro-batches with accumulation. The loss reported
+/// is the whole step's, other step metrics are rank 0's share. Only rank 0 evaluates and should be given the run
+/// folder; dropout is reseeded from (seed, step, rank) every step, so a resume with any number of ranks is
+/// deterministic. A checkpoint's data position counts micro-batches of all ranks, so a run may resume with a different
+/// number of ranks. Cancellation on any rank stops all of them after the same step.</para>
 /// </remarks>
 public sealed class Trainer : IDisposable
 {
@@ -75,17 +84,24 @@ public sealed class Trainer : IDisposable
     readonly AdamW optimizer;
     readonly LearningRateSchedule schedule;
     readonly List<string> warnings = [];
+    readonly IProcessGroup? group;
     TrainerState state = new();
     bool disposed;
 
     /// <summary>A trainer for <paramref name="objective"/>; with a <paramref name="runDirectory"/> it appends
-    /// metrics.jsonl there and writes checkpoints to its checkpoints/ folder, without one nothing touches the disk.</summary>
+    /// metrics.jsonl there and writes checkpoints to its checkpoints/ folder, without one nothing touches the disk.
+    /// With a <paramref name="processGroup"/> it trains data-parallel with the other ranks (see the remarks).</summary>
     /// <exception cref="InvalidOptionException">a field of <paramref name="config"/> is out of range</exception>
-    public Trainer(ITrainingObjective objective, TrainingConfig config, string? runDirectory = null)
+    /// <exception cref="InvalidInputException">a process group is given for an objective that is not an
+    /// <see cref="IDataParallelObjective"/></exception>
+    public Trainer(ITrainingObjective objective, TrainingConfig config, string? runDirectory = null, IProcessGroup? processGroup = null)
     {
         ArgumentNullException.ThrowIfNull(objective);
         ArgumentNullException.ThrowIfNull(config);
         config.Validate();
+        if (processGroup is not null && objective is not IDataParallelObjective)
+            throw new InvalidInputException($"{objective.GetType().Name} cannot train data-parallel (it is not an {nameof(IDataParallelObjective)})");
+        group = processGroup;
         if (config.WarmupSteps > config.MaxSteps)
         {
             warnings.Add($"TrainingConfig.WarmupSteps ({config.WarmupSteps}) is longer than the run (MaxSteps {config.MaxSteps}); "
@@ -138,6 +154,12 @@ public sealed class Trainer : IDisposable
     /// <summary>The config in effect: the one given, after the changes listed in <see cref="Warnings"/>.</summary>
     public TrainingConfig Config => config;
 
+    /// <summary>The group this trainer trains with, or null for a single process.</summary>
+    public IProcessGroup? ProcessGroup => group;
+
+    /// <summary>Whether this process evaluates and reports for the group: always without a group, rank 0 with one.</summary>
+    public bool IsRoot => group is null || group.Rank == 0;
+
     /// <summary>The run folder, or null when the trainer writes nothing.</summary>
     public string? RunDirectory => runDir;
 
@@ -179,10 +201,14 @@ public sealed class Trainer : IDisposable
         long windowTokens = 0;
         model.train();
         var parameters = model.parameters().ToList();
+        var allReduce = group is null ? null : new GradientAllReduce(group, parameters.Where(p => p.requires_grad).ToList());
+        if (group is not null) BroadcastWeights(group, model);
+        int ranks = group?.Size ?? 1, rank = group?.Rank ?? 0;
+        int microBatches = config.GradientAccumulationSteps;
 
         while (state.Step < config.MaxSteps)
         {
-            if (cancellation.IsCancellationRequested)
+            if (StopRequested(cancellation))
             {
                 lastCheckpoint = SaveCheckpoint();
                 return new TrainingResult(TrainingOutcome.Interrupted, state.Step, losses, lastEval, lastCheckpoint);
@@ -196,14 +222,27 @@ public sealed class Trainer : IDisposable
             using (var scope = NewDisposeScope())
             {
                 optimizer.zero_grad();
-                using (MixedPrecision.Use(config.ComputeType))
-                    outcome = objective.ForwardBackward(state.DataPosition, config.GradientAccumulationSteps);
+                if (group is null)
+                {
+                    using (MixedPrecision.Use(config.ComputeType))
+                        outcome = objective.ForwardBackward(state.DataPosition, microBatches);
+                }
+                else
+                {
+                    torch.manual_seed(StepSeed(config.Seed, step, rank));
+                    using (MixedPrecision.Use(config.ComputeType))
+                        outcome = ((IDataParallelObjective)objective).ForwardBackward(state.DataPosition + (long)rank * microBatches, microBatches, counts => group.AllReduceSum(counts.AsSpan()));
+                    allReduce!.Run();
+                    double[] sums = [outcome.Loss, outcome.Tokens];
+                    group.AllReduceSum(sums);
+                    outcome = outcome with { Loss = sums[0], Tokens = (long)sums[1] };
+                }
                 if (!double.IsFinite(outcome.Loss))
                     throw new NonFiniteLossException($"loss became {outcome.Loss} at step {step + 1}; stopped without updating the weights (last good checkpoint: {(runDir is null ? null : Checkpoints.Latest(runDir)) ?? "none"})");
                 gradNorm = config.GradClip > 0 ? nn.utils.clip_grad_norm_(parameters, config.GradClip) : double.NaN;
                 optimizer.step();
             }
-            state = state with { Step = step + 1, DataPosition = state.DataPosition + config.GradientAccumulationSteps, TokensSeen = state.TokensSeen + outcome.Tokens };
+            state = state with { Step = step + 1, DataPosition = state.DataPosition + (long)ranks * microBatches, TokensSeen = state.TokensSeen + outcome.Tokens };
             losses.Add(outcome.Loss);
             windowTokens += outcome.Tokens;
 
@@ -223,7 +262,7 @@ public sealed class Trainer : IDisposable
                 windowClock.Restart();
                 windowTokens = 0;
             }
-            if (done % config.EvalInterval == 0 || done == config.MaxSteps)
+            if ((done % config.EvalInterval == 0 || done == config.MaxSteps) && IsRoot)
             {
                 lastEval = Evaluate();
                 if (state.BestValLoss is null || lastEval.Loss < state.BestValLoss) state = state with { BestValLoss = lastEval.Loss };
@@ -236,6 +275,39 @@ public sealed class Trainer : IDisposable
                 lastCheckpoint = SaveCheckpoint();
         }
         return new TrainingResult(TrainingOutcome.Completed, state.Step, losses, lastEval, lastCheckpoint);
+    }
+
+    /// <summary>Copies rank 0's parameters and buffers to every rank (as PyTorch's DDP does when it starts), so the ranks
+    /// start identical even where initialisation or a loaded file could differ between machines.</summary>
+    static void BroadcastWeights(IProcessGroup group, nn.Module model)
+    {
+        using var _ = no_grad();
+        foreach (var t in model.parameters().Concat(model.buffers()))
+        {
+            if (!t.is_contiguous()) throw new InvalidOperationException("a parameter is not contiguous; cannot broadcast it in place");
+            group.Broadcast(t.bytes, root: 0);
+        }
+    }
+
+    /// <summary>Whether to stop before the next step: the token's state, agreed over the group (any rank cancelled
+    /// stops all, so none waits in a collective for one that left).</summary>
+    bool StopRequested(CancellationToken cancellation)
+    {
+        bool stop = cancellation.IsCancellationRequested;
+        if (group is null) return stop;
+        long[] votes = [stop ? 1 : 0];
+        group.AllReduceSum(votes);
+        return votes[0] > 0;
+    }
+
+    /// <summary>The generator seed for <paramref name="rank"/>'s share of <paramref name="step"/> (0-based): distinct
+    /// per rank and step, and a pure function of them, so resumes are exact for any number of ranks.</summary>
+    internal static long StepSeed(long seed, int step, int rank)
+    {
+        ulong z = unchecked((ulong)seed + 0x9E3779B97F4A7C15UL * (ulong)(step + 1) + 0xBF58476D1CE4E5B9UL * (ulong)(rank + 1));
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return (long)((z ^ (z >> 31)) >> 1);
     }
 
     /// <summary>The objective's held-out metrics, in eval mode and without gradients.</summary>
@@ -257,7 +329,7 @@ public sealed class Trainer : IDisposable
 
     string? SaveCheckpoint()
     {
-        if (runDir is null) return null;
+        if (runDir is null || !IsRoot) return null;
         using var rng = get_rng_state();
         state = state with { RngState = Convert.ToBase64String(rng.bytes.ToArray()) };
         string dir = Checkpoints.Save(runDir, state.Step, objective.SaveModel, config, optimizer, state);
@@ -267,7 +339,7 @@ public sealed class Trainer : IDisposable
 
     void AppendMetrics(Dictionary<string, object?> record)
     {
-        if (MetricsPath is { } path) File.AppendAllText(path, JsonSerializer.Serialize(record) + "\n");
+        if (MetricsPath is { } path && IsRoot) File.AppendAllText(path, JsonSerializer.Serialize(record) + "\n");
     }
 
     /// <summary>Releases the optimizer's state (its moment tensors); the model and objective are not touched.</summary>

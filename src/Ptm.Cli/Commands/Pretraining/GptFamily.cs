@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Ptm.Generation;
+using Ptm.Distributed;
 using Ptm.Training;
 
 namespace Ptm.Cli.Commands.Pretraining;
@@ -18,10 +19,11 @@ sealed class GptFamily : IPretrainFamily
     static GptPretrainingOptions Options(JsonObject config, string source) =>
         GptPretrainingOptions.From(GptRunConfig.FromNode(config.DeepClone().AsObject(), source), vocabSizeFromTokenizer: config["model"]?["vocab_size"] is null);
 
-    public PretrainingRun Start(JsonObject config, string source, PretrainingCorpus corpus, RunFolder runFolder, Action<string> log) =>
-        Ptm.Training.Pretraining.Gpt(corpus, Options(config, source), runFolder, log);
+    public PretrainingRun Start(JsonObject config, string source, PretrainingCorpus corpus, RunFolder runFolder, Action<string> log, IProcessGroup? group) =>
+        Ptm.Training.Pretraining.Gpt(corpus, Options(config, source), runFolder, log, group);
 
-    public PretrainingRun Resume(JsonObject config, string source, string runDir) => Ptm.Training.Pretraining.ResumeGpt(runDir, Options(config, source));
+    public PretrainingRun Resume(JsonObject config, string source, string runDir, IProcessGroup? group) =>
+        Ptm.Training.Pretraining.ResumeGpt(runDir, Options(config, source), group);
 
     public void Report(PretrainingRun run, EvalReport? lastEval, int samples)
     {

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Ptm.Distributed;
 using Ptm.Training;
 
 namespace Ptm.Cli.Commands.Pretraining;
@@ -17,11 +18,11 @@ interface IPretrainFamily
     /// <summary>Reads a run config (checked whole, with messages naming <paramref name="source"/> and its fields).</summary>
     void Validate(JsonObject config, string source);
 
-    /// <summary>Starts a new run with the library recipe.</summary>
-    PretrainingRun Start(JsonObject config, string source, PretrainingCorpus corpus, RunFolder runFolder, Action<string> log);
+    /// <summary>Starts a new run with the library recipe (data-parallel with <paramref name="group"/> when not null).</summary>
+    PretrainingRun Start(JsonObject config, string source, PretrainingCorpus corpus, RunFolder runFolder, Action<string> log, IProcessGroup? group);
 
-    /// <summary>Continues a run folder with the library recipe.</summary>
-    PretrainingRun Resume(JsonObject config, string source, string runDir);
+    /// <summary>Continues a run folder with the library recipe (data-parallel with <paramref name="group"/> when not null).</summary>
+    PretrainingRun Resume(JsonObject config, string source, string runDir, IProcessGroup? group);
 
     /// <summary>Final figures and examples after a completed run.</summary>
     void Report(PretrainingRun run, EvalReport? lastEval, int samples);
