@@ -17,6 +17,9 @@ const string Usage = """
           sides' children to AVX2+FMA (as on AMD Zen 3), both runs the paired rounds natively and then restricted
       Ptm.Benchmarks kernel-steps [--paths avx512,avx2,portable,off] [--rounds N] [--steps K] [--threads N]
           default GPT training steps on each kernel path (PTM_KERNELS), alternating paths in one process; medians
+      mpirun -np N Ptm.Benchmarks allreduce [--verify] [--no-timing] [--rounds N]
+          Open MPI collectives: --verify checks every sum against closed forms; then float32 all-reduce times and bus
+          bandwidth from 4 KB to a GPT-2-small gradient (498 MB)
       Ptm.Benchmarks micro [BenchmarkDotNet arguments, e.g. --filter '*Attention*']
           BenchmarkDotNet micro-benchmarks (all of them when no --filter is given)
     """;
@@ -57,6 +60,8 @@ try
             return 0;
         case "kernel-steps":
             return KernelPathSteps.Run(args[1..], Console.WriteLine);
+        case "allreduce":
+            return Ptm.Benchmarks.Distributed.AllReduceBenchmark.Run(args[1..]);
         case "micro":
         {
             string[] rest = args[1..];
