@@ -110,7 +110,8 @@ static class PretrainCommand
         }
         if (result.Outcome == TrainingOutcome.Interrupted)
         {
-            Console.WriteLine($"interrupted at step {result.Step}; saved {result.Checkpoint}. Continue with: ptm pretrain {family.Name} --out {runDir} --resume");
+            string again = group is null ? $"ptm pretrain {family.Name}" : $"mpirun -np {group.Size} ptm pretrain {family.Name} --distributed";
+            Console.WriteLine($"interrupted at step {result.Step}; saved {result.Checkpoint}. Continue with: {again} --out {runDir} --resume");
             return 130;
         }
         if (!trainer.IsRoot) return 0;
