@@ -131,7 +131,7 @@ public sealed class WordVectors
     /// <summary>Writes the vectors in <paramref name="format"/> to <paramref name="stream"/>.</summary>
     public void Write(Stream stream, WordVectorFormat format)
     {
-        using var output = new BufferedStream(stream, 1 << 16);
+        var output = new BufferedStream(stream, 1 << 16); // not disposed: that would close the caller's stream
         output.Write(Encoding.ASCII.GetBytes($"{Count} {Dimension}\n"));
         Span<byte> value = stackalloc byte[4];
         var line = new StringBuilder();
