@@ -1,0 +1,248 @@
+using Ptm.Tokenization;
+
+namespace Ptm.Data;
+
+/// <summary>What one masked-LM choice covers (ERNIE 1.0's knowledge masking, Sun et al. 2019).</summary>
+public enum MaskingUnit
+{
+    /// <summary>Any single token, as in the original BERT.</summary>
+    Token,
+    /// <summary>A word: a token and the "##" pieces that continue it.</summary>
+    WholeWord,
+    /// <summary>A multi-word expression of a <see cref="MaskingLexicon"/> built by <see cref="MaskingLexicon.Phrases"/>; other words alone.</summary>
+    Phrase,
+    /// <summary>A name span of a <see cref="MaskingLexicon"/> built by <see cref="MaskingLexicon.Entities"/>; other words alone.</summary>
+    Entity,
+}
+
+/// <summary>
+/// A set of multi-word units (phrases or names) as sequences of lower-cased words, matched greedily longest-first
+/// from left to right. Built from raw text, so preparation and dynamic masking can share one unit definition.
+/// </summary>
+public sealed class MaskingLexicon
+{
+    static readonly BertBasicTokenizer CasedWords = new(lowerCase: false);
+
+    readonly HashSet<string> entries = new(StringComparer.Ordinal);
+
+    /// <summary>A lexicon of the given units, each a sequence of words (compared lower-cased).</summary>
+    public MaskingLexicon(IEnumerable<IReadOnlyList<string>> units)
+    {
+        foreach (var u in units)
+        {
+            if (u.Count == 0) continue;
+            entries.Add(Key(u.Select(w => w.ToLowerInvariant())));
+            MaxLength = Math.Max(MaxLength, u.Count);
+        }
+    }
+
+    /// <summary>Number of units.</summary>
+    public int Count => entries.Count;
+
+    /// <summary>Words in the longest unit.</summary>
+    public int MaxLength { get; }
+
+    /// <summary>The units, each as its words joined by single spaces, in ordinal order.</summary>
+    public IReadOnlyList<string> Units => entries.Order(StringComparer.Ordinal).ToArray();
+
+    static string Key(IEnumerable<string> words) => string.Join(' ', words);
+
+    /// <summary>Whether the words are a unit.</summary>
+    public bool Contains(IEnumerable<string> words) => entries.Contains(Key(words.Select(w => w.ToLowerInvariant())));
+
+    /// <summary>Spans (start, word count) of units in <paramref name="words"/>: at each position the longest unit
+    /// starting there is taken and matching resumes after it; positions in no unit are not reported.</summary>
+    public IReadOnlyList<(int Start, int Count)> Match(IReadOnlyList<string> words)
+    {
+        var spans = new List<(int, int)>();
+        for (int i = 0; i < words.Count;)
+        {
+            int found = 0;
+            for (int n = Math.Min(MaxLength, words.Count - i); n >= 1 && found == 0; n--)
+                if (entries.Contains(Key(Enumerable.Range(i, n).Select(k => words[k].ToLowerInvariant())))) found = n;
+            if (found > 0) { spans.Add((i, found)); i += found; }
+            else i++;
+        }
+        return spans;
+    }
+
+    /// <summary>
+    /// Frequent multi-word expressions: n-grams of 2..<paramref name="maxWords"/> words (within a line, of words with a
+    /// letter or digit) seen at least <paramref name="minCount"/> times whose pointwise mutual information
+    /// log(p(w₁…wₙ) / Π p(wᵢ)) is at least <paramref name="minPmi"/> nats, i.e. words that occur together far more
+    /// often than chance ("burnt offering", "children of israel").
+    /// </summary>
+    public static MaskingLexicon Phrases(IEnumerable<string> lines, int minCount = 10, double minPmi = 4, int maxWords = 3)
+    {
+        if (minCount < 1) throw new InvalidOptionException(nameof(MaskingLexicon), "MinCount", "must be at least 1", minCount);
+        if (maxWords < 2) throw new InvalidOptionException(nameof(MaskingLexicon), "MaxWords", "must be at least 2", maxWords);
+        var unigrams = new Dictionary<string, long>(StringComparer.Ordinal);
+        var ngrams = new Dictionary<string, long>(StringComparer.Ordinal);
+        long total = 0;
+        foreach (string line in lines)
+        {
+            string[] words = StaticVectors.WordCorpus.SplitWords(line).ToArray();
+            total += words.Length;
+            for (int i = 0; i < words.Length; i++)
+            {
+                unigrams[words[i]] = unigrams.GetValueOrDefault(words[i]) + 1;
+                for (int n = 2; n <= maxWords && i + n <= words.Length; n++)
+                {
+                    string key = string.Join(' ', words, i, n);
+                    ngrams[key] = ngrams.GetValueOrDefault(key) + 1;
+                }
+            }
+        }
+        var units = new List<string[]>();
+        foreach (var (key, count) in ngrams)
+        {
+            if (count < minCount) continue;
+            string[] words = key.Split(' ');
+            // log p(ngram) − Σ log p(wᵢ), with p(x) = count / total for both.
+            double pmi = Math.Log((double)count / total) - words.Sum(w => Math.Log((double)unigrams[w] / total));
+            if (pmi >= minPmi) units.Add(words);
+        }
+        return new MaskingLexicon(units);
+    }
+
+    /// <summary>
+    /// Name spans from capitalisation: a "name word" is a word of two or more letters that starts with a capital in at
+    /// least <paramref name="minCapitalShare"/> of its occurrences away from a sentence start (where every word is
+    /// capitalised), seen at least <paramref name="minCount"/> times; each maximal run of consecutive name words in the
+    /// text ("Moses", "Mount Sinai", "Jesus Christ") is a unit.
+    /// </summary>
+    public static MaskingLexicon Entities(IEnumerable<string> lines, int minCount = 3, double minCapitalShare = 0.9)
+    {
+        if (minCount < 1) throw new InvalidOptionException(nameof(MaskingLexicon), "MinCount", "must be at least 1", minCount);
+        var tokenized = new List<string[]>();
+        var capital = new Dictionary<string, long>(StringComparer.Ordinal);
+        var inside = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (string line in lines)
+        {
+            string[] tokens = CasedWords.Tokenize(line).Select(t => t.Text).ToArray();
+            tokenized.Add(tokens);
+            for (int i = 0; i < tokens.Length; i++)
+            {
+                if (!tokens[i].Any(char.IsLetter) || SentenceStart(tokens, i)) continue;
+                string lower = tokens[i].ToLowerInvariant();
+                inside[lower] = inside.GetValueOrDefault(lower) + 1;
+                if (char.IsUpper(tokens[i][0])) capital[lower] = capital.GetValueOrDefault(lower) + 1;
+            }
+        }
+        var names = new HashSet<string>(inside
+            .Where(kv => kv.Key.Length >= 2 && kv.Value >= minCount && capital.GetValueOrDefault(kv.Key) >= minCapitalShare * kv.Value)
+            .Select(kv => kv.Key), StringComparer.Ordinal);
+        var units = new HashSet<string>(StringComparer.Ordinal);
+        foreach (string[] tokens in tokenized)
+            for (int i = 0; i < tokens.Length;)
+            {
+                if (!IsName(tokens[i])) { i++; continue; }
+                int end = i;
+                while (end < tokens.Length && IsName(tokens[end])) end++;
+                units.Add(string.Join(' ', tokens[i..end].Select(t => t.ToLowerInvariant())));
+                i = end;
+            }
+        return new MaskingLexicon(units.Select(u => u.Split(' ')));
+
+        bool IsName(string token) => char.IsUpper(token[0]) && names.Contains(token.ToLowerInvariant());
+    }
+
+    /// <summary>True at a line's first word and after . ? ! : ; (KJV capitalises after a colon or semicolon in speech).</summary>
+    static bool SentenceStart(string[] tokens, int i)
+    {
+        for (int k = i - 1; k >= 0; k--)
+        {
+            string t = tokens[k];
+            if (t.Any(char.IsLetterOrDigit)) return false;
+            if (t is "." or "?" or "!" or ":" or ";") return true;
+        }
+        return true;
+    }
+}
+
+/// <summary>
+/// Masked-LM corruption over units larger than a token: words, phrases or names (ERNIE 1.0's basic, phrase and
+/// entity masking). Units are found in the token ids themselves (WordPiece pieces joined into words, words matched
+/// against a <see cref="MaskingLexicon"/>), then <see cref="MlmMasker"/>'s rate and 80/10/10 corruption apply to
+/// whole units: a unit is masked entirely or not at all, and the number of masked tokens stays at the masker's rate.
+/// </summary>
+public sealed class KnowledgeMasker
+{
+    readonly MlmMasker masker;
+    readonly IMaskingVocabulary vocab;
+    readonly Func<int, string> tokenText;
+    readonly MaskingLexicon? lexicon;
+
+    /// <summary>A masker choosing <paramref name="unit"/>s; phrase and entity units need a <paramref name="lexicon"/>.</summary>
+    /// <param name="vocab">Special and continuation ids.</param>
+    /// <param name="tokenText">Each id's token text (WordPiece spelling: "##" marks a continuation).</param>
+    /// <param name="options">Rate and per-sequence cap (its WholeWordMasking is ignored: <paramref name="unit"/> decides).</param>
+    /// <param name="unit">What one choice covers.</param>
+    /// <param name="lexicon">Multi-word units, for <see cref="MaskingUnit.Phrase"/> and <see cref="MaskingUnit.Entity"/>.</param>
+    /// <exception cref="InvalidInputException">Phrase or entity masking without a lexicon, or options out of range.</exception>
+    public KnowledgeMasker(IMaskingVocabulary vocab, Func<int, string> tokenText, MlmOptions options, MaskingUnit unit, MaskingLexicon? lexicon = null)
+    {
+        if (unit is MaskingUnit.Phrase or MaskingUnit.Entity && lexicon is null)
+            throw new InvalidInputException($"{unit} masking needs a lexicon of multi-word units (MaskingLexicon.{(unit == MaskingUnit.Phrase ? "Phrases" : "Entities")})");
+        masker = new MlmMasker(vocab, options with { WholeWordMasking = unit != MaskingUnit.Token });
+        this.vocab = vocab;
+        this.tokenText = tokenText;
+        this.lexicon = unit is MaskingUnit.Phrase or MaskingUnit.Entity ? lexicon : null;
+        Unit = unit;
+    }
+
+    /// <summary>What one choice covers.</summary>
+    public MaskingUnit Unit { get; }
+
+    /// <summary>The units of <paramref name="tokens"/> as (first position, token count), in order, and the number of
+    /// maskable (non-special) tokens. Special tokens belong to no unit; a unit never spans one.</summary>
+    public (List<(int Start, int Count)> Units, int Candidates) Units(ReadOnlySpan<int> tokens)
+    {
+        var words = new List<(int Start, int Count)>();
+        int candidates = 0;
+        bool previousWasPiece = false;
+        for (int i = 0; i < tokens.Length; i++)
+        {
+            int id = tokens[i];
+            if (vocab.IsSpecial(id)) { previousWasPiece = false; words.Add((i, 0)); continue; } // a barrier
+            candidates++;
+            if (Unit != MaskingUnit.Token && previousWasPiece && vocab.IsContinuation(id)) words[^1] = (words[^1].Start, words[^1].Count + 1);
+            else words.Add((i, 1));
+            previousWasPiece = true;
+        }
+        if (lexicon is null) return (words.Where(w => w.Count > 0).ToList(), candidates);
+
+        var units = new List<(int Start, int Count)>();
+        int from = 0;
+        for (int k = 0; k <= words.Count; k++)
+        {
+            if (k < words.Count && words[k].Count > 0) continue;
+            // words[from..k) is a run between barriers: match the lexicon inside it.
+            var run = words.GetRange(from, k - from);
+            var texts = new List<string>(run.Count);
+            foreach (var (start, count) in run)
+            {
+                string text = tokenText(tokens[start]);
+                for (int p = 1; p < count; p++) text += tokenText(tokens[start + p])[2..];
+                texts.Add(text);
+            }
+            int next = 0;
+            foreach (var (s, n) in lexicon.Match(texts))
+            {
+                for (; next < s; next++) units.Add(run[next]);
+                units.Add((run[s].Start, run[s + n - 1].Start + run[s + n - 1].Count - run[s].Start));
+                next = s + n;
+            }
+            for (; next < run.Count; next++) units.Add(run[next]);
+            from = k + 1;
+        }
+        return (units, candidates);
+    }
+
+    /// <summary>Chooses whole units of <paramref name="tokens"/> and corrupts them (see <see cref="MlmMasker"/>).</summary>
+    public MlmMask Mask(ReadOnlySpan<int> tokens, ref SplitMix64 rng)
+    {
+        var (units, candidates) = Units(tokens);
+        return masker.Choose(tokens, units, candidates, ref rng);
+    }
+}
