@@ -2,6 +2,13 @@ using Ptm.Tokenization;
 
 namespace Ptm.Data;
 
+/// <summary>Chooses and corrupts the masked-LM positions of one sequence; <see cref="MlmMasker"/> and <see cref="KnowledgeMasker"/>.</summary>
+public interface IMlmMasker
+{
+    /// <summary>Chooses and corrupts positions of <paramref name="tokens"/> (a whole sequence, without padding), drawing from <paramref name="rng"/>.</summary>
+    MlmMask Mask(ReadOnlySpan<int> tokens, ref SplitMix64 rng);
+}
+
 /// <summary>What one masked-LM choice covers (ERNIE 1.0's knowledge masking, Sun et al. 2019).</summary>
 public enum MaskingUnit
 {
@@ -46,6 +53,17 @@ public sealed class MaskingLexicon
     public IReadOnlyList<string> Units => entries.Order(StringComparer.Ordinal).ToArray();
 
     static string Key(IEnumerable<string> words) => string.Join(' ', words);
+
+    /// <summary>Writes the units, one per line, atomically.</summary>
+    public void Save(string path) => IO.AtomicFile.WriteAllText(path, string.Concat(Units.Select(u => u + "\n")));
+
+    /// <summary>Reads units written by <see cref="Save"/>: one per line, words separated by spaces; blank lines skipped.</summary>
+    /// <exception cref="InvalidInputException">The file is missing.</exception>
+    public static MaskingLexicon Read(string path)
+    {
+        if (!File.Exists(path)) throw new InvalidInputException($"{path}: no such file (expected masking units, one per line)");
+        return new MaskingLexicon(File.ReadAllLines(path).Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)).Where(w => w.Length > 0));
+    }
 
     /// <summary>Whether the words are a unit.</summary>
     public bool Contains(IEnumerable<string> words) => entries.Contains(Key(words.Select(w => w.ToLowerInvariant())));
@@ -162,37 +180,61 @@ public sealed class MaskingLexicon
 
 /// <summary>
 /// Masked-LM corruption over units larger than a token: words, phrases or names (ERNIE 1.0's basic, phrase and
-/// entity masking). Units are found in the token ids themselves (WordPiece pieces joined into words, words matched
-/// against a <see cref="MaskingLexicon"/>), then <see cref="MlmMasker"/>'s rate and 80/10/10 corruption apply to
+/// entity masking). Units are found in the token ids themselves (WordPiece pieces joined into words, runs of words
+/// matched against the encoded units of a <see cref="MaskingLexicon"/>), then <see cref="MlmMasker"/>'s rate and 80/10/10 corruption apply to
 /// whole units: a unit is masked entirely or not at all, and the number of masked tokens stays at the masker's rate.
 /// </summary>
-public sealed class KnowledgeMasker
+public sealed class KnowledgeMasker : IMlmMasker
 {
+    /// <summary>The file in a prepared data folder that lists the multi-word units, one per line (words separated by spaces).</summary>
+    public const string UnitsFile = "masking-units.txt";
+
     readonly MlmMasker masker;
     readonly IMaskingVocabulary vocab;
-    readonly Func<int, string> tokenText;
-    readonly MaskingLexicon? lexicon;
+    readonly HashSet<string>? units;
+    readonly int maxWords;
 
-    /// <summary>A masker choosing <paramref name="unit"/>s; phrase and entity units need a <paramref name="lexicon"/>.</summary>
-    /// <param name="vocab">Special and continuation ids.</param>
-    /// <param name="tokenText">Each id's token text (WordPiece spelling: "##" marks a continuation).</param>
+    /// <summary>A masker choosing <paramref name="unit"/>s; phrase and entity units need a <paramref name="lexicon"/>,
+    /// whose units are encoded with <paramref name="vocab"/> once and then matched on token ids.</summary>
+    /// <param name="vocab">Special and continuation ids, and the encoder for the lexicon's units.</param>
     /// <param name="options">Rate and per-sequence cap (its WholeWordMasking is ignored: <paramref name="unit"/> decides).</param>
     /// <param name="unit">What one choice covers.</param>
     /// <param name="lexicon">Multi-word units, for <see cref="MaskingUnit.Phrase"/> and <see cref="MaskingUnit.Entity"/>.</param>
     /// <exception cref="InvalidInputException">Phrase or entity masking without a lexicon, or options out of range.</exception>
-    public KnowledgeMasker(IMaskingVocabulary vocab, Func<int, string> tokenText, MlmOptions options, MaskingUnit unit, MaskingLexicon? lexicon = null)
+    public KnowledgeMasker(IMaskingVocabulary vocab, MlmOptions options, MaskingUnit unit, MaskingLexicon? lexicon = null)
     {
         if (unit is MaskingUnit.Phrase or MaskingUnit.Entity && lexicon is null)
             throw new InvalidInputException($"{unit} masking needs a lexicon of multi-word units (MaskingLexicon.{(unit == MaskingUnit.Phrase ? "Phrases" : "Entities")})");
         masker = new MlmMasker(vocab, options with { WholeWordMasking = unit != MaskingUnit.Token });
         this.vocab = vocab;
-        this.tokenText = tokenText;
-        this.lexicon = unit is MaskingUnit.Phrase or MaskingUnit.Entity ? lexicon : null;
         Unit = unit;
+        if (unit is MaskingUnit.Phrase or MaskingUnit.Entity)
+        {
+            units = new HashSet<string>(StringComparer.Ordinal);
+            foreach (string u in lexicon!.Units)
+            {
+                int[] ids = vocab.Encode(u);
+                if (ids.Length > 0 && !ids.Any(vocab.IsSpecial)) units.Add(string.Join(',', ids));
+            }
+            maxWords = lexicon.MaxLength;
+        }
     }
 
     /// <summary>What one choice covers.</summary>
     public MaskingUnit Unit { get; }
+
+    /// <summary>
+    /// The masker a prepared data folder asks for: <see cref="MlmOptions.Unit"/> phrase or entity reads the units
+    /// from <see cref="UnitsFile"/> in <paramref name="dataDir"/>; other units need no lexicon.
+    /// </summary>
+    /// <exception cref="InvalidInputException">The units file is missing.</exception>
+    public static IMlmMasker ForData(IMaskingVocabulary vocab, MlmOptions options, string dataDir)
+    {
+        if (options.Unit is not (MaskingUnit.Phrase or MaskingUnit.Entity)) return new MlmMasker(vocab, options);
+        string path = Path.Combine(dataDir, UnitsFile);
+        if (!File.Exists(path)) throw new InvalidInputException($"{path}: missing (the data was prepared with {options.Unit} masking, whose units it lists)");
+        return new KnowledgeMasker(vocab, options, options.Unit, MaskingLexicon.Read(path));
+    }
 
     /// <summary>The units of <paramref name="tokens"/> as (first position, token count), in order, and the number of
     /// maskable (non-special) tokens. Special tokens belong to no unit; a unit never spans one.</summary>
@@ -210,39 +252,38 @@ public sealed class KnowledgeMasker
             else words.Add((i, 1));
             previousWasPiece = true;
         }
-        if (lexicon is null) return (words.Where(w => w.Count > 0).ToList(), candidates);
+        if (units is null) return (words.Where(w => w.Count > 0).ToList(), candidates);
 
-        var units = new List<(int Start, int Count)>();
-        int from = 0;
-        for (int k = 0; k <= words.Count; k++)
+        // Longest lexicon unit first at each word, then continue after it; barriers (count 0) end every match.
+        var result = new List<(int Start, int Count)>();
+        var key = new System.Text.StringBuilder();
+        for (int k = 0; k < words.Count;)
         {
-            if (k < words.Count && words[k].Count > 0) continue;
-            // words[from..k) is a run between barriers: match the lexicon inside it.
-            var run = words.GetRange(from, k - from);
-            var texts = new List<string>(run.Count);
-            foreach (var (start, count) in run)
+            if (words[k].Count == 0) { k++; continue; }
+            int found = 1;
+            for (int n = Math.Min(maxWords, words.Count - k); n >= 2; n--)
             {
-                string text = tokenText(tokens[start]);
-                for (int p = 1; p < count; p++) text += tokenText(tokens[start + p])[2..];
-                texts.Add(text);
+                if (words[k + n - 1].Count == 0 || Enumerable.Range(k, n).Any(j => words[j].Count == 0)) continue;
+                int start = words[k].Start, end = words[k + n - 1].Start + words[k + n - 1].Count;
+                key.Clear();
+                for (int p = start; p < end; p++) key.Append(p == start ? "" : ",").Append(tokens[p]);
+                if (units.Contains(key.ToString())) { found = n; break; }
             }
-            int next = 0;
-            foreach (var (s, n) in lexicon.Match(texts))
+            if (found == 1)
             {
-                for (; next < s; next++) units.Add(run[next]);
-                units.Add((run[s].Start, run[s + n - 1].Start + run[s + n - 1].Count - run[s].Start));
-                next = s + n;
+                // A one-word unit of the lexicon is a whole word anyway.
+                result.Add(words[k]);
             }
-            for (; next < run.Count; next++) units.Add(run[next]);
-            from = k + 1;
+            else result.Add((words[k].Start, words[k + found - 1].Start + words[k + found - 1].Count - words[k].Start));
+            k += found;
         }
-        return (units, candidates);
+        return (result, candidates);
     }
 
     /// <summary>Chooses whole units of <paramref name="tokens"/> and corrupts them (see <see cref="MlmMasker"/>).</summary>
     public MlmMask Mask(ReadOnlySpan<int> tokens, ref SplitMix64 rng)
     {
-        var (units, candidates) = Units(tokens);
-        return masker.Choose(tokens, units, candidates, ref rng);
+        var (found, candidates) = Units(tokens);
+        return masker.Choose(tokens, found, candidates, ref rng);
     }
 }

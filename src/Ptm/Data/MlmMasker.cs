@@ -18,7 +18,7 @@ public sealed record MlmMask(int[] Positions, int[] Replacements)
 /// (Google counts [CLS]/[SEP] too, so it masks slightly more than 15% of real tokens), every special id (not only
 /// [CLS]/[SEP]) is excluded, and random replacements are drawn from the non-special ids only.
 /// </summary>
-public sealed class MlmMasker
+public sealed class MlmMasker : IMlmMasker
 {
     /// <summary>PyTorch's cross-entropy ignore_index: the label of positions not chosen.</summary>
     public const int IgnoreLabel = -100;

@@ -10,7 +10,14 @@ public class KnowledgeMaskingTests
         "the", "children", "of", "is", "##rael", "went", "up", "mount", "sin", "##ai", "moses", "said", "and", "to", "people",
     ];
 
-    static readonly MaskingVocabulary Vocab = new("wordpiece", 0, 2, 3, 4, Texts, _ => [], _ => { });
+    // Encodes like WordPiece would here: "israel" → is ##rael, "sinai" → sin ##ai, other words one token each.
+    static readonly MaskingVocabulary Vocab = new("wordpiece", 0, 2, 3, 4, Texts,
+        text => text.ToLowerInvariant().Split(' ').SelectMany(w => w switch
+        {
+            "israel" => new[] { 8, 9 },
+            "sinai" => [13, 14],
+            _ => [Array.IndexOf(Texts, w) is int i and >= 0 ? i : 1],
+        }).ToArray(), _ => { });
 
     static int[] Ids(string tokens) => tokens.Split(' ').Select(t => Array.IndexOf(Texts, t)).ToArray();
 
@@ -18,7 +25,7 @@ public class KnowledgeMaskingTests
     static readonly int[] Sequence = Ids("[CLS] the children of is ##rael went up mount sin ##ai [SEP] moses said [SEP]");
 
     static KnowledgeMasker Masker(MaskingUnit unit, MaskingLexicon? lexicon = null, double prob = 0.15) =>
-        new(Vocab, id => Texts[id], new MlmOptions(prob, 100), unit, lexicon);
+        new(Vocab, new MlmOptions(prob, 100), unit, lexicon);
 
     [Fact]
     public void UnitsFollowTheChosenGranularity()
@@ -153,5 +160,55 @@ public class KnowledgeMaskingTests
         ];
         var names = MaskingLexicon.Entities(lines, minCount: 2);
         Assert.Equal(["aaron", "jesus christ", "moses"], names.Units);
+    }
+
+    [Fact]
+    public void PreparedPhraseDataStoresItsUnitsAndMasksThemWhole()
+    {
+        using var dir = new TempDir();
+        var rng = new SplitMix64(8);
+        string[] filler = ["the", "went", "up", "mount", "moses", "said", "and", "to", "people"];
+        string Doc(int d) => string.Join("\n", Enumerable.Range(0, 12).Select(s =>
+        {
+            var words = Enumerable.Range(0, 6).Select(_ => filler[rng.NextBelow((ulong)filler.Length)]).ToList();
+            if (s % 3 == 0) words.Insert(2, "children of israel");
+            return string.Join(' ', words);
+        }));
+        string train = dir.File("in/train.txt", string.Join("\n\f\n", Enumerable.Range(0, 10).Select(Doc)));
+        string validation = dir.File("in/validation.txt", string.Join("\n\f\n", Enumerable.Range(0, 2).Select(Doc)));
+        var corpus = Corpus.Load(new CorpusOptions(train, validation));
+        var options = new BertDataOptions(MaxSeqLength: 32, DupeFactor: 2, Task: PairTask.None, Sentences: SentenceSplitting.Lines, Seed: 1)
+        {
+            Mlm = new MlmOptions(0.4, 20, true) { Unit = MaskingUnit.Phrase }, // a 4-token unit fits in a 40% budget of 10+ tokens
+        };
+        string output = dir.Sub("out");
+        var result = BertPretrainingPreparer.Prepare(Vocab, corpus, options, new PrepareOptions(output));
+        Assert.Equal(MaskingUnit.Phrase, result.Manifest.Options.Mlm.Unit);
+        Assert.Equal(["children of israel"], File.ReadAllLines(System.IO.Path.Combine(output, KnowledgeMasker.UnitsFile)));
+
+        var masker = Assert.IsType<KnowledgeMasker>(KnowledgeMasker.ForData(Vocab, BertDataManifest.Load(output).Options.Mlm, output));
+        using var data = BertPretrainingDataset.Open(output, "train");
+        int phrasesMasked = 0;
+        for (long i = 0; i < data.Count; i++)
+        {
+            var instance = data[i];
+            var chosen = instance.Mask.Positions.ToHashSet();
+            foreach (var (start, count) in masker.Units(instance.Tokens).Units)
+            {
+                int inside = Enumerable.Range(start, count).Count(chosen.Contains);
+                Assert.True(inside == 0 || inside == count, $"instance {i}: unit ({start}, {count}) partly masked");
+                if (count == 4 && inside == 4) phrasesMasked++;
+            }
+        }
+        Assert.True(phrasesMasked > 0);
+    }
+
+    [Fact]
+    public void RunConfigNamesTheMaskingUnit()
+    {
+        Assert.Equal(MaskingUnit.Entity, new Ptm.Training.BertDataSpec { MaskingUnit = "entity" }.ToOptions("c.json").Mlm.Unit);
+        Assert.True(new Ptm.Training.BertDataSpec { MaskingUnit = "whole-word" }.ToOptions("c.json").Mlm.WholeWordMasking);
+        var e = Assert.Throws<InvalidInputException>(() => new Ptm.Training.BertDataSpec { MaskingUnit = "word" }.ToOptions("c.json"));
+        Assert.Contains("c.json: field 'data.masking_unit' must be one of", e.Message);
     }
 }
