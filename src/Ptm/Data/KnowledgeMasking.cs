@@ -86,9 +86,9 @@ public sealed class MaskingLexicon
 
     /// <summary>
     /// Frequent multi-word expressions: n-grams of 2..<paramref name="maxWords"/> words (within a line, of words with a
-    /// letter or digit) seen at least <paramref name="minCount"/> times whose pointwise mutual information
-    /// log(p(w₁…wₙ) / Π p(wᵢ)) is at least <paramref name="minPmi"/> nats, i.e. words that occur together far more
-    /// often than chance ("burnt offering", "children of israel").
+    /// letter or digit) seen at least <paramref name="minCount"/> times whose pointwise mutual information per joined
+    /// word, log(p(w₁…wₙ) / Π p(wᵢ)) / (n − 1), is at least <paramref name="minPmi"/> nats, i.e. words that occur
+    /// together far more often than chance ("burnt offering", "children of israel").
     /// </summary>
     public static MaskingLexicon Phrases(IEnumerable<string> lines, int minCount = 10, double minPmi = 4, int maxWords = 3)
     {
@@ -116,8 +116,9 @@ public sealed class MaskingLexicon
         {
             if (count < minCount) continue;
             string[] words = key.Split(' ');
-            // log p(ngram) − Σ log p(wᵢ), with p(x) = count / total for both.
-            double pmi = Math.Log((double)count / total) - words.Sum(w => Math.Log((double)unigrams[w] / total));
+            // log p(ngram) − Σ log p(wᵢ), with p(x) = count / total for both, per word joined (n − 1), so a trigram
+            // of two loosely associated pairs does not pass on the sum of two moderate scores.
+            double pmi = (Math.Log((double)count / total) - words.Sum(w => Math.Log((double)unigrams[w] / total))) / (words.Length - 1);
             if (pmi >= minPmi) units.Add(words);
         }
         return new MaskingLexicon(units);
@@ -127,7 +128,8 @@ public sealed class MaskingLexicon
     /// Name spans from capitalisation: a "name word" is a word of two or more letters that starts with a capital in at
     /// least <paramref name="minCapitalShare"/> of its occurrences away from a sentence start (where every word is
     /// capitalised), seen at least <paramref name="minCount"/> times; each maximal run of consecutive name words in the
-    /// text ("Moses", "Mount Sinai", "Jesus Christ") is a unit.
+    /// text ("Moses", "Mount Sinai", "Jesus Christ") is a unit, except that a name followed by an apostrophe (a
+    /// possessive) starts a unit of its own ("Abigail Nabal's wife" gives "abigail" and "nabal").
     /// </summary>
     public static MaskingLexicon Entities(IEnumerable<string> lines, int minCount = 3, double minCapitalShare = 0.9)
     {
@@ -155,8 +157,9 @@ public sealed class MaskingLexicon
             for (int i = 0; i < tokens.Length;)
             {
                 if (!IsName(tokens[i])) { i++; continue; }
-                int end = i;
-                while (end < tokens.Length && IsName(tokens[end])) end++;
+                // "Abigail Nabal's wife": a possessive name starts a new unit (apposition, not one name).
+                int end = i + 1;
+                while (end < tokens.Length && IsName(tokens[end]) && !(end + 1 < tokens.Length && tokens[end + 1] == "'")) end++;
                 units.Add(string.Join(' ', tokens[i..end].Select(t => t.ToLowerInvariant())));
                 i = end;
             }

@@ -157,9 +157,10 @@ public class KnowledgeMaskingTests
             "Then said Moses to the mount: Go up.",
             "And the mount was high; Aaron went up with Jesus Christ.",
             "And Moses saw Aaron in the mount of Jesus Christ.",
+            "Then came Aaron Moses' brother.",
         ];
         var names = MaskingLexicon.Entities(lines, minCount: 2);
-        Assert.Equal(["aaron", "jesus christ", "moses"], names.Units);
+        Assert.Equal(["aaron", "jesus christ", "moses"], names.Units); // no "aaron moses": a possessive starts its own unit
     }
 
     [Fact]
@@ -170,8 +171,8 @@ public class KnowledgeMaskingTests
         string[] filler = ["the", "went", "up", "mount", "moses", "said", "and", "to", "people"];
         string Doc(int d) => string.Join("\n", Enumerable.Range(0, 12).Select(s =>
         {
-            var words = Enumerable.Range(0, 6).Select(_ => filler[rng.NextBelow((ulong)filler.Length)]).ToList();
-            if (s % 3 == 0) words.Insert(2, "children of israel");
+            var words = Enumerable.Range(0, 10).Select(_ => filler[rng.NextBelow((ulong)filler.Length)]).ToList();
+            if (s % 6 == 0) words.Insert(2, "children of israel"); // 20 times in 1,260 words: PMI ≈ log 63 ≈ 4.1 per joined word
             return string.Join(' ', words);
         }));
         string train = dir.File("in/train.txt", string.Join("\n\f\n", Enumerable.Range(0, 10).Select(Doc)));
@@ -184,7 +185,7 @@ public class KnowledgeMaskingTests
         string output = dir.Sub("out");
         var result = BertPretrainingPreparer.Prepare(Vocab, corpus, options, new PrepareOptions(output));
         Assert.Equal(MaskingUnit.Phrase, result.Manifest.Options.Mlm.Unit);
-        Assert.Equal(["children of israel"], File.ReadAllLines(System.IO.Path.Combine(output, KnowledgeMasker.UnitsFile)));
+        Assert.Contains("children of israel", File.ReadAllLines(System.IO.Path.Combine(output, KnowledgeMasker.UnitsFile)));
 
         var masker = Assert.IsType<KnowledgeMasker>(KnowledgeMasker.ForData(Vocab, BertDataManifest.Load(output).Options.Mlm, output));
         using var data = BertPretrainingDataset.Open(output, "train");
