@@ -129,7 +129,8 @@ public sealed class MaskingLexicon
     /// least <paramref name="minCapitalShare"/> of its occurrences away from a sentence start (where every word is
     /// capitalised), seen at least <paramref name="minCount"/> times; each maximal run of consecutive name words in the
     /// text ("Moses", "Mount Sinai", "Jesus Christ") is a unit, except that a name followed by an apostrophe (a
-    /// possessive) starts a unit of its own ("Abigail Nabal's wife" gives "abigail" and "nabal").
+    /// possessive) starts a unit of its own ("Abigail Nabal's wife" gives "abigail" and "nabal"), and a run of several
+    /// names must itself be seen at least <paramref name="minCount"/> times.
     /// </summary>
     public static MaskingLexicon Entities(IEnumerable<string> lines, int minCount = 3, double minCapitalShare = 0.9)
     {
@@ -152,7 +153,7 @@ public sealed class MaskingLexicon
         var names = new HashSet<string>(inside
             .Where(kv => kv.Key.Length >= 2 && kv.Value >= minCount && capital.GetValueOrDefault(kv.Key) >= minCapitalShare * kv.Value)
             .Select(kv => kv.Key), StringComparer.Ordinal);
-        var units = new HashSet<string>(StringComparer.Ordinal);
+        var runs = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (string[] tokens in tokenized)
             for (int i = 0; i < tokens.Length;)
             {
@@ -160,10 +161,12 @@ public sealed class MaskingLexicon
                 // "Abigail Nabal's wife": a possessive name starts a new unit (apposition, not one name).
                 int end = i + 1;
                 while (end < tokens.Length && IsName(tokens[end]) && !(end + 1 < tokens.Length && tokens[end + 1] == "'")) end++;
-                units.Add(string.Join(' ', tokens[i..end].Select(t => t.ToLowerInvariant())));
+                string run = string.Join(' ', tokens[i..end].Select(t => t.ToLowerInvariant()));
+                runs[run] = runs.GetValueOrDefault(run) + 1;
                 i = end;
             }
-        return new MaskingLexicon(units.Select(u => u.Split(' ')));
+        // A run of several names seen only once or twice is more likely two names side by side ("bare to Esau Jeush").
+        return new MaskingLexicon(runs.Where(r => !r.Key.Contains(' ') || r.Value >= minCount).Select(r => r.Key.Split(' ')));
 
         bool IsName(string token) => char.IsUpper(token[0]) && names.Contains(token.ToLowerInvariant());
     }
