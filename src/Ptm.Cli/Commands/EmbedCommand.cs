@@ -126,16 +126,27 @@ static class EmbedCommand
 
     public static Command CreateSimilar()
     {
-        var command = new Command("similar", "Rank sentences by cosine similarity of their contextual vectors to a query");
+        var command = new Command("similar", "Rank sentences by cosine similarity of their contextual vectors to a query, or (with --vectors) words by their static vectors");
         var c = CommonOptionsFor(command);
-        var file = new Option<string>("--file") { Description = "UTF-8 text, one sentence per line", Required = true };
-        var query = new Option<string>("--query") { Description = "the sentence to compare against", Required = true };
+        c.Model.Required = false;
+        var file = new Option<string>("--file") { Description = "UTF-8 text, one sentence per line" };
+        var query = new Option<string>("--query") { Description = "the sentence to compare against" };
         var top = new Option<int>("--top") { Description = "how many to print", DefaultValueFactory = _ => 5 };
+        var vectors = new Option<string?>("--vectors") { Description = "static word vectors instead of a model: a word2vec file (.bin binary, else text) or a ptm pretrain word2vec/glove folder" };
+        var word = new Option<string?>("--word") { Description = "with --vectors: the words nearest to this one" };
+        var analogy = new Option<string[]>("--analogy") { Description = "with --vectors: A B C, the words that are to C as B is to A", AllowMultipleArgumentsPerToken = true };
         command.Options.Add(file);
         command.Options.Add(query);
         command.Options.Add(top);
+        command.Options.Add(vectors);
+        command.Options.Add(word);
+        command.Options.Add(analogy);
         command.SetAction(r => CommandErrors.Run(() =>
         {
+            if (r.GetValue(vectors) is string vectorPath)
+                return StaticVectorsCommand.Similar(vectorPath, r.GetValue(word), r.GetValue(analogy), r.GetValue(top));
+            if (r.GetValue(c.Model) is null || r.GetValue(file) is null || r.GetValue(query) is null)
+                throw new InvalidInputException("give --model, --file and --query to rank sentences, or --vectors with --word or --analogy for static word vectors");
             var (embedder, pooling, loaded) = Open(r, c);
             using var _ = loaded;
             var sentences = EmbedAll(embedder, ReadSentences(r.GetValue(file)!), pooling);

@@ -24,10 +24,12 @@ static class PrepareCommand
         var masking = new Option<string>("--masking") { Description = "BERT: static (stored masks) or dynamic (drawn per batch)", DefaultValueFactory = _ => "static" };
         var wholeWord = new Option<bool>("--whole-word-masking") { Description = "BERT: mask whole words (a token and its ## pieces)" };
         var cased = new Option<bool>("--cased") { Description = "WordPiece: keep case and accents" };
+        var unit = new Option<string?>("--masking-unit") { Description = "BERT: token, whole-word, phrase (frequent n-grams by PMI) or entity (capitalised names): what one masked choice covers (default: by --whole-word-masking)" };
         var command = new Command("prepare", "Tokenize text into memory-mapped token shards (GPT) or masked-LM instances (BERT) with a JSON manifest")
         {
             input, output, validation, fraction, tokenizer, vocabSize, seed, force, objective, maxSeq, dupe, masking, wholeWord, cased,
         };
+        command.Options.Add(unit);
         command.SetAction(r => CommandErrors.Run(() =>
         {
             var clock = Stopwatch.StartNew();
@@ -51,7 +53,7 @@ static class PrepareCommand
             var spec = new BertDataSpec
             {
                 MaxSeqLength = r.GetValue(maxSeq), DupeFactor = r.GetValue(dupe), Masking = r.GetValue(masking)!,
-                WholeWordMasking = r.GetValue(wholeWord), PairTask = pairTask,
+                WholeWordMasking = r.GetValue(wholeWord), PairTask = pairTask, MaskingUnit = r.GetValue(unit),
             };
             string tok = r.GetValue(tokenizer)!;
             var result = RunBert(options, tok == "bpe" ? "wordpiece" : tok, r.GetValue(vocabSize), !r.GetValue(cased), spec.ToOptions("prepare"), prepare);

@@ -9,7 +9,7 @@ namespace Ptm.Data;
 public sealed class BertBatcher
 {
     readonly BertPretrainingDataset data;
-    readonly MlmMasker? dynamicMasker;
+    readonly IMlmMasker? dynamicMasker;
     readonly int padId;
 
     /// <summary>Rows per training batch (and the most rows per <see cref="Sequential"/> batch).</summary>
@@ -22,7 +22,7 @@ public sealed class BertBatcher
     /// <summary>Batches from <paramref name="data"/>, which the caller keeps open and disposes. Give
     /// <paramref name="dynamicMasker"/> for data prepared with dynamic masking; leave it null to use the stored masks.</summary>
     /// <exception cref="InvalidInputException"><paramref name="batchSize"/> is not positive, the split is empty, or the data has no stored masks and no masker is given.</exception>
-    public BertBatcher(BertPretrainingDataset data, int batchSize, ulong seed, MlmMasker? dynamicMasker = null)
+    public BertBatcher(BertPretrainingDataset data, int batchSize, ulong seed, IMlmMasker? dynamicMasker = null)
     {
         if (batchSize <= 0) throw new InvalidInputException($"batch size must be positive (got {batchSize})");
         if (data.Count == 0) throw new InvalidInputException($"{data.Path}: the {data.Split} split has no instances");

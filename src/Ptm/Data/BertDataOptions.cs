@@ -40,6 +40,12 @@ public enum SentenceSplitting
 /// <param name="WholeWordMasking">Choose whole words: a token and its following "##" continuations together.</param>
 public sealed record MlmOptions(double MaskedLmProb = 0.15, int MaxPredictionsPerSeq = 20, bool WholeWordMasking = false)
 {
+    /// <summary>ERNIE-style units masked whole: <see cref="MaskingUnit.Phrase"/> or <see cref="MaskingUnit.Entity"/> use
+    /// <see cref="KnowledgeMasker"/> with units learned from the training text; Token (the default) leaves the choice to
+    /// <see cref="WholeWordMasking"/>.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] // manifests of token or whole-word data stay as they were
+    public MaskingUnit Unit { get; init; } = MaskingUnit.Token;
+
     /// <summary>Checks the ranges: <see cref="MaskedLmProb"/> in (0, 1), <see cref="MaxPredictionsPerSeq"/> in [1, 255].</summary>
     /// <exception cref="InvalidInputException">A value is out of range.</exception>
     public void Validate()

@@ -34,7 +34,14 @@ public static class BertPretrainingPreparer
         string dtype = DataManifest.DtypeFor(vocab.VocabSize);
         int maskSlots = options.Masking == MaskingMode.Static ? options.Mlm.MaxPredictionsPerSeq : 0;
         var record = new BertInstanceRecord(options.MaxSeqLength, maskSlots, DataManifest.DtypeSize(dtype)!.Value);
-        var masker = new MlmMasker(vocab, options.Mlm);
+        // Phrase and entity units come from the training text and are stored with the data (dynamic masking reads them).
+        MaskingLexicon? lexicon = options.Mlm.Unit switch
+        {
+            MaskingUnit.Phrase => MaskingLexicon.Phrases(corpus.Train.SelectMany(d => d.Text.Split('\n'))),
+            MaskingUnit.Entity => MaskingLexicon.Entities(corpus.Train.SelectMany(d => d.Text.Split('\n'))),
+            _ => null,
+        };
+        IMlmMasker masker = lexicon is null ? new MlmMasker(vocab, options.Mlm) : new KnowledgeMasker(vocab, options.Mlm, options.Mlm.Unit, lexicon);
 
         // Build both splits before writing anything, so a bad corpus leaves the folder untouched.
         var built = new[] { (Name: Preparer.TrainSplit, Docs: corpus.Train, Salt: 0UL), (Name: Preparer.ValidationSplit, Docs: corpus.Validation, Salt: 1UL) }
@@ -59,6 +66,7 @@ public static class BertPretrainingPreparer
             splits[name] = split.Info with { File = file };
         }
         var files = SaveVocabulary(vocab, dir);
+        lexicon?.Save(Path.Combine(dir, KnowledgeMasker.UnitsFile));
         CorpusOptions o = corpus.Options;
         bool heldOut = o.ValidationSpec is null;
         var manifest = new BertDataManifest(BertDataManifest.CurrentFormatVersion, BertDataManifest.ObjectiveFor(options.Task), dtype,
@@ -102,7 +110,7 @@ public static class BertPretrainingPreparer
 
     sealed record BuiltSplit(List<BertInstance> Instances, BertSplitInfo Info);
 
-    static BuiltSplit Build(IMaskingVocabulary vocab, IReadOnlyList<TextDocument> documents, string name, BertDataOptions options, MlmMasker masker, ulong salt)
+    static BuiltSplit Build(IMaskingVocabulary vocab, IReadOnlyList<TextDocument> documents, string name, BertDataOptions options, IMlmMasker masker, ulong salt)
     {
         // A pair task draws sentence B from another document: a split of one document (one file) is cut into its paragraphs.
         if (documents.Count == 1 && options.Task != PairTask.None) documents = DocumentSplitter.Split(documents[0]);

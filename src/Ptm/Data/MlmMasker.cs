@@ -18,7 +18,7 @@ public sealed record MlmMask(int[] Positions, int[] Replacements)
 /// (Google counts [CLS]/[SEP] too, so it masks slightly more than 15% of real tokens), every special id (not only
 /// [CLS]/[SEP]) is excluded, and random replacements are drawn from the non-special ids only.
 /// </summary>
-public sealed class MlmMasker
+public sealed class MlmMasker : IMlmMasker
 {
     /// <summary>PyTorch's cross-entropy ignore_index: the label of positions not chosen.</summary>
     public const int IgnoreLabel = -100;
@@ -61,6 +61,17 @@ public sealed class MlmMasker
             else words.Add((i, 1));
             previousWasWordPiece = true;
         }
+        return Choose(tokens, words, candidates, ref rng);
+    }
+
+    /// <summary>
+    /// Picks whole <paramref name="units"/> (runs of positions) in random order while the chosen count stays within
+    /// min(MaxPredictionsPerSeq, max(1, round(<paramref name="candidates"/> × MaskedLmProb))), then corrupts each chosen
+    /// position 80/10/10. Any grouping of tokens into units (words, phrases, names) shares this rate and corruption.
+    /// </summary>
+    internal MlmMask Choose(ReadOnlySpan<int> tokens, List<(int Start, int Count)> units, int candidates, ref SplitMix64 rng)
+    {
+        var words = units;
         if (candidates == 0) return MlmMask.Empty;
 
         int toPredict = Math.Min(Options.MaxPredictionsPerSeq,

@@ -22,6 +22,9 @@ public sealed record BertDataSpec
     [JsonPropertyName("max_predictions_per_seq")] public int MaxPredictionsPerSeq { get; init; } = 20;
     /// <summary>Mask all WordPiece pieces of a word together rather than each piece on its own.</summary>
     [JsonPropertyName("whole_word_masking")] public bool WholeWordMasking { get; init; }
+    /// <summary>What one masked-LM choice covers: "token", "whole-word", or ERNIE's "phrase" (frequent n-grams by PMI)
+    /// or "entity" (capitalised name spans), both learned from the training text; null follows <c>whole_word_masking</c>.</summary>
+    [JsonPropertyName("masking_unit")] public string? MaskingUnit { get; init; }
     /// <summary>"nsp" (BERT), "sop" (ALBERT) or "none" (RoBERTa's full sentences, MLM only).</summary>
     [JsonPropertyName("pair_task")] public string PairTask { get; init; } = "nsp";
     /// <summary>"static" (BERT: masks fixed when the data is prepared) or "dynamic" (RoBERTa: new masks every batch).</summary>
@@ -47,7 +50,11 @@ public sealed record BertDataSpec
             Parse("sentences", Sentences, ("lines", SentenceSplitting.Lines), ("punctuation", SentenceSplitting.Punctuation)),
             (ulong)Seed)
         {
-            Mlm = new MlmOptions(MaskedLmProb, MaxPredictionsPerSeq, WholeWordMasking),
+            Mlm = MaskingUnit is null ? new MlmOptions(MaskedLmProb, MaxPredictionsPerSeq, WholeWordMasking) : Parse("masking_unit", MaskingUnit,
+                ("token", new MlmOptions(MaskedLmProb, MaxPredictionsPerSeq, false)),
+                ("whole-word", new MlmOptions(MaskedLmProb, MaxPredictionsPerSeq, true)),
+                ("phrase", new MlmOptions(MaskedLmProb, MaxPredictionsPerSeq, true) { Unit = Data.MaskingUnit.Phrase }),
+                ("entity", new MlmOptions(MaskedLmProb, MaxPredictionsPerSeq, true) { Unit = Data.MaskingUnit.Entity })),
         };
         try { options.Validate(); }
         catch (InvalidInputException e) { throw new InvalidInputException($"{source}: data: {e.Message}"); }

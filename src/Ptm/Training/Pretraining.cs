@@ -469,7 +469,7 @@ public sealed class BertPretraining : PretrainingRun
                 throw new InvalidInputException($"{dataDir}: sequences of {train.MaxSeqLength} tokens exceed model.max_position_embeddings ({RunConfig.Model.MaxPositionEmbeddings})");
             var t = RunConfig.Training;
             // Dynamic (RoBERTa) masking draws masks per batch; static data carries its own.
-            MlmMasker? Masker(BertPretrainingDataset d) => d.HasStaticMasks ? null : new MlmMasker(MaskingVocabulary.FromWordPiece(tokenizer), d.Manifest.Options.Mlm);
+            IMlmMasker? Masker(BertPretrainingDataset d) => d.HasStaticMasks ? null : KnowledgeMasker.ForData(MaskingVocabulary.FromWordPiece(tokenizer), d.Manifest.Options.Mlm, dataDir);
             var trainBatches = new BertBatcher(train, t.BatchSize, (ulong)t.Seed, Masker(train));
             validationBatches = new BertBatcher(validation, t.BatchSize, (ulong)t.Seed + 1, Masker(validation));
             torch.manual_seed(t.Seed);
