@@ -61,58 +61,58 @@ public static class BeamSearch
         int take = Math.Min(2 * K, K * V);
         try
         {
-        for (int step = 1; ; step++)
-        {
-            cancellation.ThrowIfCancellationRequested();
-            using var stepScope = NewDisposeScope();
-            var current = options.NoRepeatNgramSize > 0 ? BanRepeatedNgrams(logProbs, sequences, prefixes, K, options.NoRepeatNgramSize) : logProbs;
-            var running = tensor(sums.Select(s => (float)s).ToArray(), ScalarType.Float32).to(current.device);
-            var candidates = (current + running.unsqueeze(1)).view(batch, K * V);      // (B, K·V)
-            var (values, indices) = candidates.topk(take, dim: 1, largest: true, sorted: true); // (B, 2K)
-            float[] scores = values.cpu().data<float>().ToArray();
-            long[] flat = indices.cpu().data<long>().ToArray();
-
-            var source = new long[rows];
-            var tokens = new long[rows];
-            var nextSums = new double[rows];
-            for (int b = 0; b < batch; b++)
+            for (int step = 1; ; step++)
             {
-                if (done[b])
+                cancellation.ThrowIfCancellationRequested();
+                using var stepScope = NewDisposeScope();
+                var current = options.NoRepeatNgramSize > 0 ? BanRepeatedNgrams(logProbs, sequences, prefixes, K, options.NoRepeatNgramSize) : logProbs;
+                var running = tensor(sums.Select(s => (float)s).ToArray(), ScalarType.Float32).to(current.device);
+                var candidates = (current + running.unsqueeze(1)).view(batch, K * V);      // (B, K·V)
+                var (values, indices) = candidates.topk(take, dim: 1, largest: true, sorted: true); // (B, 2K)
+                float[] scores = values.cpu().data<float>().ToArray();
+                long[] flat = indices.cpu().data<long>().ToArray();
+
+                var source = new long[rows];
+                var tokens = new long[rows];
+                var nextSums = new double[rows];
+                for (int b = 0; b < batch; b++)
                 {
-                    for (int k = 0; k < K; k++) (source[b * K + k], tokens[b * K + k], nextSums[b * K + k]) = (b * K, pad, double.NegativeInfinity);
-                    continue;
-                }
-                int kept = 0;
-                for (int rank = 0; rank < take && kept < K; rank++)
-                {
-                    double score = scores[b * take + rank];
-                    int from = b * K + (int)(flat[b * take + rank] / V);
-                    int token = (int)(flat[b * take + rank] % V);
-                    if (token == eos)
+                    if (done[b])
                     {
-                        // An ended candidate counts only if it ranks among the best NumBeams; an impossible one never.
-                        if (rank >= K || double.IsNegativeInfinity(score)) continue;
-                        finished[b].Add([.. sequences[from], token], score);
+                        for (int k = 0; k < K; k++) (source[b * K + k], tokens[b * K + k], nextSums[b * K + k]) = (b * K, pad, double.NegativeInfinity);
+                        continue;
                     }
-                    else
+                    int kept = 0;
+                    for (int rank = 0; rank < take && kept < K; rank++)
                     {
-                        (source[b * K + kept], tokens[b * K + kept], nextSums[b * K + kept]) = (from, token, score);
-                        kept++;
+                        double score = scores[b * take + rank];
+                        int from = b * K + (int)(flat[b * take + rank] / V);
+                        int token = (int)(flat[b * take + rank] % V);
+                        if (token == eos)
+                        {
+                            // An ended candidate counts only if it ranks among the best NumBeams; an impossible one never.
+                            if (rank >= K || double.IsNegativeInfinity(score)) continue;
+                            finished[b].Add([.. sequences[from], token], score);
+                        }
+                        else
+                        {
+                            (source[b * K + kept], tokens[b * K + kept], nextSums[b * K + kept]) = (from, token, score);
+                            kept++;
+                        }
                     }
+                    for (; kept < K; kept++) (source[b * K + kept], tokens[b * K + kept], nextSums[b * K + kept]) = (b * K, pad, double.NegativeInfinity);
+                    done[b] = finished[b].IsDone(scores[b * take], step, options.EarlyStopping, limit);
                 }
-                for (; kept < K; kept++) (source[b * K + kept], tokens[b * K + kept], nextSums[b * K + kept]) = (b * K, pad, double.NegativeInfinity);
-                done[b] = finished[b].IsDone(scores[b * take], step, options.EarlyStopping, limit);
+                var nextSequences = new List<int>[rows];
+                for (int r = 0; r < rows; r++) nextSequences[r] = [.. sequences[source[r]], (int)tokens[r]];
+                sequences = nextSequences;
+                sums = nextSums;
+                if (done.All(d => d) || step >= limit) break;
+                decoder.Reorder(tensor(source, ScalarType.Int64));
+                var next = decoder.Step(tensor(tokens, ScalarType.Int64)).DetachFromDisposeScope();
+                logProbs.Dispose();
+                logProbs = next;
             }
-            var nextSequences = new List<int>[rows];
-            for (int r = 0; r < rows; r++) nextSequences[r] = [.. sequences[source[r]], (int)tokens[r]];
-            sequences = nextSequences;
-            sums = nextSums;
-            if (done.All(d => d) || step >= limit) break;
-            decoder.Reorder(tensor(source, ScalarType.Int64));
-            var next = decoder.Step(tensor(tokens, ScalarType.Int64)).DetachFromDisposeScope();
-            logProbs.Dispose();
-            logProbs = next;
-        }
         }
         finally { logProbs.Dispose(); }
         for (int b = 0; b < batch; b++)
@@ -140,23 +140,23 @@ public static class BeamSearch
         int limit = Math.Min(maxNewTokens, decoder.RemainingCapacity + 1);
         try
         {
-        for (int step = 1; ; step++)
-        {
-            cancellation.ThrowIfCancellationRequested();
-            using var stepScope = NewDisposeScope();
-            var next = logProbs.argmax(-1).cpu();                              // (B)
-            long[] ids = next.data<long>().ToArray();
-            for (int b = 0; b < batch; b++)
+            for (int step = 1; ; step++)
             {
-                if (ended[b]) { ids[b] = eosTokenId ?? 0; continue; }
-                outputs[b].Add((int)ids[b]);
-                ended[b] = ids[b] == eosTokenId;
+                cancellation.ThrowIfCancellationRequested();
+                using var stepScope = NewDisposeScope();
+                var next = logProbs.argmax(-1).cpu();                              // (B)
+                long[] ids = next.data<long>().ToArray();
+                for (int b = 0; b < batch; b++)
+                {
+                    if (ended[b]) { ids[b] = eosTokenId ?? 0; continue; }
+                    outputs[b].Add((int)ids[b]);
+                    ended[b] = ids[b] == eosTokenId;
+                }
+                if (ended.All(e => e) || step >= limit) break;
+                var following = decoder.Step(tensor(ids, ScalarType.Int64)).DetachFromDisposeScope();
+                logProbs.Dispose();
+                logProbs = following;
             }
-            if (ended.All(e => e) || step >= limit) break;
-            var following = decoder.Step(tensor(ids, ScalarType.Int64)).DetachFromDisposeScope();
-            logProbs.Dispose();
-            logProbs = following;
-        }
         }
         finally { logProbs.Dispose(); }
         return outputs.Select(o => o.ToArray()).ToArray();
