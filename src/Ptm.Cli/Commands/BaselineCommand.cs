@@ -12,7 +12,7 @@ static class BaselineCommand
 {
     public static Command Create()
     {
-        var task = new Option<string>("--task") { Description = "classify | pair | similarity | choice | tag | span", Required = true };
+        var task = new Option<string>("--task") { Description = "classify | pair | similarity | choice | tag | span | seq2seq", Required = true };
         var train = new Option<string>("--train") { Description = "training examples (.csv, .tsv or .jsonl)", Required = true };
         var validation = new Option<string?>("--validation") { Description = "validation examples, which pick the L2 strength; if left out, --validation-split of --train is held out" };
         var split = new Option<double>("--validation-split") { Description = "fraction held out when --validation is not given", DefaultValueFactory = _ => 0.1 };
@@ -42,6 +42,7 @@ static class BaselineCommand
         int Run(ParseResult r)
         {
             CommonOptions.ApplyThreads(r.GetValue(threads));
+            if (r.GetValue(task) == "seq2seq") return Seq2SeqBaselineCommand.Run(r.GetValue(train)!, r.GetValue(validation), r.GetValue(test), r.GetValue(output));
             var t = FineTuneTasks.Parse(r.GetValue(task)!, "--task");
             var options = new BaselineOptions(BaselineOptions.ParseGrid(r.GetValue(l2)!, "--l2"), r.GetValue(minCount),
                 BagOfWords.ParseWeighting(r.GetValue(weighting)!, "--weighting"));

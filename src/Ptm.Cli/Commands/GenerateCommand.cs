@@ -23,11 +23,13 @@ static class GenerateCommand
         var stop = new Option<string[]>("--stop") { Description = "stop when this text appears (repeatable)", AllowMultipleArgumentsPerToken = false };
         var seed = new Option<long>("--seed") { Description = "random seed (same seed, same text)", DefaultValueFactory = _ => 1337 };
         var noCache = new Option<bool>("--no-cache") { Description = "recompute the whole context for every token (slow; for checking)" };
+        var beams = BeamOptions.Create();
         var threads = CommonOptions.Threads();
         var command = new Command("generate", "Continue a prompt with a GPT, streaming tokens as they are produced")
         {
             model, prompt, promptsFile, batchSize, maxNew, temperature, topK, topP, penalty, stop, seed, noCache, threads,
         };
+        beams.AddTo(command);
         command.SetAction(r => CommandErrors.Run(() =>
         {
             CommonOptions.ApplyThreads(r.GetValue(threads));
@@ -47,6 +49,8 @@ static class GenerateCommand
             int batch = r.GetValue(batchSize);
             if (batch < 1) throw new InvalidInputException($"--batch-size must be at least 1 (got {batch})");
             using var loaded = LoadedModel.Load(r.GetValue(model)!);
+            if (beams.Options(r, options.MaxNewTokens) is { } beamOptions)
+                return BeamOptions.Print(loaded.CreateGenerator(), prompts, batch, beamOptions);
             if (prompts.Count == 1)
             {
                 var pieces = loaded.CreateGenerator().Generate(prompts[0], options);

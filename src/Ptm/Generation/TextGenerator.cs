@@ -93,6 +93,29 @@ public sealed class TextGenerator(Gpt model, ITokenizer tokenizer)
         return texts.Select(t => t.ToString()).ToArray();
     }
 
+    /// <summary>
+    /// Beam search continuations of several prompts, decoded together (<see cref="BeamSearch.Run"/>): per prompt the
+    /// <see cref="BeamSearchOptions.NumReturnSequences"/> best, best first, as text without the &lt;|endoftext|&gt; that
+    /// ended them. Unless <paramref name="options"/> names one, the tokenizer's &lt;|endoftext|&gt; ends a hypothesis;
+    /// the prompt counts for <see cref="BeamSearchOptions.NoRepeatNgramSize"/>, as in Hugging Face's generate().
+    /// </summary>
+    public IReadOnlyList<IReadOnlyList<(string Text, double Score)>> GenerateBeams(IReadOnlyList<string> prompts, BeamSearchOptions options,
+        CancellationToken cancellation = default)
+    {
+        options.Validate();
+        if (prompts.Count == 0) throw new InvalidInputException("no prompts given");
+        var ids = prompts.Select(EncodePrompt).ToArray();
+        CheckPrompts(ids);
+        options = options with { EosTokenId = options.EosTokenId ?? tokenizer.EndOfTextId };
+        using var decoder = new GptStepDecoder(model, ids);
+        var found = BeamSearch.Run(decoder, options, ids, cancellation);
+        return found.Select(list => (IReadOnlyList<(string, double)>)list.Select(h =>
+        {
+            int n = h.Tokens.Length > 0 && h.Tokens[^1] == options.EosTokenId ? h.Tokens.Length - 1 : h.Tokens.Length;
+            return (tokenizer.Decode(h.Tokens.AsSpan(0, n)), h.Score);
+        }).ToArray()).ToArray();
+    }
+
     /// <summary>New token ids for a batch of one prompt, with or without the KV cache.</summary>
     public IEnumerable<int> GenerateIds(int[] promptIds, GenerationOptions options, CancellationToken cancellation = default) =>
         GenerateIds([promptIds], options, cancellation).Select(step => step[0]);

@@ -37,6 +37,18 @@ public sealed class KvCache : IDisposable
     /// <summary>Empties the cache for a new sequence without freeing its buffers (old entries are overwritten).</summary>
     public void Reset() => Length = 0;
 
+    /// <summary>A new cache of the same capacity whose row i holds this cache's row <paramref name="rows"/>[i] ((N) int64;
+    /// rows may repeat or be left out), with the same filled length: what beam search needs when it keeps, drops or
+    /// duplicates hypotheses. Only the filled positions are copied. This cache is unchanged; the caller disposes both.</summary>
+    public KvCache Gather(Tensor rows)
+    {
+        var first = layers[0];
+        var gathered = new KvCache(layers.Length, rows.size(0), first.Heads, Capacity, first.HeadSize, first.DType, first.Device);
+        gathered.Length = Length;
+        for (int i = 0; i < layers.Length; i++) layers[i].CopyRowsTo(gathered.layers[i], rows, Length);
+        return gathered;
+    }
+
     /// <summary>Frees every layer's buffers; views returned by <see cref="LayerKvCache.Append"/> must not be used after.</summary>
     public void Dispose()
     {
@@ -57,8 +69,9 @@ public sealed class LayerKvCache : IDisposable
         this.owner = owner;
         // Uninitialised: attention only ever reads the positions already written (narrow to Length), and filling the
         // whole context up front would put every page fault of the buffer into the time to the first token.
-        keys = empty([batch, nHead, capacity, headSize], dtype, device);
-        values = empty([batch, nHead, capacity, headSize], dtype, device);
+        // Detached: the cache owns its buffers even when made inside a dispose scope (Gather runs in one).
+        keys = empty([batch, nHead, capacity, headSize], dtype, device).DetachFromDisposeScope();
+        values = empty([batch, nHead, capacity, headSize], dtype, device).DetachFromDisposeScope();
     }
 
     /// <summary>Writes the new keys/values <paramref name="k"/>, <paramref name="v"/> (B, nh, t, hs) at the current position
@@ -77,6 +90,24 @@ public sealed class LayerKvCache : IDisposable
             values.narrow(2, past, t).copy_(v);
         }
         return (keys.narrow(2, 0, past + t), values.narrow(2, 0, past + t));
+    }
+
+    internal int Heads => (int)keys.size(1);
+    internal int HeadSize => (int)keys.size(3);
+    internal ScalarType DType => keys.dtype;
+    internal Device Device => keys.device;
+
+    /// <summary>Writes rows <paramref name="rows"/> of the first <paramref name="length"/> positions into
+    /// <paramref name="target"/>'s buffers (row i of the target gets row rows[i]).</summary>
+    internal void CopyRowsTo(LayerKvCache target, Tensor rows, long length)
+    {
+        if (length == 0) return;
+        using var scope = NewDisposeScope();
+        using (no_grad())
+        {
+            target.keys.narrow(2, 0, length).copy_(keys.narrow(2, 0, length).index_select(0, rows));
+            target.values.narrow(2, 0, length).copy_(values.narrow(2, 0, length).index_select(0, rows));
+        }
     }
 
     /// <summary>Positions filled before the current forward pass (the cache's <see cref="KvCache.Length"/>).</summary>
