@@ -64,15 +64,19 @@ public class PtmLibStdCxxHasVersion : Task
 }
 
 /// <summary>
-/// Marks one version need of an ELF64 little-endian shared library as weak (VER_FLG_WEAK) and resets the
-/// version index of every dynamic symbol bound to it to "global", so the loader no longer refuses the file
-/// when no loaded library defines that version. The file is rewritten through a temporary file and a rename.
+/// Writes a copy of an ELF64 little-endian shared library (<see cref="Source"/>, e.g. the NuGet cache's file, which is
+/// never modified) to <see cref="Destination"/> with one version need marked weak (VER_FLG_WEAK) and the version index
+/// of every dynamic symbol bound to it reset to "global", so the loader no longer refuses the file when no loaded
+/// library defines that version. Nothing is written when the destination already holds those bytes; otherwise the
+/// bytes go to a temporary file of this process and are renamed over the destination (<see cref="PtmAtomicFile"/>).
 /// </summary>
 public class PtmWeakenElfVersionNeed : Task
 {
-    [Required] public string Library { get; set; } = "";
+    [Required] public string Source { get; set; } = "";
+    [Required] public string Destination { get; set; } = "";
     [Required] public string Version { get; set; } = "";
     [Output] public int SymbolsCleared { get; set; }
+    [Output] public bool Written { get; set; }
 
     const uint ShtGnuVerneed = 0x6ffffffe;
     const uint ShtGnuVersym = 0x6fffffff;
@@ -80,10 +84,10 @@ public class PtmWeakenElfVersionNeed : Task
 
     public override bool Execute()
     {
-        byte[] b = File.ReadAllBytes(Library);
+        byte[] b = File.ReadAllBytes(Source);
         if (b.Length < 64 || b[0] != 0x7f || b[1] != (byte)'E' || b[2] != (byte)'L' || b[3] != (byte)'F' || b[4] != 2 || b[5] != 1)
         {
-            Log.LogError("Ptm: " + Library + " is not a 64-bit little-endian ELF file");
+            Log.LogError("Ptm: " + Source + " is not a 64-bit little-endian ELF file");
             return false;
         }
         ulong shoff = BitConverter.ToUInt64(b, 0x28);
@@ -114,7 +118,8 @@ public class PtmWeakenElfVersionNeed : Task
         }
         if (verneedOff < 0 || versymOff < 0)
         {
-            Log.LogMessage(MessageImportance.Low, "Ptm: " + Library + " has no symbol versioning; nothing to do");
+            Log.LogMessage(MessageImportance.Low, "Ptm: " + Source + " has no symbol versioning; copied as it is");
+            Written = PtmAtomicFile.WriteIfChanged(Destination, b);
             return true;
         }
 
@@ -143,7 +148,8 @@ public class PtmWeakenElfVersionNeed : Task
         }
         if (versionIndex < 0)
         {
-            Log.LogMessage(MessageImportance.Normal, "Ptm: " + Library + " does not need " + Version + "; nothing to do");
+            Log.LogMessage(MessageImportance.Normal, "Ptm: " + Source + " does not need " + Version + "; copied as it is");
+            Written = PtmAtomicFile.WriteIfChanged(Destination, b);
             return true;
         }
 
@@ -160,10 +166,9 @@ public class PtmWeakenElfVersionNeed : Task
         }
         SymbolsCleared = cleared;
 
-        string temp = Library + ".ptm-tmp";
-        File.WriteAllBytes(temp, b);
-        File.Replace(temp, Library, null); // rename(2) on Unix: atomic
-        Log.LogMessage(MessageImportance.High, "Ptm: marked " + Version + " weak in " + Path.GetFileName(Library) + " (" + cleared + " symbol(s) unversioned)");
+        Written = PtmAtomicFile.WriteIfChanged(Destination, b);
+        if (Written)
+            Log.LogMessage(MessageImportance.High, "Ptm: marked " + Version + " weak in " + Destination + " (" + cleared + " symbol(s) unversioned)");
         return true;
     }
 
@@ -178,5 +183,70 @@ public class PtmWeakenElfVersionNeed : Task
     {
         b[at] = (byte)value;
         b[at + 1] = (byte)(value >> 8);
+    }
+}
+
+/// <summary>
+/// Copies a file (a compiled shim, the patched TorchSharp library) into the output folder the way a running program
+/// can bear: nothing is written when the destination already has the same bytes (so its mtime and inode stay, and an
+/// up-to-date build touches nothing); otherwise the bytes go to a temporary file named for this process and are
+/// renamed over the destination, so a process that loads the library at that moment sees the old file or the new
+/// one, never a truncated one, and two builds writing at once cannot trip over each other's temporary file.
+/// </summary>
+public class PtmInstallFile : Task
+{
+    [Required] public string Source { get; set; } = "";
+    [Required] public string Destination { get; set; } = "";
+    [Output] public bool Written { get; set; }
+
+    public override bool Execute()
+    {
+        Written = PtmAtomicFile.WriteIfChanged(Destination, File.ReadAllBytes(Source));
+        if (Written) Log.LogMessage(MessageImportance.Normal, "Ptm: installed " + Source + " as " + Destination);
+        return true;
+    }
+}
+
+/// <summary>The one write path of these tasks: compare, then temporary file and rename(2).</summary>
+public static class PtmAtomicFile
+{
+    /// <summary>Makes <paramref name="path"/> hold <paramref name="bytes"/>; returns false without touching the file
+    /// when it already does.</summary>
+    public static bool WriteIfChanged(string path, byte[] bytes)
+    {
+        if (SameBytes(path, bytes)) return false;
+        string? dir = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (dir != null) Directory.CreateDirectory(dir);
+        string temp = path + "." + Process.GetCurrentProcess().Id + "." + Guid.NewGuid().ToString("N").Substring(0, 8) + ".ptm-tmp";
+        try
+        {
+            File.WriteAllBytes(temp, bytes);
+            // rename(2) on Unix either way (atomic on one file system); Replace needs an existing destination.
+            if (File.Exists(path)) File.Replace(temp, path, null);
+            else File.Move(temp, path);
+        }
+        catch (IOException) when (File.Exists(path) && SameBytes(path, bytes))
+        {
+            // A parallel build created the same file between our check and our move: nothing left to do.
+        }
+        finally
+        {
+            if (File.Exists(temp)) File.Delete(temp);
+        }
+        return true;
+    }
+
+    static bool SameBytes(string path, byte[] bytes)
+    {
+        try
+        {
+            var info = new FileInfo(path);
+            if (!info.Exists || info.Length != bytes.Length) return false;
+            byte[] existing = File.ReadAllBytes(path);
+            for (int i = 0; i < bytes.Length; i++)
+                if (existing[i] != bytes[i]) return false;
+            return true;
+        }
+        catch (IOException) { return false; } // replaced under us by a parallel build: write our own copy
     }
 }

@@ -26,11 +26,14 @@ static class CommonOptions
         return null;
     }
 
-    /// <summary>A path relative to the working folder if it exists there, else relative to the repository.</summary>
+    /// <summary>A path relative to the working folder if it exists there, else relative to the repository, else beside
+    /// the program (an installed tool carries configs/ and data/kjv/ there; docs/packaging.md).</summary>
     public static string Shipped(string relative)
     {
         if (Path.Exists(relative)) return relative;
         string? root = RepoRoot();
-        return root is null ? relative : Path.Combine(root, relative);
+        if (root is not null) return Path.Combine(root, relative);
+        string beside = Path.Combine(AppContext.BaseDirectory, relative);
+        return Path.Exists(beside) ? beside : relative;
     }
 }
