@@ -9,7 +9,8 @@ namespace Ptm.Prompting;
 /// appends the query's tokens once, then copies the result into one row per candidate and scores all candidates in a
 /// single batched forward pass (right-padded: the padding comes after every scored position, so causal attention never
 /// sees it). The numbers equal those of a plain forward pass over prefix + query + candidate (tested to 1e-5).
-/// The model is borrowed and must be in eval mode; the scorer owns its caches (dispose it).
+/// The model is borrowed and must be in eval mode; the scorer owns its caches (dispose it; create it outside a dispose
+/// scope, which would otherwise free the caches with the scope).
 /// </summary>
 public sealed class CandidateScorer : IDisposable
 {
@@ -45,7 +46,7 @@ public sealed class CandidateScorer : IDisposable
         using var _ = no_grad();
         using var scope = NewDisposeScope();
         var logits = model.NextTokenLogits(Ids(ids), prefixCache);          // (1, V)
-        prefixLastLogProbs = logits[0].to_type(ScalarType.Float32).log_softmax(-1).MoveToOuterDisposeScope();
+        prefixLastLogProbs = logits[0].to_type(ScalarType.Float32).log_softmax(-1).DetachFromDisposeScope();
         PrefixPasses++;
     }
 
@@ -63,6 +64,8 @@ public sealed class CandidateScorer : IDisposable
         int longest = candidates.Max(c => c.Length);
         if (Prefix.Count + query.Count + longest > model.Config.NPositions)
             throw new InvalidInputException($"prompt scoring: {Prefix.Count} prefix + {query.Count} query + {longest} candidate tokens exceed the context (n_positions = {model.Config.NPositions})");
+        int B = candidates.Count, T = longest - 1;
+        var cache = longest > 1 ? CandidateCache(B) : null;                 // outside the scope: the cache outlives this call
         using var _ = no_grad();
         using var scope = NewDisposeScope();
         Tensor first;                                                        // (V) log-probs of the candidates' first token
@@ -74,9 +77,7 @@ public sealed class CandidateScorer : IDisposable
         for (int b = 0; b < candidates.Count; b++) result[b][0] = firstValues[candidates[b][0]];
         if (longest == 1) return result;
 
-        int B = candidates.Count, T = longest - 1;
-        var cache = CandidateCache(B);
-        cache.CopyPrefixFrom(queryCache);
+        cache!.CopyPrefixFrom(queryCache);
         var input = new long[B * T];
         var target = new long[B * T];
         for (int b = 0; b < B; b++)

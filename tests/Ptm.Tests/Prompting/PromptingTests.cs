@@ -20,9 +20,14 @@ public sealed class PromptTestModel : IDisposable
     {
         manual_seed(21);
         Tokenizer = ByteLevelBpeTokenizer.Train(LibraryTestModels.Corpus, 300, [ByteLevelBpeTokenizer.EndOfText]);
-        Model = new Gpt(new GptConfig { VocabSize = Tokenizer.VocabSize, NPositions = 64, NEmbd = 16, NLayer = 2, NHead = 2, InitializerRange = 0.2 });
+        Model = new Gpt(new GptConfig { VocabSize = Tokenizer.VocabSize, NPositions = 256, NEmbd = 16, NLayer = 2, NHead = 2, InitializerRange = 0.2 });
         Model.eval();
+        Directory.CreateDirectory(Folder);
+        ModelFolder.SaveModel(Folder, Model, Tokenizer);
     }
+
+    /// <summary>The model saved as a model folder (for the command-line test).</summary>
+    public string Folder { get; } = Path.Combine(Path.GetTempPath(), "ptm-prompt-" + Guid.NewGuid().ToString("N"));
 
     /// <summary>Log-probabilities of ids[from..] each given the ids before it, from one plain forward pass without a cache.</summary>
     public double[] PlainLogProbs(int[] ids, int from)
@@ -34,7 +39,11 @@ public sealed class PromptTestModel : IDisposable
         return Enumerable.Range(from, ids.Length - from).Select(t => (double)lp[t - 1, ids[t]].item<float>()).ToArray();
     }
 
-    public void Dispose() => Model.Dispose();
+    public void Dispose()
+    {
+        Model.Dispose();
+        try { Directory.Delete(Folder, true); } catch (IOException) { }
+    }
 }
 
 public class PromptingTests(PromptTestModel fixture) : IClassFixture<PromptTestModel>
@@ -150,31 +159,35 @@ public class PromptingTests(PromptTestModel fixture) : IClassFixture<PromptTestM
     {
         var tok = fixture.Tokenizer;
         var template = new PromptTemplate("{text}\nAnswer: {label}");
-        var packer = new PromptPacker(tok, template, 40, "\n\n", mode);
-        var demos = Enumerable.Range(0, 6).Select(i => template.RenderDemonstration(new Dictionary<string, string> { ["text"] = "And God said, Let there be light" }, "day")).ToList();
+        var demos = Enumerable.Range(0, 6).Select(i => template.RenderDemonstration(new Dictionary<string, string> { ["text"] = "the first day " + i }, "day")).ToList();
+        int demoLength = tok.Encode(demos[0] + "\n\n").Length;
+        int queryLength = tok.Encode("the first day\nAnswer:").Length;
+        int context = 1 + queryLength + 3 + 2 * demoLength + demoLength / 2;                // room for two demonstrations and a half
+        var packer = new PromptPacker(tok, template, context, "\n\n", mode);
 
         // The query fits: demonstrations are dropped from the front until the rest fits, the query is whole.
         var fields = new Dictionary<string, string> { ["text"] = "the first day" };
         var packed = packer.Pack(demos, fields, reserve: 3, "test");
         Assert.False(packed.QueryTruncated);
-        Assert.InRange(packed.Demonstrations, 1, 5);
+        Assert.Equal(2, packed.Demonstrations);
+        Assert.Equal([tok.EndOfTextId!.Value, .. tok.Encode(demos[4] + "\n\n"), .. tok.Encode(demos[5] + "\n\n")], packed.Prefix);
         Assert.Equal(tok.Encode("the first day\nAnswer:"), packed.Query);
-        Assert.True(packed.Prefix.Length + packed.Query.Length + 3 <= 40);
-        Assert.True(packed.Prefix.Length + packed.Query.Length + 3 + tok.Encode(demos[0] + "\n\n").Length > 40, "one more demonstration would not fit");
 
         // The query alone is too long: no demonstrations, the field is cut, the answer line stays.
-        string longText = string.Join(" ", Enumerable.Repeat("In the beginning God created the heaven and the earth.", 4)) + " THE END";
+        string longText = string.Join(" ", Enumerable.Repeat("In the beginning God created the heaven and the earth.", context / 20 + 2)) + " THE END";
         var cut = packer.Pack(demos, new Dictionary<string, string> { ["text"] = longText }, reserve: 3, "test");
         Assert.Equal(0, cut.Demonstrations);
         Assert.True(cut.QueryTruncated);
-        Assert.True(cut.Prefix.Length + cut.Query.Length + 3 <= 40);
+        Assert.True(cut.Prefix.Length + cut.Query.Length + 3 <= context);
         string text = tok.Decode(cut.Query);
         Assert.EndsWith("THE END\nAnswer:", text);
-        if (mode == QueryTruncation.Middle) Assert.StartsWith("In the", text);
-        else Assert.DoesNotContain("In the beginning God created the heaven and the earth. In the", text);
+        string kept = text[..^"\nAnswer:".Length];
+        Assert.True(kept.Length < longText.Length - 20, "the field was cut");
+        if (mode == QueryTruncation.Middle) Assert.StartsWith("In the beginning", kept);
+        else Assert.EndsWith(kept, longText);
 
         // Nothing can be cut: one line naming the source.
-        var tiny = new PromptPacker(tok, new PromptTemplate(string.Concat(Enumerable.Repeat("And the evening ", 12)) + "{text} {label}"), 40, "\n\n", mode);
+        var tiny = new PromptPacker(tok, new PromptTemplate(string.Concat(Enumerable.Repeat("And the evening ", context / 4)) + "{text} {label}"), context, "\n\n", mode);
         Assert.Contains("line 7", Assert.Throws<InvalidInputException>(() => tiny.Pack([], fields, 3, "line 7")).Message);
     }
 
@@ -246,13 +259,12 @@ public class PromptingTests(PromptTestModel fixture) : IClassFixture<PromptTestM
     [Fact]
     public void PromptCommandWritesMetricsForEveryCalibration()
     {
-        using var models = new LibraryTestModels();
         using var dir = new TempDirectory();
         string train = dir.File("train.csv"), test = dir.File("test.csv");
         File.WriteAllText(train, "text,label\nLet there be light,light\nAnd the darkness he called Night,dark\nthe first day,light\nthe evening,dark\n");
         File.WriteAllText(test, "text,label\nAnd God said,light\nthe morning,dark\nthe darkness,dark\n");
         string metrics = dir.File("m.json"), preds = dir.File("p.jsonl");
-        var r = CliHarness.Run("prompt", "--model", models.GptDir, "--task", "classify", "--file", test, "--train", train, "--shots", "2",
+        var r = CliHarness.Run("prompt", "--model", fixture.Folder, "--task", "classify", "--file", test, "--train", train, "--shots", "2",
             "--demo-selection", "balanced", "--template", "{text}\\nIt is {label}", "--calibration", "contextual,none,pmi", "--out", metrics, "--predictions", preds);
         Assert.True(r.ExitCode == 0, r.Err);
         using var json = JsonDocument.Parse(File.ReadAllText(metrics));
@@ -262,7 +274,7 @@ public class PromptingTests(PromptTestModel fixture) : IClassFixture<PromptTestM
         Assert.Equal(3, File.ReadAllLines(preds).Length);
         Assert.Contains("\"gold\":\"light\"", File.ReadAllLines(preds)[0]);
 
-        CliHarness.AssertOneLineError(CliHarness.Run("prompt", "--model", models.GptDir, "--task", "classify", "--file", test, "--shots", "2"), "--shots", "training examples");
-        CliHarness.AssertOneLineError(CliHarness.Run("prompt", "--model", models.GptDir, "--task", "classify", "--file", test, "--template", "{txt} {label}"), "unknown field '{txt}'");
+        CliHarness.AssertOneLineError(CliHarness.Run("prompt", "--model", fixture.Folder, "--task", "classify", "--file", test, "--shots", "2"), "--shots", "training examples");
+        CliHarness.AssertOneLineError(CliHarness.Run("prompt", "--model", fixture.Folder, "--task", "classify", "--file", test, "--template", "{txt} {label}"), "unknown field '{txt}'");
     }
 }
