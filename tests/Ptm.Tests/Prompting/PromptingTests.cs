@@ -277,4 +277,19 @@ public class PromptingTests(PromptTestModel fixture) : IClassFixture<PromptTestM
         CliHarness.AssertOneLineError(CliHarness.Run("prompt", "--model", fixture.Folder, "--task", "classify", "--file", test, "--shots", "2"), "--shots", "training examples");
         CliHarness.AssertOneLineError(CliHarness.Run("prompt", "--model", fixture.Folder, "--task", "classify", "--file", test, "--template", "{txt} {label}"), "unknown field '{txt}'");
     }
+
+    [Fact]
+    public void PromptCommandReadsAHuggingFaceGpt2Folder()
+    {
+        using var dir = new TempDirectory();
+        string test = dir.File("test.csv");
+        File.WriteAllText(test, "text,label\nhello world,yes\nthe cat,no\n");
+        string metrics = dir.File("m.json");
+        var r = CliHarness.Run("prompt", "--model", Ptm.Tests.HuggingFace.HfFixtures.Gpt2, "--task", "classify", "--file", test,
+            "--template", "{text}? {label}", "--calibration", "pmi", "--out", metrics);
+        Assert.True(r.ExitCode == 0, r.Err);
+        using var json = JsonDocument.Parse(File.ReadAllText(metrics));
+        Assert.Equal(["no", "yes"], json.RootElement.GetProperty("labels").EnumerateArray().Select(e => e.GetString()));
+        Assert.InRange(json.RootElement.GetProperty("accuracy").GetDouble(), 0, 1);
+    }
 }
