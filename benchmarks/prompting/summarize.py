@@ -7,6 +7,7 @@ from collections import defaultdict
 out = sys.argv[1]
 acc = defaultdict(list)
 demos = defaultdict(list)
+gold = {}
 for path in sorted(glob.glob(os.path.join(out, "*.json"))):
     m = re.match(r"(.+)-k(\d+)-s(\d+)\.json$", os.path.basename(path))
     if not m:
@@ -16,6 +17,8 @@ for path in sorted(glob.glob(os.path.join(out, "*.json"))):
     for cal, v in j["calibrations"].items():
         acc[(task, k, cal)].append(v["accuracy"])
     demos[(task, k)].append(j["demonstrations_mean"])
+    conf = next(iter(j["calibrations"].values()))["confusion"]
+    gold[task] = (j["labels"], [sum(row) for row in conf])
 
 def cell(values):
     if not values:
@@ -35,3 +38,9 @@ for t in tasks:
             continue
         d = statistics.mean(demos[(t, k)])
         print(f"| {t} | {k} | {d:.2f} | " + " | ".join(cell(acc[(t, k, c)]) for c in ["none", "contextual", "pmi"]) + " |")
+
+print()
+for t in tasks:
+    if t in gold:
+        labels, counts = gold[t]
+        print(f"{t}: gold labels of the subset: " + ", ".join(f"{l} {c}" for l, c in zip(labels, counts)))

@@ -292,4 +292,31 @@ public class PromptingTests(PromptTestModel fixture) : IClassFixture<PromptTestM
         Assert.Equal(["no", "yes"], json.RootElement.GetProperty("labels").EnumerateArray().Select(e => e.GetString()));
         Assert.InRange(json.RootElement.GetProperty("accuracy").GetDouble(), 0, 1);
     }
+
+    [Fact]
+    public void SpanAnswersAreTheGreedyContinuationOfAPlainForwardPass()
+    {
+        var tok = fixture.Tokenizer;
+        var data = new TaskData("spans", [new TaskExample(2, "what was called Night", "And the darkness he called Night", null, "darkness", AnswerStart: 8),
+            new TaskExample(3, "the first", "the evening and the morning were the first day", null, "day")]);
+        var run = new PromptPredictor(fixture.Model, tok).Run(FineTuneTask.Span, null, data, new PromptOptions { MaxNewTokens = 6 });
+        for (int e = 0; e < data.Count; e++)
+        {
+            var ex = data.Examples[e];
+            var ids = new List<int> { tok.EndOfTextId!.Value };
+            ids.AddRange(tok.Encode($"Question: {ex.Text}\nContext: {ex.TextPair}\nAnswer:"));
+            var produced = new List<int>();
+            while (produced.Count < 6)
+            {
+                using var _ = no_grad();
+                using var scope = NewDisposeScope();
+                int next = (int)fixture.Model.forward(tensor(ids.Select(i => (long)i).ToArray(), 1, ids.Count))[0, -1].argmax().item<long>();
+                if (next == tok.EndOfTextId || tok.Decode([next]).Contains('\n')) break;
+                produced.Add(next);
+                ids.Add(next);
+            }
+            Assert.Equal(tok.Decode(produced.ToArray()).Trim(), run.Predictions[e].Generated);
+        }
+        Assert.NotNull(run.Spans);
+    }
 }
