@@ -2,7 +2,8 @@
 # Zero-, 4- and 16-shot prompting of a GPT on every shipped classify/pair/choice task (docs/prompting.md).
 # usage: benchmarks/prompting/run.sh MODEL OUT_DIR [N] [SHOTS...]
 # Each run scores a seeded subset of N test examples (default 100, --sample-seed 20261207) under all three
-# calibrations at once; few-shot runs repeat over demonstration seeds 1-5. PTM selects the command (default ./ptm).
+# calibrations at once; few-shot runs repeat over demonstration seeds 1-5 (SEEDS overrides). PTM selects the command
+# (default ./ptm).
 set -euo pipefail
 model=$1; out=$2; n=${3:-100}; shift $(( $# < 3 ? $# : 3 ))
 shots=("$@"); [ ${#shots[@]} -eq 0 ] && shots=(0 4 16)
@@ -17,7 +18,7 @@ run() { # name task train test template verbalizer shots seed
   $ptm "${args[@]}" > "$out/$name-k$k-s$seed.log"
 }
 for k in "${shots[@]}"; do
-  seeds=(1 2 3 4 5); [ "$k" = 0 ] && seeds=(1)
+  seeds=(${SEEDS:-1 2 3 4 5}); [ "$k" = 0 ] && seeds=(1)
   for s in "${seeds[@]}"; do
     run supersense classify data/tasks/wordnet-supersense/train.csv data/tasks/wordnet-supersense/test.csv \
       'Definition: {text}\nCategory: {label}' \

@@ -29,9 +29,11 @@ public sealed class PromptPacker(ITokenizer tokenizer, PromptTemplate template, 
     public int[] Start => tokenizer.EndOfTextId is int eot ? [eot] : [];
 
     /// <summary>Packs <paramref name="demonstrations"/> (rendered, in order) and the query of <paramref name="fields"/>
-    /// with <paramref name="reserve"/> positions left for the answer.</summary>
+    /// with <paramref name="reserve"/> positions left for the answer. <paramref name="queryRoom"/> keeps room for a
+    /// query of that many tokens after the demonstrations even if this one is shorter (contextual calibration scores
+    /// content-free queries after the same demonstrations).</summary>
     /// <exception cref="InvalidInputException">Even with every field of the query emptied, it does not fit.</exception>
-    public PackedPrompt Pack(IReadOnlyList<string> demonstrations, IReadOnlyDictionary<string, string> fields, int reserve, string source)
+    public PackedPrompt Pack(IReadOnlyList<string> demonstrations, IReadOnlyDictionary<string, string> fields, int reserve, string source, int queryRoom = 0)
     {
         int budget = contextLength - reserve - Start.Length;
         var query = EncodeQuery(fields);
@@ -55,7 +57,7 @@ public sealed class PromptPacker(ITokenizer tokenizer, PromptTemplate template, 
             }
         }
         var pieces = demonstrations.Select(d => tokenizer.Encode(d + separator)).ToList();
-        int used = query.Length;
+        int used = Math.Max(query.Length, queryRoom);
         int first = pieces.Count;                                       // keep demonstrations[first..], nearest the query
         while (first > 0 && used + pieces[first - 1].Length <= budget) used += pieces[--first].Length;
         int[] prefix = [.. Start, .. pieces.Skip(first).SelectMany(p => p)];

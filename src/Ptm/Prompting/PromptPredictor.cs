@@ -138,6 +138,8 @@ public sealed class PromptPredictor(Gpt model, ITokenizer tokenizer)
         var (premiseText, _) = PromptPacker.SplitTrailingSpace(template.DomainPremise);
         int[] premiseIds = tokenizer.Encode(premiseText);
         IReadOnlyList<int> cachedPrefix = [];
+        int contentFreeLength = options.Calibrations.Contains(Calibration.Contextual)
+            ? options.ContentFreeInputs.Max(cf => packer.EncodeQuery(template.Fields.ToDictionary(f => f, _ => cf)).Length) : 0;
 
         var predictions = new List<PromptPrediction>(data.Count);
         foreach (var example in data.Examples)
@@ -159,7 +161,7 @@ public sealed class PromptPredictor(Gpt model, ITokenizer tokenizer)
             var candidateIds = candidates.Select(c => tokenizer.Encode(carry + c)).ToArray();
             foreach (var (c, ids) in candidates.Zip(candidateIds))
                 if (ids.Length == 0) throw new InvalidInputException($"{source}: the answer '{c}' has no tokens");
-            var packed = packer.Pack(demos.Select(i => demoTexts[i]).ToList(), fields, candidateIds.Max(c => c.Length), source);
+            var packed = packer.Pack(demos.Select(i => demoTexts[i]).ToList(), fields, candidateIds.Max(c => c.Length), source, contentFreeLength);
             scorer.SetPrefix(packed.Prefix);
             if (!scorer.Prefix.SequenceEqual(cachedPrefix)) { contentFreeCache.Clear(); cachedPrefix = scorer.Prefix; }
             var raw = Reduce(scorer.Score(packed.Query, candidateIds), options.LengthNormalize);

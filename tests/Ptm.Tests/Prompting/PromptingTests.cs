@@ -172,6 +172,10 @@ public class PromptingTests(PromptTestModel fixture) : IClassFixture<PromptTestM
         Assert.Equal(2, packed.Demonstrations);
         Assert.Equal([tok.EndOfTextId!.Value, .. tok.Encode(demos[4] + "\n\n"), .. tok.Encode(demos[5] + "\n\n")], packed.Prefix);
         Assert.Equal(tok.Encode("the first day\nAnswer:"), packed.Query);
+        // Room kept for a longer (content-free) query costs the demonstration farthest from the query.
+        var roomy = packer.Pack(demos, fields, reserve: 3, "test", queryRoom: queryLength + demoLength);
+        Assert.Equal(1, roomy.Demonstrations);
+        Assert.Equal(packed.Query, roomy.Query);
 
         // The query alone is too long: no demonstrations, the field is cut, the answer line stays.
         string longText = string.Join(" ", Enumerable.Repeat("In the beginning God created the heaven and the earth.", context / 20 + 2)) + " THE END";
@@ -318,5 +322,18 @@ public class PromptingTests(PromptTestModel fixture) : IClassFixture<PromptTestM
             Assert.Equal(tok.Decode(produced.ToArray()).Trim(), run.Predictions[e].Generated);
         }
         Assert.NotNull(run.Spans);
+    }
+
+    [Fact]
+    public void ContentFreeQueriesLongerThanTheQueryStillFitAfterTheDemonstrations()
+    {
+        // "[MASK]" is longer than the query's "a": the demonstrations must leave room for it (they fill the context otherwise).
+        string longText = string.Join(" ", Enumerable.Repeat("And God said, Let there be light: and there was light.", 2));
+        var train = TaskData.Classification(Enumerable.Range(0, 12).Select(i => (longText + " " + i, i % 2 == 0 ? "light" : "dark")));
+        var test = TaskData.Classification([("a", "light"), ("the first day", "dark")]);
+        var options = new PromptOptions { Template = "Text: {text}\nIt is {label}", Shots = 12, Calibrations = [Calibration.Contextual] };
+        var run = new PromptPredictor(fixture.Model, fixture.Tokenizer).Run(FineTuneTask.Classify, train, test, options);
+        Assert.InRange(run.MeanDemonstrations, 1, 11);
+        Assert.All(run.Predictions, p => Assert.Equal(1.0, p.ContentFree!.Sum(), 1e-9));
     }
 }
