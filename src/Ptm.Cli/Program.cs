@@ -21,6 +21,7 @@ public static class Program
         root.Subcommands.Add(EvaluateCommand.Create());
         root.Subcommands.Add(PredictCommand.Create());
         root.Subcommands.Add(BaselineCommand.Create());
+        root.Subcommands.Add(PromptCommand.Create());
         root.Subcommands.Add(HfCommands.CreateConvert());
         root.Subcommands.Add(HfCommands.CreateExport());
         root.Subcommands.Add(HfCommands.CreateInspect());

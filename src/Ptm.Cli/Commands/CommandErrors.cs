@@ -48,6 +48,8 @@ static class CommandErrors
         [$"{nameof(FineTuningOptions)}.{nameof(FineTuningOptions.DocStride)}"] = "--doc-stride",
         [$"{nameof(FineTuningOptions)}.{nameof(FineTuningOptions.MaxAnswerLength)}"] = "--max-answer-length",
         [$"{nameof(FineTuningOptions)}.{nameof(FineTuningOptions.NBest)}"] = "--n-best",
+        [$"{nameof(Ptm.Prompting.PromptOptions)}.{nameof(Ptm.Prompting.PromptOptions.Shots)}"] = "--shots",
+        [$"{nameof(Ptm.Prompting.PromptOptions)}.{nameof(Ptm.Prompting.PromptOptions.MaxNewTokens)}"] = "--max-new-tokens",
     };
 
     /// <summary>Runs a command's action; an <see cref="InvalidInputException"/>, a diverged loss or a failed MPI collective becomes "error: ..." and exit 1.</summary>

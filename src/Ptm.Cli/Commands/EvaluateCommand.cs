@@ -71,7 +71,7 @@ static class EvaluateCommand
     }
 
     /// <summary>Rows are gold labels, columns predictions (numbered, with the names listed on the rows).</summary>
-    static string Confusion(int[,] confusion, IReadOnlyList<string> names)
+    internal static string Confusion(int[,] confusion, IReadOnlyList<string> names)
     {
         int n = names.Count;
         int nameWidth = Math.Min(24, names.Max(s => s.Length));

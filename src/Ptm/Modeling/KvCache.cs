@@ -49,6 +49,22 @@ public sealed class KvCache : IDisposable
         return gathered;
     }
 
+    /// <summary>
+    /// Makes every row of this cache hold the filled positions of row 0 of <paramref name="source"/>: a shared prefix
+    /// run once (batch 1) and continued in several rows (candidate continuations), without recomputing it.
+    /// <see cref="Length"/> becomes the source's. Both caches must come from the same model.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The layer counts differ or the prefix exceeds this cache's capacity.</exception>
+    public void CopyPrefixFrom(KvCache source)
+    {
+        if (source.layers.Length != layers.Length)
+            throw new InvalidOperationException($"KV cache has {layers.Length} layers, the source {source.layers.Length}");
+        if (source.Length > Capacity)
+            throw new InvalidOperationException($"KV cache is full: a prefix of {source.Length} positions exceeds its capacity {Capacity}");
+        for (int i = 0; i < layers.Length; i++) layers[i].CopyPrefixFrom(source.layers[i], source.Length);
+        Length = source.Length;
+    }
+
     /// <summary>Frees every layer's buffers; views returned by <see cref="LayerKvCache.Append"/> must not be used after.</summary>
     public void Dispose()
     {
@@ -107,6 +123,18 @@ public sealed class LayerKvCache : IDisposable
         {
             target.keys.narrow(2, 0, length).copy_(keys.narrow(2, 0, length).index_select(0, rows));
             target.values.narrow(2, 0, length).copy_(values.narrow(2, 0, length).index_select(0, rows));
+        }
+    }
+
+    /// <summary>Copies positions [0, <paramref name="length"/>) of row 0 of <paramref name="source"/> into every row.</summary>
+    internal void CopyPrefixFrom(LayerKvCache source, int length)
+    {
+        if (length == 0) return;
+        using var scope = NewDisposeScope();
+        using (no_grad())
+        {
+            keys.narrow(2, 0, length).copy_(source.keys.narrow(0, 0, 1).narrow(2, 0, length));     // (1, nh, L, hs) broadcast over B
+            values.narrow(2, 0, length).copy_(source.values.narrow(0, 0, 1).narrow(2, 0, length));
         }
     }
 
