@@ -37,6 +37,20 @@ public sealed class KvCache : IDisposable
     /// <summary>Empties the cache for a new sequence without freeing its buffers (old entries are overwritten).</summary>
     public void Reset() => Length = 0;
 
+    /// <summary>
+    /// A new cache whose row i holds this cache's row <paramref name="rows"/>[i] ((N) int64; rows may repeat or be left
+    /// out), with the same capacity and filled length: how beam search keeps, drops and duplicates hypotheses. This
+    /// cache is unchanged; the caller disposes both.
+    /// </summary>
+    public KvCache SelectRows(Tensor rows)
+    {
+        var first = layers[0];
+        var result = new KvCache(layers.Length, rows.size(0), first.Heads, Capacity, first.HeadSize, first.DType, first.Device);
+        for (int i = 0; i < layers.Length; i++) result.layers[i].CopyRows(layers[i], rows, Length);
+        result.Length = Length;
+        return result;
+    }
+
     /// <summary>Frees every layer's buffers; views returned by <see cref="LayerKvCache.Append"/> must not be used after.</summary>
     public void Dispose()
     {
@@ -57,8 +71,9 @@ public sealed class LayerKvCache : IDisposable
         this.owner = owner;
         // Uninitialised: attention only ever reads the positions already written (narrow to Length), and filling the
         // whole context up front would put every page fault of the buffer into the time to the first token.
-        keys = empty([batch, nHead, capacity, headSize], dtype, device);
-        values = empty([batch, nHead, capacity, headSize], dtype, device);
+        // Owned by the cache, not by whatever dispose scope is open when it is made.
+        keys = empty([batch, nHead, capacity, headSize], dtype, device).DetachFromDisposeScope();
+        values = empty([batch, nHead, capacity, headSize], dtype, device).DetachFromDisposeScope();
     }
 
     /// <summary>Writes the new keys/values <paramref name="k"/>, <paramref name="v"/> (B, nh, t, hs) at the current position
@@ -77,6 +92,21 @@ public sealed class LayerKvCache : IDisposable
             values.narrow(2, past, t).copy_(v);
         }
         return (keys.narrow(2, 0, past + t), values.narrow(2, 0, past + t));
+    }
+
+    internal int Heads => (int)keys.size(1);
+    internal int HeadSize => (int)keys.size(3);
+    internal ScalarType DType => keys.dtype;
+    internal Device Device => keys.device;
+
+    /// <summary>Fills positions 0..length-1 of every row i with <paramref name="source"/>'s row <paramref name="rows"/>[i].</summary>
+    internal void CopyRows(LayerKvCache source, Tensor rows, long length)
+    {
+        if (length == 0) return;
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        keys.narrow(2, 0, length).copy_(source.keys.narrow(2, 0, length).index_select(0, rows));
+        values.narrow(2, 0, length).copy_(source.values.narrow(2, 0, length).index_select(0, rows));
     }
 
     /// <summary>Positions filled before the current forward pass (the cache's <see cref="KvCache.Length"/>).</summary>
