@@ -72,17 +72,39 @@ public static class HfCheckpoint
         }
     }
 
+    /// <summary>
+    /// An encoder–decoder model from a BART or mBART folder (BartForConditionalGeneration keys, with or without the
+    /// <c>model.</c> prefix; tied copies of the shared embedding checked equal). A checkpoint without
+    /// <c>final_logits_bias</c> (a BartModel) loads with a zero bias. Also reads our own BART folders, whose keys are
+    /// the same. The caller owns (disposes) the model.
+    /// </summary>
+    public static (BartForConditionalGeneration Model, HfConfig Config, HfLoadReport Report) LoadBart(string dir, HfLoadOptions? options = null)
+    {
+        var config = LoadConfig(dir, ModelFamily.Bart);
+        var model = new BartForConditionalGeneration(config.Bart!);
+        try
+        {
+            var report = LoadInto(model, dir, config, options ?? new(), HfKeyMap.Bart, new HashSet<string> { HfKeyMap.BartFinalLogitsBias });
+            return (model, config, report);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
     static HfConfig LoadConfig(string dir, ModelFamily? family)
     {
         if (!Directory.Exists(dir)) throw new InvalidInputException($"{dir}: no such folder");
         var config = HfConfig.Load(Path.Combine(dir, ModelFolder.ConfigFile));
-        if (family is { } f && config.ModelType != f.ModelType)
+        if (family is { } f && ModelFamilies.Parse(config.ModelType, "model_type") != f)
             throw new InvalidInputException($"{Path.Combine(dir, ModelFolder.ConfigFile)}: model_type is \"{config.ModelType}\", expected \"{f.ModelType}\"");
         return config;
     }
 
     static HfLoadReport LoadInto(nn.Module model, string dir, HfConfig config, HfLoadOptions options,
-        Func<string, Func<string, bool>, IReadOnlySet<string>, HfKeyTarget> map)
+        Func<string, Func<string, bool>, IReadOnlySet<string>, HfKeyTarget> map, IReadOnlySet<string>? optional = null)
     {
         if (options.DType is not (ScalarType.Float32 or ScalarType.BFloat16))
             throw new InvalidInputException($"dtype {options.DType} is not supported for loading (use float32 or bfloat16)");
@@ -111,7 +133,7 @@ public static class HfCheckpoint
                 default: unexpected.Add(name); break;
             }
         }
-        var missing = ours.Where(k => !plan.ContainsKey(k)).Order(StringComparer.Ordinal).ToList();
+        var missing = ours.Where(k => !plan.ContainsKey(k) && optional?.Contains(k) != true).Order(StringComparer.Ordinal).ToList();
         string architecture = config.Architectures.FirstOrDefault() ?? config.ModelType;
         if (missing.Count > 0 && !options.AllowMissing)
             throw new InvalidInputException($"{source.Path}: {missing.Count} tensor(s) the model needs are missing ({architecture} checkpoint): {NameList(missing)} ({nameof(HfLoadOptions)}.{nameof(HfLoadOptions.AllowMissing)} initialises them fresh)");
@@ -169,11 +191,20 @@ public static class HfCheckpoint
         var config = LoadConfig(from, null);
         // The tokenizer first: it is cheap, and a folder without one cannot become a Ptm model folder.
         var tokenizer = TokenizerFiles.Load(from);
-        int vocab = config.Gpt?.VocabSize ?? config.Bert!.VocabSize;
+        int vocab = config.Gpt?.VocabSize ?? config.Bart?.VocabSize ?? config.Bert!.VocabSize;
         if (tokenizer.VocabSize > vocab)
             throw new InvalidInputException($"{from}: tokenizer has {tokenizer.VocabSize} tokens but config.json vocab_size is {vocab}");
         HfLoadReport report = null!;
-        if (config.Gpt is not null)
+        if (config.Bart is not null)
+        {
+            if (tokenizer is not ByteLevelBpeTokenizer)
+                throw new InvalidInputException($"{from}: a BART model needs byte-level BPE tokenizer files (vocab.json + merges.txt, or a BPE tokenizer.json), found {tokenizer.Kind}");
+            var (model, _, r) = LoadBart(from, options);
+            using (model)
+                StagedDirectory.Create(to, temp => { ModelFolder.SaveModel(temp, model, tokenizer); SaveExtra(temp, config.Extra); });
+            report = r;
+        }
+        else if (config.Gpt is not null)
         {
             if (tokenizer is not ByteLevelBpeTokenizer)
                 throw new InvalidInputException($"{from}: a GPT-2 model needs byte-level BPE tokenizer files (vocab.json + merges.txt, or a BPE tokenizer.json), found {tokenizer.Kind}");
@@ -207,6 +238,12 @@ public static class HfCheckpoint
         string dir = Checkpoints.ResolveModelDirectory(modelDir);
         string extraPath = Path.Combine(dir, ExtraConfigFile);
         var extra = File.Exists(extraPath) ? JsonObject.Create(JsonFiles.ReadObject(extraPath)) : null;
+        if (ModelFolder.Family(dir) == ModelFamily.Bart)
+        {
+            var (bart, bpe) = ModelFolder.LoadBart(dir);
+            using (bart) Export(bart, bpe, to, extra);
+            return bart.Config.PreLayerNorm ? "MBartForConditionalGeneration" : "BartForConditionalGeneration";
+        }
         if (ModelFolder.Family(dir) == ModelFamily.Gpt2)
         {
             var (model, tokenizer) = ModelFolder.LoadGpt(dir);
@@ -282,6 +319,41 @@ public static class HfCheckpoint
                 ["cls_token"] = WordPieceTokenizer.ClsToken,
                 ["mask_token"] = WordPieceTokenizer.MaskToken,
             };
+            AtomicFile.WriteAllText(Path.Combine(temp, "special_tokens_map.json"), special.ToJsonString(JsonOut) + "\n");
+        });
+    }
+
+    /// <summary>
+    /// Writes a BartForConditionalGeneration folder (MBartForConditionalGeneration, <c>model_type</c> "mbart", for
+    /// pre-LN models): our keys are Hugging Face's; the tied LM head and embed_tokens copies are not written, as in
+    /// save_pretrained. vocab.json, merges.txt, tokenizer.json, tokenizer_config.json, special_tokens_map.json.
+    /// </summary>
+    public static void Export(BartForConditionalGeneration model, ByteLevelBpeTokenizer tokenizer, string dir, JsonObject? extraConfig = null)
+    {
+        var c = model.Config;
+        bool pre = c.PreLayerNorm;
+        c = c with { ModelType = pre ? BartConfig.MBartModelType : ModelFamily.Bart.ModelType };
+        string architecture = pre ? "MBartForConditionalGeneration" : "BartForConditionalGeneration";
+        var json = HfConfig.ToHuggingFace(c, architecture, DTypeName(model), extraConfig);
+        json["is_encoder_decoder"] = true;
+        StagedDirectory.Create(dir, temp =>
+        {
+            SafeTensorsWriter.Write(Path.Combine(temp, ModelFolder.WeightsFile), model.state_dict(), new Dictionary<string, string> { ["format"] = "pt" });
+            AtomicFile.WriteAllText(Path.Combine(temp, ModelFolder.ConfigFile), json.ToJsonString(JsonOut) + "\n");
+            tokenizer.Save(temp);
+            var special = new JsonObject();
+            foreach (var (field, id) in new[] { ("bos_token", c.BosTokenId), ("eos_token", c.EosTokenId), ("pad_token", c.PadTokenId) })
+                if (id < tokenizer.VocabSize) special[field] = tokenizer.TokenText(id);
+            foreach (var (field, token) in new[] { ("unk_token", "<unk>"), ("mask_token", "<mask>") })
+                if (tokenizer.SpecialTokens.Contains(token)) special[field] = token;
+            var tokConfig = new JsonObject
+            {
+                ["tokenizer_class"] = pre ? "MBartTokenizer" : "BartTokenizer",
+                ["add_prefix_space"] = false,
+                ["model_max_length"] = c.MaxPositionEmbeddings,
+            };
+            foreach (var (k, v) in special) tokConfig[k] = v?.DeepClone();
+            AtomicFile.WriteAllText(Path.Combine(temp, "tokenizer_config.json"), tokConfig.ToJsonString(JsonOut) + "\n");
             AtomicFile.WriteAllText(Path.Combine(temp, "special_tokens_map.json"), special.ToJsonString(JsonOut) + "\n");
         });
     }

@@ -15,8 +15,9 @@ namespace Ptm.HuggingFace;
 /// </summary>
 public sealed class HfConfig
 {
-    HfConfig(string modelType, IReadOnlyList<string> architectures, GptConfig? gpt, BertConfig? bert, JsonObject extra)
+    HfConfig(string modelType, IReadOnlyList<string> architectures, GptConfig? gpt, BertConfig? bert, JsonObject extra, BartConfig? bart = null)
     {
+        Bart = bart;
         ModelType = modelType;
         Architectures = architectures;
         Gpt = gpt;
@@ -35,6 +36,9 @@ public sealed class HfConfig
     /// <summary>The fields as a BERT config, when <see cref="ModelType"/> is "bert".</summary>
     public BertConfig? Bert { get; }
 
+    /// <summary>The fields as an encoder–decoder config, when <see cref="ModelType"/> is "bart" or "mbart".</summary>
+    public BartConfig? Bart { get; }
+
     /// <summary>Fields the typed config does not hold (task_specific_params, id2label, transformers_version, ...).</summary>
     public JsonObject Extra { get; }
 
@@ -50,6 +54,14 @@ public sealed class HfConfig
     [
         ("is_decoder", v => v?.GetValueKind() == JsonValueKind.True, "BERT as a causal decoder is not implemented"),
         ("add_cross_attention", v => v?.GetValueKind() == JsonValueKind.True, "cross-attention (encoder-decoder use) is not implemented"),
+    ];
+
+    static readonly (string Field, Func<JsonNode?, bool> Unsupported, string Why)[] BartRejected =
+    [
+        ("add_bias_logits", v => v?.GetValueKind() == JsonValueKind.True, "a separate LM-head bias is not implemented (final_logits_bias is)"),
+        ("static_position_embeddings", v => v?.GetValueKind() == JsonValueKind.True, "sinusoidal positions are not implemented (BART's are learned)"),
+        ("normalize_embedding", v => v?.GetValueKind() == JsonValueKind.False, "BART's layernorm_embedding is always applied here"),
+        ("extra_pos_embeddings", v => v is JsonValue n && n.GetValueKind() == JsonValueKind.Number && n.GetValue<double>() != BartConfig.PositionOffset, "position tables are offset by 2, as in BART"),
     ];
 
     /// <summary>config.json fields only Ptm writes (a Hugging Face config never has them, an export leaves them out):
@@ -77,9 +89,23 @@ public sealed class HfConfig
         {
             ModelFamily.Gpt2 => Typed(all, source, GptRejected, (e, s) => GptConfig.FromJson(e, s), typeof(GptConfig),
                 (extra, c) => new HfConfig(modelType, architectures, c, null, extra)),
+            ModelFamily.Bart => ParseBart(all, source, modelType, architectures),
             _ => Typed(all, source, BertRejected, (e, s) => BertConfig.FromJson(e, s), typeof(BertConfig),
                 (extra, c) => new HfConfig(modelType, architectures, null, c, extra)),
         };
+    }
+
+    static HfConfig ParseBart(JsonObject all, string source, string modelType, IReadOnlyList<string> architectures)
+    {
+        // Older BART configs say whether the layers are pre-LN twice; the final LayerNorms come with pre-LN here.
+        if (all.TryGetPropertyValue("add_final_layer_norm", out var final) && final?.GetValueKind() is JsonValueKind.True or JsonValueKind.False)
+        {
+            bool pre = all.TryGetPropertyValue("normalize_before", out var nb) ? nb?.GetValueKind() == JsonValueKind.True : modelType == BartConfig.MBartModelType;
+            if ((final.GetValueKind() == JsonValueKind.True) != pre)
+                throw new InvalidInputException($"{source}: field 'add_final_layer_norm' = {final.ToJsonString()} is not supported with normalize_before = {pre.ToString().ToLowerInvariant()} (final LayerNorms come exactly with pre-LN layers here)");
+        }
+        return Typed(all, source, BartRejected, (e, s) => BartConfig.FromJson(e, s), typeof(BartConfig),
+            (extra, c) => new HfConfig(modelType, architectures, null, null, extra, c));
     }
 
     static HfConfig Typed<T>(JsonObject all, string source, (string Field, Func<JsonNode?, bool> Unsupported, string Why)[] rejected,

@@ -69,4 +69,31 @@ public static class HfKeyMap
             return hfKeys.Contains(BertMlmBias) ? new HfKeyTarget.Tied(BertMlmBias) : new HfKeyTarget.Parameter(BertMlmBias, false);
         return isOurs(key) ? new HfKeyTarget.Parameter(key, false) : new HfKeyTarget.Unexpected();
     }
+
+    /// <summary>BART's token embedding, shared by encoder, decoder and LM head.</summary>
+    public const string BartShared = "model.shared.weight";
+    /// <summary>BART's LM-head bias, a buffer (BartModel checkpoints, without the LM head, lack it).</summary>
+    public const string BartFinalLogitsBias = "final_logits_bias";
+
+    /// <summary>Hugging Face names of copies of the shared embedding, in the order one is picked to load it from.</summary>
+    static readonly string[] BartSharedCopies =
+    [
+        "model.shared.weight", "shared.weight", "model.encoder.embed_tokens.weight", "encoder.embed_tokens.weight",
+        "model.decoder.embed_tokens.weight", "decoder.embed_tokens.weight", "lm_head.weight",
+    ];
+
+    /// <summary>
+    /// BartForConditionalGeneration / MBartForConditionalGeneration keys (<c>model.</c> prefix, <c>lm_head.weight</c>,
+    /// <c>final_logits_bias</c>) or BartModel keys (no prefix). The shared embedding and its copies
+    /// (<c>embed_tokens</c> of either stack, <c>lm_head</c>): the first present loads <c>model.shared.weight</c>, the
+    /// others must equal it. fairseq's <c>version</c> buffers are ignored.
+    /// </summary>
+    public static HfKeyTarget Bart(string hfKey, Func<string, bool> isOurs, IReadOnlySet<string> hfKeys)
+    {
+        if (hfKey.EndsWith(".version", StringComparison.Ordinal)) return new HfKeyTarget.Ignored();
+        if (BartSharedCopies.Contains(hfKey))
+            return BartSharedCopies.First(hfKeys.Contains) == hfKey ? new HfKeyTarget.Parameter(BartShared, false) : new HfKeyTarget.Tied(BartShared);
+        string key = hfKey.StartsWith("model.", StringComparison.Ordinal) || hfKey == BartFinalLogitsBias ? hfKey : "model." + hfKey;
+        return isOurs(key) ? new HfKeyTarget.Parameter(key, false) : new HfKeyTarget.Unexpected();
+    }
 }

@@ -25,7 +25,12 @@ public sealed record ModelSummary(
         long parameters = 0;
         foreach (string name in weights.Names)
         {
-            HfKeyTarget target = family == ModelFamily.Gpt2 ? HfKeyMap.Gpt(name, AnyKey) : HfKeyMap.Bert(name, AnyKey, names);
+            HfKeyTarget target = family switch
+            {
+                ModelFamily.Gpt2 => HfKeyMap.Gpt(name, AnyKey),
+                ModelFamily.Bart => name == HfKeyMap.BartFinalLogitsBias ? new HfKeyTarget.Ignored() : HfKeyMap.Bart(name, AnyKey, names), // a buffer
+                _ => HfKeyMap.Bert(name, AnyKey, names),
+            };
             if (target is HfKeyTarget.Parameter) parameters += weights.GetInfo(name).ElementCount;
         }
         var byDType = weights.Names.GroupBy(n => weights.GetInfo(n).DType).OrderBy(g => g.Key, StringComparer.Ordinal)

@@ -58,6 +58,17 @@ public static class Ops
         }
         var qkv = qkvProjection.forward(x);                                 // (B, T, 3C)
         var (q, k, v) = MultiHead.SplitPacked(qkv, nHead);                  // 3 × (B, nh, T, hs)
+        return CausalAttention(q, k, v, dropout, cache, mask).MoveToOuterDisposeScope(); // (B, T, C)
+    }
+
+    /// <summary>
+    /// Causal attention of queries q over keys k and values v, each (B, nh, T, hs), heads merged back to (B, T, C):
+    /// the part of <see cref="LinearCausalAttention"/> after the projection, for models with separate q, k, v
+    /// projections. <paramref name="cache"/> and <paramref name="mask"/> as there.
+    /// </summary>
+    public static Tensor CausalAttention(Tensor q, Tensor k, Tensor v, double dropout, LayerKvCache? cache, Tensor? mask)
+    {
+        using var scope = NewDisposeScope();
         bool causal = mask is null;
         if (cache is not null)
         {
@@ -67,8 +78,8 @@ public static class Ops
             {
                 // SDPA's causal flag aligns the triangle to the top left, which is wrong once keys precede the queries.
                 causal = false;
-                long T = x.size(1);
-                if (T > 1) mask = AttentionMasks.Causal(T, past, x.device);
+                long T = q.size(2);
+                if (T > 1) mask = AttentionMasks.Causal(T, past, q.device);
             }
         }
         return MultiHead.Attend(q, k, v, mask, causal, dropout).MoveToOuterDisposeScope(); // (B, T, C)

@@ -95,6 +95,8 @@ public sealed class LoadedModel : IDisposable
         options ??= new LoadOptions();
         string dir = Checkpoints.ResolveModelDirectory(path);
         var family = ModelFolder.Family(dir);
+        if (family == ModelFamily.Bart)
+            throw new InvalidInputException($"{Path.Combine(dir, ModelFolder.ConfigFile)}: model_type is \"{ModelFolder.ModelType(dir)}\", an encoder-decoder model; load it with {nameof(ModelFolder)}.{nameof(ModelFolder.LoadBart)}");
         if (File.Exists(Path.Combine(dir, FineTuneModel.InfoFile)))
         {
             var ft = FineTuneModel.Load(dir);

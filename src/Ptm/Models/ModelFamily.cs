@@ -11,13 +11,16 @@ public enum ModelFamily
 
     /// <summary>Encoder-only BERT (and its ALBERT-style variants), <c>model_type</c> "bert".</summary>
     Bert,
+
+    /// <summary>Encoder–decoder BART (post-LN, <c>model_type</c> "bart"; its pre-LN mBART variant reads as "mbart").</summary>
+    Bart,
 }
 
 /// <summary>Conversions between <see cref="ModelFamily"/> and config.json's <c>model_type</c>.</summary>
 public static class ModelFamilies
 {
     /// <summary>Every family, in declaration order.</summary>
-    public static IReadOnlyList<ModelFamily> All { get; } = [ModelFamily.Gpt2, ModelFamily.Bert];
+    public static IReadOnlyList<ModelFamily> All { get; } = [ModelFamily.Gpt2, ModelFamily.Bert, ModelFamily.Bart];
 
     /// <summary>The accepted <c>model_type</c> values, quoted, for messages: <c>"gpt2" or "bert"</c>.</summary>
     public static string Expected => string.Join(" or ", All.Select(f => $"\"{f.ModelType}\""));
@@ -29,6 +32,7 @@ public static class ModelFamilies
         {
             ModelFamily.Gpt2 => "gpt2",
             ModelFamily.Bert => "bert",
+            ModelFamily.Bart => "bart",
             _ => throw new ArgumentOutOfRangeException(nameof(family), family, null),
         };
     }
@@ -38,6 +42,8 @@ public static class ModelFamilies
     {
         foreach (var f in All)
             if (f.ModelType == modelType) { family = f; return true; }
+        // mBART is BART with pre-LN layers (BartConfig.PreLayerNorm): one model class reads both.
+        if (modelType == Modeling.BartConfig.MBartModelType) { family = ModelFamily.Bart; return true; }
         family = default;
         return false;
     }

@@ -34,6 +34,10 @@ public static class ModelFolder
     /// <summary>Writes config.json, model.safetensors and the tokenizer files of a BERT with its pre-training heads.</summary>
     public static void SaveModel(string dir, BertForPreTraining model, ITokenizer tokenizer) => Save(dir, model.Config.ToJson(), model, tokenizer);
 
+    /// <summary>Writes config.json, model.safetensors (BartForConditionalGeneration keys, which are Hugging Face's) and
+    /// the byte-level BPE tokenizer files of an encoder–decoder model.</summary>
+    public static void SaveModel(string dir, BartForConditionalGeneration model, ITokenizer tokenizer) => Save(dir, model.Config.ToJson(), model, tokenizer);
+
     static void Save(string dir, string configJson, nn.Module model, ITokenizer tokenizer)
     {
         Directory.CreateDirectory(dir);
@@ -90,6 +94,25 @@ public static class ModelFolder
         try { LoadWeights(model, Path.Combine(dir, WeightsFile)); }
         catch { model.Dispose(); throw; }
         model.eval();
+        return (model, tokenizer);
+    }
+
+    /// <summary>
+    /// Loads an encoder–decoder model and its byte-level BPE tokenizer from a model folder (ours, or Hugging Face's
+    /// BART / mBART layout: the tensor names are the same, mapped as <see cref="HfCheckpoint.LoadBart"/> does) or a run
+    /// folder's latest checkpoint, in eval mode.
+    /// </summary>
+    public static (BartForConditionalGeneration Model, ByteLevelBpeTokenizer Tokenizer) LoadBart(string path)
+    {
+        string dir = ResolveFamily(path, ModelFamily.Bart);
+        var tokenizer = LoadTokenizer(dir, int.MaxValue) as ByteLevelBpeTokenizer
+            ?? throw new InvalidInputException($"{dir}: an encoder-decoder model needs byte-level BPE tokenizer files (vocab.json + merges.txt or tokenizer.json)");
+        var (model, config, _) = HfCheckpoint.LoadBart(dir);
+        if (tokenizer.VocabSize > config.Bart!.VocabSize)
+        {
+            model.Dispose();
+            throw new InvalidInputException($"{dir}: tokenizer has {tokenizer.VocabSize} tokens but config.json vocab_size is {config.Bart.VocabSize}");
+        }
         return (model, tokenizer);
     }
 
