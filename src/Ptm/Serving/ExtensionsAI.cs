@@ -177,3 +177,34 @@ public sealed class PtmEmbeddingGenerator(ModelScheduler scheduler, string? mode
     /// <summary>Nothing to free: the scheduler and the model belong to the caller.</summary>
     public void Dispose() { }
 }
+
+/// <summary>Log-probabilities of a prompt's own tokens, for OpenAI's <c>echo</c> with <c>logprobs</c>.</summary>
+public static class PromptLogProbabilities
+{
+    /// <summary>For each token of <paramref name="ids"/> after the first, its log-probability given the tokens before
+    /// it and the <paramref name="top"/> most likely tokens there; entry 0 is null (nothing precedes it). The prompt must
+    /// fit the context. Runs on the calling thread (a scheduler's, through <see cref="ModelScheduler.TryRun"/>).</summary>
+    public static GeneratedToken?[] Of(Gpt gpt, ITokenizer tokenizer, IReadOnlyList<int> ids, int top)
+    {
+        var result = new GeneratedToken?[ids.Count];
+        if (ids.Count < 2) return result;
+        using var mode = EvalMode.Enter(gpt);
+        using var inference = inference_mode();
+        using var scope = NewDisposeScope();
+        var input = tensor(ids.Select(i => (long)i).ToArray(), [1, ids.Count], ScalarType.Int64);
+        var logProbs = gpt.forward(input)[0].to(ScalarType.Float32).log_softmax(-1);   // (T, V)
+        for (int t = 1; t < ids.Count; t++)
+        {
+            var row = logProbs[t - 1];                                                   // (V)
+            (int, float)[]? best = null;
+            if (top > 0)
+            {
+                var (values, indices) = row.topk(Math.Min(top, (int)row.shape[0]));
+                var v = values.data<float>().ToArray();
+                best = indices.data<long>().ToArray().Select((x, i) => ((int)x, v[i])).ToArray();
+            }
+            result[t] = new GeneratedToken(ids[t], tokenizer.Decode([ids[t]]), row[ids[t]].item<float>(), best);
+        }
+        return result;
+    }
+}
