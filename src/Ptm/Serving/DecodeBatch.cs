@@ -48,6 +48,7 @@ sealed class DecodeBatch(Gpt model) : IDisposable
     Tensor? positionColumns;               // (B, capacity) position id of each cache column, when rows are padded
     Tensor? realColumns;                   // (B, capacity) whether a cache column holds a real token, when padded
     int width;                             // cache columns in use
+    int cacheRows;                         // rows the cache was made for
 
     /// <summary>Live rows (joined or joining, not yet left).</summary>
     public int LiveRows => rows.Count(r => !r.Dead) + joining.Count;
@@ -68,8 +69,6 @@ sealed class DecodeBatch(Gpt model) : IDisposable
     /// <summary>Runs the model once and returns the choice of every live row (dead rows are left out).</summary>
     public IReadOnlyList<(BatchRow Row, RowChoice Choice)> Step()
     {
-        using var scope = NewDisposeScope();
-        using var mode = inference_mode();
         int live = rows.Count(r => !r.Dead);
         bool rebuild = cache is null || joining.Count > 0 || rows.Count - live > live || width >= cache.Capacity;
         foreach (var row in rows)
@@ -78,6 +77,9 @@ sealed class DecodeBatch(Gpt model) : IDisposable
                 row.Start = row.History.Count - context / 2;
                 rebuild = true;
             }
+        if (rebuild) Regroup();                                                   // outside the scope: the cache outlives the step
+        using var scope = NewDisposeScope();
+        using var mode = inference_mode();
         var logits = rebuild ? Rebuild() : Forward();                              // (B, V)
         if (logits.dtype != ScalarType.Float32) logits = logits.to(ScalarType.Float32);
         var result = new List<(BatchRow, RowChoice)>(rows.Count);
@@ -138,19 +140,29 @@ sealed class DecodeBatch(Gpt model) : IDisposable
         return model.NextTokenLogits(input, cache, positions, keyMask);
     }
 
-    /// <summary>Drops dead rows, admits joining ones and re-encodes every row's window into a fresh cache.</summary>
-    Tensor Rebuild()
+    /// <summary>Drops dead rows, admits joining ones and readies an empty cache with one row each.</summary>
+    void Regroup()
     {
         Rebuilds++;
         foreach (var r in rows.Where(r => r.Dead)) r.Dispose();
         rows.RemoveAll(r => r.Dead);
         rows.AddRange(joining);
         joining.Clear();
-        cache?.Dispose();
-        cache = model.NewCache(rows.Count);
+        if (cache is null || cacheRows != rows.Count)
+        {
+            cache?.Dispose();
+            cache = model.NewCache(rows.Count);
+            cacheRows = rows.Count;
+        }
+        cache.Reset();
         positionColumns?.Dispose();
         realColumns?.Dispose();
         positionColumns = realColumns = null;
+    }
+
+    /// <summary>Re-encodes every row's window into the (regrouped, emptied) cache.</summary>
+    Tensor Rebuild()
+    {
         var windows = rows.Select(r => r.History.Skip(r.Start).ToArray()).ToArray();
         width = windows.Max(w => w.Length);
         var ids = new long[rows.Count * width];
@@ -163,7 +175,7 @@ sealed class DecodeBatch(Gpt model) : IDisposable
         }
         var input = tensor(ids, [rows.Count, width], ScalarType.Int64, device);   // (B, width)
         if (!padded) return model.NextTokenLogits(input, cache);
-        int columns = cache.Capacity;
+        int columns = cache!.Capacity;
         var positions = new long[rows.Count * columns];
         var real = new bool[rows.Count * columns];
         for (int b = 0; b < rows.Count; b++)
