@@ -17,7 +17,8 @@ sealed class ServingMetrics
     {
         requests = meter.CreateCounter<long>("ptm.requests", description: "HTTP requests answered, by endpoint and status");
         tokens = meter.CreateCounter<long>("ptm.generated_tokens", description: "tokens generated");
-        firstToken = meter.CreateHistogram<double>("ptm.time_to_first_token", "s", "from a generation request's arrival to its first token");
+        firstToken = meter.CreateHistogram<double>("ptm.time_to_first_token", "s", "from a generation request's arrival to its first token",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] });
         meter.CreateObservableGauge("ptm.queue_length", () => models.Values.Select(m =>
             new Measurement<int>(m.Scheduler.QueueLength, new KeyValuePair<string, object?>("model", m.Name))), description: "requests waiting for a decode row");
         meter.CreateObservableGauge("ptm.active_requests", () => models.Values.Select(m =>
