@@ -20,6 +20,8 @@ public class SchedulerTests(ServingFixture f)
     public async Task ARequestJoinsARunningBatchAndLeavesWithoutWaiting()
     {
         using var scheduler = new ModelScheduler(f.Reference);
+        using var stopThrottle = new CancellationTokenSource();
+        var throttle = ServingFixture.Throttle(scheduler, stopThrottle.Token);   // so the short request surely joins mid-run
         // A long sampled request (checked to run all its tokens) and a short greedy one that joins while it runs.
         Assert.True(scheduler.TrySubmit(Request("light", 48, temperature: 1, seed: 3), default, out var longRun));
         var longText = ReadAll(longRun);
@@ -27,6 +29,9 @@ public class SchedulerTests(ServingFixture f)
         Assert.True(scheduler.TrySubmit(Request("And God said", 6), default, out var shortRun));
         string shortText = await ReadAll(shortRun);
         long stepsWhenShortEnded = scheduler.DecodeSteps;
+        await longText;
+        stopThrottle.Cancel();
+        await throttle;
         Assert.Equal(f.Reference.Generate("And God said", new GenerationOptions { Temperature = 0, MaxNewTokens = 6 }), shortText);
         Assert.Equal(f.Reference.Generate("light", new GenerationOptions { Temperature = 1, Seed = 3, MaxNewTokens = 48 }), await longText);
         Assert.Equal(48, longRun.CompletionTokens);
@@ -39,6 +44,8 @@ public class SchedulerTests(ServingFixture f)
     public async Task CancellationFreesTheRowWithinOneDecodeStep()
     {
         using var scheduler = new ModelScheduler(f.Reference);
+        using var stopThrottle = new CancellationTokenSource();
+        var throttle = ServingFixture.Throttle(scheduler, stopThrottle.Token);   // so the cancellation surely lands mid-run
         using var cancel = new CancellationTokenSource();
         Assert.True(scheduler.TrySubmit(Request("light", 64, temperature: 1, seed: 3), cancel.Token, out var stream));
         await using var tokens = stream.ReadAllAsync().GetAsyncEnumerator();
@@ -49,6 +56,8 @@ public class SchedulerTests(ServingFixture f)
         for (int i = 0; i < 500 && scheduler.ActiveRequests > 0; i++) await Task.Delay(5);
         Assert.Equal(0, scheduler.ActiveRequests);
         Assert.True(scheduler.DecodeSteps <= at + 1, $"{scheduler.DecodeSteps - at} steps ran after the cancellation");
+        stopThrottle.Cancel();
+        await throttle;
         // The scheduler goes on serving.
         Assert.True(scheduler.TrySubmit(Request("light", 3), default, out var next));
         Assert.Equal(f.Reference.Generate("light", new GenerationOptions { Temperature = 0, MaxNewTokens = 3 }), await ReadAll(next));

@@ -92,6 +92,18 @@ public sealed class ServingFixture : IAsyncLifetime
         try { Directory.Delete(Root, true); } catch (IOException) { }
     }
 
+    /// <summary>
+    /// Slows <paramref name="scheduler"/>'s decoding to about one step per 10 ms until <paramref name="stop"/> is
+    /// cancelled: it keeps a job that sleeps 10 ms in the queue, and the scheduler runs one job between decode steps.
+    /// The scheduler does not wait for readers, so without it a tiny model finishes long before a client can react.
+    /// </summary>
+    public static async Task Throttle(ModelScheduler scheduler, CancellationToken stop)
+    {
+        while (!stop.IsCancellationRequested)
+            if (scheduler.TryRun(_ => { Thread.Sleep(10); return 0; }, out var job)) await job;
+            else await Task.Delay(10);
+    }
+
     /// <summary>POSTs <paramref name="json"/> and returns the status and the parsed body.</summary>
     public static async Task<(int Status, JsonElement Body, HttpResponseMessage Response)> Post(HttpClient http, string path, string json)
     {
