@@ -66,6 +66,7 @@ public sealed class CompletionStream
     internal readonly CompletionRequest Request;
     internal BatchRow? Row;
     internal int Generated;
+    internal CancellationTokenRegistration Wakeup;
     readonly TaskCompletionSource<string> finish = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     internal CompletionStream(CompletionRequest request, int[] promptIds, TokenTextStream text, CancellationToken cancellation)
@@ -92,11 +93,13 @@ public sealed class CompletionStream
 
     internal void Complete(string reason)
     {
+        Wakeup.Dispose();
         if (finish.TrySetResult(reason)) Channel.Writer.TryComplete();
     }
 
     internal void Fail(Exception error)
     {
+        Wakeup.Dispose();
         bool set = error is OperationCanceledException ? finish.TrySetCanceled(Cancellation) : finish.TrySetException(error);
         if (set) Channel.Writer.TryComplete(error);
     }
@@ -172,8 +175,9 @@ public sealed class ModelScheduler : IDisposable
         int[] ids = EncodePrompt(request.Prompt, gpt);
         stream = new CompletionStream(request, ids, new TokenTextStream(model.Tokenizer, request.Options.Stop), cancellation);
         if (!TryEnqueue()) return false;
+        // A cancelled request waiting in the queue is dropped at once, not when the scheduler next wakes.
+        if (cancellation.CanBeCanceled) stream.Wakeup = cancellation.Register(Wake);
         waiting.Enqueue(stream);
-        if (cancellation.CanBeCanceled) cancellation.Register(() => wake.Release());
         wake.Release();
         return true;
     }
@@ -196,6 +200,12 @@ public sealed class ModelScheduler : IDisposable
         }, e => done.TrySetException(e)));
         wake.Release();
         return true;
+    }
+
+    void Wake()
+    {
+        try { wake.Release(); }
+        catch (ObjectDisposedException) { }
     }
 
     bool TryEnqueue()
