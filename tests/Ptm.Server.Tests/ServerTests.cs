@@ -103,10 +103,11 @@ public class ServerTests(ServingFixture f)
     [Fact]
     public async Task ConcurrentRequestsShareDecodeStepsAndMatchOneAtATime()
     {
-        var alone = Prompts.Select(p => f.Reference.Generate(p, Greedy(30))).ToArray();
+        // 60 new tokens slide each row's 48-token window once, at its own step, inside the shared batch.
+        var alone = Prompts.Select(p => f.Reference.Generate(p, Greedy(60))).ToArray();
         var scheduler = f.Server.Models["gpt"].Scheduler;
         long before = scheduler.DecodeSteps, tokensBefore = scheduler.GeneratedTokens;
-        var answers = await Task.WhenAll(Prompts.Select(p => f.Post("/v1/completions", new { model = "gpt", prompt = p, max_tokens = 30, temperature = 0 })));
+        var answers = await Task.WhenAll(Prompts.Select(p => f.Post("/v1/completions", new { model = "gpt", prompt = p, max_tokens = 60, temperature = 0 })));
         long steps = scheduler.DecodeSteps - before, tokens = scheduler.GeneratedTokens - tokensBefore;
         Assert.Equal(alone, answers.Select(a => a.Body.GetProperty("choices")[0].GetProperty("text").GetString()).ToArray());
         Assert.Equal(answers.Sum(a => a.Body.GetProperty("usage").GetProperty("completion_tokens").GetInt32()), tokens);
@@ -270,7 +271,8 @@ public class ServerTests(ServingFixture f)
             Assert.Equal(tokens, full.CompletionTokens);
         }
         await using var server = await PtmServer.StartAsync(f.Options() with { Models = [new ServedModelSpec("plain", f.PlainDir)], MaxTokens = tokens });
-        using var http = new HttpClient { BaseAddress = server.Address };
+        // No draining of the unread response on dispose: the connection closes at once.
+        using var http = new HttpClient(new SocketsHttpHandler { MaxResponseDrainSize = 0 }) { BaseAddress = server.Address };
         var scheduler = server.Models["plain"].Scheduler;
         using var stopThrottle = new CancellationTokenSource();
         var throttle = ServingFixture.Throttle(scheduler, stopThrottle.Token);

@@ -93,15 +93,19 @@ public sealed class ServingFixture : IAsyncLifetime
     }
 
     /// <summary>
-    /// Slows <paramref name="scheduler"/>'s decoding to about one step per 10 ms until <paramref name="stop"/> is
-    /// cancelled: it keeps a job that sleeps 10 ms in the queue, and the scheduler runs one job between decode steps.
-    /// The scheduler does not wait for readers, so without it a tiny model finishes long before a client can react.
+    /// Slows <paramref name="scheduler"/>'s decoding to one step per 10 ms or more until <paramref name="stop"/> is
+    /// cancelled: the scheduler runs one queued job before each decode step, and each of these jobs sleeps 10 ms and
+    /// queues the next. The scheduler does not wait for readers, so without it a tiny model finishes long before a
+    /// client can react.
     /// </summary>
-    public static async Task Throttle(ModelScheduler scheduler, CancellationToken stop)
+    public static Task Throttle(ModelScheduler scheduler, CancellationToken stop)
     {
-        while (!stop.IsCancellationRequested)
-            if (scheduler.TryRun(_ => { Thread.Sleep(10); return 0; }, out var job)) await job;
-            else await Task.Delay(10);
+        void Next()
+        {
+            if (!stop.IsCancellationRequested) scheduler.TryRun(_ => { Thread.Sleep(10); Next(); return 0; }, out _);
+        }
+        Next();
+        return Task.CompletedTask;
     }
 
     /// <summary>POSTs <paramref name="json"/> and returns the status and the parsed body.</summary>

@@ -79,6 +79,12 @@ public sealed class LayerKvCache : IDisposable
         return (keys.narrow(2, 0, past + t), values.narrow(2, 0, past + t));
     }
 
+    /// <summary>The whole key buffer (B, nh, capacity, hs), for copying rows between caches (a serving batch regrouping).</summary>
+    internal Tensor Keys => keys;
+
+    /// <summary>The whole value buffer (B, nh, capacity, hs).</summary>
+    internal Tensor Values => values;
+
     /// <summary>Positions filled before the current forward pass (the cache's <see cref="KvCache.Length"/>).</summary>
     public long Past => owner.Length;
 

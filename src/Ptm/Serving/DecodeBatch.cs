@@ -6,8 +6,8 @@ using static TorchSharp.torch;
 namespace Ptm.Serving;
 
 /// <summary>
-/// One request's row in a <see cref="DecodeBatch"/>: its tokens so far, its window start and its own sampling state
-/// (options, random stream, seen-token mask for the repetition penalty).
+/// One request's row in a <see cref="DecodeBatch"/>: its tokens so far, its window start, where its window sits in the
+/// batch's cache, and its own sampling state (options, random stream, seen-token mask for the repetition penalty).
 /// </summary>
 sealed class BatchRow(int[] prompt, GenerationOptions options, int logProbs) : IDisposable
 {
@@ -16,8 +16,9 @@ sealed class BatchRow(int[] prompt, GenerationOptions options, int logProbs) : I
     public readonly int LogProbs = logProbs;
     public readonly torch.Generator Rng = new((ulong)options.Seed);
     public int Start;                      // history index held at the row's first window position
+    public int Pad;                        // first cache column of the row's window (rows end at the same column)
     public Tensor? Seen;                   // (1, V) bool, only with a repetition penalty
-    public bool Dead;                      // left the batch; computed until the next rebuild, its output ignored
+    public bool Dead;                      // left the batch; fed until the next regrouping, its output ignored
 
     public void Dispose()
     {
@@ -30,81 +31,112 @@ sealed class BatchRow(int[] prompt, GenerationOptions options, int logProbs) : I
 readonly record struct RowChoice(int Id, float LogProbability, (int Id, float LogProbability)[]? Top);
 
 /// <summary>
-/// The decode batch under a <see cref="ModelScheduler"/>: rows join and leave between steps. Rows of different
-/// lengths are left-padded, with per-row position ids and a key mask, so a row decodes as it would alone (as in
-/// <see cref="BatchDecoder"/>). A step is one forward pass over the pending token of every row, written into the KV
-/// cache in place. The cache is rebuilt (every row's window re-encoded) when rows joined, when a row's window slides
-/// (exactly where a lone row's would), when the cache is full, or when departed rows outnumber the live ones; a row
-/// that leaves otherwise stays in the batch as a dead row until then, so leaving never costs a re-encoding.
-/// Every method runs on the scheduler's thread.
+/// The decode batch under a <see cref="ModelScheduler"/>: rows join and leave between steps. The rows' windows sit in
+/// one KV cache, right-aligned (left-padded) with per-row position ids and a key mask, so a row decodes as it would
+/// alone (as in <see cref="BatchDecoder"/>). A step is one forward pass over the pending token of every row in the
+/// cache, written in place. A new row, and a row whose window slides (at the token where a lone row's would), is
+/// encoded alone into a one-row cache, exactly as a lone generation starts; its keys and values are then copied into
+/// a regrouped batch cache beside the others', which costs copies, not a re-encoding of the running rows. A row that
+/// leaves stays in the cache, unread, until the next regrouping (when rows join, or departed rows outnumber live
+/// ones, or the cache is full). Every method runs on the scheduler's thread.
 /// </summary>
 sealed class DecodeBatch(Gpt model) : IDisposable
 {
     readonly int context = model.Config.NPositions;
     readonly Device device = model.parameters().First().device;
-    readonly List<BatchRow> rows = [];
+    List<BatchRow> rows = [];              // the rows in the cache, in cache order (dead ones included)
     readonly List<BatchRow> joining = [];
     KvCache? cache;
     Tensor? positionColumns;               // (B, capacity) position id of each cache column, when rows are padded
     Tensor? realColumns;                   // (B, capacity) whether a cache column holds a real token, when padded
     int width;                             // cache columns in use
-    int cacheRows;                         // rows the cache was made for
 
     /// <summary>Live rows (joined or joining, not yet left).</summary>
     public int LiveRows => rows.Count(r => !r.Dead) + joining.Count;
 
-    /// <summary>Forward passes that re-encoded every row's window (joins, slides, compaction).</summary>
-    public long Rebuilds { get; private set; }
+    /// <summary>Times the batch cache was regrouped (rows joined, windows slid, departed rows dropped).</summary>
+    public long Regroupings { get; private set; }
 
     /// <summary>Adds a row; it takes part from the next step.</summary>
     public void Join(BatchRow row) => joining.Add(row);
 
-    /// <summary>Marks a row as gone: it stops counting at once and is dropped at the next rebuild.</summary>
+    /// <summary>Marks a row as gone: it stops counting at once and is dropped at the next regrouping.</summary>
     public void Leave(BatchRow row)
     {
         if (joining.Remove(row)) { row.Dispose(); return; }
         row.Dead = true;
     }
 
-    /// <summary>Runs the model once and returns the choice of every live row (dead rows are left out).</summary>
+    /// <summary>Advances every live row by one token and returns their choices (dead rows are left out).</summary>
     public IReadOnlyList<(BatchRow Row, RowChoice Choice)> Step()
     {
-        int live = rows.Count(r => !r.Dead);
-        bool rebuild = cache is null || joining.Count > 0 || rows.Count - live > live || width >= cache.Capacity;
+        // Rows encoded alone this step: new ones, and those whose window outgrew the context (restarting from their
+        // last half context, as a lone row does).
+        var encode = new List<BatchRow>(joining);
+        joining.Clear();
         foreach (var row in rows)
             if (!row.Dead && row.History.Count - row.Start > context)
             {
                 row.Start = row.History.Count - context / 2;
-                rebuild = true;
+                encode.Add(row);
             }
-        if (rebuild) Regroup();                                                   // outside the scope: the cache outlives the step
-        using var scope = NewDisposeScope();
-        using var mode = inference_mode();
-        var logits = rebuild ? Rebuild() : Forward();                              // (B, V)
-        if (logits.dtype != ScalarType.Float32) logits = logits.to(ScalarType.Float32);
-        var result = new List<(BatchRow, RowChoice)>(rows.Count);
-        long[]? greedy = null;
-        for (int b = 0; b < rows.Count; b++)
+        var stable = rows.Where(r => !r.Dead && !encode.Contains(r)).ToList();
+        if (cache is not null && width >= cache.Capacity) Regroup(stable, []);    // no room for another column
+        var result = new List<(BatchRow, RowChoice)>(stable.Count + encode.Count);
+        if (stable.Count > 0)
         {
-            var row = rows[b];
-            if (row.Dead) continue;
-            var rowLogits = logits.narrow(0, b, 1);                                // (1, V)
-            int id;
-            if (row.Options.Temperature == 0 && row.Options.RepetitionPenalty == 1.0)
+            using var scope = NewDisposeScope();
+            using var mode = inference_mode();
+            var logits = Forward();                                                // (B, V)
+            var inCache = rows.Select((r, b) => (r, b)).ToDictionary(x => x.r, x => x.b);
+            long[]? greedy = null;
+            foreach (var row in stable)
+                result.Add((row, Choose(row, logits.narrow(0, inCache[row], 1), ref greedy, logits, inCache[row])));
+        }
+        var fresh = new List<(BatchRow Row, KvCache Cache)>(encode.Count);
+        try
+        {
+            foreach (var row in encode)
             {
-                greedy ??= logits.argmax(-1).data<long>().ToArray();
-                id = (int)greedy[b];
+                int[] window = row.History.Skip(row.Start).ToArray();
+                var alone = model.NewCache(1);                                     // outside the scope: it outlives the step
+                fresh.Add((row, alone));
+                using var scope = NewDisposeScope();
+                using var mode = inference_mode();
+                var input = tensor(window.Select(i => (long)i).ToArray(), [1, window.Length], ScalarType.Int64, device);
+                var logits = model.NextTokenLogits(input, alone);                // (1, V)
+                long[]? greedy = null;
+                result.Add((row, Choose(row, logits, ref greedy, logits, 0)));
             }
-            else
-            {
-                if (row.Options.RepetitionPenalty != 1.0) row.Seen ??= SeenMask(row).DetachFromDisposeScope();
-                id = (int)LogitsProcessing.Choose(rowLogits, row.Options, row.Seen, row.Rng).item<long>();
-            }
-            row.History.Add(id);
-            if (row.Seen is not null) row.Seen[0, id] = true;
-            result.Add((row, row.LogProbs >= 0 ? WithLogProbs(rowLogits, id, row.LogProbs) : new RowChoice(id, float.NaN, null)));
+            int dead = rows.Count - stable.Count;
+            if (fresh.Count > 0 || dead > stable.Count) Regroup(stable, fresh);
+        }
+        finally
+        {
+            foreach (var (_, c) in fresh) c.Dispose();
         }
         return result;
+    }
+
+    /// <summary>The next id of <paramref name="row"/> from its logits (1, V); greedy rows share one argmax over
+    /// <paramref name="all"/> (B, V).</summary>
+    RowChoice Choose(BatchRow row, Tensor rowLogits, ref long[]? greedy, Tensor all, int index)
+    {
+        if (rowLogits.dtype != ScalarType.Float32) rowLogits = rowLogits.to(ScalarType.Float32);
+        int id;
+        if (row.Options.Temperature == 0 && row.Options.RepetitionPenalty == 1.0)
+        {
+            greedy ??= all.argmax(-1).data<long>().ToArray();
+            id = (int)greedy[index];
+        }
+        else
+        {
+            if (row.Options.RepetitionPenalty != 1.0) row.Seen ??= SeenMask(row).DetachFromDisposeScope();
+            id = (int)LogitsProcessing.Choose(rowLogits, row.Options, row.Seen, row.Rng).item<long>();
+        }
+        row.History.Add(id);
+        if (row.Seen is not null) row.Seen[0, id] = true;
+        return row.LogProbs >= 0 ? WithLogProbs(rowLogits, id, row.LogProbs) : new RowChoice(id, float.NaN, null);
     }
 
     static RowChoice WithLogProbs(Tensor rowLogits, int id, int top)
@@ -140,56 +172,59 @@ sealed class DecodeBatch(Gpt model) : IDisposable
         return model.NextTokenLogits(input, cache, positions, keyMask);
     }
 
-    /// <summary>Drops dead rows, admits joining ones and readies an empty cache with one row each.</summary>
-    void Regroup()
+    /// <summary>
+    /// A new batch cache holding <paramref name="keep"/>'s windows (from the current cache) and <paramref name="fresh"/>'s
+    /// (from their one-row caches), right-aligned at the longest; every other row (departed, or re-encoded into
+    /// <paramref name="fresh"/>) leaves the cache. Only copies: nothing is recomputed.
+    /// </summary>
+    void Regroup(List<BatchRow> keep, List<(BatchRow Row, KvCache Cache)> fresh)
     {
-        Rebuilds++;
-        foreach (var r in rows.Where(r => r.Dead)) r.Dispose();
-        rows.RemoveAll(r => r.Dead);
-        rows.AddRange(joining);
-        joining.Clear();
-        if (cache is null || cacheRows != rows.Count)
+        Regroupings++;
+        var lengths = keep.Select(r => width - r.Pad).Concat(fresh.Select(f => f.Cache.Length)).ToArray();
+        var next = lengths.Length == 0 ? null : model.NewCache(lengths.Length);
+        int newWidth = lengths.Length == 0 ? 0 : lengths.Max();
+        if (next is not null)
         {
-            cache?.Dispose();
-            cache = model.NewCache(rows.Count);
-            cacheRows = rows.Count;
-        }
-        cache.Reset();
-        positionColumns?.Dispose();
-        realColumns?.Dispose();
-        positionColumns = realColumns = null;
-    }
-
-    /// <summary>Re-encodes every row's window into the (regrouped, emptied) cache.</summary>
-    Tensor Rebuild()
-    {
-        var windows = rows.Select(r => r.History.Skip(r.Start).ToArray()).ToArray();
-        width = windows.Max(w => w.Length);
-        var ids = new long[rows.Count * width];
-        bool padded = false;
-        for (int b = 0; b < rows.Count; b++)
-        {
-            int pad = width - windows[b].Length;
-            padded |= pad > 0;
-            for (int j = 0; j < windows[b].Length; j++) ids[b * width + pad + j] = windows[b][j]; // padding keeps id 0, masked out
-        }
-        var input = tensor(ids, [rows.Count, width], ScalarType.Int64, device);   // (B, width)
-        if (!padded) return model.NextTokenLogits(input, cache);
-        int columns = cache!.Capacity;
-        var positions = new long[rows.Count * columns];
-        var real = new bool[rows.Count * columns];
-        for (int b = 0; b < rows.Count; b++)
-        {
-            int pad = width - windows[b].Length;
-            for (int c = 0; c < columns; c++)
+            using var scope = NewDisposeScope();
+            using var grad = no_grad();
+            var oldIndex = rows.Select((r, b) => (r, b)).ToDictionary(x => x.r, x => x.b);
+            for (int layer = 0; layer < model.Config.NLayer; layer++)
             {
-                positions[b * columns + c] = Math.Max(0, c - pad);
-                real[b * columns + c] = c >= pad;
+                var target = next[layer];
+                for (int i = 0; i < lengths.Length; i++)
+                {
+                    int length = lengths[i];
+                    var (keys, values) = i < keep.Count
+                        ? (cache![layer].Keys.narrow(0, oldIndex[keep[i]], 1).narrow(2, keep[i].Pad, length),
+                           cache[layer].Values.narrow(0, oldIndex[keep[i]], 1).narrow(2, keep[i].Pad, length))
+                        : (fresh[i - keep.Count].Cache[layer].Keys.narrow(2, 0, length), fresh[i - keep.Count].Cache[layer].Values.narrow(2, 0, length));
+                    target.Keys.narrow(0, i, 1).narrow(2, newWidth - length, length).copy_(keys);
+                    target.Values.narrow(0, i, 1).narrow(2, newWidth - length, length).copy_(values);
+                }
             }
+            next.Advance(newWidth);
         }
-        positionColumns = tensor(positions, [rows.Count, columns], ScalarType.Int64, device).DetachFromDisposeScope();
-        realColumns = tensor(real, [rows.Count, columns], ScalarType.Bool, device).DetachFromDisposeScope();
-        return model.NextTokenLogits(input, cache, positionColumns.narrow(1, 0, width), realColumns.narrow(1, 0, width));
+        var newRows = keep.Concat(fresh.Select(f => f.Row)).ToList();
+        foreach (var r in rows.Where(r => r.Dead && !newRows.Contains(r))) r.Dispose();   // a sliding row is re-encoded, not gone
+        FreeTensors();
+        rows = newRows;
+        cache = next;
+        width = newWidth;
+        for (int i = 0; i < rows.Count; i++) rows[i].Pad = newWidth - lengths[i];
+        if (rows.Any(r => r.Pad > 0))
+        {
+            int columns = cache!.Capacity;
+            var positions = new long[rows.Count * columns];
+            var real = new bool[rows.Count * columns];
+            for (int b = 0; b < rows.Count; b++)
+                for (int c = 0; c < columns; c++)
+                {
+                    positions[b * columns + c] = Math.Max(0, c - rows[b].Pad);
+                    real[b * columns + c] = c >= rows[b].Pad;
+                }
+            positionColumns = tensor(positions, [rows.Count, columns], ScalarType.Int64, device);
+            realColumns = tensor(real, [rows.Count, columns], ScalarType.Bool, device);
+        }
     }
 
     /// <summary>Forgets every row (after a failed step) and frees the cache; the next step starts afresh.</summary>
