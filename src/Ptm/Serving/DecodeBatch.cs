@@ -200,6 +200,13 @@ sealed class DecodeBatch(Gpt model) : IDisposable
                         : (fresh[i - keep.Count].Cache[layer].Keys.narrow(2, 0, length), fresh[i - keep.Count].Cache[layer].Values.narrow(2, 0, length));
                     target.Keys.narrow(0, i, 1).narrow(2, newWidth - length, length).copy_(keys);
                     target.Values.narrow(0, i, 1).narrow(2, newWidth - length, length).copy_(values);
+                    if (newWidth > length)
+                    {
+                        // Padding columns are masked out, but the buffer is uninitialised: a NaN there would still
+                        // reach the output through its zero attention weight (0 · NaN), so they are zeroed.
+                        target.Keys.narrow(0, i, 1).narrow(2, 0, newWidth - length).zero_();
+                        target.Values.narrow(0, i, 1).narrow(2, 0, newWidth - length).zero_();
+                    }
                 }
             }
             next.Advance(newWidth);
