@@ -25,6 +25,7 @@ public static class Program
         root.Subcommands.Add(HfCommands.CreateConvert());
         root.Subcommands.Add(HfCommands.CreateExport());
         root.Subcommands.Add(HfCommands.CreateInspect());
+        root.Subcommands.Add(ServeCommand.Create());
         return root.Parse(args).Invoke();
     }
 }

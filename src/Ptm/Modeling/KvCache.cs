@@ -137,6 +137,11 @@ public sealed class LayerKvCache : IDisposable
             values.narrow(2, 0, length).copy_(source.values.narrow(0, 0, 1).narrow(2, 0, length));
         }
     }
+    /// <summary>The whole key buffer (B, nh, capacity, hs), for copying rows between caches (a serving batch regrouping).</summary>
+    internal Tensor Keys => keys;
+
+    /// <summary>The whole value buffer (B, nh, capacity, hs).</summary>
+    internal Tensor Values => values;
 
     /// <summary>Positions filled before the current forward pass (the cache's <see cref="KvCache.Length"/>).</summary>
     public long Past => owner.Length;
