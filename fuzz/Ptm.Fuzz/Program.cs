@@ -9,9 +9,11 @@ using static TorchSharp.torch;
 // Ptm.Fuzz TARGET          run under afl-fuzz (fuzz/run.sh): one input per iteration from AFL's shared memory
 // Ptm.Fuzz seeds DIR       write each target's seed corpus, made from the repo's real files, into DIR/TARGET/
 // Ptm.Fuzz replay TARGET FILE...   run inputs once, in process, printing what each did (for triage)
-if (args.Length == 0 || (args[0] != "seeds" && args[0] != "replay" && !FuzzTargets.All.ContainsKey(args[0])))
+// Ptm.Fuzz hostile [NAME]  the hostile-size cases (HostileInputs), each in a fresh process: refusal and peak memory
+// (replay and hostile need the uninstrumented build, fuzz/Ptm.Fuzz/bin/Release)
+if (args.Length == 0 || (args[0] is not ("seeds" or "replay" or "hostile") && !FuzzTargets.All.ContainsKey(args[0])))
 {
-    Console.Error.WriteLine($"usage: Ptm.Fuzz TARGET | seeds DIR | replay TARGET FILE...; targets: {string.Join(", ", FuzzTargets.All.Keys)}");
+    Console.Error.WriteLine($"usage: Ptm.Fuzz TARGET | seeds DIR | replay TARGET FILE... | hostile [NAME]; targets: {string.Join(", ", FuzzTargets.All.Keys)}");
     return 2;
 }
 string scratch = Path.Combine(Path.GetTempPath(), $"ptm-fuzz-{Environment.ProcessId}");
@@ -22,6 +24,27 @@ try
         case "seeds":
             Seeds.Write(args[1]);
             return 0;
+        case "hostile" when args.Length == 1:
+            foreach (var c in HostileInputs.All)
+            {
+                var child = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(Environment.ProcessPath!)
+                {
+                    ArgumentList = { typeof(Seeds).Assembly.Location, "hostile", c.Name },
+                    RedirectStandardOutput = true,
+                })!;
+                string line = child.StandardOutput.ReadToEnd().Trim();
+                child.WaitForExit();
+                Console.WriteLine(line.Length > 0 ? line : $"{c.Name}: child exited with {child.ExitCode}");
+            }
+            return 0;
+        case "hostile":
+        {
+            var c = HostileInputs.All.Single(h => h.Name == args[1]);
+            Directory.CreateDirectory(scratch);
+            var (message, peak) = HostileInputs.Measure(c, scratch);
+            Console.WriteLine($"{c.Name}\tpeak +{peak:F1} MiB\t{(message is null ? "NOT REFUSED" : message.Contains(c.Expected) ? "refused" : "refused, unexpected message")}: {message}");
+            return 0;
+        }
         case "replay":
             foreach (string file in args.Skip(2))
             {

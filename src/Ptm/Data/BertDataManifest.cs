@@ -70,6 +70,10 @@ public sealed record BertDataManifest(
             throw new InvalidInputException($"{path}: format version {manifest.FormatVersion} is not supported (expected {CurrentFormatVersion})");
         if (DataManifest.DtypeSize(manifest.Dtype) is null)
             throw new InvalidInputException($"{path}: dtype '{manifest.Dtype}' is not supported");
+        // The record layout is computed from these; out-of-range values would overflow it or the mask count byte.
+        manifest.Options.Validate();
+        if (manifest.MaskSlots is < 0 or > byte.MaxValue)
+            throw new InvalidInputException($"{path}: maskSlots {manifest.MaskSlots} is outside [0, {byte.MaxValue}]");
         if (manifest.Record.Size != manifest.RecordSize)
             throw new InvalidInputException($"{path}: record size {manifest.RecordSize} does not match the options (expected {manifest.Record.Size})");
         foreach (var (name, split) in manifest.Splits)

@@ -20,6 +20,10 @@ public static class JsonFiles
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     };
 
+    /// <summary>Parsing options that refuse a property repeated in one object: readers that build a JsonObject
+    /// (config.json, run configs, tokenizer files) would otherwise fail on it, and which value counts is ambiguous.</summary>
+    public static readonly JsonDocumentOptions Strict = new() { AllowDuplicateProperties = false };
+
     /// <summary>The root object of the JSON file at <paramref name="path"/>.</summary>
     /// <exception cref="InvalidInputException">The file is missing, unreadable, not JSON, or its root is not an object; the message names the file.</exception>
     public static JsonElement ReadObject(string path)
@@ -29,7 +33,7 @@ public static class JsonFiles
         try { text = File.ReadAllText(path); }
         catch (IOException e) { throw new InvalidInputException($"{path}: cannot read ({e.Message})"); }
         JsonElement root;
-        try { root = JsonDocument.Parse(text).RootElement.Clone(); }
+        try { root = JsonDocument.Parse(text, Strict).RootElement.Clone(); }
         catch (JsonException e) { throw new InvalidInputException($"{path}: not valid JSON ({FirstLine(e.Message)})"); }
         if (root.ValueKind != JsonValueKind.Object) throw new InvalidInputException($"{path}: expected a JSON object at the top level");
         return root;
