@@ -35,7 +35,7 @@ mkdir -p "$findings"
 echo "fuzzing $target for $seconds s (log: $findings/afl.log)"
 AFL_SKIP_BIN_CHECK=1 AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_UI=1 \
 AFL_FORKSRV_INIT_TMOUT=120000 AFL_NO_AFFINITY=1 \
-  afl-fuzz -i "$out/seeds/$target" -o "$findings" -t 10000 -m none -V "$seconds" -- \
+  afl-fuzz -i "$out/seeds/$target" -o "$findings" -t 10000 -m none -V "$seconds" -x "$here/dict/json.dict" -- \
   dotnet "$bin/Ptm.Fuzz.dll" "$target" >"$findings/afl.log" 2>&1 || { tail -30 "$findings/afl.log" >&2; exit 1; }
 
 stats=$findings/default/fuzzer_stats

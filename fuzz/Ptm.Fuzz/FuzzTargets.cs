@@ -68,9 +68,13 @@ public static class FuzzTargets
             if (cut < 0 || part == t.Files.Length) break;
             input = input[(cut + Separator.Length)..];
         }
+        LastRefusal = null;
         try { t.Run(scratch); }
-        catch (InvalidInputException) { }
+        catch (InvalidInputException e) { LastRefusal = e.Message; }
     }
+
+    /// <summary>The message of the refusal that ended the last <see cref="Run"/> early, or null (for triage).</summary>
+    [ThreadStatic] public static string? LastRefusal;
 
     static void SafeTensors(string path)
     {

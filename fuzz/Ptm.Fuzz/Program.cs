@@ -51,7 +51,7 @@ try
                 try
                 {
                     FuzzTargets.Run(args[1], File.ReadAllBytes(file), scratch);
-                    Console.WriteLine($"{file}: ok");
+                    Console.WriteLine($"{file}: {(FuzzTargets.LastRefusal is { } refusal ? "refused: " + refusal : "loaded")}");
                 }
                 catch (Exception e)
                 {

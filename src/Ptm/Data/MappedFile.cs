@@ -46,8 +46,8 @@ internal sealed unsafe class MappedFile : IDisposable
         long actual = new FileInfo(path).Length;
         // count and recordBytes come from the manifest: a hostile count must not wrap the product round to the
         // file's real size (the mapping would then be read far past its end).
-        if (recordBytes <= 0 || count < 0 || count > actual / recordBytes)
-            throw new InvalidInputException($"{path}: {count} {unit} (per {manifestPath}) do not fit the file's {actual} bytes");
+        if (recordBytes <= 0 || count < 0 || count > long.MaxValue / recordBytes)
+            throw new InvalidInputException($"{path}: {count} {unit} (per {manifestPath}) is not a possible size (the file has {actual} bytes)");
         long expected = count * recordBytes;
         if (actual != expected)
             throw new InvalidInputException($"{path}: expected {expected} bytes ({count} {unit}, per {manifestPath}) but the file has {actual} bytes");
