@@ -43,7 +43,8 @@ public class FuzzFindingsTests
         // Was: InvalidOperationException ("Cannot transcode invalid UTF-8 JSON text") when a tensor name was read.
         using var dir = new TempDirectory();
         string path = dir.File("model.safetensors.index.json");
-        File.WriteAllBytes(path, [.. """{"weight_map": {"a"""u8, 0xC3, 0x28, .. """": "x.safetensors"}}"""u8]);
+        byte[] before = Encoding.UTF8.GetBytes("{\"weight_map\": {\"a"), after = Encoding.UTF8.GetBytes("\": \"x.safetensors\"}}");
+        File.WriteAllBytes(path, [.. before, 0xC3, 0x28, .. after]);
         var e = Assert.Throws<InvalidInputException>(() => SafeTensorsIndex.Open(path));
         Assert.Equal($"{path}: not valid UTF-8", e.Message);
     }
