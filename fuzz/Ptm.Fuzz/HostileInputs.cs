@@ -21,9 +21,10 @@ public static class HostileInputs
     /// <summary>A hostile input.</summary>
     /// <param name="Name">Short name used in docs/fuzzing.md and by `Ptm.Fuzz hostile NAME`.</param>
     /// <param name="Claim">What the input claims, in words.</param>
-    /// <param name="Expected">A part of the refusal's message.</param>
+    /// <param name="Expected">A part of the refusal's message; null for an input that must be accepted with bounded
+    /// memory (a tokenizer encodes whole corpora, so 10⁷ characters are work, not an attack).</param>
     /// <param name="Prepare">Writes the input into the folder it is given and returns the call that must refuse it.</param>
-    public sealed record Case(string Name, string Claim, string Expected, Func<string, Action> Prepare);
+    public sealed record Case(string Name, string Claim, string? Expected, Func<string, Action> Prepare);
 
     /// <summary>Bytes of the sparse task and vocabulary files.</summary>
     public const long TwoGiB = 2L << 30, OneGiB = 1L << 30;
@@ -81,6 +82,17 @@ public static class HostileInputs
                     try { new TextGenerator(model, tokenizer).GenerateText(prompt, new GenerationOptions { MaxNewTokens = 1 }); }
                     finally { model.Dispose(); }
                 };
+            }),
+        new("encode-1e7-chars", "10^7 characters of KJV text to GPT-2's byte-level BPE Encode (accepted)", null,
+            dir =>
+            {
+                string fixtures = Path.Combine(FuzzTargets.RepoRoot(), "tests", "Ptm.Tests", "fixtures", "gpt2");
+                var tokenizer = ByteLevelBpeTokenizer.Load(fixtures);
+                string kjv = File.ReadAllText(Path.Combine(FuzzTargets.RepoRoot(), "data", "kjv", "train.txt"));
+                var text = new StringBuilder(10_000_000);
+                while (text.Length < 10_000_000) text.Append(kjv, 0, Math.Min(kjv.Length, 10_000_000 - text.Length));
+                string prompt = text.ToString();
+                return () => _ = tokenizer.Encode(prompt);
             }),
     ];
 

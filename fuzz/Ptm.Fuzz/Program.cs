@@ -42,7 +42,14 @@ try
             var c = HostileInputs.All.Single(h => h.Name == args[1]);
             Directory.CreateDirectory(scratch);
             var (message, peak) = HostileInputs.Measure(c, scratch);
-            Console.WriteLine($"{c.Name}\tpeak +{peak:F1} MiB\t{(message is null ? "NOT REFUSED" : message.Contains(c.Expected) ? "refused" : "refused, unexpected message")}: {message}");
+            string verdict = (c.Expected, message) switch
+            {
+                (null, null) => "accepted",
+                (null, _) => "REFUSED",
+                (_, null) => "NOT REFUSED",
+                _ => message.Contains(c.Expected) ? "refused" : "refused, unexpected message",
+            };
+            Console.WriteLine($"{c.Name}\tpeak +{peak:F1} MiB\t{verdict}: {message}");
             return 0;
         }
         case "replay":

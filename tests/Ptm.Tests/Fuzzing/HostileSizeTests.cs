@@ -7,7 +7,8 @@ namespace Ptm.Tests.Fuzzing;
 /// Hostile sizes (<see cref="HostileInputs"/>): a 10¹²-element header, an overflowing shape, a 10⁸-entry vocabulary,
 /// a 2 GiB task-file line, a 10⁷-character prompt. Each is refused with a one-line message that names the limit,
 /// and the peak resident memory of the call stays under <see cref="CapMib"/> — reading any of these inputs as
-/// claimed would take gigabytes. Peaks measured alone are in docs/fuzzing.md.
+/// claimed would take gigabytes. 10⁷ characters to a tokenizer's Encode are accepted, under the same cap. Peaks
+/// measured alone are in docs/fuzzing.md.
 /// </summary>
 public class HostileSizeTests
 {
@@ -29,9 +30,13 @@ public class HostileSizeTests
         {
             using var dir = new TempDirectory();
             var (message, peak) = HostileInputs.Measure(c, dir.Path);
-            Assert.NotNull(message);
-            Assert.Contains(c.Expected, message);
-            Assert.DoesNotContain('\n', message);
+            if (c.Expected is null) Assert.Null(message);
+            else
+            {
+                Assert.NotNull(message);
+                Assert.Contains(c.Expected, message);
+                Assert.DoesNotContain('\n', message);
+            }
             Skip.If(peak is null, "the peak resident size cannot be reset here (/proc/self/clear_refs)");
             if (peak < CapMib) return;
             peaks.Add($"{peak:F0} MiB");
