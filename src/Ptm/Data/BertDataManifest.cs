@@ -63,7 +63,9 @@ public sealed record BertDataManifest(
         if (!File.Exists(path))
             throw new InvalidInputException($"{path}: no such file (is {directory} a folder of BERT pre-training instances, prepared for objective mlm-nsp, mlm-sop or mlm?)");
         BertDataManifest? manifest;
-        try { manifest = JsonSerializer.Deserialize<BertDataManifest>(File.ReadAllText(path), Json); }
+        string text = File.ReadAllText(path);
+        JsonFiles.CheckSurrogateEscapes(text.AsSpan(), path);
+        try { manifest = JsonSerializer.Deserialize<BertDataManifest>(text, Json); }
         catch (JsonException e) { throw new InvalidInputException($"{path}: not a BERT pre-training manifest ({e.Message})", e); }
         if (manifest is null) throw new InvalidInputException($"{path}: not a BERT pre-training manifest (null)");
         if (manifest.FormatVersion != CurrentFormatVersion)

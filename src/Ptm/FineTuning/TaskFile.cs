@@ -192,6 +192,7 @@ public static partial class TaskFile
         foreach (var (line, raw) in Lines(path))
         {
             if (string.IsNullOrWhiteSpace(raw)) continue;
+            IO.JsonFiles.CheckSurrogateEscapes(raw.AsSpan(), $"{path}, line {line}");
             JsonDocument doc;
             try { doc = JsonDocument.Parse(raw); }
             catch (JsonException e) { throw new InvalidInputException($"{path}, line {line}: not valid JSON ({e.Message.Split('\n')[0]})"); }

@@ -77,8 +77,10 @@ public sealed partial class ByteLevelBpeTokenizer
     static string[] ReadVocabulary(string path)
     {
         const string expected = "expected a JSON object mapping each token to its id 0..N-1";
+        string text = ReadFile(path);
+        JsonFiles.CheckSurrogateEscapes(text.AsSpan(), path);
         JsonDocument document;
-        try { document = JsonDocument.Parse(ReadFile(path), JsonFiles.Strict); }
+        try { document = JsonDocument.Parse(text, JsonFiles.Strict); }
         catch (JsonException e) { throw new InvalidInputException($"{path}: {expected} ({e.Message})", e); }
         using (document)
         {

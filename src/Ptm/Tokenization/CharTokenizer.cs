@@ -89,7 +89,9 @@ public sealed class CharTokenizer : ITokenizer
     {
         string path = Path.Combine(directory, FileName);
         string[]? loaded;
-        try { loaded = JsonSerializer.Deserialize<string[]>(TokenizerFiles.ReadText(path)); }
+        string text = TokenizerFiles.ReadText(path);
+        IO.JsonFiles.CheckSurrogateEscapes(text.AsSpan(), path);
+        try { loaded = JsonSerializer.Deserialize<string[]>(text); }
         catch (JsonException e) { throw new InvalidDataException($"{path}: expected a JSON array of strings ({e.Message})"); }
         if (loaded is null || loaded.Length == 0 || loaded.Contains(null)) throw new InvalidDataException($"{path}: expected a non-empty JSON array of strings");
         TokenizerFiles.CheckVocabularySize(path, loaded.Length);

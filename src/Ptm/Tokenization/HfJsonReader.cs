@@ -15,6 +15,7 @@ internal sealed class HfJsonReader(string path)
     public JsonDocument Parse()
     {
         string text = TokenizerFiles.ReadText(Path);
+        IO.JsonFiles.CheckSurrogateEscapes(text.AsSpan(), Path);
         try { return JsonDocument.Parse(text, IO.JsonFiles.Strict); }
         catch (JsonException e) { throw new InvalidInputException($"{Path}: not valid JSON ({e.Message})", e); }
     }

@@ -83,7 +83,9 @@ public sealed partial class WordPieceTokenizer
     static WordPieceSettings ReadConfig(string path)
     {
         JsonNode? root;
-        try { root = JsonNode.Parse(ReadFile(path), documentOptions: JsonFiles.Strict); }
+        string text = ReadFile(path);
+        JsonFiles.CheckSurrogateEscapes(text.AsSpan(), path);
+        try { root = JsonNode.Parse(text, documentOptions: JsonFiles.Strict); }
         catch (JsonException e) { throw new InvalidInputException($"{path}: not valid JSON ({e.Message})", e); }
         if (root is not JsonObject config) throw new InvalidInputException($"{path}: expected a JSON object");
         var defaults = new WordPieceSettings();
@@ -106,7 +108,9 @@ public sealed partial class WordPieceTokenizer
     public static WordPieceTokenizer LoadHuggingFaceJson(string path)
     {
         JsonNode? root;
-        try { root = JsonNode.Parse(ReadFile(path), documentOptions: JsonFiles.Strict); }
+        string text = ReadFile(path);
+        JsonFiles.CheckSurrogateEscapes(text.AsSpan(), path);
+        try { root = JsonNode.Parse(text, documentOptions: JsonFiles.Strict); }
         catch (JsonException e) { throw new InvalidInputException($"{path}: not valid JSON ({e.Message})", e); }
         if (root is not JsonObject document || document["model"] is not JsonObject model)
             throw new InvalidInputException($"{path}: expected a tokenizer.json object with a \"model\" object");

@@ -49,6 +49,53 @@ public class FuzzFindingsTests
         Assert.Equal($"{path}: not valid UTF-8", e.Message);
     }
 
+    /// <summary>A JSON escape of half a surrogate pair parses, then throws InvalidOperationException when the string
+    /// is read (found in a safetensors index); every JSON loader now refuses it up front.</summary>
+    [Theory]
+    [InlineData("config.json")]
+    [InlineData("vocab.json")]
+    [InlineData("tokenizer.json")]
+    [InlineData("char_vocab.json")]
+    [InlineData("manifest.json")]
+    [InlineData("task.jsonl")]
+    [InlineData("model.safetensors.index.json")]
+    [InlineData("model.safetensors")]
+    public void EscapedLoneSurrogate_IsRefusedByEveryJsonLoader(string file)
+    {
+        using var dir = new TempDirectory();
+        string path = dir.File(file);
+        string json = """{"model_type": "gpt2", "model": {"type": "BPE", "vocab": {"\ud800x": 0}}, "weight_map": {"\udc00": "a"}, "text": "\ud800\u0041", "formatVersion": 1}""";
+        if (file == "char_vocab.json") json = """["a", "\ud800"]""";
+        if (file == "model.safetensors")
+        {
+            byte[] header = Encoding.UTF8.GetBytes("""{"\ud800":{"dtype":"F32","shape":[0],"data_offsets":[0,0]}}""");
+            File.WriteAllBytes(path, [.. BitConverter.GetBytes((ulong)header.Length), .. header]);
+        }
+        else File.WriteAllText(path, json);
+        if (file == "vocab.json") File.WriteAllText(dir.File("merges.txt"), "#version: 0.2\n");
+        Action load = file switch
+        {
+            "config.json" => () => HfConfig.Load(path),
+            "manifest.json" => () => Ptm.Data.DataManifest.Load(dir.Path),
+            "task.jsonl" => () => TaskFile.Read(path, FineTuneTask.Classify, new TaskColumns()),
+            "model.safetensors.index.json" => () => SafeTensorsIndex.Open(path).Dispose(),
+            "model.safetensors" => () => SafeTensorsFile.Open(path).Dispose(),
+            _ => () => TokenizerFiles.Load(dir.Path),
+        };
+        var e = Assert.Throws<InvalidInputException>(load);
+        Assert.Contains("half of a UTF-16 surrogate pair", e.Message);
+        Assert.Contains(path, e.Message);
+    }
+
+    [Fact]
+    public void EscapedSurrogatePair_StillLoads()
+    {
+        using var dir = new TempDirectory();
+        File.WriteAllText(dir.File("char_vocab.json"), """["a", "\ud83d\ude00", "\\u", "\\ud800"]""");
+        var tokenizer = (CharTokenizer)TokenizerFiles.Load(dir.Path);
+        Assert.Equal(["a", "😀", "\\u", "\\ud800"], tokenizer.Symbols);
+    }
+
     [Fact]
     public void ManifestTokenCountThatWrapsToTheFileSize_IsRefused()
     {
