@@ -5,8 +5,8 @@
 # Builds fuzz/Ptm.Fuzz into fuzz/out/bin, instruments Ptm.dll there with the SharpFuzz tool (fuzz/.config), writes
 # the seed corpora made from the repo's files into fuzz/out/seeds, runs afl-fuzz for SECONDS and prints executions,
 # corpus size (paths), coverage and crashes. Crashing inputs land in fuzz/out/findings/TARGET/default/crashes;
+# after fixing, copy them to tests/Ptm.Tests/fixtures/fuzz/TARGET/crash-WHAT so the suite replays them.
 # PTM_FUZZ_NO_REBUILD=1 keeps the instrumented build as it is (a campaign while the sources change).
-# After fixing, copy them to tests/Ptm.Tests/fixtures/fuzz/TARGET/ so the suite replays them.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=$here/out
