@@ -63,13 +63,19 @@ public sealed record BertDataManifest(
         if (!File.Exists(path))
             throw new InvalidInputException($"{path}: no such file (is {directory} a folder of BERT pre-training instances, prepared for objective mlm-nsp, mlm-sop or mlm?)");
         BertDataManifest? manifest;
-        try { manifest = JsonSerializer.Deserialize<BertDataManifest>(File.ReadAllText(path), Json); }
+        string text = File.ReadAllText(path);
+        JsonFiles.CheckSurrogateEscapes(text.AsSpan(), path);
+        try { manifest = JsonSerializer.Deserialize<BertDataManifest>(text, Json); }
         catch (JsonException e) { throw new InvalidInputException($"{path}: not a BERT pre-training manifest ({e.Message})", e); }
         if (manifest is null) throw new InvalidInputException($"{path}: not a BERT pre-training manifest (null)");
         if (manifest.FormatVersion != CurrentFormatVersion)
             throw new InvalidInputException($"{path}: format version {manifest.FormatVersion} is not supported (expected {CurrentFormatVersion})");
         if (DataManifest.DtypeSize(manifest.Dtype) is null)
             throw new InvalidInputException($"{path}: dtype '{manifest.Dtype}' is not supported");
+        // The record layout is computed from these; out-of-range values would overflow it or the mask count byte.
+        manifest.Options.Validate();
+        if (manifest.MaskSlots is < 0 or > byte.MaxValue)
+            throw new InvalidInputException($"{path}: maskSlots {manifest.MaskSlots} is outside [0, {byte.MaxValue}]");
         if (manifest.Record.Size != manifest.RecordSize)
             throw new InvalidInputException($"{path}: record size {manifest.RecordSize} does not match the options (expected {manifest.Record.Size})");
         foreach (var (name, split) in manifest.Splits)

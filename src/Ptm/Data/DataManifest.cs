@@ -61,7 +61,9 @@ public sealed record DataManifest(
         if (!File.Exists(path))
             throw new InvalidInputException($"{path}: no such file (is {directory} a prepared data folder, written by Preparer?)");
         DataManifest? manifest;
-        try { manifest = JsonSerializer.Deserialize<DataManifest>(File.ReadAllText(path), Json); }
+        string text = File.ReadAllText(path);
+        JsonFiles.CheckSurrogateEscapes(text.AsSpan(), path);
+        try { manifest = JsonSerializer.Deserialize<DataManifest>(text, Json); }
         catch (JsonException e) { throw new InvalidInputException($"{path}: not a valid data manifest ({e.Message})", e); }
         if (manifest is null) throw new InvalidInputException($"{path}: not a valid data manifest (null)");
         if (manifest.FormatVersion != CurrentFormatVersion)

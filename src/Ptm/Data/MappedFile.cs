@@ -43,7 +43,12 @@ internal sealed unsafe class MappedFile : IDisposable
             throw new InvalidInputException($"{manifestPath}: has no split '{split}' (it has: {string.Join(", ", splits.Keys)})");
         string path = System.IO.Path.Combine(directory, file(info));
         if (!File.Exists(path)) throw new InvalidInputException($"{path}: no such file (listed in {manifestPath})");
-        long expected = count * recordBytes, actual = new FileInfo(path).Length;
+        long actual = new FileInfo(path).Length;
+        // count and recordBytes come from the manifest: a hostile count must not wrap the product round to the
+        // file's real size (the mapping would then be read far past its end).
+        if (recordBytes <= 0 || count < 0 || count > long.MaxValue / recordBytes)
+            throw new InvalidInputException($"{path}: {count} {unit} (per {manifestPath}) is not a possible size (the file has {actual} bytes)");
+        long expected = count * recordBytes;
         if (actual != expected)
             throw new InvalidInputException($"{path}: expected {expected} bytes ({count} {unit}, per {manifestPath}) but the file has {actual} bytes");
         return path;

@@ -73,7 +73,7 @@ public static partial class TaskFile
     static void CheckAnswer(string path, int line, string context, string answer, int start)
     {
         if (answer.Trim().Length == 0) throw new InvalidInputException($"{path}, line {line}: empty answer");
-        if (start < 0 || start + answer.Length > context.Length)
+        if (start < 0 || start > context.Length - answer.Length)
             throw new InvalidInputException($"{path}, line {line}: the answer \"{answer}\" at character {start} lies outside its context ({context.Length} characters)");
         if (string.CompareOrdinal(context, start, answer, 0, answer.Length) != 0)
             throw new InvalidInputException($"{path}, line {line}: the answer \"{answer}\" is not in the context at character {start} (found \"{context.Substring(start, answer.Length)}\")");

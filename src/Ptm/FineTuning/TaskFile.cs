@@ -14,6 +14,13 @@ public static partial class TaskFile
     /// <summary>Splits a CSV/TSV choices field into its choices.</summary>
     public const char ChoiceSeparator = '|';
 
+    /// <summary>
+    /// Longest record read, in characters: 1 Mi (a line of TSV or JSONL, a CSV record with its quoted newlines).
+    /// An example is at most a few thousand tokens long, so a longer record is a mistake (a binary file, a missing
+    /// line break) and is refused as soon as the limit is passed, without reading the rest of it into memory.
+    /// </summary>
+    public const int MaxRecordChars = 1 << 20;
+
     /// <summary>Reads the examples of <paramref name="path"/> for <paramref name="task"/>.</summary>
     /// <param name="path">A .csv, .tsv/.tab or .jsonl/.ndjson file.</param>
     /// <param name="task">Decides which columns are read and how.</param>
@@ -79,8 +86,7 @@ public static partial class TaskFile
 
     static Table ReadDelimited(string path, char separator)
     {
-        string content = File.ReadAllText(path, Encoding.UTF8);
-        var records = separator == ',' ? CsvRecords(content, path) : content.Split('\n').Select((l, i) => (Line: i + 1, Fields: l.TrimEnd('\r').Split('\t')))
+        var records = separator == ',' ? CsvRecords(path) : Lines(path).Select(l => (l.Line, Fields: l.Text.TrimEnd('\r').Split('\t')))
             .Where(r => !(r.Fields.Length == 1 && r.Fields[0].Length == 0)).ToList();
         if (records.Count == 0) throw new InvalidInputException($"{path}: the file is empty (expected a header row and examples)");
         var header = records[0].Fields.Select(h => h.Trim()).ToArray();
@@ -97,13 +103,14 @@ public static partial class TaskFile
     }
 
     /// <summary>RFC 4180: fields separated by commas, optionally in double quotes (which may hold commas, newlines and
-    /// doubled quotes). Blank lines are skipped. Returns each record with the line it starts on.</summary>
-    static List<(int Line, string[] Fields)> CsvRecords(string content, string path)
+    /// doubled quotes). Blank lines are skipped. Returns each record with the line it starts on. Read as a stream:
+    /// a record over <see cref="MaxRecordChars"/> is refused when the limit is passed.</summary>
+    static List<(int Line, string[] Fields)> CsvRecords(string path)
     {
         var records = new List<(int, string[])>();
         var fields = new List<string>();
         var field = new StringBuilder();
-        int line = 1, recordLine = 1, i = 0;
+        int line = 1, recordLine = 1, recordChars = 0;
         bool quoted = false, wasQuoted = false;
         void EndField() { fields.Add(field.ToString()); field.Clear(); wasQuoted = false; }
         void EndRecord()
@@ -111,17 +118,20 @@ public static partial class TaskFile
             EndField();
             if (!(fields.Count == 1 && fields[0].Length == 0)) records.Add((recordLine, fields.ToArray()));
             fields.Clear();
+            recordChars = 0;
         }
-        while (i < content.Length)
+        using var reader = OpenText(path);
+        int next;
+        while ((next = reader.Read()) >= 0)
         {
-            char c = content[i];
+            char c = (char)next;
+            if (++recordChars > MaxRecordChars) throw TooLong(path, recordLine, "record");
             if (quoted)
             {
-                if (c == '"' && i + 1 < content.Length && content[i + 1] == '"') { field.Append('"'); i += 2; continue; }
-                if (c == '"') { quoted = false; i++; continue; }
+                if (c == '"' && reader.Peek() == '"') { field.Append('"'); reader.Read(); recordChars++; continue; }
+                if (c == '"') { quoted = false; continue; }
                 if (c == '\n') line++;
                 field.Append(c);
-                i++;
                 continue;
             }
             switch (c)
@@ -132,22 +142,57 @@ public static partial class TaskFile
                 case '\n': EndRecord(); line++; recordLine = line; break;
                 default: field.Append(c); break;
             }
-            i++;
         }
         if (quoted) throw new InvalidInputException($"{path}, line {recordLine}: a quoted field is not closed");
         EndRecord();
         return records;
     }
 
+    /// <summary>The file's lines split at '\n' (a '\r' before it is kept), numbered from 1, each refused when it
+    /// passes <see cref="MaxRecordChars"/>; the text after the last '\n' is the last line, possibly empty.</summary>
+    static IEnumerable<(int Line, string Text)> Lines(string path)
+    {
+        using var reader = OpenText(path);
+        var text = new StringBuilder();
+        var buffer = new char[16384];
+        int line = 1, read;
+        while ((read = reader.Read(buffer, 0, buffer.Length)) > 0)
+        {
+            for (int i = 0; i < read; i++)
+            {
+                char c = buffer[i];
+                if (c == '\n')
+                {
+                    yield return (line++, text.ToString());
+                    text.Clear();
+                }
+                else if (text.Length == MaxRecordChars) throw TooLong(path, line, "line");
+                else text.Append(c);
+            }
+        }
+        yield return (line, text.ToString());
+    }
+
+    static StreamReader OpenText(string path)
+    {
+        try { return new StreamReader(path, Encoding.UTF8, detectEncodingFromByteOrderMarks: true); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new InvalidInputException($"{path}: cannot read the file ({e.Message})", e);
+        }
+    }
+
+    static InvalidInputException TooLong(string path, int line, string what) =>
+        new($"{path}, line {line}: the {what} is longer than {MaxRecordChars} characters (TaskFile.MaxRecordChars); is this a task file?");
+
     static Table ReadJsonLines(string path)
     {
         var rows = new List<Row>();
         var columns = new List<string>();
-        int line = 0;
-        foreach (string raw in File.ReadLines(path, Encoding.UTF8))
+        foreach (var (line, raw) in Lines(path))
         {
-            line++;
             if (string.IsNullOrWhiteSpace(raw)) continue;
+            IO.JsonFiles.CheckSurrogateEscapes(raw.AsSpan(), $"{path}, line {line}");
             JsonDocument doc;
             try { doc = JsonDocument.Parse(raw); }
             catch (JsonException e) { throw new InvalidInputException($"{path}, line {line}: not valid JSON ({e.Message.Split('\n')[0]})"); }

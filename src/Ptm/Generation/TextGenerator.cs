@@ -157,8 +157,16 @@ public sealed class TextGenerator(Gpt model, ITokenizer tokenizer)
         }
     }
 
+    /// <summary>
+    /// Longest prompt accepted, in characters: 1 Mi. A prompt must fit the model's context (n_positions tokens, a few
+    /// thousand at most here), so a longer one is refused before it is tokenized rather than encoded at length first.
+    /// </summary>
+    public const int MaxPromptChars = 1 << 20;
+
     int[] EncodePrompt(string prompt)
     {
+        if (prompt.Length > MaxPromptChars)
+            throw new InvalidInputException($"the prompt is {prompt.Length} characters, over the limit of {MaxPromptChars} (TextGenerator.MaxPromptChars)");
         int[] ids = tokenizer.Encode(prompt);
         // An empty prompt means unconditional text: start from the document separator, as GPT-2 does.
         if (ids.Length == 0 && tokenizer.EndOfTextId is int eot) ids = [eot];

@@ -75,7 +75,12 @@ public sealed class HfConfig
     /// <summary>Checks a config.json already read; <paramref name="source"/> names it in messages.</summary>
     public static HfConfig Parse(JsonElement root, string source)
     {
-        var all = JsonObject.Create(root) ?? throw new InvalidInputException($"{source}: expected a JSON object");
+        JsonObject all;
+        try { all = JsonObject.Create(root) ?? throw new InvalidInputException($"{source}: expected a JSON object"); }
+        catch (ArgumentException e) // a property repeated in one object (JsonFiles.ReadObject refuses those already)
+        {
+            throw new InvalidInputException($"{source}: {e.Message.Split('\n')[0]}", e);
+        }
         string modelType = all["model_type"] is JsonValue t && t.GetValueKind() == JsonValueKind.String
             ? t.GetValue<string>()
             : throw new InvalidInputException($"{source}: missing string field 'model_type' (expected {ModelFamilies.Expected})");
@@ -85,7 +90,7 @@ public sealed class HfConfig
                 throw new InvalidInputException($"{source}: field '{field}' is a Ptm setting, not a Hugging Face one; this folder is a Ptm model folder, load it directly");
         if (!ModelFamilies.TryParse(modelType, out var family))
             throw new InvalidInputException($"{source}: model_type \"{modelType}\" is not supported (supported: {ModelFamilies.Expected.Replace(" or ", ", ")})");
-        return family switch
+        var config = family switch
         {
             ModelFamily.Gpt2 => Typed(all, source, GptRejected, (e, s) => GptConfig.FromJson(e, s), typeof(GptConfig),
                 (extra, c) => new HfConfig(modelType, architectures, c, null, extra)),
@@ -93,6 +98,10 @@ public sealed class HfConfig
             _ => Typed(all, source, BertRejected, (e, s) => BertConfig.FromJson(e, s), typeof(BertConfig),
                 (extra, c) => new HfConfig(modelType, architectures, null, c, extra)),
         };
+        // The embedding matrix is vocab_size rows: refuse a hostile size here rather than fail allocating it.
+        if ((config.Gpt?.VocabSize ?? config.Bert?.VocabSize) is int vocab && vocab > Tokenization.TokenizerFiles.MaxVocabularySize)
+            throw new InvalidInputException($"{source}: field 'vocab_size' = {vocab} is over the limit of {Tokenization.TokenizerFiles.MaxVocabularySize} (TokenizerFiles.MaxVocabularySize)");
+        return config;
     }
 
     static HfConfig ParseBart(JsonObject all, string source, string modelType, IReadOnlyList<string> architectures)

@@ -215,6 +215,7 @@ public sealed unsafe class SafeTensorsFile : IDisposable
     {
         if (!Utf8.IsValid(header))
             throw Fail(path, "header is not valid UTF-8");
+        IO.JsonFiles.CheckSurrogateEscapes(header, path);
         JsonDocument document;
         try
         {

@@ -61,6 +61,10 @@ public sealed class SafeTensorsIndex : IDisposable
             throw Fail(path, $"cannot read file: {SafeTensorsFile.Clean(ex.Message.ReplaceLineEndings(" "))}");
         }
 
+        // The parser checks UTF-8 only when a string is read (then throwing InvalidOperationException): check it first.
+        if (!System.Text.Unicode.Utf8.IsValid(bytes))
+            throw Fail(path, "not valid UTF-8");
+        IO.JsonFiles.CheckSurrogateEscapes<byte>(bytes, path);
         JsonDocument document;
         try
         {

@@ -77,14 +77,17 @@ public sealed partial class ByteLevelBpeTokenizer
     static string[] ReadVocabulary(string path)
     {
         const string expected = "expected a JSON object mapping each token to its id 0..N-1";
+        string text = ReadFile(path);
+        JsonFiles.CheckSurrogateEscapes(text.AsSpan(), path);
         JsonDocument document;
-        try { document = JsonDocument.Parse(ReadFile(path)); }
+        try { document = JsonDocument.Parse(text, JsonFiles.Strict); }
         catch (JsonException e) { throw new InvalidInputException($"{path}: {expected} ({e.Message})", e); }
         using (document)
         {
             if (document.RootElement.ValueKind != JsonValueKind.Object)
                 throw new InvalidInputException($"{path}: {expected}, found a JSON {document.RootElement.ValueKind}");
             var entries = document.RootElement.EnumerateObject().ToList();
+            TokenizerFiles.CheckVocabularySize(path, entries.Count);
             var vocabulary = new string?[entries.Count];
             foreach (var entry in entries)
             {
@@ -120,12 +123,5 @@ public sealed partial class ByteLevelBpeTokenizer
         return (merges.ToArray(), lineNumbers.ToArray());
     }
 
-    static string ReadFile(string path)
-    {
-        try { return File.ReadAllText(path, Encoding.UTF8); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new InvalidInputException($"{path}: cannot read the file ({e.Message})", e);
-        }
-    }
+    static string ReadFile(string path) => TokenizerFiles.ReadText(path);
 }

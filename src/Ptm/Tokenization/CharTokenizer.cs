@@ -84,13 +84,17 @@ public sealed class CharTokenizer : ITokenizer
 
 /// <summary>Reads <see cref="FileName"/> from <paramref name="directory"/>.</summary>
 /// <exception cref="InvalidDataException">The file is not a non-empty JSON array of strings.</exception>
+/// <exception cref="InvalidInputException">The file is unreadable or over <see cref="TokenizerFiles.MaxFileBytes"/> or <see cref="TokenizerFiles.MaxVocabularySize"/>.</exception>
     public static CharTokenizer Load(string directory)
     {
         string path = Path.Combine(directory, FileName);
         string[]? loaded;
-        try { loaded = JsonSerializer.Deserialize<string[]>(File.ReadAllText(path)); }
+        string text = TokenizerFiles.ReadText(path);
+        IO.JsonFiles.CheckSurrogateEscapes(text.AsSpan(), path);
+        try { loaded = JsonSerializer.Deserialize<string[]>(text); }
         catch (JsonException e) { throw new InvalidDataException($"{path}: expected a JSON array of strings ({e.Message})"); }
-        if (loaded is null || loaded.Length == 0) throw new InvalidDataException($"{path}: expected a non-empty JSON array of strings");
+        if (loaded is null || loaded.Length == 0 || loaded.Contains(null)) throw new InvalidDataException($"{path}: expected a non-empty JSON array of strings");
+        TokenizerFiles.CheckVocabularySize(path, loaded.Length);
         return new CharTokenizer(loaded);
     }
 }

@@ -14,13 +14,9 @@ internal sealed class HfJsonReader(string path)
     /// <summary>Parses the file; the caller disposes the document.</summary>
     public JsonDocument Parse()
     {
-        string text;
-        try { text = File.ReadAllText(Path, Encoding.UTF8); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new InvalidInputException($"{Path}: cannot read the file ({e.Message})", e);
-        }
-        try { return JsonDocument.Parse(text); }
+        string text = TokenizerFiles.ReadText(Path);
+        IO.JsonFiles.CheckSurrogateEscapes(text.AsSpan(), Path);
+        try { return JsonDocument.Parse(text, IO.JsonFiles.Strict); }
         catch (JsonException e) { throw new InvalidInputException($"{Path}: not valid JSON ({e.Message})", e); }
     }
 

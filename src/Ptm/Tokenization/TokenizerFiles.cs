@@ -4,6 +4,50 @@ namespace Ptm.Tokenization;
 public static class TokenizerFiles
 {
     /// <summary>
+    /// Largest tokenizer file read (vocab.json, merges.txt, vocab.txt, tokenizer.json, char_vocab.json): 128 MiB.
+    /// The largest published tokenizer.json files are tens of MB; a bigger file is refused before it is read, so a
+    /// hostile or mistaken file cannot make a loader allocate gigabytes.
+    /// </summary>
+    public const long MaxFileBytes = 128L << 20;
+
+    /// <summary>
+    /// Largest vocabulary loaded: 10 million tokens, about 40 times the largest in common use (262,144). A file that
+    /// lists more is refused before the vocabulary arrays are allocated.
+    /// </summary>
+    public const int MaxVocabularySize = 10_000_000;
+
+    /// <summary>The text of a tokenizer file, refused with <see cref="InvalidInputException"/> when it is missing,
+    /// unreadable or over <see cref="MaxFileBytes"/> (checked before reading).</summary>
+    internal static string ReadText(string path)
+    {
+        try
+        {
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+            CheckSize(path, stream.Length);
+            using var reader = new StreamReader(stream, System.Text.Encoding.UTF8);
+            return reader.ReadToEnd();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new InvalidInputException($"{path}: cannot read the file ({e.Message})", e);
+        }
+    }
+
+    /// <summary>Refuses a file over <see cref="MaxFileBytes"/>.</summary>
+    internal static void CheckSize(string path, long length)
+    {
+        if (length > MaxFileBytes)
+            throw new InvalidInputException($"{path}: the file is {length} bytes, over the {MaxFileBytes}-byte limit for tokenizer files (TokenizerFiles.MaxFileBytes)");
+    }
+
+    /// <summary>Refuses a vocabulary of more than <see cref="MaxVocabularySize"/> tokens.</summary>
+    internal static void CheckVocabularySize(string path, long count)
+    {
+        if (count > MaxVocabularySize)
+            throw new InvalidInputException($"{path}: the vocabulary has {count} tokens, over the limit of {MaxVocabularySize} (TokenizerFiles.MaxVocabularySize)");
+    }
+
+    /// <summary>
     /// char_vocab.json → <see cref="CharTokenizer"/>; vocab.json + merges.txt or encoder.json + vocab.bpe, or else a
     /// tokenizer.json whose model is BPE → <see cref="ByteLevelBpeTokenizer"/>; a tokenizer.json whose model is
     /// WordPiece, or else vocab.txt (with an optional tokenizer_config.json) → <see cref="WordPieceTokenizer"/>.
@@ -56,6 +100,7 @@ public static class TokenizerFiles
         try
         {
             using var stream = File.OpenRead(path);
+            if (stream.Length > MaxFileBytes) return null; // loading it as WordPiece reports the size
             using var document = System.Text.Json.JsonDocument.Parse(stream);
             return document.RootElement.ValueKind == System.Text.Json.JsonValueKind.Object
                 && document.RootElement.TryGetProperty("model", out var model)
@@ -64,7 +109,8 @@ public static class TokenizerFiles
                 && type.ValueKind == System.Text.Json.JsonValueKind.String
                 ? type.GetString() : null;
         }
-        catch (Exception e) when (e is System.Text.Json.JsonException or IOException or UnauthorizedAccessException)
+        // InvalidOperationException: a string that is not valid UTF-8 (found when it is read, not when parsed).
+        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or IOException or UnauthorizedAccessException)
         {
             return null;
         }

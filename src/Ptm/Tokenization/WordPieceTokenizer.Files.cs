@@ -69,6 +69,7 @@ public sealed partial class WordPieceTokenizer
         var lines = text.Split('\n').Select(l => l.EndsWith('\r') ? l[..^1] : l).ToList();
         if (lines.Count > 0 && lines[^1].Length == 0) lines.RemoveAt(lines.Count - 1);   // the final newline
         if (lines.Count == 0) throw new InvalidInputException($"{path}: the vocabulary file is empty; expected one token per line");
+        TokenizerFiles.CheckVocabularySize(path, lines.Count);
         var seen = new Dictionary<string, int>(lines.Count, StringComparer.Ordinal);
         for (int i = 0; i < lines.Count; i++)
         {
@@ -82,7 +83,9 @@ public sealed partial class WordPieceTokenizer
     static WordPieceSettings ReadConfig(string path)
     {
         JsonNode? root;
-        try { root = JsonNode.Parse(ReadFile(path)); }
+        string text = ReadFile(path);
+        JsonFiles.CheckSurrogateEscapes(text.AsSpan(), path);
+        try { root = JsonNode.Parse(text, documentOptions: JsonFiles.Strict); }
         catch (JsonException e) { throw new InvalidInputException($"{path}: not valid JSON ({e.Message})", e); }
         if (root is not JsonObject config) throw new InvalidInputException($"{path}: expected a JSON object");
         var defaults = new WordPieceSettings();
@@ -105,7 +108,9 @@ public sealed partial class WordPieceTokenizer
     public static WordPieceTokenizer LoadHuggingFaceJson(string path)
     {
         JsonNode? root;
-        try { root = JsonNode.Parse(ReadFile(path)); }
+        string text = ReadFile(path);
+        JsonFiles.CheckSurrogateEscapes(text.AsSpan(), path);
+        try { root = JsonNode.Parse(text, documentOptions: JsonFiles.Strict); }
         catch (JsonException e) { throw new InvalidInputException($"{path}: not valid JSON ({e.Message})", e); }
         if (root is not JsonObject document || document["model"] is not JsonObject model)
             throw new InvalidInputException($"{path}: expected a tokenizer.json object with a \"model\" object");
@@ -143,6 +148,7 @@ public sealed partial class WordPieceTokenizer
 
         if (model["vocab"] is not JsonObject vocabObject)
             throw new InvalidInputException($"{path}: model.vocab must be an object mapping each token to its id");
+        TokenizerFiles.CheckVocabularySize(path, vocabObject.Count);
         var vocabulary = new string?[vocabObject.Count];
         foreach (var (token, value) in vocabObject)
         {
@@ -168,14 +174,7 @@ public sealed partial class WordPieceTokenizer
         catch (ArgumentException e) { throw new InvalidInputException($"{path}: {e.Message}", e); }
     }
 
-    static string ReadFile(string path)
-    {
-        try { return File.ReadAllText(path, Encoding.UTF8); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new InvalidInputException($"{path}: cannot read the file ({e.Message})", e);
-        }
-    }
+    static string ReadFile(string path) => TokenizerFiles.ReadText(path);
 
     static JsonValue? GetValue(JsonObject o, string name, string path, string expected) => o[name] switch
     {
