@@ -43,16 +43,18 @@ static class CommandErrors
         [$"{nameof(FineTuningOptions)}.{nameof(FineTuningOptions.DocStride)}"] = "--doc-stride",
         [$"{nameof(FineTuningOptions)}.{nameof(FineTuningOptions.MaxAnswerLength)}"] = "--max-answer-length",
         [$"{nameof(FineTuningOptions)}.{nameof(FineTuningOptions.NBest)}"] = "--n-best",
+        [$"{nameof(ResumeOptions)}.{nameof(ResumeOptions.UseNewestIntact)}"] = "--use-intact",
     };
 
-    /// <summary>Runs a command's action; an <see cref="InvalidInputException"/> or a diverged loss becomes "error: ..." and exit 1.</summary>
+    /// <summary>Runs a command's action; an <see cref="InvalidInputException"/>, a diverged loss or a failed write to disk
+    /// becomes "error: ..." and exit 1.</summary>
     public static int Run(Func<int> action)
     {
         try
         {
             return action();
         }
-        catch (Exception e) when (e is InvalidInputException or NonFiniteLossException)
+        catch (Exception e) when (e is InvalidInputException or NonFiniteLossException or Ptm.IO.StorageException)
         {
             Console.Out.Flush();
             Console.Error.WriteLine($"error: {Message(e)}");

@@ -46,6 +46,8 @@ static class GenerateCommand
             var prompts = ReadPrompts(r.GetValue(prompt) ?? [], r.GetValue(promptsFile));
             int batch = r.GetValue(batchSize);
             if (batch < 1) throw new InvalidInputException($"--batch-size must be at least 1 (got {batch})");
+            if (prompts.Any(p => p.Length == 0))
+                Console.Error.WriteLine("warning: empty prompt: the text is generated from the end-of-text token alone (the start of a new document)");
             using var loaded = LoadedModel.Load(r.GetValue(model)!);
             if (prompts.Count == 1)
             {

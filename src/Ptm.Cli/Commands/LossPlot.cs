@@ -13,6 +13,7 @@ static class LossPlot
         var valX = new List<double>(); var valY = new List<double>();
         foreach (string line in File.ReadLines(metricsPath))
         {
+            if (Ptm.Training.MetricsFile.StepOf(line) is null) continue; // blank, or cut short by a kill
             using var doc = JsonDocument.Parse(line);
             var root = doc.RootElement;
             double step = root.GetProperty("step").GetDouble();

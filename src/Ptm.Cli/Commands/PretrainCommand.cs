@@ -25,6 +25,7 @@ static class PretrainCommand
         var data = new Option<string?>("--data") { Description = $"a prepared folder (manifest.json) or raw text to prepare (default {DefaultData})" };
         var output = new Option<string?>("--out") { Description = $"run folder (default runs/{family.Name}-<time>)" };
         var resume = new Option<bool>("--resume") { Description = "continue the run in --out from its latest checkpoint" };
+        var useIntact = new Option<bool>("--use-intact") { Description = "with --resume: if the latest checkpoint fails its checksums, resume from the newest intact one" };
         var force = new Option<bool>("--force") { Description = "replace an existing run in --out" };
         var maxSteps = new Option<int?>("--max-steps") { Description = "override training.max_steps" };
         var batchSize = new Option<int?>("--batch-size") { Description = "override training.batch_size" };
@@ -33,7 +34,7 @@ static class PretrainCommand
         var set = new Option<string[]>("--set") { Description = "override any field: section.field=value (repeatable), e.g. --set model.n_layer=2" };
         var samples = new Option<int>("--samples") { Description = "examples printed at the end", DefaultValueFactory = _ => 3 };
         var threads = CommonOptions.Threads();
-        var command = new Command(family.Name, description) { config, data, output, resume, force, maxSteps, batchSize, lr, seed, set, samples, threads };
+        var command = new Command(family.Name, description) { config, data, output, resume, useIntact, force, maxSteps, batchSize, lr, seed, set, samples, threads };
         command.SetAction(r => CommandErrors.Run(() =>
         {
             var overrides = new List<string>(r.GetValue(set) ?? []);
@@ -41,13 +42,13 @@ static class PretrainCommand
             if (r.GetValue(batchSize) is int bs) overrides.Add($"training.batch_size={bs}");
             if (r.GetValue(lr) is double l) overrides.Add($"training.learning_rate={l.ToString(CultureInfo.InvariantCulture)}");
             if (r.GetValue(seed) is long s) overrides.Add($"training.seed={s}");
-            var request = new PretrainRequest(r.GetValue(config), r.GetValue(data), r.GetValue(output), r.GetValue(resume), r.GetValue(force), overrides, r.GetValue(samples), r.GetValue(threads));
+            var request = new PretrainRequest(r.GetValue(config), r.GetValue(data), r.GetValue(output), r.GetValue(resume), r.GetValue(force), overrides, r.GetValue(samples), r.GetValue(threads), r.GetValue(useIntact));
             return Run(family, request);
         }));
         return command;
     }
 
-    sealed record PretrainRequest(string? Config, string? Data, string? Out, bool Resume, bool Force, IReadOnlyList<string> Overrides, int Samples, int Threads);
+    sealed record PretrainRequest(string? Config, string? Data, string? Out, bool Resume, bool Force, IReadOnlyList<string> Overrides, int Samples, int Threads, bool UseIntact = false);
 
     static int Run(IPretrainFamily family, PretrainRequest request)
     {
@@ -55,8 +56,15 @@ static class PretrainCommand
         if (request.Resume && request.Force) throw new InvalidInputException("--resume and --force contradict each other: choose one");
         if (request.Resume && request.Out is null) throw new InvalidInputException("--resume needs --out naming the run folder to continue");
         string runDir = request.Out ?? Path.Combine("runs", $"{family.Name}-{DateTime.Now:yyyyMMdd-HHmmss}");
-        using var run = request.Resume ? Resume(family, runDir, request.Overrides) : Start(family, runDir, request);
+        if (request.UseIntact && !request.Resume) throw new InvalidInputException("--use-intact applies to --resume only");
+        using var run = request.Resume ? Resume(family, runDir, request.Overrides, request.UseIntact) : Start(family, runDir, request);
         var trainer = run.Trainer;
+        if (trainer.Step >= trainer.Config.MaxSteps)
+        {
+            Console.WriteLine($"run {runDir} already finished at step {trainer.Step} (training.max_steps {trainer.Config.MaxSteps}); "
+                + $"model in {run.ResumedFrom} (use --model {runDir}). To train further, resume with a larger --max-steps");
+            return 0;
+        }
         foreach (string warning in run.Warnings) Console.Error.WriteLine($"warning: {warning}");
 
         Console.WriteLine($"run       {runDir}");
@@ -86,12 +94,13 @@ static class PretrainCommand
             return 130;
         }
         family.Report(run, result.LastEval, request.Samples);
-        Console.WriteLine($"model saved in {result.Checkpoint} (use --model {runDir})");
+        Console.WriteLine($"model saved in {result.Checkpoint ?? Checkpoints.Latest(runDir)} (use --model {runDir})");
         return 0;
     }
 
     static PretrainingRun Start(IPretrainFamily family, string runDir, PretrainRequest request)
     {
+        if (File.Exists(runDir)) throw new InvalidInputException($"--out {runDir}: is a file; give a folder for the run");
         if (Directory.Exists(runDir) && Directory.EnumerateFileSystemEntries(runDir).Any())
         {
             if (!request.Force)
@@ -102,15 +111,39 @@ static class PretrainCommand
         string configPath = request.Config ?? CommonOptions.Shipped(family.DefaultConfig);
         var node = RunConfigFile.ReadNode(configPath);
         family.ApplyOverrides(node, request.Overrides);
-        family.Validate(node, configPath); // everything checked before any slow work
+        BlameOverrides(() => family.Validate(node, configPath), configPath, request.Overrides); // everything checked before any slow work
         var corpus = PretrainingCorpus.FromPath(request.Data ?? CommonOptions.Shipped(DefaultData));
         return family.Start(node, configPath, corpus, new RunFolder(runDir, RunFolderMode.Replace), Console.WriteLine);
     }
 
-    static PretrainingRun Resume(IPretrainFamily family, string runDir, IReadOnlyList<string> overrides)
+    static PretrainingRun Resume(IPretrainFamily family, string runDir, IReadOnlyList<string> overrides, bool useIntact)
     {
         var node = Ptm.Training.Pretraining.ReadRunConfig(runDir);
         family.ApplyOverrides(node, overrides);
-        return family.Resume(node, Path.Combine(runDir, RunFolder.RunFile), runDir);
+        string runFile = Path.Combine(runDir, RunFolder.RunFile);
+        BlameOverrides(() => family.Validate(node, runFile), runFile, overrides);
+        if (useIntact)
+        {
+            string? named = null;
+            try { named = Checkpoints.Latest(runDir); } catch (InvalidInputException) { }
+            string? taken = Checkpoints.RollBackToNewestIntact(runDir);
+            if (taken is not null && taken != named)
+                Console.Error.WriteLine($"warning: the latest checkpoint {named ?? "(missing)"} is damaged; resuming from {Path.GetFileName(taken)}");
+        }
+        return family.Resume(node, runFile, runDir);
+    }
+
+    /// <summary>Runs a config check; an error about a section.field that an override set is blamed on that override,
+    /// not on the file it was applied to.</summary>
+    static void BlameOverrides(Action validate, string source, IReadOnlyList<string> overrides)
+    {
+        try { validate(); }
+        catch (InvalidInputException e) when (overrides.Count > 0 && e.Message.StartsWith(source + ": ", StringComparison.Ordinal))
+        {
+            var m = System.Text.RegularExpressions.Regex.Match(e.Message[(source.Length + 2)..], @"^(\w+): (?:unknown )?field '([^']+)'");
+            string? blamed = m.Success ? overrides.LastOrDefault(o => o.StartsWith($"{m.Groups[1].Value}.{m.Groups[2].Value}=", StringComparison.Ordinal)) : null;
+            if (blamed is null) throw;
+            throw new InvalidInputException($"override {blamed}: {e.Message[(source.Length + 2)..]}");
+        }
     }
 }
