@@ -90,12 +90,12 @@ static class HfCommands
         if (isRun && Directory.Exists(best)) folders.Add(best);
         if (folders.Count == 0) throw new InvalidInputException($"{path}: run folder with no checkpoints");
         string? latest = null;
+        int damaged = 0;
         if (isRun)
         {
             try { latest = Checkpoints.Latest(path); }
-            catch (InvalidInputException e) { Console.WriteLine($"latest: {e.Message}"); }
+            catch (InvalidInputException e) { Console.WriteLine($"latest: {e.Message}"); damaged++; }
         }
-        int damaged = 0;
         foreach (string folder in folders)
         {
             var check = Checkpoints.Verify(folder);

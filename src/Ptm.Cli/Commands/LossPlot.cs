@@ -35,6 +35,7 @@ static class LossPlot
         plot.YLabel("loss (nats/token)");
         plot.ShowLegend();
         byte[] png = plot.GetImageBytes(900, 500, ScottPlot.ImageFormat.Png);
-        AtomicFile.WriteAllBytes(pngPath, png);
+        try { AtomicFile.WriteAllBytes(pngPath, png); }
+        catch (Exception e) when (Ptm.IO.StorageException.IsWriteFailure(e)) { } // a plot is not worth an error (e.g. on a full disk, after the run's own one-line error)
     }
 }

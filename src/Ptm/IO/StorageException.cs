@@ -11,7 +11,7 @@ public sealed class StorageException : IOException
     /// <param name="path">the file or folder being written</param>
     /// <param name="what">what it holds, e.g. "checkpoint" (may be empty)</param>
     /// <param name="inner">the I/O error the write met</param>
-    public StorageException(string path, string what, IOException inner)
+    public StorageException(string path, string what, Exception inner)
         : base($"{path}: cannot write{(what.Length > 0 ? " " + what : "")}: {Reason(inner)}", inner) => Path = path;
 
     /// <summary>The file or folder whose write failed.</summary>
@@ -21,7 +21,7 @@ public sealed class StorageException : IOException
     const int EIO = 5, EACCES = 13, EFBIG = 27, ENOSPC = 28, EROFS = 30, EDQUOT = 122;
 
     /// <summary>The reason in words, with the errno name where it is one of the usual write failures.</summary>
-    public static string Reason(IOException e) => e.HResult switch
+    public static string Reason(Exception e) => e is ArgumentOutOfRangeException ? Reason(new IOException(e.Message, EFBIG)) : e.HResult switch
     {
         ENOSPC => "no space left on device (ENOSPC); free space, then resume",
         EFBIG => "file too large for the file-size limit (EFBIG, see ulimit -f)",
@@ -37,6 +37,13 @@ public sealed class StorageException : IOException
     public static void Guard(string path, string what, Action write)
     {
         try { write(); }
-        catch (IOException e) when (e is not StorageException) { throw new StorageException(path, what, e); }
+        catch (Exception e) when (IsWriteFailure(e)) { throw new StorageException(path, what, e); }
     }
+
+    /// <summary>Whether <paramref name="e"/> is a failed write to disk: an <see cref="IOException"/> (other than a
+    /// <see cref="StorageException"/>), or the <see cref="ArgumentOutOfRangeException"/> that .NET's file streams
+    /// raise for EFBIG ("Specified file length was too large for the file system").</summary>
+    public static bool IsWriteFailure(Exception e) =>
+        e is IOException and not StorageException
+        || e is ArgumentOutOfRangeException { ParamName: "value" } a && a.TargetSite?.DeclaringType?.Namespace?.StartsWith("System.IO", StringComparison.Ordinal) == true;
 }

@@ -100,9 +100,10 @@ public static class Checkpoints
         }
         catch (Exception e)
         {
-            try { if (Directory.Exists(temp)) Directory.Delete(temp, true); }
+            // The staged folder goes, unless a failure mid-publish left latest naming it.
+            try { if (Directory.Exists(temp) && ReadLatestName(root) != Path.GetFileName(temp)) Directory.Delete(temp, true); }
             catch (IOException) { }
-            if (e is IOException io and not StorageException) throw new StorageException(final, "checkpoint", io);
+            if (StorageException.IsWriteFailure(e)) throw new StorageException(final, "checkpoint", e);
             throw;
         }
         Prune(root);
@@ -117,19 +118,28 @@ public static class Checkpoints
         if (Directory.Exists(final))
         {
             WriteLatest(root, Path.GetFileName(temp));
+            PublishStage?.Invoke("latest names the staged folder");
             string aside = Path.Combine(root, $".{name}.{Environment.ProcessId}.old");
             if (Directory.Exists(aside)) Directory.Delete(aside, true);
             Directory.Move(final, aside);
+            PublishStage?.Invoke("old folder moved aside");
             Directory.Move(temp, final); // a kill before latest moves back: Latest resolves the staged name to this folder
+            PublishStage?.Invoke("new folder in place");
             WriteLatest(root, name);
+            PublishStage?.Invoke("latest moved back");
             Directory.Delete(aside, true);
         }
         else
         {
             Directory.Move(temp, final);
+            PublishStage?.Invoke("new folder in place");
             WriteLatest(root, name);
         }
     }
+
+    /// <summary>For tests: called between the renames of a publish, to copy the folder as a kill at that moment would
+    /// leave it.</summary>
+    internal static Action<string>? PublishStage;
 
     static void WriteLatest(string root, string name) => AtomicFile.WriteAllText(Path.Combine(root, LatestFile), name + "\n");
 
