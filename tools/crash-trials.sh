@@ -9,6 +9,7 @@
 #   sigint-kill SIGINT (Ctrl-C) at a random moment, SIGKILL 0-0.5 s later, then --resume
 #   fsize       a random file-size limit (ulimit -f, 4-80 KiB): the run must stop with one line (EFBIG) or finish,
 #               never die of SIGXFSZ; then --resume without the limit
+#   readers     generate --model RUN in a loop while the run trains (pruning as it goes): no call may fail
 #   corrupt     a finished run with one byte flipped, or one file truncated, in its latest checkpoint: --resume must
 #               refuse, `ptm inspect --verify` must fail, and --resume --use-intact must finish from the older one
 # Per trial: clean = the resume exited 0; exact = final model.safetensors byte-identical to an uninterrupted run;
@@ -19,7 +20,7 @@
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 trials=20
-scenarios="kill9 sigint-kill fsize corrupt"
+scenarios="kill9 sigint-kill fsize corrupt readers"
 work=""
 results=""
 steps="${STEPS:-30}"
@@ -146,6 +147,25 @@ for s in $scenarios; do
         X[$s]=$((X[$s] + $(latest_damaged "$out")))
         if [ -f "$out/run.json" ]; then finish "$s" "$out"; else log "fsize $i: no run.json (limit ${limit} KiB)"; fi
         ;;
+      readers)
+        # generate --model RUN in a loop while the run checkpoints every step (and prunes); calls made once latest
+        # exists must all succeed.
+        pid=$(start_run "$out")
+        calls=0; failed=0
+        while kill -0 "$pid" 2>/dev/null; do
+          [ -f "$out/checkpoints/latest" ] || { sleep 0.1; continue; }
+          calls=$((calls + 1))
+          if ! ptm generate --model "$out" --prompt "the" --max-new-tokens 4 > /dev/null 2> "$out.gen.err"; then
+            failed=$((failed + 1)); log "readers $i: $(tail -1 "$out.gen.err")"
+          fi
+        done
+        wait "$pid"
+        T[$s]=$((T[$s] + 1)); K[$s]=$((K[$s] + calls)); W[$s]=$((W[$s] + failed))
+        C[$s]=$((C[$s] + 1))
+        [ "$(weights "$out")" = "$expected" ] && E[$s]=$((E[$s] + 1))
+        L[$s]=$((L[$s] + $(leftovers "$out")))
+        M[$s]=$((M[$s] + $(metrics_ok "$out")))
+        ;;
       corrupt)
         cp -r "$ref" "$out"
         T[$s]=$((T[$s] + 1))
@@ -187,6 +207,7 @@ done
       kill9|sigint-kill) note="${W[$s]} killed inside a checkpoint write, ${K[$s]} after the first checkpoint" ;;
       fsize) note="${W[$s]} stopped with a one-line EFBIG error, ${K[$s]} finished under the limit" ;;
       corrupt) note="${W[$s]} refused naming the damage" ;;
+      readers) note="${K[$s]} generate calls on the live run, ${W[$s]} failed" ;;
     esac
     echo "| $s | ${T[$s]} | ${C[$s]} | ${E[$s]} | ${X[$s]} | ${L[$s]} | ${M[$s]} | $note |"
   done

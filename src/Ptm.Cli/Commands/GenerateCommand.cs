@@ -46,9 +46,10 @@ static class GenerateCommand
             var prompts = ReadPrompts(r.GetValue(prompt) ?? [], r.GetValue(promptsFile));
             int batch = r.GetValue(batchSize);
             if (batch < 1) throw new InvalidInputException($"--batch-size must be at least 1 (got {batch})");
-            if (prompts.Any(p => p.Length == 0))
-                Console.Error.WriteLine("warning: empty prompt: the text is generated from the end-of-text token alone (the start of a new document)");
             using var loaded = LoadedModel.Load(r.GetValue(model)!);
+            // Without an end-of-text token the generator refuses an empty prompt itself.
+            if (prompts.Any(p => p.Length == 0) && loaded.Tokenizer.EndOfTextId is not null)
+                Console.Error.WriteLine("warning: empty prompt: generating from the end-of-text token alone (the start of a new document)");
             if (prompts.Count == 1)
             {
                 var pieces = loaded.CreateGenerator().Generate(prompts[0], options);

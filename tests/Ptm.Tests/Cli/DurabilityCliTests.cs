@@ -155,9 +155,15 @@ public class DurabilityCliTests(TinyRunFixture run) : IClassFixture<TinyRunFixtu
     [Fact]
     public void AnEmptyPromptIsCalledOut()
     {
-        var r = CliHarness.Run("generate", "--model", run.Run, "--prompt", "", "--max-new-tokens", "2");
+        // A character vocabulary has no end-of-text token to start from: refused.
+        CliHarness.AssertOneLineError(CliHarness.Run("generate", "--model", run.Run, "--prompt", "", "--max-new-tokens", "2"), "prompt is empty");
+        // A BPE vocabulary has one: generation starts from it, and says so.
+        string bpe = Temp("bpe");
+        Assert.Equal(0, CliHarness.Run("pretrain", "gpt", "--config", run.Config, "--data", run.Corpus, "--out", bpe, "--samples", "0", "--max-steps", "1",
+            "--set", "tokenizer.kind=bpe", "--set", "tokenizer.vocab_size=300").ExitCode);
+        var r = CliHarness.Run("generate", "--model", bpe, "--prompt", "", "--max-new-tokens", "2");
         Assert.Equal(0, r.ExitCode);
-        Assert.Contains("empty prompt", r.Err);
+        Assert.Equal("warning: empty prompt: generating from the end-of-text token alone (the start of a new document)\n", r.Err);
     }
 
     static string Cli => Path.Combine(AppContext.BaseDirectory, "Ptm.Cli.dll");

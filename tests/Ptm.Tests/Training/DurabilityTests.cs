@@ -213,6 +213,38 @@ public class DurabilityTests : IDisposable
         Assert.Equal(Path.Combine(root, "step-00000004"), Checkpoints.Latest(Path.Combine(dir, "staged")));
     }
 
+    /// <summary>The library's resume refuses a damaged latest checkpoint and, with ResumeOptions.UseNewestIntact, takes
+    /// the newest intact one and trains on to the same weights as an uninterrupted run.</summary>
+    [Fact]
+    public void ResumeWithUseNewestIntactContinuesFromTheIntactCheckpointExactly()
+    {
+        string corpus = Path.Combine(dir, "book.txt");
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(corpus, LibraryTrainingTests.Text(30));
+        var options = new GptPretrainingOptions
+        {
+            Model = new GptConfig { NPositions = 16, NEmbd = 16, NLayer = 1, NHead = 2, ResidPdrop = 0, EmbdPdrop = 0, AttnPdrop = 0 },
+            Tokenizer = new TokenizerSpec { Kind = "char" },
+            Training = Config(4) with { BlockSize = 16 },
+        };
+        string runDir = Path.Combine(dir, "lib");
+        using (var run = Pretraining.Gpt(PretrainingCorpus.FromPath(corpus), options, new RunFolder(runDir))) run.Train();
+        string latest = Checkpoints.Latest(runDir)!;
+        byte[] good = File.ReadAllBytes(Path.Combine(latest, ModelFolder.WeightsFile));
+        File.WriteAllText(Path.Combine(latest, ModelFolder.StateFile), "{}");
+
+        var e = Assert.Throws<InvalidInputException>(() => Pretraining.ResumeGpt(runDir));
+        Assert.Contains("trainer_state.json: ", e.Message);
+        Assert.Contains("step-00000003", e.Message);
+        using (var run = Pretraining.ResumeGpt(runDir, resume: new ResumeOptions { UseNewestIntact = true }))
+        {
+            Assert.Equal(3, run.Trainer.Step);
+            run.Train();
+        }
+        Assert.Equal(good, File.ReadAllBytes(Path.Combine(Checkpoints.Latest(runDir)!, ModelFolder.WeightsFile)));
+        Assert.True(Checkpoints.Verify(Checkpoints.Latest(runDir)!).IsIntact);
+    }
+
     [Theory]
     [InlineData("n_embd")]
     [InlineData("n_layer")]
