@@ -76,7 +76,7 @@ weights() { local l; l=$(cat "$1/checkpoints/latest" 2>/dev/null) || return 1; s
 expected=$(weights "$ref")
 log "reference run: $steps steps in ${duration}s, weights $expected"
 
-# Starts a run in the background on the prepared data; prints its pid.
+# Starts a run in the background on the prepared data (call it directly, not in $(...), so that $! is a child to wait for).
 start_run() { # out [limit-KiB]
   if [ -n "${2:-}" ]; then
     # W^X off: the runtime's double-mapped code heap is a file that a limit of a few KiB would refuse at start-up.
@@ -84,7 +84,6 @@ start_run() { # out [limit-KiB]
   else
     dotnet "$dll" pretrain gpt --config "$config" --data "$data" --out "$1" --samples 0 > "$1.log" 2> "$1.err" &
   fi
-  echo $!
 }
 rand() { python3 -c "import random; print(f'{random.uniform($1, $2):.2f}')"; }
 
@@ -123,7 +122,7 @@ for s in $scenarios; do
     rm -rf "$out" "$out".*
     case $s in
       kill9|sigint-kill)
-        pid=$(start_run "$out")
+        start_run "$out"; pid=$!
         sleep "$(rand 0.5 "$duration")"
         if [ "$s" = kill9 ]; then kill -9 "$pid" 2>/dev/null
         else kill -INT "$pid" 2>/dev/null; sleep "$(rand 0 0.5)"; kill -9 "$pid" 2>/dev/null; fi
@@ -138,7 +137,7 @@ for s in $scenarios; do
         ;;
       fsize)
         limit=$(python3 -c "import random; print(random.randint(4, 80))")
-        pid=$(start_run "$out" "$limit")
+        start_run "$out" "$limit"; pid=$!
         wait "$pid"; code=$?
         T[$s]=$((T[$s] + 1))
         if [ $code -eq 0 ]; then K[$s]=$((K[$s] + 1))
@@ -150,7 +149,7 @@ for s in $scenarios; do
       readers)
         # generate --model RUN in a loop while the run checkpoints every step (and prunes); calls made once latest
         # exists must all succeed.
-        pid=$(start_run "$out")
+        start_run "$out"; pid=$!
         calls=0; failed=0
         while kill -0 "$pid" 2>/dev/null; do
           [ -f "$out/checkpoints/latest" ] || { sleep 0.1; continue; }
