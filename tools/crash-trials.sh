@@ -77,12 +77,15 @@ expected=$(weights "$ref")
 log "reference run: $steps steps in ${duration}s, weights $expected"
 
 # Starts a run in the background on the prepared data (call it directly, not in $(...), so that $! is a child to wait for).
+# A non-interactive shell starts background commands with SIGINT ignored, and .NET keeps an ignored SIGINT ignored:
+# the run is started through a wrapper that restores the default, so that Ctrl-C (kill -INT) reaches it.
+sigint_default=(python3 -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])')
 start_run() { # out [limit-KiB]
   if [ -n "${2:-}" ]; then
     # W^X off: the runtime's double-mapped code heap is a file that a limit of a few KiB would refuse at start-up.
-    (ulimit -f "$2"; export DOTNET_EnableWriteXorExecute=0; exec dotnet "$dll" pretrain gpt --config "$config" --data "$data" --out "$1" --samples 0) > "$1.log" 2> "$1.err" &
+    (ulimit -f "$2"; export DOTNET_EnableWriteXorExecute=0; exec "${sigint_default[@]}" dotnet "$dll" pretrain gpt --config "$config" --data "$data" --out "$1" --samples 0) > "$1.log" 2> "$1.err" &
   else
-    dotnet "$dll" pretrain gpt --config "$config" --data "$data" --out "$1" --samples 0 > "$1.log" 2> "$1.err" &
+    "${sigint_default[@]}" dotnet "$dll" pretrain gpt --config "$config" --data "$data" --out "$1" --samples 0 > "$1.log" 2> "$1.err" &
   fi
 }
 rand() { python3 -c "import random; print(f'{random.uniform($1, $2):.2f}')"; }
@@ -101,8 +104,8 @@ PY
 }
 leftovers() { find "$1" -name '.*.tmp' -o -name '.*.old' | wc -l; }
 
-declare -A T C E X L M W K
-for s in $scenarios; do T[$s]=0; C[$s]=0; E[$s]=0; X[$s]=0; L[$s]=0; M[$s]=0; W[$s]=0; K[$s]=0; done
+declare -A T C E X L M W K S
+for s in $scenarios; do T[$s]=0; C[$s]=0; E[$s]=0; X[$s]=0; L[$s]=0; M[$s]=0; W[$s]=0; K[$s]=0; S[$s]=0; done
 
 finish() { # scenario out : resume to the end and score
   local s=$1 out=$2
@@ -126,7 +129,8 @@ for s in $scenarios; do
         sleep "$(rand 0.5 "$duration")"
         if [ "$s" = kill9 ]; then kill -9 "$pid" 2>/dev/null
         else kill -INT "$pid" 2>/dev/null; sleep "$(rand 0 0.5)"; kill -9 "$pid" 2>/dev/null; fi
-        wait "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null; code=$?
+        [ "$s" = sigint-kill ] && [ $code -eq 130 ] && S[$s]=$((S[$s] + 1))
         [ -f "$out/run.json" ] || { log "$s $i: killed before run.json; skipped"; continue; }
         T[$s]=$((T[$s] + 1))
         # Killed inside a checkpoint write: a staged folder is there.
@@ -203,7 +207,8 @@ done
   echo "|---|---|---|---|---|---|---|---|"
   for s in $scenarios; do
     case $s in
-      kill9|sigint-kill) note="${W[$s]} killed inside a checkpoint write, ${K[$s]} after the first checkpoint" ;;
+      kill9) note="${W[$s]} killed inside a checkpoint write, ${K[$s]} after the first checkpoint" ;;
+      sigint-kill) note="${S[$s]} finished the step and saved (exit 130) before the SIGKILL, ${W[$s]} killed inside a checkpoint write, ${K[$s]} after the first checkpoint" ;;
       fsize) note="${W[$s]} stopped with a one-line EFBIG error, ${K[$s]} finished under the limit" ;;
       corrupt) note="${W[$s]} refused naming the damage" ;;
       readers) note="${K[$s]} generate calls on the live run, ${W[$s]} failed" ;;
