@@ -127,6 +127,7 @@ public class DurabilityCliTests(TinyRunFixture run) : IClassFixture<TinyRunFixtu
         File.WriteAllText(file, "x");
         CliHarness.AssertOneLineError(CliHarness.Run("pretrain", "gpt", "--config", run.Config, "--data", run.Corpus, "--out", file, "--samples", "0"), file, "is a file");
         CliHarness.AssertOneLineError(Resume(file), file, "is a file");
+        CliHarness.AssertOneLineError(CliHarness.Run("finetune", "--model", run.Run, "--task", "classify", "--train", file, "--out", file), file, "is a file");
         Assert.Equal("x", File.ReadAllText(file));
     }
 
