@@ -9,6 +9,8 @@ public static class Program
     {
         // The command owns its process: keep large freed tensors in the heap (docs/native-loading.md).
         Ptm.Kernels.TorchRuntime.TuneMallocForTraining();
+        // A file-size limit (ulimit -f) fails the write with EFBIG (a one-line error) instead of killing the process.
+        Ptm.IO.FileSizeSignal.Ignore();
         var root = new RootCommand("Ptm: pre-train, then fine-tune, GPT- and BERT-style Transformers on .NET.");
         root.Subcommands.Add(PrepareCommand.Create());
         root.Subcommands.Add(PretrainCommand.Create());

@@ -50,16 +50,18 @@ static class CommandErrors
         [$"{nameof(FineTuningOptions)}.{nameof(FineTuningOptions.NBest)}"] = "--n-best",
         [$"{nameof(Ptm.Prompting.PromptOptions)}.{nameof(Ptm.Prompting.PromptOptions.Shots)}"] = "--shots",
         [$"{nameof(Ptm.Prompting.PromptOptions)}.{nameof(Ptm.Prompting.PromptOptions.MaxNewTokens)}"] = "--max-new-tokens",
+        [$"{nameof(ResumeOptions)}.{nameof(ResumeOptions.UseNewestIntact)}"] = "--use-intact",
     };
 
-    /// <summary>Runs a command's action; an <see cref="InvalidInputException"/>, a diverged loss or a failed MPI collective becomes "error: ..." and exit 1.</summary>
+    /// <summary>Runs a command's action; an <see cref="InvalidInputException"/>, a diverged loss, a failed write to disk or
+    /// a failed MPI collective becomes "error: ..." and exit 1.</summary>
     public static int Run(Func<int> action)
     {
         try
         {
             return action();
         }
-        catch (Exception e) when (e is InvalidInputException or NonFiniteLossException or Ptm.Distributed.DistributedException)
+        catch (Exception e) when (e is InvalidInputException or NonFiniteLossException or Ptm.IO.StorageException or Ptm.Distributed.DistributedException)
         {
             Console.Out.Flush();
             Console.Error.WriteLine($"error: {Message(e)}");

@@ -42,6 +42,7 @@ static class FinetuneCommand
             CommonOptions.ApplyThreads(r.GetValue(threads));
             var t = FineTuneTasks.Parse(r.GetValue(task)!, "--task");
             string runDir = r.GetValue(output)!;
+            if (File.Exists(runDir)) throw new InvalidInputException($"--out {runDir}: is a file; give a folder for the run");
             if (Directory.Exists(runDir) && Directory.EnumerateFileSystemEntries(runDir).Any())
             {
                 if (!r.GetValue(force)) throw new InvalidInputException($"{runDir}: already exists; use --force to replace it");

@@ -49,6 +49,9 @@ static class GenerateCommand
             int batch = r.GetValue(batchSize);
             if (batch < 1) throw new InvalidInputException($"--batch-size must be at least 1 (got {batch})");
             using var loaded = LoadedModel.Load(r.GetValue(model)!);
+            // Without an end-of-text token the generator refuses an empty prompt itself.
+            if (prompts.Any(p => p.Length == 0) && loaded.Tokenizer.EndOfTextId is not null)
+                Console.Error.WriteLine("warning: empty prompt: generating from the end-of-text token alone (the start of a new document)");
             if (beams.Options(r, options.MaxNewTokens) is { } beamOptions)
                 return BeamOptions.Print(loaded.CreateGenerator(), prompts, batch, beamOptions);
             if (prompts.Count == 1)

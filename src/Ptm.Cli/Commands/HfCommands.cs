@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Ptm.HuggingFace;
+using Ptm.Training;
 using static TorchSharp.torch;
 
 namespace Ptm.Cli.Commands;
@@ -60,9 +61,11 @@ static class HfCommands
     public static Command CreateInspect()
     {
         var dir = new Argument<string>("dir") { Description = "model folder (Ptm or Hugging Face)" };
-        var command = new Command("inspect", "Describe a model folder: architecture, parameters, dtypes, tokenizer") { dir };
+        var verify = new Option<bool>("--verify") { Description = "check files against their recorded sha256: a checkpoint or model folder, or every checkpoint of a run folder (exit 1 if any is damaged)" };
+        var command = new Command("inspect", "Describe a model folder: architecture, parameters, dtypes, tokenizer") { dir, verify };
         command.SetAction(r => CommandErrors.Run(() =>
         {
+            if (r.GetValue(verify)) return Verify(r.GetValue(dir)!);
             var s = ModelSummary.Read(r.GetValue(dir)!);
             Console.WriteLine($"model_type    {s.ModelType}");
             Console.WriteLine($"architecture  {(s.Architectures.Count > 0 ? string.Join(", ", s.Architectures) : "(not given)")}");
@@ -74,5 +77,37 @@ static class HfCommands
             return 0;
         }));
         return command;
+    }
+
+    // One line per folder checked: "ok", "damaged: ..." or "no checksums"; a run folder checks each checkpoint and
+    // says which one latest names.
+    static int Verify(string path)
+    {
+        if (!Directory.Exists(path)) throw new InvalidInputException($"{path}: no such folder");
+        bool isRun = !File.Exists(Path.Combine(path, "config.json")) && Directory.Exists(Path.Combine(path, Checkpoints.Folder));
+        var folders = isRun ? Checkpoints.Steps(path).ToList() : [path];
+        string best = Path.Combine(path, Checkpoints.BestFolder);
+        if (isRun && Directory.Exists(best)) folders.Add(best);
+        if (folders.Count == 0) throw new InvalidInputException($"{path}: run folder with no checkpoints");
+        string? latest = null;
+        int damaged = 0;
+        if (isRun)
+        {
+            try { latest = Checkpoints.Latest(path); }
+            catch (InvalidInputException e) { Console.WriteLine($"latest: {e.Message}"); damaged++; }
+        }
+        foreach (string folder in folders)
+        {
+            var check = Checkpoints.Verify(folder);
+            string mark = folder == latest ? " (latest)" : "";
+            if (!check.IsIntact) damaged++;
+            Console.WriteLine(!check.IsIntact ? $"{folder}{mark}: damaged: {string.Join("; ", check.Problems)}"
+                : check.HasChecksums ? $"{folder}{mark}: ok, {check.FilesChecked} files match {Checkpoints.ChecksumsFile}"
+                : $"{folder}{mark}: no {Checkpoints.ChecksumsFile}; required files present, contents not verifiable");
+        }
+        if (damaged == 0) return 0;
+        if (isRun && Checkpoints.NewestIntact(path) is { } intact) Console.WriteLine($"newest intact checkpoint: {intact}");
+        Console.Error.WriteLine($"error: {damaged} of {folders.Count} folders damaged");
+        return 1;
     }
 }

@@ -13,6 +13,7 @@ static class LossPlot
         var valX = new List<double>(); var valY = new List<double>();
         foreach (string line in File.ReadLines(metricsPath))
         {
+            if (Ptm.Training.MetricsFile.StepOf(line) is null) continue; // blank, or cut short by a kill
             using var doc = JsonDocument.Parse(line);
             var root = doc.RootElement;
             double step = root.GetProperty("step").GetDouble();
@@ -34,6 +35,7 @@ static class LossPlot
         plot.YLabel("loss (nats/token)");
         plot.ShowLegend();
         byte[] png = plot.GetImageBytes(900, 500, ScottPlot.ImageFormat.Png);
-        AtomicFile.WriteAllBytes(pngPath, png);
+        try { AtomicFile.WriteAllBytes(pngPath, png); }
+        catch (Exception e) when (Ptm.IO.StorageException.IsWriteFailure(e)) { } // a plot is not worth an error (e.g. on a full disk, after the run's own one-line error)
     }
 }

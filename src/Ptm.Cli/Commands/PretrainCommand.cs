@@ -28,6 +28,7 @@ static class PretrainCommand
         var data = new Option<string?>("--data") { Description = $"a prepared folder (manifest.json) or raw text to prepare (default {DefaultData})" };
         var output = new Option<string?>("--out") { Description = $"run folder (default runs/{family.Name}-<time>)" };
         var resume = new Option<bool>("--resume") { Description = "continue the run in --out from its latest checkpoint" };
+        var useIntact = new Option<bool>("--use-intact") { Description = "with --resume: if the latest checkpoint fails its checksums, resume from the newest intact one" };
         var force = new Option<bool>("--force") { Description = "replace an existing run in --out" };
         var maxSteps = new Option<int?>("--max-steps") { Description = "override training.max_steps" };
         var batchSize = new Option<int?>("--batch-size") { Description = "override training.batch_size" };
@@ -37,7 +38,7 @@ static class PretrainCommand
         var samples = new Option<int>("--samples") { Description = "examples printed at the end", DefaultValueFactory = _ => 3 };
         var threads = CommonOptions.Threads();
         var distributed = new Option<bool>("--distributed") { Description = "train data-parallel on the ranks mpirun started (Open MPI); rank 0 writes the run folder" };
-        var command = new Command(family.Name, description) { config, data, output, resume, force, maxSteps, batchSize, lr, seed, set, samples, threads, distributed };
+        var command = new Command(family.Name, description) { config, data, output, resume, useIntact, force, maxSteps, batchSize, lr, seed, set, samples, threads, distributed };
         command.SetAction(r => CommandErrors.Run(() =>
         {
             var overrides = new List<string>(r.GetValue(set) ?? []);
@@ -45,7 +46,7 @@ static class PretrainCommand
             if (r.GetValue(batchSize) is int bs) overrides.Add($"training.batch_size={bs}");
             if (r.GetValue(lr) is double l) overrides.Add($"training.learning_rate={l.ToString(CultureInfo.InvariantCulture)}");
             if (r.GetValue(seed) is long s) overrides.Add($"training.seed={s}");
-            var request = new PretrainRequest(r.GetValue(config), r.GetValue(data), r.GetValue(output), r.GetValue(resume), r.GetValue(force), overrides, r.GetValue(samples), r.GetValue(threads));
+            var request = new PretrainRequest(r.GetValue(config), r.GetValue(data), r.GetValue(output), r.GetValue(resume), r.GetValue(force), overrides, r.GetValue(samples), r.GetValue(threads), r.GetValue(useIntact));
             if (!r.GetValue(distributed)) return Run(family, request, null);
             if (request.Out is null) throw new InvalidInputException("--distributed needs --out: every rank must name the same run folder");
             using var group = MpiProcessGroup.Start();
@@ -54,7 +55,7 @@ static class PretrainCommand
         return command;
     }
 
-    sealed record PretrainRequest(string? Config, string? Data, string? Out, bool Resume, bool Force, IReadOnlyList<string> Overrides, int Samples, int Threads);
+    sealed record PretrainRequest(string? Config, string? Data, string? Out, bool Resume, bool Force, IReadOnlyList<string> Overrides, int Samples, int Threads, bool UseIntact = false);
 
     /// <summary>One rank of a data-parallel run: rank 0 prints as a single process would, the others print only errors.
     /// Any failure on any rank ends every rank (MPI_Abort), since the others may be waiting for it in a collective.</summary>
@@ -84,8 +85,15 @@ static class PretrainCommand
         if (request.Resume && request.Force) throw new InvalidInputException("--resume and --force contradict each other: choose one");
         if (request.Resume && request.Out is null) throw new InvalidInputException("--resume needs --out naming the run folder to continue");
         string runDir = request.Out ?? Path.Combine("runs", $"{family.Name}-{DateTime.Now:yyyyMMdd-HHmmss}");
-        using var run = request.Resume ? Resume(family, runDir, request.Overrides, group) : Start(family, runDir, request, group);
+        if (request.UseIntact && !request.Resume) throw new InvalidInputException("--use-intact applies to --resume only");
+        using var run = request.Resume ? Resume(family, runDir, request.Overrides, request.UseIntact, group) : Start(family, runDir, request, group);
         var trainer = run.Trainer;
+        if (trainer.Step >= trainer.Config.MaxSteps)
+        {
+            Console.WriteLine($"run {runDir} already finished at step {trainer.Step} (training.max_steps {trainer.Config.MaxSteps}); "
+                + $"model in {run.ResumedFrom} (use --model {runDir}). To train further, resume with a larger --max-steps");
+            return 0;
+        }
         if (group is not null) Console.WriteLine($"ranks     {group.Size} (data-parallel: {group.Size} x {trainer.Config.BatchSize * trainer.Config.GradientAccumulationSteps} sequences per step)");
         foreach (string warning in run.Warnings) Console.Error.WriteLine($"warning: {warning}");
 
@@ -118,12 +126,13 @@ static class PretrainCommand
         }
         if (!trainer.IsRoot) return 0;
         family.Report(run, result.LastEval, request.Samples);
-        Console.WriteLine($"model saved in {result.Checkpoint} (use --model {runDir})");
+        Console.WriteLine($"model saved in {result.Checkpoint ?? Checkpoints.Latest(runDir)} (use --model {runDir})");
         return 0;
     }
 
     static PretrainingRun Start(IPretrainFamily family, string runDir, PretrainRequest request, IProcessGroup? group)
     {
+        if (File.Exists(runDir)) throw new InvalidInputException($"--out {runDir}: is a file; give a folder for the run");
         // Only rank 0 looks at the folder: the others start when it has (re)created it.
         if ((group is null || group.Rank == 0) && Directory.Exists(runDir) && Directory.EnumerateFileSystemEntries(runDir).Any())
         {
@@ -135,15 +144,39 @@ static class PretrainCommand
         string configPath = request.Config ?? CommonOptions.Shipped(family.DefaultConfig);
         var node = RunConfigFile.ReadNode(configPath);
         family.ApplyOverrides(node, request.Overrides);
-        family.Validate(node, configPath); // everything checked before any slow work
+        BlameOverrides(() => family.Validate(node, configPath), configPath, request.Overrides); // everything checked before any slow work
         var corpus = PretrainingCorpus.FromPath(request.Data ?? CommonOptions.Shipped(DefaultData));
         return family.Start(node, configPath, corpus, new RunFolder(runDir, RunFolderMode.Replace), Console.WriteLine, group);
     }
 
-    static PretrainingRun Resume(IPretrainFamily family, string runDir, IReadOnlyList<string> overrides, IProcessGroup? group)
+    static PretrainingRun Resume(IPretrainFamily family, string runDir, IReadOnlyList<string> overrides, bool useIntact, IProcessGroup? group)
     {
         var node = Ptm.Training.Pretraining.ReadRunConfig(runDir);
         family.ApplyOverrides(node, overrides);
-        return family.Resume(node, Path.Combine(runDir, RunFolder.RunFile), runDir, group);
+        string runFile = Path.Combine(runDir, RunFolder.RunFile);
+        BlameOverrides(() => family.Validate(node, runFile), runFile, overrides);
+        if (useIntact && (group is null || group.Rank == 0)) // the other ranks read the folder once rank 0 has resumed
+        {
+            string? named = null;
+            try { named = Checkpoints.Latest(runDir); } catch (InvalidInputException) { }
+            string? taken = Checkpoints.RollBackToNewestIntact(runDir);
+            if (taken is not null && taken != named)
+                Console.Error.WriteLine($"warning: the latest checkpoint {named ?? "(missing)"} is damaged; resuming from {Path.GetFileName(taken)}");
+        }
+        return family.Resume(node, runFile, runDir, group);
+    }
+
+    /// <summary>Runs a config check; an error about a section.field that an override set is blamed on that override,
+    /// not on the file it was applied to.</summary>
+    static void BlameOverrides(Action validate, string source, IReadOnlyList<string> overrides)
+    {
+        try { validate(); }
+        catch (InvalidInputException e) when (overrides.Count > 0 && e.Message.StartsWith(source + ": ", StringComparison.Ordinal))
+        {
+            var m = System.Text.RegularExpressions.Regex.Match(e.Message[(source.Length + 2)..], @"^(\w+): (?:unknown )?field '([^']+)'");
+            string? blamed = m.Success ? overrides.LastOrDefault(o => o.StartsWith($"{m.Groups[1].Value}.{m.Groups[2].Value}=", StringComparison.Ordinal)) : null;
+            if (blamed is null) throw;
+            throw new InvalidInputException($"override {blamed}: {e.Message[(source.Length + 2)..]}");
+        }
     }
 }

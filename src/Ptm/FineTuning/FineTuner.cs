@@ -162,6 +162,7 @@ public sealed class FineTuner
     public FineTuningResult Run(TaskData train, TaskData? validation = null, string? runDirectory = null, bool replace = false, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(train);
+        if (runDirectory is not null && File.Exists(runDirectory)) throw new InvalidInputException($"{runDirectory}: is a file; give a folder for the run");
         if (runDirectory is not null && Directory.Exists(runDirectory) && Directory.EnumerateFileSystemEntries(runDirectory).Any())
         {
             if (!replace) throw new InvalidInputException($"{runDirectory}: already exists; replace it (replace: true) or choose another folder");

@@ -64,6 +64,10 @@ public sealed class HfConfig
         ("extra_pos_embeddings", v => v is JsonValue n && n.GetValueKind() == JsonValueKind.Number && n.GetValue<double>() != BartConfig.PositionOffset, "position tables are offset by 2, as in BART"),
     ];
 
+    static readonly string[] GptRequired = ["n_embd", "n_layer", "n_head"];
+    static readonly string[] BertRequired = ["hidden_size", "num_hidden_layers", "num_attention_heads"];
+    static readonly string[] BartRequired = ["d_model", "encoder_layers", "decoder_layers", "encoder_attention_heads", "decoder_attention_heads"];
+
     /// <summary>config.json fields only Ptm writes (a Hugging Face config never has them, an export leaves them out):
     /// their presence marks a Ptm model folder.</summary>
     internal static readonly string[] PtmOnlyFields = ["pre_layer_norm", "share_layers", "embedding_size"];
@@ -90,6 +94,11 @@ public sealed class HfConfig
                 throw new InvalidInputException($"{source}: field '{field}' is a Ptm setting, not a Hugging Face one; this folder is a Ptm model folder, load it directly");
         if (!ModelFamilies.TryParse(modelType, out var family))
             throw new InvalidInputException($"{source}: model_type \"{modelType}\" is not supported (supported: {ModelFamilies.Expected.Replace(" or ", ", ")})");
+        // Hugging Face's classes default these to the base model's sizes; a config.json without them is far more likely
+        // damaged than meant, and taking the defaults turns that into a weight-shape error far from the cause.
+        foreach (string field in family switch { ModelFamily.Gpt2 => GptRequired, ModelFamily.Bart => BartRequired, _ => BertRequired })
+            if (!all.ContainsKey(field))
+                throw new InvalidInputException($"{source}: missing field '{field}' (the model's {(field is "n_embd" or "hidden_size" or "d_model" ? "width" : field.Contains("layer") ? "number of layers" : "number of attention heads")}); no default is assumed");
         var config = family switch
         {
             ModelFamily.Gpt2 => Typed(all, source, GptRejected, (e, s) => GptConfig.FromJson(e, s), typeof(GptConfig),

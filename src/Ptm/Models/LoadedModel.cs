@@ -90,10 +90,16 @@ public sealed class LoadedModel : IDisposable
     /// Loads a model folder, a Hugging Face folder or a run folder. Bad folders throw <see cref="InvalidInputException"/>
     /// naming the file; nothing stays allocated after a failed load. The caller owns the result and disposes it.
     /// </summary>
+    /// <remarks>A run that is still training may prune the checkpoint this resolved to before it is read; the load is
+    /// then retried on the run's new latest checkpoint.</remarks>
     public static LoadedModel Load(string path, LoadOptions? options = null)
     {
         options ??= new LoadOptions();
-        string dir = Checkpoints.ResolveModelDirectory(path);
+        return Checkpoints.LoadResolved(path, dir => LoadFrom(dir, options));
+    }
+
+    static LoadedModel LoadFrom(string dir, LoadOptions options)
+    {
         var family = ModelFolder.Family(dir);
         if (family == ModelFamily.Bart)
             throw new InvalidInputException($"{Path.Combine(dir, ModelFolder.ConfigFile)}: model_type is \"{ModelFolder.ModelType(dir)}\", an encoder-decoder model; load it with {nameof(ModelFolder)}.{nameof(ModelFolder.LoadBart)}");

@@ -72,7 +72,9 @@ public static class ModelFolder
     }
 
     /// <summary>Loads a GPT from a model folder, or from a run folder's latest checkpoint, in eval mode.</summary>
-    public static (Gpt Model, ITokenizer Tokenizer) LoadGpt(string path)
+    public static (Gpt Model, ITokenizer Tokenizer) LoadGpt(string path) => Checkpoints.LoadResolved(path, dir => LoadGptFrom(dir));
+
+    static (Gpt Model, ITokenizer Tokenizer) LoadGptFrom(string path)
     {
         string dir = ResolveFamily(path, ModelFamily.Gpt2);
         var config = GptConfig.Load(Path.Combine(dir, ConfigFile));
@@ -85,7 +87,9 @@ public static class ModelFolder
     }
 
     /// <summary>Loads a BERT (with its pre-training heads) and its WordPiece tokenizer, in eval mode.</summary>
-    public static (BertForPreTraining Model, WordPieceTokenizer Tokenizer) LoadBert(string path)
+    public static (BertForPreTraining Model, WordPieceTokenizer Tokenizer) LoadBert(string path) => Checkpoints.LoadResolved(path, dir => LoadBertFrom(dir));
+
+    static (BertForPreTraining Model, WordPieceTokenizer Tokenizer) LoadBertFrom(string path)
     {
         string dir = ResolveFamily(path, ModelFamily.Bert);
         var config = BertConfig.Load(Path.Combine(dir, ConfigFile));

@@ -76,11 +76,16 @@ public static class Pretraining
     /// <summary>Continues a GPT run folder from its latest checkpoint, with the options of its run.json or
     /// <paramref name="options"/> (training settings may change; the model's may not). With a
     /// <paramref name="processGroup"/> every rank calls it; the number of ranks may differ from the run's before.</summary>
-    public static GptPretraining ResumeGpt(string runDirectory, GptPretrainingOptions? options = null, IProcessGroup? processGroup = null)
+    /// <remarks>The checkpoint's checksums are verified first; a damaged one is refused naming the newest intact one,
+    /// which <paramref name="resume"/>'s <see cref="ResumeOptions.UseNewestIntact"/> takes instead. A run stopped before
+    /// its first checkpoint starts again from step 0 (same seed, same result). A run that already reached max_steps
+    /// resumes with nothing left to do (<see cref="Trainer.Step"/> equals MaxSteps); give more steps to continue it.</remarks>
+    public static GptPretraining ResumeGpt(string runDirectory, GptPretrainingOptions? options = null, ResumeOptions? resume = null,
+        IProcessGroup? processGroup = null)
     {
         GptPretraining Open(bool lead)
         {
-            var (node, runFile, dataDir, checkpoint) = OpenForResume(runDirectory);
+            var (node, runFile, dataDir, checkpoint) = OpenForResume(runDirectory, resume: resume ?? new ResumeOptions());
             var resolved = options ?? GptPretrainingOptions.From(GptRunConfig.FromNode(node, runFile), vocabSizeFromTokenizer: false);
             resolved.Validate();
             return Continue(new GptPretraining(resolved, dataDir), runDirectory, runFile, node, checkpoint, r => r.RunConfig.ToNode(), processGroup, lead);
@@ -89,11 +94,12 @@ public static class Pretraining
     }
 
     /// <summary>Continues a BERT run folder from its latest checkpoint (see <see cref="ResumeGpt"/>).</summary>
-    public static BertPretraining ResumeBert(string runDirectory, BertPretrainingOptions? options = null, IProcessGroup? processGroup = null)
+    public static BertPretraining ResumeBert(string runDirectory, BertPretrainingOptions? options = null, ResumeOptions? resume = null,
+        IProcessGroup? processGroup = null)
     {
         BertPretraining Open(bool lead)
         {
-            var (node, runFile, dataDir, checkpoint) = OpenForResume(runDirectory);
+            var (node, runFile, dataDir, checkpoint) = OpenForResume(runDirectory, resume: resume ?? new ResumeOptions());
             var resolved = options ?? BertPretrainingOptions.From(BertRunConfig.FromNode(node, runFile), vocabSizeFromTokenizer: false);
             resolved.Validate();
             return Continue(new BertPretraining(resolved, dataDir), runDirectory, runFile, node, checkpoint, r => r.RunConfig.ToNode(), processGroup, lead);
@@ -143,7 +149,7 @@ public static class Pretraining
     /// <summary>A rank other than 0 joining a new run: it opens the data rank 0 prepared and writes nothing.</summary>
     static TRun Follow<TRun>(string runDir, Func<string, TRun> open, IProcessGroup group) where TRun : PretrainingRun
     {
-        var run = open(OpenForResume(runDir, needCheckpoint: false).DataDir);
+        var run = open(OpenForResume(runDir, resume: null).DataDir);
         try
         {
             run.StartTrainer(null, group);
@@ -158,22 +164,24 @@ public static class Pretraining
 
     /// <summary>A run folder's run.json without its data_dir field: the sections to apply changes to before
     /// resuming (read them with <see cref="GptRunConfig.FromNode"/> or <see cref="BertRunConfig.FromNode"/>).</summary>
-    public static JsonObject ReadRunConfig(string runDirectory) => OpenForResume(runDirectory, needCheckpoint: false).Node;
+    public static JsonObject ReadRunConfig(string runDirectory) => OpenForResume(runDirectory, resume: null).Node;
 
-    static (JsonObject Node, string RunFile, string DataDir, string Checkpoint) OpenForResume(string runDir, bool needCheckpoint = true)
+    // resume null: only run.json is read (the checkpoint is not looked at).
+    static (JsonObject Node, string RunFile, string DataDir, string? Checkpoint) OpenForResume(string runDir, ResumeOptions? resume)
     {
         string runFile = Path.Combine(runDir, RunFolder.RunFile);
+        if (File.Exists(runDir)) throw new InvalidInputException($"{runDir}: is a file, not a run folder");
         if (!File.Exists(runFile)) throw new InvalidInputException($"{runDir}: no {RunFolder.RunFile}; nothing to resume");
         var node = RunConfigFile.ReadNode(runFile);
         string dataField = node[RunFolder.DataDirField]?.GetValue<string>() ?? throw new InvalidInputException($"{runFile}: missing field '{RunFolder.DataDirField}'");
         node.Remove(RunFolder.DataDirField);
         string dataDir = Path.IsPathRooted(dataField) ? dataField : Path.Combine(runDir, dataField);
-        string? checkpoint = Checkpoints.Latest(runDir);
-        if (checkpoint is null && needCheckpoint) throw new InvalidInputException($"{runDir}: has no checkpoint to resume from");
-        return (node, runFile, dataDir, checkpoint ?? "");
+        string? checkpoint = resume is null ? null : Checkpoints.RollBackToNewestIntact(runDir, resume.UseNewestIntact);
+        return (node, runFile, dataDir, checkpoint);
     }
 
-    static TRun Continue<TRun>(TRun run, string runDir, string runFile, JsonObject oldNode, string checkpoint, Func<TRun, JsonObject> resolved,
+    // checkpoint null: the run stopped before its first checkpoint and starts again from step 0.
+    static TRun Continue<TRun>(TRun run, string runDir, string runFile, JsonObject oldNode, string? checkpoint, Func<TRun, JsonObject> resolved,
         IProcessGroup? group, bool lead) where TRun : PretrainingRun
     {
         try
@@ -182,20 +190,26 @@ public static class Pretraining
             {
                 // Rank 0 checked the folder and rewrote run.json; the others only load the checkpoint.
                 run.StartTrainer(null, group);
-                run.Trainer.Resume(checkpoint);
-                run.ResumedFrom = checkpoint;
+                if (checkpoint is not null) run.Trainer.Resume(checkpoint);
+                run.ResumedFrom = checkpoint ?? "";
                 return run;
             }
-            string saved = File.ReadAllText(Path.Combine(checkpoint, ModelFolder.ConfigFile));
-            if (!JsonNode.DeepEquals(JsonNode.Parse(saved), JsonNode.Parse(run.ModelConfigJson)))
-                throw new InvalidInputException($"{runFile}: the model section differs from the checkpoint's config.json; model settings cannot change on resume");
+            if (checkpoint is not null)
+            {
+                string saved = File.ReadAllText(Path.Combine(checkpoint, ModelFolder.ConfigFile));
+                if (!JsonNode.DeepEquals(JsonNode.Parse(saved), JsonNode.Parse(run.ModelConfigJson)))
+                    throw new InvalidInputException($"{runFile}: the model section differs from the checkpoint's config.json; model settings cannot change on resume");
+            }
             string dataField = RunConfigFile.ReadNode(runFile)[RunFolder.DataDirField]!.GetValue<string>();
             var updated = resolved(run);
             updated[RunFolder.DataDirField] = dataField;
-            AtomicFile.WriteAllText(runFile, updated.ToJsonString(JsonFiles.Indented));
             run.StartTrainer(runDir, group);
-            run.Trainer.Resume(checkpoint);
-            run.ResumedFrom = checkpoint;
+            if (checkpoint is not null) run.Trainer.Resume(checkpoint);
+            else MetricsFile.Trim(run.Trainer.MetricsPath!, 0);
+            // Only a resume that got this far records its settings: a failed one leaves run.json as it was.
+            StorageException.Guard(runFile, "", () => AtomicFile.WriteAllText(runFile, updated.ToJsonString(JsonFiles.Indented)));
+            Checkpoints.CleanStale(runDir);
+            run.ResumedFrom = checkpoint ?? "";
             return run;
         }
         catch
@@ -230,6 +244,7 @@ public static class Pretraining
         }
 
         string runDir = runFolder.Path;
+        if (File.Exists(runDir)) throw new InvalidInputException($"{runDir}: is a file; give a folder for the run");
         if (Directory.Exists(runDir) && Directory.EnumerateFileSystemEntries(runDir).Any())
         {
             if (runFolder.Mode != RunFolderMode.Replace)
@@ -335,7 +350,8 @@ public abstract class PretrainingRun : IDisposable
     /// <summary>The run folder, or null when the run writes no metrics or checkpoints.</summary>
     public string? RunDirectory => Trainer.RunDirectory;
 
-    /// <summary>The checkpoint the run continued from, or null for a new run.</summary>
+    /// <summary>The checkpoint the run continued from; empty for a resumed run that had none and started again from
+    /// step 0; null for a new run.</summary>
     public string? ResumedFrom { get; internal set; }
 
     /// <summary>The training settings as given (see <see cref="Trainer"/>.Config for those in effect).</summary>
@@ -391,7 +407,7 @@ public sealed class GptPretraining : PretrainingRun
         RunConfig = new GptRunConfig(options.ModelFor(tokenizer.VocabSize), options.Tokenizer, options.Training);
         Tokenizer = tokenizer;
         var t = options.Training;
-        data = new PreparedTrainingData(dataDir, t.BatchSize, t.BlockSize, t.Seed);
+        data = new PreparedTrainingData(dataDir, t.BatchSize, t.BlockSize, t.Seed, RunConfig.Model.VocabSize);
         try
         {
             torch.manual_seed(t.Seed);

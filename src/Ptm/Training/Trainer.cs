@@ -1,4 +1,5 @@
 using Ptm.Distributed;
+using Ptm.IO;
 using Ptm.Kernels;
 using System.Diagnostics;
 using System.Text.Json;
@@ -167,7 +168,8 @@ public sealed class Trainer : IDisposable
     public string? MetricsPath => runDir is null ? null : Path.Combine(runDir, "metrics.jsonl");
 
     /// <summary>Continues from a checkpoint folder written by this trainer: weights, optimizer moments, step, data
-    /// position and the generator's state.</summary>
+    /// position and the generator's state; metrics.jsonl loses the lines of steps after the checkpoint (and a line a
+    /// kill cut short). Checksums are not checked here (see <see cref="Checkpoints.Verify"/>).</summary>
     public void Resume(string checkpointDir)
     {
         ObjectDisposedException.ThrowIf(disposed, this);
@@ -179,6 +181,7 @@ public sealed class Trainer : IDisposable
             using var rng = tensor(Convert.FromBase64String(state.RngState));
             set_rng_state(rng);
         }
+        if (MetricsPath is { } metrics) MetricsFile.Trim(metrics, state.Step); // the steps after the checkpoint run (and log) again
     }
 
     /// <summary>Steps completed so far (after <see cref="Resume"/>, the checkpoint's).</summary>
@@ -339,7 +342,7 @@ public sealed class Trainer : IDisposable
 
     void AppendMetrics(Dictionary<string, object?> record)
     {
-        if (MetricsPath is { } path && IsRoot) File.AppendAllText(path, JsonSerializer.Serialize(record) + "\n");
+        if (MetricsPath is { } path && IsRoot) StorageException.Guard(path, "metrics", () => File.AppendAllText(path, JsonSerializer.Serialize(record) + "\n"));
     }
 
     /// <summary>Releases the optimizer's state (its moment tensors); the model and objective are not touched.</summary>
