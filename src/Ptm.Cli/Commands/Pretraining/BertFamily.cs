@@ -28,7 +28,7 @@ sealed class BertFamily : IPretrainFamily
         Ptm.Training.Pretraining.Bert(corpus, Options(config, source), runFolder, log, group);
 
     public PretrainingRun Resume(JsonObject config, string source, string runDir, IProcessGroup? group) =>
-        Ptm.Training.Pretraining.ResumeBert(runDir, Options(config, source), group);
+        Ptm.Training.Pretraining.ResumeBert(runDir, Options(config, source), processGroup: group);
 
     public void Report(PretrainingRun run, EvalReport? lastEval, int samples)
     {

@@ -23,7 +23,7 @@ sealed class GptFamily : IPretrainFamily
         Ptm.Training.Pretraining.Gpt(corpus, Options(config, source), runFolder, log, group);
 
     public PretrainingRun Resume(JsonObject config, string source, string runDir, IProcessGroup? group) =>
-        Ptm.Training.Pretraining.ResumeGpt(runDir, Options(config, source), group);
+        Ptm.Training.Pretraining.ResumeGpt(runDir, Options(config, source), processGroup: group);
 
     public void Report(PretrainingRun run, EvalReport? lastEval, int samples)
     {
