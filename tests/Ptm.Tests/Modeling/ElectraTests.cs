@@ -107,7 +107,7 @@ public class ElectraTests : IDisposable
             var (inputs, labels) = RandomBatch(seed);
             var output = model.Forward(inputs, labels);
             var unmasked = labels.eq(-100);
-            Assert.True(output.Corrupted.masked_select(unmasked).equal(inputs.InputIds.masked_select(unmasked)).item<bool>());
+            Assert.True(output.Corrupted.masked_select(unmasked).eq(inputs.InputIds.masked_select(unmasked)).all().item<bool>());
             Assert.Equal(0, output.RtdLabels.masked_select(unmasked).sum().item<float>());
             Assert.Equal(labels.ne(-100).sum().item<long>(), output.GeneratorLogits.shape[0]);
             // Every masked position holds a vocabulary token, not the [MASK] placeholder left in place by accident.
@@ -189,7 +189,7 @@ public class ElectraTests : IDisposable
             Assert.NotNull(loaded.Bert);
             var saved = loaded.Bert!.state_dict();
             foreach (var (name, p) in run.Model.named_parameters().Where(p => p.name.StartsWith("electra.", StringComparison.Ordinal)))
-                Assert.True(p.equal(saved["bert." + name["electra.".Length..]]).item<bool>(), name);
+                Assert.True(p.eq(saved["bert." + name["electra.".Length..]]).all().item<bool>(), name);
             var vectors = loaded.Embed(["the light was good"]);
             Assert.Single(vectors);
 
@@ -197,7 +197,7 @@ public class ElectraTests : IDisposable
             using var again = new ElectraForPreTraining(run.Model.Config);
             ModelFolder.LoadWeights(again, Path.Combine(result.Checkpoint!, ElectraObjective.ElectraWeightsFile));
             var original = run.Model.state_dict();
-            foreach (var (name, t) in again.state_dict()) Assert.True(t.equal(original[name]).item<bool>(), name);
+            foreach (var (name, t) in again.state_dict()) Assert.True(t.eq(original[name]).all().item<bool>(), name);
         }
         Assert.Contains("\"electra\"", File.ReadAllText(Path.Combine(runDir, RunFolder.RunFile)));
 
