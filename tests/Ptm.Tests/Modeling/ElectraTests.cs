@@ -220,6 +220,9 @@ public class ElectraTests : IDisposable
         using var loaded = LoadedModel.Load(run);
         Assert.Equal(16, loaded.Bert!.Config.HiddenSize);
 
+        var resume = CliHarness.Run("pretrain", "electra", "--out", run, "--resume");
+        CliHarness.AssertOneLineError(resume, "cannot be resumed");
+
         var bad = CliHarness.Run("pretrain", "electra", "--config", config, "--data", corpus, "--out", Path.Combine(dir, "bad"), "--set", "electra.rtd_weight=-1");
         CliHarness.AssertOneLineError(bad, "Electra.RtdWeight");
     }
