@@ -17,6 +17,7 @@ static class PretrainCommand
         var command = new Command("pretrain", "Pre-train a model from scratch");
         command.Subcommands.Add(CreateFor(new GptFamily(), "Causal language-model pre-training of a GPT on raw text"));
         command.Subcommands.Add(CreateFor(new BertFamily(), "Masked-LM (+ next-sentence or sentence-order) pre-training of a BERT on raw text"));
+        command.Subcommands.Add(CreateFor(new ElectraFamily(), "ELECTRA pre-training: a small MLM generator and a BERT discriminator trained on replaced-token detection"));
         command.Subcommands.Add(StaticVectorsCommand.CreateWord2Vec());
         command.Subcommands.Add(StaticVectorsCommand.CreateGlove());
         return command;

@@ -109,6 +109,8 @@ public sealed class BertModel : Module<BertInputs, (Tensor Sequence, Tensor Pool
 
     internal Embedding WordEmbeddings => embeddings.word_embeddings;
 
+    internal BertEmbeddings Embeddings => embeddings;
+
     /// <summary>Last hidden states (B, T, H) and the pooled [CLS] vector (B, H).</summary>
     public override (Tensor Sequence, Tensor Pooled) forward(BertInputs inputs)
     {

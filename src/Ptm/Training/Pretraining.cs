@@ -35,7 +35,7 @@ namespace Ptm.Training;
 /// one, each rank prepares its own temporary copy. If any rank fails to start, every rank throws (the failing one its
 /// own error, the others a <see cref="DistributedException"/>), so none is left waiting.</para>
 /// </remarks>
-public static class Pretraining
+public static partial class Pretraining
 {
     /// <summary>Prepares <paramref name="corpus"/> (unless it is a prepared folder) and builds a GPT and its trainer.</summary>
     /// <param name="corpus">the text, or a folder prepared for GPT pre-training</param>
