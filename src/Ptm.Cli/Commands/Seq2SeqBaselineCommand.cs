@@ -13,10 +13,10 @@ static class Seq2SeqBaselineCommand
     {
         if (validationPath is null && testPath is null)
             throw new InvalidInputException("seq2seq baselines are scored on --validation and/or --test; give at least one");
-        var train = TaskFile.ReadSourceTarget(trainPath);
-        var files = new List<(string Split, string Path, IReadOnlyList<SourceTargetPair> Pairs)>();
-        if (validationPath is not null) files.Add(("validation", validationPath, TaskFile.ReadSourceTarget(validationPath)));
-        if (testPath is not null) files.Add(("test", testPath, TaskFile.ReadSourceTarget(testPath)));
+        var train = TaskFile.ReadSeq2Seq(trainPath);
+        var files = new List<(string Split, string Path, IReadOnlyList<Seq2SeqExample> Pairs)>();
+        if (validationPath is not null) files.Add(("validation", validationPath, TaskFile.ReadSeq2Seq(validationPath)));
+        if (testPath is not null) files.Add(("test", testPath, TaskFile.ReadSeq2Seq(testPath)));
         var translator = WordByWordTranslator.Train(train);
         Console.WriteLine($"task      seq2seq: {train.Count} train{string.Concat(files.Select(f => $", {f.Pairs.Count} {f.Split}"))} pairs (columns source, target)");
         Console.WriteLine($"dictionary {translator.Entries:N0} source words (IBM Model 1 on the training pairs, 5 EM rounds)");

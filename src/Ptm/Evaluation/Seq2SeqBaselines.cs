@@ -9,11 +9,16 @@ namespace Ptm.Evaluation;
 public sealed record Seq2SeqScore(int Examples, BleuScore Bleu, double ChrF)
 {
     /// <summary>Scores <paramref name="hypotheses"/> against the targets of <paramref name="pairs"/>.</summary>
-    public static Seq2SeqScore Of(IReadOnlyList<string> hypotheses, IReadOnlyList<SourceTargetPair> pairs)
+    public static Seq2SeqScore Of(IReadOnlyList<string> hypotheses, IReadOnlyList<Seq2SeqExample> pairs)
     {
-        var references = pairs.Select(p => p.Target).ToArray();
+        var references = pairs.Select(Target).ToArray();
         return new Seq2SeqScore(pairs.Count, Evaluation.Bleu.Corpus(hypotheses, references), Evaluation.ChrF.Corpus(hypotheses, references));
     }
+
+    /// <summary>The example's target; scoring and training need one.</summary>
+    /// <exception cref="InvalidInputException">the example has no target (read without one)</exception>
+    internal static string Target(Seq2SeqExample example) =>
+        example.Target ?? throw new InvalidInputException($"line {example.Line}: no target text to score or learn from");
 }
 
 /// <summary>
@@ -24,7 +29,7 @@ public sealed record Seq2SeqScore(int Examples, BleuScore Bleu, double ChrF)
 public static class Seq2SeqBaselines
 {
     /// <summary>The copy baseline: every hypothesis is its source.</summary>
-    public static IReadOnlyList<string> Copy(IReadOnlyList<SourceTargetPair> pairs) => pairs.Select(p => p.Source).ToArray();
+    public static IReadOnlyList<string> Copy(IReadOnlyList<Seq2SeqExample> pairs) => pairs.Select(p => p.Source).ToArray();
 }
 
 /// <summary>
@@ -50,7 +55,7 @@ public sealed class WordByWordTranslator
 
     /// <summary>Learns the dictionary from <paramref name="pairs"/> with <paramref name="iterations"/> rounds of EM.</summary>
     /// <exception cref="InvalidInputException">No pairs.</exception>
-    public static WordByWordTranslator Train(IReadOnlyList<SourceTargetPair> pairs, int iterations = 5)
+    public static WordByWordTranslator Train(IReadOnlyList<Seq2SeqExample> pairs, int iterations = 5)
     {
         if (pairs.Count == 0) throw new InvalidInputException("no training pairs for the word-by-word dictionary");
         ArgumentOutOfRangeException.ThrowIfLessThan(iterations, 1);
@@ -59,7 +64,7 @@ public sealed class WordByWordTranslator
         int Id(Dictionary<string, int> ids, string w) => ids.TryGetValue(w, out int i) ? i : ids[w] = ids.Count;
         var corpus = pairs.Select(p => (
             Source: (int[])[0, .. Tokens(p.Source).Select(w => Id(sourceIds, w))],
-            Target: Tokens(p.Target).Select(w => Id(targetIds, w)).ToArray())).ToArray();
+            Target: Tokens(Seq2SeqScore.Target(p)).Select(w => Id(targetIds, w)).ToArray())).ToArray();
         long V = targetIds.Count;
         // t(e | f) for co-occurring pairs only, keyed f·V + e; uniform start.
         var t = new Dictionary<long, double>();
@@ -114,7 +119,7 @@ public sealed class WordByWordTranslator
     }
 
     /// <summary>Translations of every source in <paramref name="pairs"/>.</summary>
-    public IReadOnlyList<string> Translate(IReadOnlyList<SourceTargetPair> pairs) => pairs.Select(p => Translate(p.Source)).ToArray();
+    public IReadOnlyList<string> Translate(IReadOnlyList<Seq2SeqExample> pairs) => pairs.Select(p => Translate(p.Source)).ToArray();
 
     static IEnumerable<string> Tokens(string text) =>
         Token.Matches(text.ToLower(CultureInfo.InvariantCulture)).Select(m => m.Value);

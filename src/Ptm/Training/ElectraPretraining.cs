@@ -101,44 +101,26 @@ public static partial class Pretraining
 /// <summary>An ELECTRA pre-training run (generator MLM + discriminator replaced-token detection); see <see cref="Pretraining.Electra"/>.</summary>
 public sealed class ElectraPretraining : PretrainingRun
 {
-    readonly BertPretrainingDataset train;
-    readonly BertPretrainingDataset validation;
+    readonly MaskedLmData data;
     readonly WordPieceTokenizer tokenizer;
     readonly ElectraSpec electra;
 
     internal ElectraPretraining(ElectraPretrainingOptions options, string dataDir) : base(dataDir, options.Bert.Training)
     {
-        tokenizer = TokenizerFiles.Load(dataDir) as WordPieceTokenizer
-            ?? throw new InvalidInputException($"{dataDir}: ELECTRA data needs a WordPiece vocabulary (vocab.txt or tokenizer.json)");
+        tokenizer = MaskedLmData.LoadVocabulary(dataDir, "ELECTRA");
         var bert = options.Bert;
         RunConfig = new BertRunConfig(bert.ModelFor(tokenizer.VocabSize), bert.Tokenizer, bert.Data, bert.Training);
         electra = options.Electra;
-        train = BertPretrainingDataset.Open(dataDir, Preparer.TrainSplit);
+        data = MaskedLmData.Open(dataDir, tokenizer, RunConfig.Model.MaxPositionEmbeddings, RunConfig.Training);
         try
         {
-            validation = BertPretrainingDataset.Open(dataDir, Preparer.ValidationSplit);
-        }
-        catch
-        {
-            train.Dispose();
-            throw;
-        }
-        try
-        {
-            if (train.MaxSeqLength > RunConfig.Model.MaxPositionEmbeddings)
-                throw new InvalidInputException($"{dataDir}: sequences of {train.MaxSeqLength} tokens exceed model.max_position_embeddings ({RunConfig.Model.MaxPositionEmbeddings})");
-            var t = RunConfig.Training;
-            IMlmMasker? Masker(BertPretrainingDataset d) => d.HasStaticMasks ? null : KnowledgeMasker.ForData(MaskingVocabulary.FromWordPiece(tokenizer), d.Manifest.Options.Mlm, dataDir);
-            var trainBatches = new BertBatcher(train, t.BatchSize, (ulong)t.Seed, Masker(train));
-            var validationBatches = new BertBatcher(validation, t.BatchSize, (ulong)t.Seed + 1, Masker(validation));
-            torch.manual_seed(t.Seed);
+            torch.manual_seed(RunConfig.Training.Seed);
             Model = new ElectraForPreTraining(RunConfig.Model, electra.GeneratorSize);
-            Objective = new ElectraObjective(Model, tokenizer, trainBatches, validationBatches, electra.RtdWeight);
+            Objective = new ElectraObjective(Model, tokenizer, data.TrainBatches, data.ValidationBatches, electra.RtdWeight);
         }
         catch
         {
-            train.Dispose();
-            validation.Dispose();
+            data.Dispose();
             throw;
         }
     }
@@ -177,16 +159,15 @@ public sealed class ElectraPretraining : PretrainingRun
         var t = RunConfig.Training;
         long all = Model.parameters().Sum(p => p.numel());
         long generator = Model.named_parameters().Where(p => p.name.StartsWith("generator.", StringComparison.Ordinal)).Sum(p => p.parameter.numel());
-        yield return $"data      {DataDirectory} ({train.Count:N0} train instances, {train.Manifest.Objective}, WordPiece vocabulary of {tokenizer.VocabSize})";
+        yield return $"data      {DataDirectory} ({data.Train.Count:N0} train instances, {data.Train.Manifest.Objective}, WordPiece vocabulary of {tokenizer.VocabSize})";
         yield return $"model     ELECTRA discriminator {m.NumHiddenLayers} layers, {m.NumAttentionHeads} heads, hidden {m.HiddenSize}; generator hidden {g.HiddenSize}, {g.NumAttentionHeads} heads, "
             + $"intermediate {g.IntermediateSize}; {all:N0} parameters ({generator:N0} generator-only), RTD weight {electra.RtdWeight}";
-        yield return $"training  {t.MaxSteps} steps of {t.BatchSize * t.GradientAccumulationSteps} sequences of {train.MaxSeqLength}, lr {t.LearningRate} -> {t.MinLr}";
+        yield return $"training  {t.MaxSteps} steps of {t.BatchSize * t.GradientAccumulationSteps} sequences of {data.Train.MaxSeqLength}, lr {t.LearningRate} -> {t.MinLr}";
     }
 
     private protected override void DisposeData()
     {
-        train.Dispose();
-        validation.Dispose();
+        data.Dispose();
         Model.Dispose();
     }
 }

@@ -459,43 +459,23 @@ public sealed class GptPretraining : PretrainingRun
 /// <summary>A BERT pre-training run (masked LM, plus NSP or SOP when the data has pairs); see <see cref="Pretraining.Bert"/>.</summary>
 public sealed class BertPretraining : PretrainingRun
 {
-    readonly BertPretrainingDataset train;
-    readonly BertPretrainingDataset validation;
-    readonly BertBatcher validationBatches;
+    readonly MaskedLmData data;
     readonly WordPieceTokenizer tokenizer;
 
     internal BertPretraining(BertPretrainingOptions options, string dataDir) : base(dataDir, options.Training)
     {
-        tokenizer = TokenizerFiles.Load(dataDir) as WordPieceTokenizer
-            ?? throw new InvalidInputException($"{dataDir}: BERT data needs a WordPiece vocabulary (vocab.txt or tokenizer.json)");
+        tokenizer = MaskedLmData.LoadVocabulary(dataDir, "BERT");
         RunConfig = new BertRunConfig(options.ModelFor(tokenizer.VocabSize), options.Tokenizer, options.Data, options.Training);
-        train = BertPretrainingDataset.Open(dataDir, Preparer.TrainSplit);
+        data = MaskedLmData.Open(dataDir, tokenizer, RunConfig.Model.MaxPositionEmbeddings, RunConfig.Training);
         try
         {
-            validation = BertPretrainingDataset.Open(dataDir, Preparer.ValidationSplit);
-        }
-        catch
-        {
-            train.Dispose();
-            throw;
-        }
-        try
-        {
-            if (train.MaxSeqLength > RunConfig.Model.MaxPositionEmbeddings)
-                throw new InvalidInputException($"{dataDir}: sequences of {train.MaxSeqLength} tokens exceed model.max_position_embeddings ({RunConfig.Model.MaxPositionEmbeddings})");
-            var t = RunConfig.Training;
-            // Dynamic (RoBERTa) masking draws masks per batch; static data carries its own.
-            IMlmMasker? Masker(BertPretrainingDataset d) => d.HasStaticMasks ? null : KnowledgeMasker.ForData(MaskingVocabulary.FromWordPiece(tokenizer), d.Manifest.Options.Mlm, dataDir);
-            var trainBatches = new BertBatcher(train, t.BatchSize, (ulong)t.Seed, Masker(train));
-            validationBatches = new BertBatcher(validation, t.BatchSize, (ulong)t.Seed + 1, Masker(validation));
-            torch.manual_seed(t.Seed);
+            torch.manual_seed(RunConfig.Training.Seed);
             Model = new BertForPreTraining(RunConfig.Model);
-            Objective = new MaskedLmObjective(Model, tokenizer, trainBatches, validationBatches);
+            Objective = new MaskedLmObjective(Model, tokenizer, data.TrainBatches, data.ValidationBatches);
         }
         catch
         {
-            train.Dispose();
-            validation.Dispose();
+            data.Dispose();
             throw;
         }
     }
@@ -519,16 +499,16 @@ public sealed class BertPretraining : PretrainingRun
     public override string ModelConfigJson => RunConfig.Model.ToJson();
 
     /// <summary>The training split's manifest (objective, sequence length, masking).</summary>
-    public BertDataManifest Manifest => train.Manifest;
+    public BertDataManifest Manifest => data.Train.Manifest;
 
     /// <inheritdoc/>
     public override IEnumerable<string> Describe()
     {
         var m = RunConfig.Model;
         var t = RunConfig.Training;
-        yield return $"data      {DataDirectory} ({train.Count:N0} train instances, {train.Manifest.Objective}, WordPiece vocabulary of {tokenizer.VocabSize})";
+        yield return $"data      {DataDirectory} ({data.Train.Count:N0} train instances, {data.Train.Manifest.Objective}, WordPiece vocabulary of {tokenizer.VocabSize})";
         yield return $"model     BERT, {m.NumHiddenLayers} layers, {m.NumAttentionHeads} heads, hidden {m.HiddenSize}, intermediate {m.IntermediateSize}: {Model.parameters().Sum(p => p.numel()):N0} parameters";
-        yield return $"training  {t.MaxSteps} steps of {t.BatchSize * t.GradientAccumulationSteps} sequences of {train.MaxSeqLength}, lr {t.LearningRate} -> {t.MinLr}";
+        yield return $"training  {t.MaxSteps} steps of {t.BatchSize * t.GradientAccumulationSteps} sequences of {data.Train.MaxSeqLength}, lr {t.LearningRate} -> {t.MinLr}";
     }
 
     /// <summary>
@@ -539,12 +519,12 @@ public sealed class BertPretraining : PretrainingRun
     {
         var counts = new long[tokenizer.VocabSize];
         var vocab = MaskingVocabulary.FromWordPiece(tokenizer);
-        for (long i = 0; i < Math.Min(train.Count, 20_000); i++)
-            foreach (int id in train[i].Tokens)
+        for (long i = 0; i < Math.Min(data.Train.Count, 20_000); i++)
+            foreach (int id in data.Train[i].Tokens)
                 if (!vocab.IsSpecial(id)) counts[id]++;
         int top = Array.IndexOf(counts, counts.Max());
         long hit = 0, total = 0;
-        foreach (var b in validationBatches.Sequential((long)evalIters * validationBatches.BatchSize))
+        foreach (var b in data.ValidationBatches.Sequential((long)evalIters * data.ValidationBatches.BatchSize))
             foreach (long label in b.MlmLabels)
                 if (label != MlmMasker.IgnoreLabel) { total++; if (label == top) hit++; }
         return total == 0 ? double.NaN : (double)hit / total;
@@ -552,8 +532,7 @@ public sealed class BertPretraining : PretrainingRun
 
     private protected override void DisposeData()
     {
-        train.Dispose();
-        validation.Dispose();
+        data.Dispose();
         Model.Dispose();
     }
 }

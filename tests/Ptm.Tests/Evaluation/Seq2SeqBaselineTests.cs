@@ -8,7 +8,7 @@ namespace Ptm.Tests.Evaluation;
 
 public class Seq2SeqBaselineTests
 {
-    static SourceTargetPair P(string source, string target) => new(0, source, target);
+    static Seq2SeqExample P(string source, string target) => new(0, source, target);
 
     [Fact]
     public void IbmModelOneLearnsTheDictionaryOfTheClassicToyCorpus()
@@ -28,7 +28,7 @@ public class Seq2SeqBaselineTests
     [Fact]
     public void CopyScoresOneHundredWhereSourceEqualsTarget()
     {
-        SourceTargetPair[] pairs = [P("Guten Tag, Herr Müller.", "Guten Tag, Herr Müller."), P("Die Katze schläft auf dem Sofa.", "Die Katze schläft auf dem Sofa.")];
+        Seq2SeqExample[] pairs = [P("Guten Tag, Herr Müller.", "Guten Tag, Herr Müller."), P("Die Katze schläft auf dem Sofa.", "Die Katze schläft auf dem Sofa.")];
         var score = Seq2SeqScore.Of(Seq2SeqBaselines.Copy(pairs), pairs);
         Assert.Equal(100, score.Bleu.Score, 1e-9);
         Assert.Equal(100, score.ChrF, 1e-9);
@@ -43,8 +43,8 @@ public class Seq2SeqBaselineTests
         File.WriteAllText(test, "source,target\nDas Haus ist alt.,The house is old.\n\"Ein Buch, das Haus.\",\"A book, the house.\"\n");
         var r = CliHarness.Run("baseline", "--task", "seq2seq", "--train", train, "--test", test, "--out", json);
         Assert.True(r.ExitCode == 0, r.Err + r.Out);
-        var testPairs = TaskFile.ReadSourceTarget(test);
-        var translator = WordByWordTranslator.Train(TaskFile.ReadSourceTarget(train));
+        var testPairs = TaskFile.ReadSeq2Seq(test);
+        var translator = WordByWordTranslator.Train(TaskFile.ReadSeq2Seq(train));
         var copy = Seq2SeqScore.Of(Seq2SeqBaselines.Copy(testPairs), testPairs);
         var words = Seq2SeqScore.Of(translator.Translate(testPairs), testPairs);
         Assert.True(words.ChrF > copy.ChrF, $"{words.ChrF} vs {copy.ChrF}");
@@ -75,9 +75,9 @@ public class Seq2SeqBaselineTests
         foreach (string split in new[] { "train", "validation", "test" })
         {
             string path = Path.Combine(folder, $"{split}.csv");
-            var pairs = TaskFile.ReadSourceTarget(path);
+            var pairs = TaskFile.ReadSeq2Seq(path);
             Assert.Equal(split switch { "train" => 16437, "validation" => 916, _ => 923 }, pairs.Count);
-            Assert.All(pairs, p => Assert.True(p.Source.Split(' ').Length >= 4 && p.Source[^1] is '.' or '?' or '!' && p.Target.Length > 0, p.Source));
+            Assert.All(pairs, p => Assert.True(p.Source.Split(' ').Length >= 4 && p.Source[^1] is '.' or '?' or '!' && p.Target!.Length > 0, p.Source));
             sources[split] = pairs.Select(p => p.Source).ToHashSet();
             entries[split] = File.ReadLines(path).Skip(1).Select(l => l[..l.IndexOf(',')]).ToHashSet();
         }
