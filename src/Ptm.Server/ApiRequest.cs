@@ -37,7 +37,37 @@ sealed class ApiRequest(JsonElement root)
         try { doc = await JsonDocument.ParseAsync(request.Body, new JsonDocumentOptions { MaxDepth = 16 }, cancellation); }
         catch (JsonException e) { throw new ApiException(400, $"the request body is not valid JSON: {e.Message}", code: "invalid_json"); }
         if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new ApiException(400, "the request body must be a JSON object", code: "invalid_json");
+        CheckStrings(doc.RootElement);
         return new ApiRequest(doc.RootElement.Clone());
+    }
+
+    /// <summary>Refuses a body with a string that is not valid UTF-16 (an escaped lone surrogate such as "\ud800"):
+    /// the parser accepts it, but reading it as a .NET string throws, which must be the client's 400, not a 500.</summary>
+    static void CheckStrings(JsonElement element)
+    {
+        try
+        {
+            switch (element.ValueKind)
+            {
+                case JsonValueKind.String:
+                    element.GetString();
+                    break;
+                case JsonValueKind.Array:
+                    foreach (var item in element.EnumerateArray()) CheckStrings(item);
+                    break;
+                case JsonValueKind.Object:
+                    foreach (var property in element.EnumerateObject())
+                    {
+                        _ = property.Name;
+                        CheckStrings(property.Value);
+                    }
+                    break;
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            throw new ApiException(400, "the request body holds a string that is not valid UTF-16 (a lone surrogate escape)", code: "invalid_json");
+        }
     }
 
     public JsonElement Root => root;
