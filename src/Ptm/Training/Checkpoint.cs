@@ -144,15 +144,21 @@ public static class Checkpoints
     static void WriteLatest(string root, string name) => AtomicFile.WriteAllText(Path.Combine(root, LatestFile), name + "\n");
 
     // Keeps the newest two step folders (the superseded one stays, for readers that resolved latest just before it
-    // moved), and never the one latest names.
+    // moved), and never the one latest names. A folder is renamed aside before it is deleted, so a kill during the
+    // deletion leaves a ".step-N.PID.old" folder that CleanStale removes, never a step folder with files missing.
     static void Prune(string root)
     {
         string? named = ReadLatestName(root);
         foreach (var old in Directory.GetDirectories(root, "step-*").Select(Path.GetFileName).Order(StringComparer.Ordinal).SkipLast(Keep))
         {
             if (old == named) continue;
-            try { Directory.Delete(Path.Combine(root, old!), true); }
-            catch (IOException) { } // a reader holding it open on a platform that forbids deletion; the next save retries
+            string aside = Path.Combine(root, $".{old}.{Environment.ProcessId}.old");
+            try
+            {
+                Directory.Move(Path.Combine(root, old!), aside);
+                Directory.Delete(aside, true);
+            }
+            catch (IOException) { } // a reader holding it open on a platform that forbids it; the next save retries
         }
     }
 
