@@ -44,3 +44,28 @@ for t in tasks:
     if t in gold:
         labels, counts = gold[t]
         print(f"{t}: gold labels of the subset: " + ", ".join(f"{l} {c}" for l, c in zip(labels, counts)))
+
+# How concentrated the predictions are: per task, shots and calibration, the answer given most often and how many
+# of the queries got it (summed over the seeds' runs, so out of 100 x runs).
+print()
+print("| task | shots | none | contextual | pmi |")
+print("|---|---:|---|---|---|")
+top = defaultdict(lambda: defaultdict(int))
+for path in sorted(glob.glob(os.path.join(out, "*.json"))):
+    m = re.match(r"(.+)-k(\d+)-s(\d+)\.json$", os.path.basename(path))
+    if not m:
+        continue
+    j = json.load(open(path))
+    for cal, v in j["calibrations"].items():
+        for p, n in enumerate(map(sum, zip(*v["confusion"]))):
+            top[(m.group(1), int(m.group(2)), cal)][j["labels"][p]] += n
+for t in tasks:
+    for k in shots:
+        if (t, k, "none") not in top:
+            continue
+        cells = []
+        for c in ["none", "contextual", "pmi"]:
+            counts = top[(t, k, c)]
+            label = max(counts, key=counts.get)
+            cells.append(f"{label} {100 * counts[label] / sum(counts.values()):.0f}%")
+        print(f"| {t} | {k} | " + " | ".join(cells) + " |")
