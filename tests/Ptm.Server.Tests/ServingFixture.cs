@@ -94,19 +94,18 @@ public sealed class ServingFixture : IAsyncLifetime
 
     /// <summary>
     /// Slows <paramref name="scheduler"/>'s decoding to one step per 10 ms or more until <paramref name="stop"/> is
-    /// cancelled: the scheduler runs one queued job before each decode step, and each of these jobs sleeps 10 ms and
-    /// queues the next. The scheduler does not wait for readers, so without it a tiny model finishes long before a
-    /// client can react.
+    /// cancelled: a 10 ms sleep job is queued, and the next one only once it has finished, so the scheduler (which runs
+    /// queued jobs between decode steps) always gets to take a step in between. The scheduler does not wait for
+    /// readers, so without it a tiny model finishes long before a client can react.
     /// </summary>
-    public static Task Throttle(ModelScheduler scheduler, CancellationToken stop)
+    public static Task Throttle(ModelScheduler scheduler, CancellationToken stop) => Task.Run(async () =>
     {
-        void Next()
+        while (!stop.IsCancellationRequested)
         {
-            if (!stop.IsCancellationRequested) scheduler.TryRun(_ => { Thread.Sleep(10); Next(); return 0; }, out _);
+            if (scheduler.TryRun(_ => { Thread.Sleep(10); return 0; }, out var job)) await job;
+            else await Task.Delay(1);
         }
-        Next();
-        return Task.CompletedTask;
-    }
+    });
 
     /// <summary>POSTs <paramref name="json"/> and returns the status and the parsed body.</summary>
     public static async Task<(int Status, JsonElement Body, HttpResponseMessage Response)> Post(HttpClient http, string path, string json)
