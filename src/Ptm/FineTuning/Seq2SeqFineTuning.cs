@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 
 namespace Ptm.FineTuning;
 
-/// <summary>Settings of <see cref="Seq2SeqFineTuning.Train"/>.</summary>
+/// <summary>Settings of Seq2SeqFineTuning.Train and <see cref="Seq2SeqRun.Run"/>.</summary>
 public sealed record Seq2SeqTrainingOptions
 {
     /// <summary>Passes over the examples.</summary>
@@ -29,12 +29,12 @@ public sealed record Seq2SeqTrainingOptions
     public long Seed { get; init; } = 1;
 
     /// <summary>Checks every field; messages name the property.</summary>
-    /// <exception cref="InvalidInputException">A field is out of range.</exception>
+    /// <exception cref="InvalidOptionException">A field is out of range.</exception>
     public void Validate(BartConfig config)
     {
         void Require(bool ok, string name, string expected, object actual)
         {
-            if (!ok) throw new InvalidInputException($"{nameof(Seq2SeqTrainingOptions)}.{name} must be {expected} (got {actual})");
+            if (!ok) throw new InvalidOptionException(nameof(Seq2SeqTrainingOptions), name, $"must be {expected}", actual);
         }
         Require(Epochs > 0, nameof(Epochs), "positive", Epochs);
         Require(BatchSize > 0, nameof(BatchSize), "positive", BatchSize);
@@ -83,23 +83,39 @@ public static class Seq2SeqFineTuning
     /// </summary>
     /// <exception cref="InvalidInputException">An option is out of range, or an example has no target.</exception>
     public static IReadOnlyList<double> Train(BartForConditionalGeneration model, ITokenizer tokenizer, IReadOnlyList<Seq2SeqExample> examples,
-        Seq2SeqTrainingOptions options, Action<int, double>? onEpoch = null)
+        Seq2SeqTrainingOptions options, Action<int, double>? onEpoch = null) =>
+        Train(model, tokenizer, examples, null, options, onEpoch is null ? null : e => onEpoch(e.Epoch, e.TrainLoss))
+            .Epochs.Select(e => e.TrainLoss).ToList();
+
+    /// <summary>
+    /// Trains <paramref name="model"/> in place as <see cref="Train(BartForConditionalGeneration, ITokenizer, IReadOnlyList{Seq2SeqExample}, Seq2SeqTrainingOptions, Action{int, double}?)"/>
+    /// does and, when <paramref name="validation"/> is given, measures the validation loss after every epoch
+    /// (<see cref="ValidationLoss"/>) and ends with the weights of the epoch where it was lowest (the earlier epoch on
+    /// a tie), as Hugging Face's <c>load_best_model_at_end</c> does. Without validation the last epoch is kept. Leaves
+    /// the model in eval mode.
+    /// </summary>
+    /// <exception cref="InvalidInputException">An option is out of range, or an example has no target.</exception>
+    public static Seq2SeqTrainingResult Train(BartForConditionalGeneration model, ITokenizer tokenizer, IReadOnlyList<Seq2SeqExample> examples,
+        IReadOnlyList<Seq2SeqExample>? validation, Seq2SeqTrainingOptions options, Action<Seq2SeqEpoch>? onEpoch = null)
     {
         var config = model.Config;
         options.Validate(config);
         if (examples.Count == 0) throw new InvalidInputException("no training examples");
-        var encoded = examples.Select(e => (
-            Source: EncodeSource(tokenizer, config, e.Source, options.MaxSourceLength ?? config.MaxPositionEmbeddings),
-            Labels: EncodeTarget(tokenizer, config, e.Target ?? throw new InvalidInputException($"line {e.Line}: the example has no target"), options.MaxTargetLength ?? config.MaxPositionEmbeddings))).ToList();
+        if (validation is { Count: 0 }) throw new InvalidInputException("no validation examples");
+        var encoded = Encode(tokenizer, config, examples, options);
+        var encodedValidation = validation is null ? null : Encode(tokenizer, config, validation, options);
         manual_seed(options.Seed);
         var rng = new Random((int)options.Seed);
         using var optimizer = Training.OptimizerFactory.AdamW(model, options.LearningRate, options.WeightDecay, 0.9, 0.999);
-        var losses = new List<double>();
-        model.train();
+        var epochs = new List<Seq2SeqEpoch>();
+        Dictionary<string, Tensor>? best = null;
+        int bestEpoch = 0;
+        double bestLoss = double.PositiveInfinity;
         try
         {
             for (int epoch = 0; epoch < options.Epochs; epoch++)
             {
+                model.train();
                 var order = Enumerable.Range(0, encoded.Count).OrderBy(_ => rng.Next()).ToArray();
                 double sum = 0;
                 int steps = 0;
@@ -117,12 +133,86 @@ public static class Seq2SeqFineTuning
                     sum += loss.item<float>();
                     steps++;
                 }
-                losses.Add(sum / steps);
-                onEpoch?.Invoke(epoch + 1, sum / steps);
+                model.eval();
+                double? validationLoss = encodedValidation is null ? null : MeanLoss(model, config, encodedValidation, options.BatchSize);
+                var report = new Seq2SeqEpoch(epoch + 1, sum / steps, validationLoss);
+                epochs.Add(report);
+                if (validationLoss is { } v && (v < bestLoss || best is null))
+                {
+                    bestLoss = v;
+                    bestEpoch = epoch + 1;
+                    if (best is not null) foreach (var t in best.Values) t.Dispose();
+                    best = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
+                }
+                onEpoch?.Invoke(report);
+            }
+            if (best is not null && bestEpoch != options.Epochs)
+            {
+                using var _ = no_grad();
+                foreach (var (name, t) in model.state_dict()) t.copy_(best[name]);
             }
         }
-        finally { model.eval(); }
-        return losses;
+        finally
+        {
+            model.eval();
+            if (best is not null) foreach (var t in best.Values) t.Dispose();
+        }
+        return new Seq2SeqTrainingResult(epochs, validation is null ? options.Epochs : bestEpoch);
+    }
+
+    /// <summary>
+    /// Mean per-token cross-entropy (no label smoothing, so runs trained with different ε compare) of the targets of
+    /// <paramref name="examples"/> under teacher forcing, in eval mode; sources and targets are cut as
+    /// <paramref name="options"/> says.
+    /// </summary>
+    /// <exception cref="InvalidInputException">An example has no target.</exception>
+    public static double ValidationLoss(BartForConditionalGeneration model, ITokenizer tokenizer, IReadOnlyList<Seq2SeqExample> examples,
+        Seq2SeqTrainingOptions options)
+    {
+        options.Validate(model.Config);
+        if (examples.Count == 0) throw new InvalidInputException("no validation examples");
+        bool training = model.training;
+        model.eval();
+        try { return MeanLoss(model, model.Config, Encode(tokenizer, model.Config, examples, options), options.BatchSize); }
+        finally { if (training) model.train(); }
+    }
+
+    /// <summary>
+    /// A freshly initialised model of <paramref name="config"/> (BART's initialisation, drawn from
+    /// <paramref name="seed"/>): the same architecture and vocabulary as a pre-trained folder's, so that a run from it
+    /// and a run from the pre-trained weights differ only in where the weights start.
+    /// </summary>
+    public static BartForConditionalGeneration FromScratch(BartConfig config, long seed)
+    {
+        manual_seed(seed);
+        var model = new BartForConditionalGeneration(config);
+        model.eval();
+        return model;
+    }
+
+    static List<(long[] Source, long[] Labels)> Encode(ITokenizer tokenizer, BartConfig config, IReadOnlyList<Seq2SeqExample> examples, Seq2SeqTrainingOptions options) =>
+        examples.Select(e => (
+            Source: EncodeSource(tokenizer, config, e.Source, options.MaxSourceLength ?? config.MaxPositionEmbeddings),
+            Labels: EncodeTarget(tokenizer, config, e.Target ?? throw new InvalidInputException($"line {e.Line}: the example has no target"), options.MaxTargetLength ?? config.MaxPositionEmbeddings))).ToList();
+
+    // Token-weighted mean cross-entropy over every labelled position (eval mode, no gradients).
+    static double MeanLoss(BartForConditionalGeneration model, BartConfig config, List<(long[] Source, long[] Labels)> encoded, int batchSize)
+    {
+        using var _ = no_grad();
+        double total = 0;
+        long tokens = 0;
+        for (int start = 0; start < encoded.Count; start += batchSize)
+        {
+            using var scope = NewDisposeScope();
+            var batch = encoded.Skip(start).Take(batchSize).ToList();
+            var (src, mask) = PadSources(batch.Select(b => b.Source).ToList(), config.PadTokenId);
+            var (labels, _) = PadSources(batch.Select(b => b.Labels).ToList(), -100);
+            var logits = model.forward(src, mask, model.ShiftTokensRight(labels)); // (B, T, V)
+            var sum = nn.functional.cross_entropy(logits.view(-1, logits.shape[^1]), labels.view(-1), ignore_index: -100, reduction: nn.Reduction.Sum);
+            total += sum.item<float>();
+            tokens += batch.Sum(b => b.Labels.Length);
+        }
+        return total / tokens;
     }
 
     /// <summary>
@@ -144,6 +234,40 @@ public static class Seq2SeqFineTuning
             var (src, mask) = PadSources(rows, config.PadTokenId);
             using var decoder = new Seq2SeqStepDecoder(model, src, mask, capacity: Math.Max(2, capacity));
             foreach (var ids in search(decoder, maxNewTokens, config.EosTokenId)) results.Add(tokenizer.Decode(ids));
+        }
+        return results;
+    }
+    /// <summary>
+    /// One target per source, decoded in batches as <paramref name="options"/> says: greedily, or by beam search
+    /// (<see cref="BeamSearch.Run"/>, the best hypothesis) when <see cref="Seq2SeqDecodingOptions.Beam"/> is set. The
+    /// model is used as it is (call it in eval mode); targets are decoded text without the end token.
+    /// </summary>
+    /// <exception cref="InvalidOptionException">An option is out of range.</exception>
+    public static IReadOnlyList<string> Translate(BartForConditionalGeneration model, ITokenizer tokenizer, IReadOnlyList<string> sources,
+        Seq2SeqDecodingOptions? options = null)
+    {
+        options ??= new Seq2SeqDecodingOptions();
+        options.Validate();
+        var config = model.Config;
+        int maxSource = Math.Min(options.MaxSourceLength ?? config.MaxPositionEmbeddings, config.MaxPositionEmbeddings);
+        if (options.Beam is null)
+            return Predict(model, tokenizer, sources, options.MaxNewTokens, maxSource, options.BatchSize);
+        var beam = options.Beam with { EosTokenId = config.EosTokenId, PadTokenId = config.PadTokenId, MaxNewTokens = options.MaxNewTokens };
+        int capacity = Math.Max(2, Math.Min(config.MaxPositionEmbeddings, options.MaxNewTokens + 1));
+        var results = new List<string>(sources.Count);
+        for (int start = 0; start < sources.Count; start += options.BatchSize)
+        {
+            using var scope = NewDisposeScope();
+            var rows = sources.Skip(start).Take(options.BatchSize).Select(s => EncodeSource(tokenizer, config, s, maxSource)).ToList();
+            var (src, mask) = PadSources(rows, config.PadTokenId);
+            using var decoder = new Seq2SeqStepDecoder(model, src, mask, capacity: capacity);
+            foreach (var found in BeamSearch.Run(decoder, beam))
+            {
+                // A hypothesis that ended keeps its end token as the last; one cut at the length limit has none.
+                int[] ids = found.Count == 0 ? [] : found[0].Tokens;
+                if (ids.Length > 0 && ids[^1] == config.EosTokenId) ids = ids[..^1];
+                results.Add(tokenizer.Decode(ids));
+            }
         }
         return results;
     }

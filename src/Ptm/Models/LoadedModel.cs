@@ -25,8 +25,8 @@ public sealed record LabelPrediction(string Label, int Index, IReadOnlyDictionar
 /// Whatever a model folder holds, loaded and ready to use: a GPT language model, a BERT with its pre-training heads, or
 /// either with a fine-tuned task head. <see cref="Load"/> accepts our model folders, Hugging Face folders (family from
 /// config.json's <c>model_type</c>; weights mapped as <see cref="HfCheckpoint"/> does) and run folders (their best
-/// model, else their latest checkpoint). Each job is one call: <see cref="GenerateAsync"/>, <see cref="Generate(string, GenerationOptions, CancellationToken)"/>,
-/// <see cref="Score"/>, <see cref="FillMask"/>, <see cref="Embed"/>, <see cref="Classify"/>; a call the model cannot
+/// model, else their latest checkpoint). An encoder–decoder (BART) folder loads as <see cref="Seq2Seq"/>. Each job is one call: <see cref="GenerateAsync"/>, <see cref="Generate(string, GenerationOptions, CancellationToken)"/>,
+/// <see cref="Score"/>, <see cref="FillMask"/>, <see cref="Embed"/>, <see cref="Classify"/>, <see cref="Translate(IReadOnlyList{string}, Seq2SeqDecodingOptions?)"/>; a call the model cannot
 /// do throws <see cref="InvalidInputException"/> saying what it is.
 /// <para>Ownership: this object owns the model's native memory and frees it in <see cref="Dispose"/>. The
 /// <see cref="Gpt"/>, <see cref="Bert"/> and <see cref="FineTuned"/> it exposes, and helpers made from them (a
@@ -38,8 +38,10 @@ public sealed class LoadedModel : IDisposable
 {
     bool disposed;
 
-    LoadedModel(string directory, ModelFamily family, bool fromHuggingFace, ITokenizer tokenizer, Gpt? gpt, BertForPreTraining? bert, FineTuneModel? fineTuned)
+    LoadedModel(string directory, ModelFamily family, bool fromHuggingFace, ITokenizer tokenizer, Gpt? gpt, BertForPreTraining? bert, FineTuneModel? fineTuned,
+        BartForConditionalGeneration? seq2Seq = null)
     {
+        Seq2Seq = seq2Seq;
         Directory = directory;
         Family = family;
         IsHuggingFaceFolder = fromHuggingFace;
@@ -76,12 +78,16 @@ public sealed class LoadedModel : IDisposable
     /// <summary>The model with its fine-tuned task head, when the folder has finetune.json (borrowed).</summary>
     public FineTuneModel? FineTuned { get; }
 
+    /// <summary>The encoder–decoder model (BART / mBART layout: pre-trained, or fine-tuned on source/target pairs),
+    /// when the folder holds one (borrowed).</summary>
+    public BartForConditionalGeneration? Seq2Seq { get; }
+
     /// <summary>A one-line description: family, head and labels, e.g. <c>bert, classify head (neg, pos)</c>.</summary>
     public string Description => Family.ModelType + ", " + Head;
 
     string Head => FineTuned is { } ft
         ? $"{FineTuneTasks.Name(ft.Task)} head" + (Labels is { } l ? $" ({string.Join(", ", l)})" : "")
-        : Family == ModelFamily.Gpt2 ? "language model" : "pre-training heads";
+        : Family switch { ModelFamily.Gpt2 => "language model", ModelFamily.Bart => "encoder-decoder", _ => "pre-training heads" };
 
     string Refusal(string job, string needs) =>
         $"{Directory}: model_type is \"{Family.ModelType}\" ({Head}); {job} needs {needs}";
@@ -102,7 +108,19 @@ public sealed class LoadedModel : IDisposable
     {
         var family = ModelFolder.Family(dir);
         if (family == ModelFamily.Bart)
-            throw new InvalidInputException($"{Path.Combine(dir, ModelFolder.ConfigFile)}: model_type is \"{ModelFolder.ModelType(dir)}\", an encoder-decoder model; load it with {nameof(ModelFolder)}.{nameof(ModelFolder.LoadBart)}");
+        {
+            // Ours and Hugging Face's BART folders share one layout (same config fields and tensor names); ours are
+            // told apart by the producer Ptm writes into the weights' metadata.
+            var (bart, bpe) = ModelFolder.LoadBart(dir);
+            bool fromHf = true;
+            string weightsPath = Path.Combine(dir, ModelFolder.WeightsFile);
+            if (File.Exists(weightsPath))
+            {
+                using var weights = SafeTensorsFile.Open(weightsPath);
+                fromHf = !(weights.Metadata.TryGetValue("producer", out var producer) && producer == "ptm");
+            }
+            return new LoadedModel(dir, family, fromHf, bpe, null, null, null, bart);
+        }
         if (File.Exists(Path.Combine(dir, FineTuneModel.InfoFile)))
         {
             var ft = FineTuneModel.Load(dir);
@@ -200,6 +218,23 @@ public sealed class LoadedModel : IDisposable
             names.Select((n, j) => (n, j)).ToDictionary(x => x.n, x => p.Probabilities[x.j]))).ToList();
     }
 
+    /// <summary>
+    /// One target per source from the encoder–decoder model (<see cref="Seq2SeqFineTuning.Translate"/>): greedy
+    /// decoding by default, beam search when <see cref="Seq2SeqDecodingOptions.Beam"/> is set.
+    /// </summary>
+    /// <exception cref="InvalidInputException">The folder holds no encoder–decoder model, or an option is out of range.</exception>
+    public IReadOnlyList<string> Translate(IReadOnlyList<string> sources, Seq2SeqDecodingOptions? options = null) =>
+        Seq2SeqFineTuning.Translate(RequireSeq2Seq("translation"), Tokenizer, sources, options);
+
+    /// <summary>The target of one source (see <see cref="Translate(IReadOnlyList{string}, Seq2SeqDecodingOptions?)"/>).</summary>
+    public string Translate(string source, Seq2SeqDecodingOptions? options = null) => Translate([source], options)[0];
+
+    BartForConditionalGeneration RequireSeq2Seq(string job)
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        return Seq2Seq ?? throw new InvalidInputException(Refusal(job, "an encoder-decoder model"));
+    }
+
     Gpt RequireGpt(string job)
     {
         ObjectDisposedException.ThrowIf(disposed, this);
@@ -226,5 +261,6 @@ public sealed class LoadedModel : IDisposable
         Gpt?.Dispose();
         Bert?.Dispose();
         FineTuned?.Dispose();
+        Seq2Seq?.Dispose();
     }
 }
