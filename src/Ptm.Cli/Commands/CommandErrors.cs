@@ -51,6 +51,16 @@ static class CommandErrors
         [$"{nameof(Ptm.Prompting.PromptOptions)}.{nameof(Ptm.Prompting.PromptOptions.Shots)}"] = "--shots",
         [$"{nameof(Ptm.Prompting.PromptOptions)}.{nameof(Ptm.Prompting.PromptOptions.MaxNewTokens)}"] = "--max-new-tokens",
         [$"{nameof(ResumeOptions)}.{nameof(ResumeOptions.UseNewestIntact)}"] = "--use-intact",
+        [$"{nameof(Seq2SeqTrainingOptions)}.{nameof(Seq2SeqTrainingOptions.Epochs)}"] = "--epochs",
+        [$"{nameof(Seq2SeqTrainingOptions)}.{nameof(Seq2SeqTrainingOptions.BatchSize)}"] = "--batch-size",
+        [$"{nameof(Seq2SeqTrainingOptions)}.{nameof(Seq2SeqTrainingOptions.LearningRate)}"] = "--learning-rate",
+        [$"{nameof(Seq2SeqTrainingOptions)}.{nameof(Seq2SeqTrainingOptions.WeightDecay)}"] = "--weight-decay",
+        [$"{nameof(Seq2SeqTrainingOptions)}.{nameof(Seq2SeqTrainingOptions.LabelSmoothing)}"] = "--label-smoothing",
+        [$"{nameof(Seq2SeqTrainingOptions)}.{nameof(Seq2SeqTrainingOptions.MaxSourceLength)}"] = "--max-source-length",
+        [$"{nameof(Seq2SeqTrainingOptions)}.{nameof(Seq2SeqTrainingOptions.MaxTargetLength)}"] = "--max-target-length",
+        [$"{nameof(Seq2SeqDecodingOptions)}.{nameof(Seq2SeqDecodingOptions.MaxNewTokens)}"] = "--max-new-tokens",
+        [$"{nameof(Seq2SeqDecodingOptions)}.{nameof(Seq2SeqDecodingOptions.MaxSourceLength)}"] = "--max-source-length",
+        [$"{nameof(Seq2SeqDecodingOptions)}.{nameof(Seq2SeqDecodingOptions.BatchSize)}"] = "--batch-size",
     };
 
     /// <summary>Runs a command's action; an <see cref="InvalidInputException"/>, a diverged loss, a failed write to disk or

@@ -12,15 +12,20 @@ static class EvaluateCommand
     public static Command Create()
     {
         var model = new Option<string>("--model") { Description = "fine-tuned model folder, or a fine-tuning run folder", Required = true };
-        var file = new Option<string>("--file") { Description = "labelled examples (.csv, .tsv or .jsonl)", Required = true };
+        var file = new Option<string>("--file") { Description = "labelled examples (.csv, .tsv or .jsonl; seq2seq: source and target columns)", Required = true };
+        file.Aliases.Add("--input");
         var output = new Option<string?>("--out") { Description = "metrics JSON (default: <file>.metrics.json)" };
         var batch = new Option<int>("--batch-size") { Description = "examples per forward pass", DefaultValueFactory = _ => 32 };
         var threads = CommonOptions.Threads();
-        var command = new Command("evaluate", "Accuracy, macro-F1 and confusion matrix (or Pearson/Spearman) of a fine-tuned model") { model, file, output, batch, threads };
+        var command = new Command("evaluate", "Accuracy, macro-F1 and confusion matrix (or Pearson/Spearman, or seq2seq BLEU and chrF) of a fine-tuned model") { model, file, output, batch, threads };
         var columns = TaskFileOptions.AddTo(command);
+        var decoding = Seq2SeqCommands.DecodingFlags.AddTo(command);
         command.SetAction(r => CommandErrors.Run(() =>
         {
             CommonOptions.ApplyThreads(r.GetValue(threads));
+            if (Seq2SeqCommands.IsSeq2SeqModel(r.GetValue(model)!))
+                return Seq2SeqCommands.Evaluate(r.GetValue(model)!, r.GetValue(file)!, r.GetValue(output), decoding.Options(r, Math.Max(1, r.GetValue(batch))));
+            decoding.RefuseFor(r, r.GetValue(model)!);
             using var ft = FineTuneModel.Load(r.GetValue(model)!);
             string path = r.GetValue(file)!;
             var set = ft.Encode(TaskFile.Read(path, ft.Task, columns.Columns(r)), requireLabels: true);

@@ -10,14 +10,15 @@ static class FinetuneCommand
     public static Command Create()
     {
         var model = new Option<string>("--model") { Description = "pre-trained model folder, or a pre-training run folder", Required = true };
-        var task = new Option<string>("--task") { Description = "classify | pair | similarity | choice | tag | span", Required = true };
+        var task = new Option<string>("--task") { Description = "classify | pair | similarity | choice | tag | span | seq2seq", Required = true };
         var train = new Option<string>("--train") { Description = "training examples (.csv, .tsv or .jsonl)", Required = true };
         var validation = new Option<string?>("--validation") { Description = "validation examples; if left out, --validation-split of --train is held out" };
         var split = new Option<double>("--validation-split") { Description = "fraction held out when --validation is not given", DefaultValueFactory = _ => 0.1 };
         var output = new Option<string>("--out") { Description = "run folder for checkpoints and metrics.jsonl", Required = true };
         var force = new Option<bool>("--force") { Description = "replace an existing run in --out" };
         var epochs = new Option<int?>("--epochs") { Description = "passes over the training set (default 3)" };
-        var lr = new Option<double?>("--learning-rate") { Description = "peak learning rate (default: BERT 3e-5, GPT 6.25e-5; tiny models want more)" };
+        var lr = new Option<double?>("--learning-rate") { Description = "peak learning rate (default: BERT 3e-5, GPT 6.25e-5, seq2seq 3e-5; tiny models want more)" };
+        lr.Aliases.Add("--lr");
         var batch = new Option<int?>("--batch-size") { Description = "examples per step (default 32)" };
         var warmup = new Option<double?>("--warmup-ratio") { Description = "share of steps with linear warm-up (default: BERT 0.1, GPT 0.002)" };
         var decay = new Option<double?>("--weight-decay") { Description = "AdamW weight decay on matrices (default 0.01)" };
@@ -30,16 +31,37 @@ static class FinetuneCommand
         var lrSweep = new Option<string?>("--lr-sweep") { Description = "comma-separated learning rates (e.g. 5e-5,3e-5,2e-5): one run each in RUN/lr-X/, the best on validation copied to RUN/best/" };
         var patience = new Option<int>("--patience") { Description = "stop after this many epochs without a better validation metric (0: never stop early); the best epoch is kept in RUN/best/ either way" };
         var nBest = new Option<int>("--n-best") { Description = "span: start/end candidates per window and answers kept", DefaultValueFactory = _ => 20 };
+        var labelSmoothing = new Option<double?>("--label-smoothing") { Description = "seq2seq: label smoothing ε of the cross-entropy (default 0; BART uses 0.1)" };
+        var maxSource = new Option<int?>("--max-source-length") { Description = "seq2seq: longest source in tokens (default: max_position_embeddings); longer ones are cut" };
+        var maxTarget = new Option<int?>("--max-target-length") { Description = "seq2seq: longest target in tokens (default: max_position_embeddings); longer ones are cut" };
+        var fromScratch = new Option<bool>("--from-scratch") { Description = "seq2seq: re-initialise the model's weights (same config and tokenizer) instead of using the pre-trained ones" };
         var threads = CommonOptions.Threads();
-        var command = new Command("finetune", "Fine-tune a pre-trained GPT or BERT on a labelled task")
+        var command = new Command("finetune", "Fine-tune a pre-trained GPT, BERT or encoder-decoder on a labelled task")
         {
             model, task, train, validation, split, output, force, epochs, lr, batch, warmup, decay, lmCoef, freeze, maxLength, seed,
-            docStride, maxAnswer, nBest, lrSweep, patience, threads,
+            docStride, maxAnswer, nBest, lrSweep, patience, labelSmoothing, maxSource, maxTarget, fromScratch, threads,
         };
         var columns = TaskFileOptions.AddTo(command);
         command.SetAction(r => CommandErrors.Run(() =>
         {
             CommonOptions.ApplyThreads(r.GetValue(threads));
+            if (r.GetValue(task) == "seq2seq")
+            {
+                if (r.GetValue(lrSweep) is not null || r.GetValue(warmup) is not null || r.GetValue(freeze) || r.GetValue(maxLength) is not null || r.GetValue(patience) != 0)
+                    throw new InvalidInputException("--lr-sweep, --warmup-ratio, --freeze-encoder, --max-length and --patience do not apply to --task seq2seq (the best epoch by validation loss is kept)");
+                var defaults = new Seq2SeqTrainingOptions();
+                var s2s = new Seq2SeqTrainingOptions
+                {
+                    Epochs = r.GetValue(epochs) ?? defaults.Epochs, BatchSize = r.GetValue(batch) ?? defaults.BatchSize,
+                    LearningRate = r.GetValue(lr) ?? defaults.LearningRate, WeightDecay = r.GetValue(decay) ?? defaults.WeightDecay,
+                    LabelSmoothing = r.GetValue(labelSmoothing) ?? defaults.LabelSmoothing, MaxSourceLength = r.GetValue(maxSource),
+                    MaxTargetLength = r.GetValue(maxTarget), Seed = r.GetValue(seed),
+                };
+                return Seq2SeqCommands.Finetune(r.GetValue(model)!, r.GetValue(train)!, r.GetValue(validation), r.GetValue(split), r.GetValue(output)!,
+                    r.GetValue(force), s2s, r.GetValue(fromScratch));
+            }
+            if (r.GetValue(labelSmoothing) is not null || r.GetValue(maxSource) is not null || r.GetValue(maxTarget) is not null || r.GetValue(fromScratch))
+                throw new InvalidInputException("--label-smoothing, --max-source-length, --max-target-length and --from-scratch apply to --task seq2seq only");
             var t = FineTuneTasks.Parse(r.GetValue(task)!, "--task");
             string runDir = r.GetValue(output)!;
             if (File.Exists(runDir)) throw new InvalidInputException($"--out {runDir}: is a file; give a folder for the run");

@@ -15,15 +15,21 @@ static class PredictCommand
     public static Command Create()
     {
         var model = new Option<string>("--model") { Description = "fine-tuned model folder, or a fine-tuning run folder", Required = true };
-        var file = new Option<string>("--file") { Description = "examples (.csv, .tsv or .jsonl); a label column is not needed", Required = true };
-        var output = new Option<string>("--out") { Description = "predictions, one JSON object per line", Required = true };
+        var file = new Option<string>("--file") { Description = "examples (.csv, .tsv or .jsonl); a label (seq2seq: target) column is not needed", Required = true };
+        file.Aliases.Add("--input");
+        var output = new Option<string>("--out") { Description = "predictions, one JSON object per line (seq2seq: one target per line, or JSON objects for a .jsonl file)", Required = true };
+        output.Aliases.Add("--output");
         var batch = new Option<int>("--batch-size") { Description = "examples per forward pass", DefaultValueFactory = _ => 32 };
         var threads = CommonOptions.Threads();
-        var command = new Command("predict", "Predictions with probabilities of a fine-tuned model, as JSONL") { model, file, output, batch, threads };
+        var command = new Command("predict", "Predictions of a fine-tuned model: labels with probabilities as JSONL, or seq2seq targets") { model, file, output, batch, threads };
         var columns = TaskFileOptions.AddTo(command);
+        var decoding = Seq2SeqCommands.DecodingFlags.AddTo(command);
         command.SetAction(r => CommandErrors.Run(() =>
         {
             CommonOptions.ApplyThreads(r.GetValue(threads));
+            if (Seq2SeqCommands.IsSeq2SeqModel(r.GetValue(model)!))
+                return Seq2SeqCommands.Predict(r.GetValue(model)!, r.GetValue(file)!, r.GetValue(output)!, decoding.Options(r, Math.Max(1, r.GetValue(batch))));
+            decoding.RefuseFor(r, r.GetValue(model)!);
             using var ft = FineTuneModel.Load(r.GetValue(model)!);
             string path = r.GetValue(file)!;
             var data = TaskFile.Read(path, ft.Task, columns.Columns(r), requireLabel: false);
