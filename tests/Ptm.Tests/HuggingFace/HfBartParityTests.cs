@@ -69,6 +69,42 @@ public sealed class HfBartParityTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>
+    /// Beam search over the BART fixture returns the best hypothesis (tokens, end token included, and score) that the
+    /// script's plain beam search found on the torch.nn reference, for each of its settings (BEAM_SETTINGS there:
+    /// num_beams, length_penalty, early_stopping, max_new_tokens). The fixture's bias towards &lt;/s&gt; makes some
+    /// hypotheses end early, so the length penalty and the stopping rule decide the winners.
+    /// </summary>
+    [Theory]
+    [InlineData(0, 3, 1.0, BeamStopping.Heuristic, 6)]
+    [InlineData(1, 4, 2.0, BeamStopping.Never, 6)]
+    [InlineData(2, 2, 0.5, BeamStopping.Early, 6)]
+    [InlineData(3, 4, -1.0, BeamStopping.Heuristic, 6)]
+    public void Beam_search_matches_the_reference_beam_search(int setting, int beams, double lengthPenalty, BeamStopping stopping, int maxNewTokens)
+    {
+        var e = HfFixtures.Expected("bart");
+        var (model, _, _) = HfCheckpoint.LoadBart(Folder("bart"));
+        using (model)
+        {
+            using var _ = no_grad();
+            using var decoder = new Seq2SeqStepDecoder(model, e["input_ids"], e["attention_mask"]);
+            var found = BeamSearch.Run(decoder, new BeamSearchOptions
+            {
+                NumBeams = beams, LengthPenalty = lengthPenalty, EarlyStopping = stopping, MaxNewTokens = maxNewTokens,
+                EosTokenId = model.Config.EosTokenId, PadTokenId = model.Config.PadTokenId,
+            });
+            var expected = e[$"beam_{setting}"];
+            var scores = e[$"beam_{setting}_score"].data<float>().ToArray();
+            for (int b = 0; b < found.Count; b++)
+            {
+                int[] tokens = expected[b].data<long>().ToArray().TakeWhile(t => t >= 0).Select(t => (int)t).ToArray();
+                output.WriteLine($"setting {setting}, source {b}: [{string.Join(", ", found[b][0].Tokens)}] score {found[b][0].Score:F5} (reference {scores[b]:F5})");
+                Assert.Equal(tokens, found[b][0].Tokens);
+                Assert.Equal(scores[b], found[b][0].Score, 1e-4);
+            }
+        }
+    }
+
     [Theory]
     [InlineData("bart")]
     [InlineData("mbart")]
