@@ -301,7 +301,9 @@ sealed class DecodeBatch : IDisposable
         for (int i = 0; i < rows.Count; i++)
             for (int c = 0; c < context; c++)
             {
-                positions[i * context + c] = Math.Max(0, c - rows[i].Pad);
+                // Clamped: a row about to be re-encoded (its window slid) may be shifted past column 0 in the meantime;
+                // its slot computes a row nobody reads, but its position ids must still exist.
+                positions[i * context + c] = Math.Clamp(c - rows[i].Pad, 0, context - 1);
                 real[i * context + c] = c >= rows[i].Pad;
             }
         var slotIndex = tensor(rows.Select(r => (long)r.Slot).ToArray(), ScalarType.Int64, device);
