@@ -1,3 +1,4 @@
+using Microsoft.Extensions.AI;
 using Ptm.Generation;
 using Ptm.Serving;
 
@@ -122,6 +123,27 @@ public class SchedulerTests(ServingFixture f)
         // The scheduler goes on serving.
         Assert.True(scheduler.TrySubmit(Request("light", 3), default, out var next));
         Assert.Equal(f.Reference.Generate("light", new GenerationOptions { Temperature = 0, MaxNewTokens = 3 }), await ReadAll(next));
+    }
+
+    /// <summary>An in-process chat stream that its caller stops reading (breaks out of the loop, never cancelling a
+    /// token) frees its row: leaving the enumeration cancels the request.</summary>
+    [Fact]
+    public async Task AChatStreamLeftEarlyFreesItsRow()
+    {
+        const int tokens = 1000;
+        using var scheduler = new ModelScheduler(f.Reference);
+        using var stopThrottle = new CancellationTokenSource();
+        var throttle = ServingFixture.Throttle(scheduler, stopThrottle.Token);   // 10 ms a step: the row cannot end first
+        using var chat = PtmChatClient.Create(scheduler, "gpt");
+        var options = new ChatOptions { Temperature = 0, MaxOutputTokens = tokens };
+        await foreach (var update in chat.GetStreamingResponseAsync([new ChatMessage(ChatRole.User, "light")], options))
+            if (update.Text.Length > 0) break;
+        Assert.Equal(1, scheduler.CancelledRequests);                             // at once, when the loop left
+        for (int i = 0; i < 1000 && scheduler.ActiveRequests > 0; i++) await Task.Delay(5);
+        Assert.Equal(0, scheduler.ActiveRequests);
+        Assert.True(scheduler.GeneratedTokens < tokens, $"{scheduler.GeneratedTokens} tokens generated");
+        stopThrottle.Cancel();
+        await throttle;
     }
 
     [Fact]

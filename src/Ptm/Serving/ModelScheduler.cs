@@ -167,7 +167,7 @@ public sealed class ModelScheduler : IDisposable
     readonly DecodeBatch? batch;
     volatile bool stopping;
     int queued;
-    long steps, generatedTokens, emitTicks;
+    long steps, generatedTokens, emitTicks, cancelledRequests;
 
     /// <summary>Starts the scheduler's thread over <paramref name="model"/> (borrowed; it must outlive the scheduler).</summary>
     public ModelScheduler(LoadedModel model, SchedulerOptions? options = null)
@@ -191,6 +191,10 @@ public sealed class ModelScheduler : IDisposable
 
     /// <summary>Tokens generated so far over all requests.</summary>
     public long GeneratedTokens => Interlocked.Read(ref generatedTokens);
+
+    /// <summary>Submissions whose cancellation token fired before they finished (clients that went away), counted when
+    /// the token fires; the scheduler drops each before its next decode step.</summary>
+    public long CancelledRequests => Interlocked.Read(ref cancelledRequests);
 
     /// <summary>Where the scheduler's time went so far (a snapshot; the counters move while requests run).</summary>
     public SchedulerProfile Profile
@@ -226,7 +230,11 @@ public sealed class ModelScheduler : IDisposable
         stream = new CompletionStream(request, ids, new TokenTextStream(model.Tokenizer, request.Options.Stop), cancellation);
         if (!TryEnqueue()) return false;
         // A cancelled request waiting in the queue is dropped at once, not when the scheduler next wakes.
-        if (cancellation.CanBeCanceled) stream.Wakeup = cancellation.Register(Wake);
+        if (cancellation.CanBeCanceled) stream.Wakeup = cancellation.Register(() =>
+        {
+            Interlocked.Increment(ref cancelledRequests);
+            Wake();
+        });
         waiting.Enqueue(stream);
         wake.Release();
         return true;
