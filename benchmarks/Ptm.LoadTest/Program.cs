@@ -10,7 +10,8 @@ namespace Ptm.LoadTest;
 /// Load generator for <c>ptm serve</c>, over HTTP or in process.
 /// <para>Levels (default): for each client count, that many concurrent clients each send <c>--requests</c> streaming
 /// completions back to back; reports aggregate generated tokens/s, p50/p95 time to first token and inter-token latency,
-/// 5xx/429 counts and resident memory, then the ratios the serving targets are stated in: every level against the
+/// 5xx/429 counts, resident memory and the server's CPU time per generated token (user + system, which the
+/// machine's load changes far less than the latencies), then the ratios the serving targets are stated in: every level against the
 /// single-client level run nearest before it (after it when none ran before).</para>
 /// <para>RSS run (<c>--requests-total N</c>): N short requests from <c>--clients</c> concurrent clients, resident memory
 /// sampled every <c>--rss-every</c> requests, and a least-squares line fitted to the samples of the second half; the run
@@ -25,7 +26,7 @@ static class Program
 {
     sealed record Result(int Status, double FirstToken, List<double> Gaps, int Tokens);
 
-    sealed record Level(int Clients, int Requests, long Tokens, double Seconds, double[] FirstToken, double[] InterToken, int ServerErrors, int Refused, long RssKb, string Profile)
+    sealed record Level(int Clients, int Requests, long Tokens, double Seconds, double[] FirstToken, double[] InterToken, int ServerErrors, int Refused, long RssKb, double CpuSeconds, string Profile)
     {
         public double TokensPerSecond => Tokens / Seconds;
     }
@@ -89,6 +90,7 @@ static class Program
             var interToken = new List<double>();
             long tokens = 0;
             int errors = 0, refused = 0;
+            double cpuBefore = pid is int q ? CpuSeconds(q) : 0;
             object? before = scheduler is not null ? TryProfile(scheduler) : null;
             var clock = Stopwatch.StartNew();
             await Task.WhenAll(Enumerable.Range(0, clients).Select(async c =>
@@ -106,10 +108,12 @@ static class Program
             }));
             double seconds = clock.Elapsed.TotalSeconds;
             string profile = before is not null ? Profile(before, TryProfile(scheduler!)!) : "";
-            var level = new Level(clients, clients * requests, tokens, seconds, [.. firstToken], [.. interToken], errors, refused, pid is int p ? Rss(p) : 0, profile);
+            var level = new Level(clients, clients * requests, tokens, seconds, [.. firstToken], [.. interToken], errors, refused, pid is int p ? Rss(p) : 0,
+                pid is int p2 ? CpuSeconds(p2) - cpuBefore : 0, profile);
             results.Add(level);
             Console.WriteLine($"{clients,3} clients: {level.TokensPerSecond,8:F1} tok/s aggregate, TTFT p50 {P(level.FirstToken, 50) * 1000,7:F1} ms p95 {P(level.FirstToken, 95) * 1000,7:F1} ms, " +
-                $"inter-token p50 {P(level.InterToken, 50) * 1000,6:F1} ms p95 {P(level.InterToken, 95) * 1000,6:F1} ms, 5xx {errors}, 429 {refused}, RSS {level.RssKb / 1024} MiB, load {LoadAverage()}");
+                $"inter-token p50 {P(level.InterToken, 50) * 1000,6:F1} ms p95 {P(level.InterToken, 95) * 1000,6:F1} ms, 5xx {errors}, 429 {refused}, RSS {level.RssKb / 1024} MiB, " +
+                $"CPU {level.CpuSeconds * 1000 / Math.Max(1, tokens):F2} ms/token, load {LoadAverage()}");
             if (profile.Length > 0) Console.WriteLine("             " + profile);
         }
         for (int i = 0; i < results.Count; i++)
@@ -129,7 +133,7 @@ static class Program
             clients = l.Clients, requests = l.Requests, tokens = l.Tokens, seconds = l.Seconds, tokens_per_second = l.TokensPerSecond,
             ttft_p50_ms = P(l.FirstToken, 50) * 1000, ttft_p95_ms = P(l.FirstToken, 95) * 1000,
             inter_token_p50_ms = P(l.InterToken, 50) * 1000, inter_token_p95_ms = P(l.InterToken, 95) * 1000,
-            server_errors = l.ServerErrors, refused = l.Refused, rss_kb = l.RssKb,
+            server_errors = l.ServerErrors, refused = l.Refused, rss_kb = l.RssKb, cpu_ms_per_token = l.CpuSeconds * 1000 / Math.Max(1, l.Tokens),
         })));
         return results.Any(l => l.ServerErrors > 0) ? 1 : 0;
     }
@@ -283,6 +287,15 @@ static class Program
 
     static long Rss(int pid) =>
         File.ReadLines($"/proc/{pid}/status").Where(l => l.StartsWith("VmRSS:")).Select(l => long.Parse(l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1])).FirstOrDefault();
+
+    /// <summary>User plus system CPU seconds the process has used (from /proc; clock ticks of 1/100 s): work done,
+    /// which the machine's load changes far less than wall time.</summary>
+    static double CpuSeconds(int pid)
+    {
+        string stat = File.ReadAllText($"/proc/{pid}/stat");
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        return (long.Parse(fields[11]) + long.Parse(fields[12])) / 100.0;   // utime, stime: fields 14 and 15 of stat
+    }
 
     static string LoadAverage() => File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "?";
 }
