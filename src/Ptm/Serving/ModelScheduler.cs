@@ -143,9 +143,10 @@ public sealed class CompletionStream
 }
 
 /// <summary>
-/// Continuous batching for one model: every generation request joins the running decode batch at the next step and
-/// leaves it when it stops (stop string, &lt;|endoftext|&gt;, token limit or cancellation), without waiting for the
-/// others; between decode steps the scheduler also runs other work on the model (scoring, embeddings, fill-mask,
+/// Continuous batching for one model: every generation request joins the running decode batch at the next step (a
+/// short prompt is fed through the batch's steps, a longer one encoded within <see cref="SchedulerOptions.MaxPrefillTokens"/>
+/// per step) and leaves it when it stops (stop string, &lt;|endoftext|&gt;, token limit or cancellation), without
+/// waiting for the others; each row keeps one slot of a preallocated cache, so nothing else moves when it comes or goes; between decode steps the scheduler also runs other work on the model (scoring, embeddings, fill-mask,
 /// classification) submitted through <see cref="TryRun"/>. All of the model's tensor work happens on the scheduler's
 /// own thread, so TorchSharp's thread-static dispose scopes never meet an <c>await</c>. Submissions beyond
 /// <see cref="SchedulerOptions.MaxBatchSize"/> rows wait in a queue of <see cref="SchedulerOptions.MaxQueueLength"/>;
