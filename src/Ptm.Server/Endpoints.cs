@@ -57,6 +57,17 @@ sealed class Endpoints(IReadOnlyDictionary<string, ServedModel> models, ServerOp
         };
     }
 
+    /// <summary>
+    /// Cancels the request's token source when the handler leaves, however it leaves. The rows must not depend on the
+    /// abort reaching them through the linked source: the abort also wakes the handler's own awaits, and a handler that
+    /// gets out first disposes the linked source before its callback runs, so the rows would decode to their end for
+    /// nobody. Cancelling rows that already finished does nothing.
+    /// </summary>
+    readonly struct CancelOnExit(CancellationTokenSource source) : IDisposable
+    {
+        public void Dispose() => source.Cancel();
+    }
+
     /// <summary>Submits every choice, or none: a full queue cancels those already in and answers 429.</summary>
     static CompletionStream[] Submit(ServedModel m, IReadOnlyList<CompletionRequest> requests, CancellationToken cancellation, CancellationTokenSource all)
     {
@@ -94,6 +105,7 @@ sealed class Endpoints(IReadOnlyDictionary<string, ServedModel> models, ServerOp
         bool echo = r.Bool("echo", false), stream = r.Bool("stream", false);
         bool includeUsage = r.Object("stream_options") is { } so && so.TryGetProperty("include_usage", out var iu) && iu.ValueKind == JsonValueKind.True;
         using var all = CancellationTokenSource.CreateLinkedTokenSource(aborted);
+        using var _ = new CancelOnExit(all);
         var started = Stopwatch.StartNew();
         var streams = Submit(m, Choices(prompts, n, sampling, r.Has("seed"), logProbs), all.Token, all);
         string id = "cmpl-" + Guid.NewGuid().ToString("N");
@@ -192,6 +204,8 @@ sealed class Endpoints(IReadOnlyDictionary<string, ServedModel> models, ServerOp
         context.Response.Headers.CacheControl = "no-cache";
         context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
         await context.Response.StartAsync(context.RequestAborted);
+        // Headers go out now, not with the first token: the client knows at once that the request was accepted.
+        await context.Response.Body.FlushAsync(context.RequestAborted);
     }
 
     static async Task Event(HttpContext context, object data)
@@ -244,6 +258,7 @@ sealed class Endpoints(IReadOnlyDictionary<string, ServedModel> models, ServerOp
         var chat = new PtmChatClient(m.Scheduler, m.Chat!, m.Name, sampling);
         var request = chat.ToRequest(messages, null);
         using var all = CancellationTokenSource.CreateLinkedTokenSource(aborted);
+        using var _ = new CancelOnExit(all);
         var started = Stopwatch.StartNew();
         var streams = Submit(m, Choices([request.Prompt], n, request.Options, r.Has("seed"), -1), all.Token, all);
         string id = "chatcmpl-" + Guid.NewGuid().ToString("N");

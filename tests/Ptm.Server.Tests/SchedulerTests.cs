@@ -1,3 +1,4 @@
+using Microsoft.Extensions.AI;
 using Ptm.Generation;
 using Ptm.Serving;
 
@@ -40,6 +41,67 @@ public class SchedulerTests(ServingFixture f)
         Assert.True(scheduler.DecodeSteps < 48 + 6, "the two requests shared decode steps");
     }
 
+    /// <summary>
+    /// Rows that join a running batch (short prompts fed through the steps, a long one encoded and copied into its slot),
+    /// leave it, reuse freed slots, and slide their windows past the 48-token context, each give exactly the lone
+    /// generator's greedy text; the profile shows every mechanism ran.
+    /// </summary>
+    [Fact]
+    public async Task SlotsJoinLeaveReuseAndSlideGivingTheLoneText()
+    {
+        using var scheduler = new ModelScheduler(f.Reference, new SchedulerOptions { MaxBatchSize = 3, FeedPromptsUpTo = 6 });
+        using var stopThrottle = new CancellationTokenSource();
+        var throttle = ServingFixture.Throttle(scheduler, stopThrottle.Token);   // so later requests surely join mid-run
+        string longPrompt = "And the evening and the morning were the first day. And God said";
+        var requests = new (string Prompt, int Tokens)[]
+        {
+            ("light", 70),            // slides twice (its window outgrows 48 tokens)
+            ("And God said", 5),      // fed: joins mid-run, leaves early
+            ("the evening and", 9),   // waits for a free slot, reuses one
+            (longPrompt, 12),         // longer than FeedPromptsUpTo: encoded on its own, copied into a slot
+            ("In the beginning", 30),
+        };
+        Assert.True(f.Reference.Tokenizer.Encode(longPrompt).Length > 6);
+        var texts = new List<Task<string>>();
+        foreach (var (prompt, tokens) in requests)
+        {
+            Assert.True(scheduler.TrySubmit(Request(prompt, tokens), default, out var stream));
+            texts.Add(ReadAll(stream));
+            long at = scheduler.DecodeSteps;
+            for (int i = 0; i < 1000 && scheduler.DecodeSteps < at + 2; i++) await Task.Delay(5);
+        }
+        var results = await Task.WhenAll(texts);
+        stopThrottle.Cancel();
+        await throttle;
+        for (int i = 0; i < requests.Length; i++)
+            Assert.Equal(f.Reference.Generate(requests[i].Prompt, new GenerationOptions { Temperature = 0, MaxNewTokens = requests[i].Tokens }), results[i]);
+        var profile = scheduler.Profile;
+        Assert.True(profile.FedRows >= 1, $"no prompt was fed: {profile}");
+        Assert.True(profile.PrefilledRows >= 3, $"{profile}");   // the first row, the long prompt, the slides
+        Assert.True(profile.Shifts >= 1, $"{profile}");
+        Assert.True(profile.DecodeSteps < requests.Sum(r => r.Tokens), $"{profile.DecodeSteps} steps: the rows did not share steps");
+    }
+
+    /// <summary>A burst of joining rows beyond the prefill budget is encoded over several steps, and each row still
+    /// gives the lone text.</summary>
+    [Fact]
+    public async Task ThePrefillBudgetSpreadsABurstOverSteps()
+    {
+        using var scheduler = new ModelScheduler(f.Reference, new SchedulerOptions { MaxPrefillTokens = 4, FeedPromptsUpTo = 0 });
+        using var release = new ManualResetEventSlim();
+        Assert.True(scheduler.TryRun(_ => release.Wait(TimeSpan.FromMinutes(1)), out var holding));   // the burst lands at once
+        var prompts = new[] { "light", "And God said", "the evening and", "In the beginning" };
+        var streams = prompts.Select(p => { Assert.True(scheduler.TrySubmit(Request(p, 4), default, out var s)); return s; }).ToArray();
+        release.Set();
+        await holding;
+        var texts = await Task.WhenAll(streams.Select(s => ReadAll(s)));
+        for (int i = 0; i < prompts.Length; i++)
+            Assert.Equal(f.Reference.Generate(prompts[i], new GenerationOptions { Temperature = 0, MaxNewTokens = 4 }), texts[i]);
+        var profile = scheduler.Profile;
+        Assert.Equal(prompts.Length, profile.PrefilledRows);
+        Assert.True(profile.Prefills >= 3, $"{profile}: the budget of 4 prompt positions lets only one multi-token prompt in per step");
+    }
+
     [Fact]
     public async Task CancellationFreesTheRowWithinOneDecodeStep()
     {
@@ -61,6 +123,27 @@ public class SchedulerTests(ServingFixture f)
         // The scheduler goes on serving.
         Assert.True(scheduler.TrySubmit(Request("light", 3), default, out var next));
         Assert.Equal(f.Reference.Generate("light", new GenerationOptions { Temperature = 0, MaxNewTokens = 3 }), await ReadAll(next));
+    }
+
+    /// <summary>An in-process chat stream that its caller stops reading (breaks out of the loop, never cancelling a
+    /// token) frees its row: leaving the enumeration cancels the request.</summary>
+    [Fact]
+    public async Task AChatStreamLeftEarlyFreesItsRow()
+    {
+        const int tokens = 1000;
+        using var scheduler = new ModelScheduler(f.Reference);
+        using var stopThrottle = new CancellationTokenSource();
+        var throttle = ServingFixture.Throttle(scheduler, stopThrottle.Token);   // 10 ms a step: the row cannot end first
+        using var chat = PtmChatClient.Create(scheduler, "gpt");
+        var options = new ChatOptions { Temperature = 0, MaxOutputTokens = tokens };
+        await foreach (var update in chat.GetStreamingResponseAsync([new ChatMessage(ChatRole.User, "light")], options))
+            if (update.Text.Length > 0) break;
+        Assert.Equal(1, scheduler.CancelledRequests);                             // at once, when the loop left
+        for (int i = 0; i < 1000 && scheduler.ActiveRequests > 0; i++) await Task.Delay(5);
+        Assert.Equal(0, scheduler.ActiveRequests);
+        Assert.True(scheduler.GeneratedTokens < tokens, $"{scheduler.GeneratedTokens} tokens generated");
+        stopThrottle.Cancel();
+        await throttle;
     }
 
     [Fact]

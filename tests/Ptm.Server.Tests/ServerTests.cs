@@ -268,49 +268,55 @@ public class ServerTests(ServingFixture f)
     [Fact]
     public async Task ClientThatDisconnectsMidStreamFreesItsSlot()
     {
-        const int tokens = 2048;
-        // Uncut, this greedy request runs all its tokens (its cycle holds no <|endoftext|>), so a shorter run means the cut.
-        using (var reference = new ModelScheduler(f.Reference))
-        {
-            Assert.True(reference.TrySubmit(new CompletionRequest { Prompt = "light", Options = new GenerationOptions { Temperature = 0, MaxNewTokens = tokens } }, default, out var full));
-            await foreach (var _ in full.ReadAllAsync()) { }
-            Assert.Equal(tokens, full.CompletionTokens);
-        }
-        // Known defect: in some runs the server does not notice the disconnect before the throttle ends and the row runs
-        // to its end (under investigation); the scenario is tried up to six times, so the test fails when the cut is
-        // never seen.
-        for (int attempt = 1; ; attempt++)
-        {
-            var (active, generated) = await DisconnectMidStream(tokens);
-            Assert.Equal(0, active);
-            if (generated < tokens) return;
-            Assert.True(attempt < 6, $"{generated} of {tokens} tokens generated in {attempt} attempts: the disconnect did not stop the row");
-        }
-    }
-
-    async Task<(int Active, long Generated)> DisconnectMidStream(int tokens)
-    {
+        const int tokens = 64;
         await using var server = await PtmServer.StartAsync(f.Options() with { Models = [new ServedModelSpec("plain", f.PlainDir)], MaxTokens = tokens });
         var scheduler = server.Models["plain"].Scheduler;
-        using var stopThrottle = new CancellationTokenSource();
-        var throttle = ServingFixture.Throttle(scheduler, stopThrottle.Token);
-        // No draining of the unread response on dispose, and the client itself disposed: the connection closes at once.
-        using (var http = new HttpClient(new SocketsHttpHandler { MaxResponseDrainSize = 0, PooledConnectionLifetime = TimeSpan.Zero }) { BaseAddress = server.Address })
-        using (var request = new HttpRequestMessage(HttpMethod.Post, "/v1/completions")
+        // The scheduler runs one queued job per turn of its loop, with a decode step in between: holding it in job A
+        // while the request arrives, then in job B, lets exactly one step run (the request's first token).
+        using var gateA = new ManualResetEventSlim();
+        using var gateB = new ManualResetEventSlim();
+        var enteredB = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Task<bool> holdingB = Task.FromResult(true);
+        long at;
+        try
         {
-            Content = new StringContent($"{{\"model\": \"plain\", \"prompt\": \"light\", \"max_tokens\": {tokens}, \"temperature\": 0, \"stream\": true}}", Encoding.UTF8, "application/json"),
-        })
-        using (var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead))
+            Assert.True(scheduler.TryRun(_ => gateA.Wait(TimeSpan.FromMinutes(2)), out var holdingA));
+            // No draining of the unread response on dispose, and the client itself disposed: the connection closes at once.
+            using (var http = new HttpClient(new SocketsHttpHandler { MaxResponseDrainSize = 0, PooledConnectionLifetime = TimeSpan.Zero }) { BaseAddress = server.Address })
+            using (var request = new HttpRequestMessage(HttpMethod.Post, "/v1/completions")
+            {
+                // logprobs: every token is an event, even one whose text is held back.
+                Content = new StringContent($"{{\"model\": \"plain\", \"prompt\": \"light\", \"max_tokens\": {tokens}, \"temperature\": 0, \"stream\": true, \"logprobs\": 0}}", Encoding.UTF8, "application/json"),
+            })
+            using (var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead))   // submitted by now
+            {
+                Assert.True(scheduler.TryRun(_ => { enteredB.SetResult(); return gateB.Wait(TimeSpan.FromMinutes(2)); }, out holdingB));
+                gateA.Set();
+                await holdingA;
+                await enteredB.Task.WaitAsync(TimeSpan.FromMinutes(1));
+                at = scheduler.DecodeSteps;
+                using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+                string? first = await reader.ReadLineAsync();
+                Assert.StartsWith("data: ", first);
+            }   // disposing the response and the client closes the connection mid-stream
+            // While the scheduler is held no step can run: the server must notice the disconnect and cancel the request.
+            for (int i = 0; i < 3000 && scheduler.CancelledRequests == 0; i++) await Task.Delay(10);
+            Assert.Equal(1, scheduler.CancelledRequests);
+            Assert.Equal(1, scheduler.ActiveRequests);
+            Assert.Equal(at, scheduler.DecodeSteps);
+            gateB.Set();
+            await holdingB;
+            for (int i = 0; i < 3000 && scheduler.ActiveRequests > 0; i++) await Task.Delay(10);
+            Assert.Equal(0, scheduler.ActiveRequests);
+            Assert.True(scheduler.DecodeSteps <= at + 1, $"{scheduler.DecodeSteps - at} decode steps ran after the disconnect was seen");
+            Assert.True(scheduler.GeneratedTokens <= 2, $"{scheduler.GeneratedTokens} of {tokens} tokens generated: the disconnect did not stop the row");
+        }
+        finally
         {
-            using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
-            string? first = await reader.ReadLineAsync();
-            Assert.StartsWith("data: ", first);
-        }   // disposing the response and the client closes the connection mid-stream
-        for (int i = 0; i < 1000 && scheduler.ActiveRequests > 0; i++) await Task.Delay(10);
-        stopThrottle.Cancel();
-        await throttle;
-        for (int i = 0; i < 1000 && scheduler.ActiveRequests > 0; i++) await Task.Delay(10);
-        return (scheduler.ActiveRequests, scheduler.GeneratedTokens);
+            // A failed assertion must not leave the scheduler's thread held (the server's disposal waits for it).
+            gateA.Set();
+            gateB.Set();
+        }
     }
 
     [Fact]

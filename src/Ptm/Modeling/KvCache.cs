@@ -22,6 +22,18 @@ public sealed class KvCache : IDisposable
         for (int i = 0; i < nLayer; i++) layers[i] = new LayerKvCache(this, batch, nHead, capacity, headSize, dtype, device);
     }
 
+    KvCache(LayerKvCache[] source, int rows)
+    {
+        Capacity = source[0].Owner.Capacity;
+        layers = new LayerKvCache[source.Length];
+        for (int i = 0; i < source.Length; i++) layers[i] = new LayerKvCache(this, source[i].Keys.narrow(0, 0, rows), source[i].Values.narrow(0, 0, rows));
+    }
+
+    /// <summary>A cache over the first <paramref name="rows"/> rows of this one's buffers (shared storage, its own
+    /// <see cref="Length"/>, starting at 0): a serving batch keeps one buffer for all its slots and runs each step over
+    /// only the slots in use. Disposing the view frees only its handles; it must not outlive this cache.</summary>
+    internal KvCache FirstRows(int rows) => new(layers, rows);
+
     /// <summary>The most positions the cache holds; a forward pass past it throws.</summary>
     public int Capacity { get; }
 
@@ -33,6 +45,13 @@ public sealed class KvCache : IDisposable
 
     /// <summary>Marks <paramref name="count"/> more positions filled; call once per forward, after every layer wrote.</summary>
     internal void Advance(int count) => Length += count;
+
+    /// <summary>Sets the filled length directly (a serving batch that moves its rows' windows itself).</summary>
+    internal void SetLength(int length)
+    {
+        if (length < 0 || length > Capacity) throw new ArgumentOutOfRangeException(nameof(length), length, $"must be in [0, {Capacity}]");
+        Length = length;
+    }
 
     /// <summary>Empties the cache for a new sequence without freeing its buffers (old entries are overwritten).</summary>
     public void Reset() => Length = 0;
@@ -89,6 +108,16 @@ public sealed class LayerKvCache : IDisposable
         keys = empty([batch, nHead, capacity, headSize], dtype, device).DetachFromDisposeScope();
         values = empty([batch, nHead, capacity, headSize], dtype, device).DetachFromDisposeScope();
     }
+
+    /// <summary>A layer over existing buffers (views of another cache's, for <see cref="KvCache.FirstRows"/>).</summary>
+    internal LayerKvCache(KvCache owner, Tensor keys, Tensor values)
+    {
+        this.owner = owner;
+        this.keys = keys.DetachFromDisposeScope();
+        this.values = values.DetachFromDisposeScope();
+    }
+
+    internal KvCache Owner => owner;
 
     /// <summary>Writes the new keys/values <paramref name="k"/>, <paramref name="v"/> (B, nh, t, hs) at the current position
     /// and returns views (B, nh, past + t, hs) over all filled positions. The views share the cache's storage; their

@@ -6,8 +6,9 @@ using static TorchSharp.torch;
 namespace Ptm.Serving;
 
 /// <summary>
-/// One request's row in a <see cref="DecodeBatch"/>: its tokens so far, its window start, where its window sits in the
-/// batch's cache, and its own sampling state (options, random stream, seen-token mask for the repetition penalty).
+/// One request's row in a <see cref="DecodeBatch"/>: its tokens so far, its window start, the cache slot it occupies and
+/// where its window begins there, and its own sampling state (options, random stream, seen-token mask for the
+/// repetition penalty).
 /// </summary>
 sealed class BatchRow(int[] prompt, GenerationOptions options, int logProbs) : IDisposable
 {
@@ -16,9 +17,17 @@ sealed class BatchRow(int[] prompt, GenerationOptions options, int logProbs) : I
     public readonly int LogProbs = logProbs;
     public readonly torch.Generator Rng = new((ulong)options.Seed);
     public int Start;                      // history index held at the row's first window position
-    public int Pad;                        // first cache column of the row's window (rows end at the same column)
+    public int Slot = -1;                  // row of the batch cache it occupies, -1 until placed
+    public int Pad;                        // first cache column of the row's window (windows end at the same column)
+    public int Fed;                        // window tokens whose keys and values are in the cache
     public Tensor? Seen;                   // (1, V) bool, only with a repetition penalty
-    public bool Dead;                      // left the batch; fed until the next regrouping, its output ignored
+
+    /// <summary>Tokens of the window the row is encoded from (<see cref="Start"/> on).</summary>
+    public int WindowLength => History.Count - Start;
+
+    /// <summary>Whether the row's next step ends its prompt or continues its generation (its logits give a token),
+    /// rather than feeding one more prompt token.</summary>
+    public bool Choosing => Fed == WindowLength - 1;
 
     public void Dispose()
     {
@@ -30,236 +39,393 @@ sealed class BatchRow(int[] prompt, GenerationOptions options, int logProbs) : I
 /// <summary>What one step chose for one row: the id, and when asked its log-probability and the most likely ids.</summary>
 readonly record struct RowChoice(int Id, float LogProbability, (int Id, float LogProbability)[]? Top);
 
-/// <summary>
-/// The decode batch under a <see cref="ModelScheduler"/>: rows join and leave between steps. The rows' windows sit in
-/// one KV cache, right-aligned (left-padded) with per-row position ids and a key mask, so a row decodes as it would
-/// alone (as in <see cref="BatchDecoder"/>). A step is one forward pass over the pending token of every row in the
-/// cache, written in place. A new row, and a row whose window slides (at the token where a lone row's would), is
-/// encoded alone into a one-row cache, exactly as a lone generation starts; its keys and values are then copied into
-/// a regrouped batch cache beside the others', which costs copies, not a re-encoding of the running rows. A row that
-/// leaves stays in the cache, unread, until the next regrouping (when rows join, or departed rows outnumber live
-/// ones, or the cache is full). Every method runs on the scheduler's thread.
-/// </summary>
-sealed class DecodeBatch(Gpt model) : IDisposable
+/// <summary>Time a <see cref="DecodeBatch"/> spent in each part of its steps, in <see cref="System.Diagnostics.Stopwatch"/>
+/// ticks, and how often it moved its rows.</summary>
+sealed class BatchTimings
 {
-    readonly int context = model.Config.NPositions;
-    readonly Device device = model.parameters().First().device;
-    List<BatchRow> rows = [];              // the rows in the cache, in cache order (dead ones included)
+    public long DecodeTicks, ChooseTicks, PrefillTicks, PlaceTicks, ShiftTicks;
+    public long Prefills, PrefilledRows, FedRows, Shifts;
+}
+
+/// <summary>
+/// The decode batch under a <see cref="ModelScheduler"/>: rows join and leave between steps. The batch owns one KV
+/// cache of <c>maxRows</c> slots by the full context, allocated once; a row keeps its slot from the step it is placed
+/// until it leaves, so a join or a departure moves no other row's keys and values. Windows are right-aligned (all end at
+/// the batch's current column, left-padded before) with per-slot position ids and a key mask, so a row decodes as it
+/// would alone (as in <see cref="BatchDecoder"/>). A step is one forward pass over the pending token of every slot up to
+/// the highest one in use (a free slot below it computes a row nobody reads).
+/// <para>A new row with a prompt of at most <c>feedLimit</c> tokens that joins while other rows decode takes a slot at
+/// once, its window starting at the current column, and its prompt is fed through the batch's steps one token per step
+/// (the rows that feed choose nothing until their last prompt token): no extra forward pass holds up the running rows.
+/// Other new rows, and a row whose window slides (at the token where a lone row's would), are encoded together in one
+/// left-padded forward pass into a scratch cache, up to <c>prefillBudget</c> padded positions per step (at least one new
+/// row per step; sliding rows always), and their windows copied into their slots. All windows move together only when
+/// the last column is reached (every window shifts left by the smallest padding) or a copied window is longer than the
+/// columns in use (every window shifts right). Every method runs on the scheduler's thread.</para>
+/// </summary>
+sealed class DecodeBatch : IDisposable
+{
+    readonly Gpt model;
+    readonly int context, maxRows, prefillBudget, feedLimit;
+    readonly Device device;
+    readonly BatchRow?[] slots;
     readonly List<BatchRow> joining = [];
-    KvCache? cache;
-    Tensor? positionColumns;               // (B, capacity) position id of each cache column, when rows are padded
-    Tensor? realColumns;                   // (B, capacity) whether a cache column holds a real token, when padded
-    int width;                             // cache columns in use
+    readonly KvCache?[] views;             // views[n]: the first n slots of cache
+    readonly KvCache?[] scratchViews;      // scratchViews[n]: the first n rows of scratch
+    KvCache? cache;                        // (maxRows, nh, context, hs) per layer
+    KvCache? scratch;                      // (maxRows, nh, context, hs) per layer, for prefill
+    Tensor? positionColumns;               // (maxRows, context) position id of each cache column
+    Tensor? realColumns;                   // (maxRows, context) whether a cache column holds a real token
+    int width;                             // cache columns in use: every window ends at width
 
-    /// <summary>Live rows (joined or joining, not yet left).</summary>
-    public int LiveRows => rows.Count(r => !r.Dead) + joining.Count;
-
-    /// <summary>Times the batch cache was regrouped (rows joined, windows slid, departed rows dropped).</summary>
-    public long Regroupings { get; private set; }
-
-    /// <summary>Adds a row; it takes part from the next step.</summary>
-    public void Join(BatchRow row) => joining.Add(row);
-
-    /// <summary>Marks a row as gone: it stops counting at once and is dropped at the next regrouping.</summary>
-    public void Leave(BatchRow row)
+    public DecodeBatch(Gpt model, int maxRows, int prefillBudget, int feedLimit)
     {
-        if (joining.Remove(row)) { row.Dispose(); return; }
-        row.Dead = true;
+        this.feedLimit = feedLimit;
+        this.model = model;
+        this.maxRows = maxRows;
+        this.prefillBudget = prefillBudget;
+        context = model.Config.NPositions;
+        device = model.parameters().First().device;
+        slots = new BatchRow?[maxRows];
+        views = new KvCache?[maxRows + 1];
+        scratchViews = new KvCache?[maxRows + 1];
     }
 
-    /// <summary>Advances every live row by one token and returns their choices (dead rows are left out).</summary>
+    /// <summary>Where the time went; read on the scheduler's thread or as a racy snapshot.</summary>
+    public BatchTimings Timings { get; } = new();
+
+    /// <summary>Live rows (placed or waiting to be encoded).</summary>
+    public int LiveRows => slots.Count(s => s is not null) + joining.Count;
+
+    /// <summary>Rows admitted but not yet encoded (waiting for the prefill budget).</summary>
+    public int Joining => joining.Count;
+
+    /// <summary>Adds a row; it is encoded at the next step the prefill budget allows and decodes from then on.</summary>
+    public void Join(BatchRow row) => joining.Add(row);
+
+    /// <summary>Removes a row at once: its slot is free for the next row; nothing else moves.</summary>
+    public void Leave(BatchRow row)
+    {
+        if (!joining.Remove(row) && row.Slot >= 0 && slots[row.Slot] == row) slots[row.Slot] = null;
+        row.Slot = -1;
+        row.Dispose();
+    }
+
+    /// <summary>Advances every placed row by one token and encodes joining rows the budget allows (their first token);
+    /// returns the choices of both.</summary>
     public IReadOnlyList<(BatchRow Row, RowChoice Choice)> Step()
     {
-        // Rows encoded alone this step: new ones, and those whose window outgrew the context (restarting from their
-        // last half context, as a lone row does).
-        var encode = new List<BatchRow>(joining);
-        joining.Clear();
-        foreach (var row in rows)
-            if (!row.Dead && row.History.Count - row.Start > context)
+        var encode = new List<BatchRow>();
+        foreach (var row in slots)
+            if (row is not null && row.WindowLength > context)
             {
+                // Restart from the last half context, as a lone row does.
                 row.Start = row.History.Count - context / 2;
                 encode.Add(row);
             }
-        var stable = rows.Where(r => !r.Dead && !encode.Contains(r)).ToList();
-        if (cache is not null && width >= cache.Capacity) Regroup(stable, []);    // no room for another column
-        var result = new List<(BatchRow, RowChoice)>(stable.Count + encode.Count);
-        if (stable.Count > 0)
+        int sliding = encode.Count;
+        int longest = encode.Count > 0 ? context / 2 : 0;
+        var stable = slots.Where(r => r is not null && !encode.Contains(r)).Select(r => r!).ToList();
+        EnsureBuffers();
+        if (stable.Count == 0) width = 0;                                          // nothing in the cache to keep
+        else if (width >= context) Shift(-stable.Min(r => r.Pad));                 // no room for another column
+        var fed = new List<BatchRow>();
+        for (int i = 0; i < joining.Count && stable.Count + fed.Count + encode.Count < maxRows; )
         {
-            using var scope = NewDisposeScope();
-            using var mode = inference_mode();
-            var logits = Forward();                                                // (B, V)
-            var inCache = rows.Select((r, b) => (r, b)).ToDictionary(x => x.r, x => x.b);
-            long[]? greedy = null;
-            foreach (var row in stable)
-                result.Add((row, Choose(row, logits.narrow(0, inCache[row], 1), ref greedy, logits, inCache[row])));
-        }
-        var fresh = new List<(BatchRow Row, KvCache Cache)>(encode.Count);
-        try
-        {
-            foreach (var row in encode)
+            var row = joining[i];
+            if (stable.Count > 0 && row.WindowLength <= feedLimit)
             {
-                int[] window = row.History.Skip(row.Start).ToArray();
-                var alone = model.NewCache(1);                                     // outside the scope: it outlives the step
-                fresh.Add((row, alone));
-                using var scope = NewDisposeScope();
-                using var mode = inference_mode();
-                var input = tensor(window.Select(i => (long)i).ToArray(), [1, window.Length], ScalarType.Int64, device);
-                var logits = model.NextTokenLogits(input, alone);                // (1, V)
-                long[]? greedy = null;
-                result.Add((row, Choose(row, logits, ref greedy, logits, 0)));
+                fed.Add(row);                                                      // fed through the steps, from column `width`
+                joining.RemoveAt(i);
+                continue;
             }
-            int dead = rows.Count - stable.Count;
-            if (fresh.Count > 0 || dead > stable.Count) Regroup(stable, fresh);
+            int length = Math.Max(longest, row.WindowLength);
+            if (encode.Count > sliding && (encode.Count + 1 - sliding) * length > prefillBudget) { i++; continue; }
+            longest = length;
+            encode.Add(row);
+            joining.RemoveAt(i);
         }
-        finally
-        {
-            foreach (var (_, c) in fresh) c.Dispose();
-        }
+        if (fed.Count > 0) Feed(fed);
+        stable.AddRange(fed);
+        var result = new List<(BatchRow, RowChoice)>(stable.Count + encode.Count);
+        if (stable.Count > 0) DecodeStep(stable, result);
+        if (encode.Count > 0) Prefill(encode, result);
         return result;
     }
 
-    /// <summary>The next id of <paramref name="row"/> from its logits (1, V); greedy rows share one argmax over
-    /// <paramref name="all"/> (B, V).</summary>
-    RowChoice Choose(BatchRow row, Tensor rowLogits, ref long[]? greedy, Tensor all, int index)
+    void EnsureBuffers()
     {
-        if (rowLogits.dtype != ScalarType.Float32) rowLogits = rowLogits.to(ScalarType.Float32);
-        int id;
-        if (row.Options.Temperature == 0 && row.Options.RepetitionPenalty == 1.0)
-        {
-            greedy ??= all.argmax(-1).data<long>().ToArray();
-            id = (int)greedy[index];
-        }
-        else
-        {
-            if (row.Options.RepetitionPenalty != 1.0) row.Seen ??= SeenMask(row).DetachFromDisposeScope();
-            id = (int)LogitsProcessing.Choose(rowLogits, row.Options, row.Seen, row.Rng).item<long>();
-        }
-        row.History.Add(id);
-        if (row.Seen is not null) row.Seen[0, id] = true;
-        return row.LogProbs >= 0 ? WithLogProbs(rowLogits, id, row.LogProbs) : new RowChoice(id, float.NaN, null);
+        if (cache is not null) return;
+        cache = model.NewCache(maxRows);
+        scratch = model.NewCache(maxRows);
+        using var scope = NewDisposeScope();
+        positionColumns = arange(context, ScalarType.Int64, device).expand(maxRows, context).contiguous().DetachFromDisposeScope();
+        realColumns = ones([maxRows, context], ScalarType.Bool, device).DetachFromDisposeScope();
     }
 
-    static RowChoice WithLogProbs(Tensor rowLogits, int id, int top)
+    /// <summary>Gives each of <paramref name="rows"/> a free slot whose window starts at column <see cref="width"/>:
+    /// nothing in the cache yet, its prompt fed from the next step on.</summary>
+    void Feed(List<BatchRow> rows)
     {
-        var logProbs = rowLogits.log_softmax(-1)[0];                               // (V)
-        float chosen = logProbs[id].item<float>();
-        if (top == 0) return new RowChoice(id, chosen, []);
-        var (values, indices) = logProbs.topk(Math.Min(top, (int)logProbs.shape[0]));
-        var v = values.data<float>().ToArray();
-        var ix = indices.data<long>().ToArray();
-        return new RowChoice(id, chosen, ix.Select((x, i) => ((int)x, v[i])).ToArray());
-    }
-
-    Tensor SeenMask(BatchRow row)
-    {
-        var mask = zeros([1, model.Config.VocabSize], ScalarType.Bool, device);
-        var ids = tensor(row.History.Select(i => (long)i).ToArray(), [1, row.History.Count], ScalarType.Int64, device);
-        return mask.scatter_(1, ids, ones_like(ids, ScalarType.Bool));
-    }
-
-    /// <summary>One cached step: every row's last token at cache column <see cref="width"/>.</summary>
-    Tensor Forward()
-    {
-        var ids = rows.Select(r => (long)r.History[^1]).ToArray();
-        var input = tensor(ids, [rows.Count, 1], ScalarType.Int64, device);       // (B, 1)
-        Tensor? positions = null, keyMask = null;
-        if (positionColumns is not null)
+        long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+        foreach (var row in rows)
         {
-            positions = positionColumns.narrow(1, width, 1);                      // (B, 1)
-            keyMask = realColumns!.narrow(1, 0, width + 1);                        // (B, width+1)
+            row.Slot = Array.IndexOf(slots, null);
+            slots[row.Slot] = row;
+            row.Fed = 0;
+            row.Pad = width;
         }
+        if (width > 0)
+        {
+            using var scope = NewDisposeScope();
+            var slotIndex = tensor(rows.Select(r => (long)r.Slot).ToArray(), ScalarType.Int64, device);
+            for (int layer = 0; layer < model.Config.NLayer; layer++)
+            {
+                // Masked columns still meet the attention weights (0 · x), so they must hold numbers, not a previous
+                // occupant's or uninitialised memory that may be NaN.
+                cache![layer].Keys.narrow(2, 0, width).index_fill_(0, slotIndex, 0);
+                cache[layer].Values.narrow(2, 0, width).index_fill_(0, slotIndex, 0);
+            }
+        }
+        WriteMasks(rows);
+        Timings.PlaceTicks += System.Diagnostics.Stopwatch.GetTimestamp() - t0;
+        Timings.FedRows += rows.Count;
+    }
+
+    static KvCache View(KvCache?[] cached, KvCache source, int rows) => cached[rows] ??= source.FirstRows(rows);
+
+    /// <summary>One cached step over slots [0, n): every slot's last token at cache column <see cref="width"/>.</summary>
+    void DecodeStep(List<BatchRow> stable, List<(BatchRow, RowChoice)> result)
+    {
+        long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+        int n = stable.Max(r => r.Slot) + 1;
+        var ids = new long[n];
+        for (int b = 0; b < n; b++) ids[b] = slots[b] is { } r && stable.Contains(r) ? r.History[r.Start + r.Fed] : 0;
+        var view = View(views, cache!, n);                                             // made outside inference mode: a normal tensor
+        view.SetLength(width);
+        using var scope = NewDisposeScope();
+        using var mode = inference_mode();
+        var input = tensor(ids, [n, 1], ScalarType.Int64, device);                    // (n, 1)
+        var positions = positionColumns!.narrow(0, 0, n).narrow(1, width, 1);         // (n, 1)
+        var keyMask = realColumns!.narrow(0, 0, n).narrow(1, 0, width + 1);           // (n, width+1)
+        var logits = model.NextTokenLogits(input, view, positions, keyMask);          // (n, V)
         width++;
-        return model.NextTokenLogits(input, cache, positions, keyMask);
+        var choosing = stable.Where(r => r.Choosing).ToList();
+        foreach (var row in stable) row.Fed++;
+        long t1 = System.Diagnostics.Stopwatch.GetTimestamp();
+        if (choosing.Count > 0) Choose(choosing, choosing.Select(r => r.Slot).ToArray(), logits, result);
+        long t2 = System.Diagnostics.Stopwatch.GetTimestamp();
+        Timings.DecodeTicks += t1 - t0;
+        Timings.ChooseTicks += t2 - t1;
     }
 
     /// <summary>
-    /// A new batch cache holding <paramref name="keep"/>'s windows (from the current cache) and <paramref name="fresh"/>'s
-    /// (from their one-row caches), right-aligned at the longest; every other row (departed, or re-encoded into
-    /// <paramref name="fresh"/>) leaves the cache. Only copies: nothing is recomputed.
+    /// Encodes <paramref name="rows"/>' windows in one forward pass, left-padded to the longest, into the scratch cache,
+    /// chooses their next tokens, and copies the windows into their slots (new rows take the lowest free ones).
     /// </summary>
-    void Regroup(List<BatchRow> keep, List<(BatchRow Row, KvCache Cache)> fresh)
+    void Prefill(List<BatchRow> rows, List<(BatchRow, RowChoice)> result)
     {
-        Regroupings++;
-        var lengths = keep.Select(r => width - r.Pad).Concat(fresh.Select(f => f.Cache.Length)).ToArray();
-        var next = lengths.Length == 0 ? null : model.NewCache(lengths.Length);
-        int newWidth = lengths.Length == 0 ? 0 : lengths.Max();
-        if (next is not null)
+        long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+        int k = rows.Count, longest = rows.Max(r => r.WindowLength);
+        var view = View(scratchViews, scratch!, k);
+        view.SetLength(0);
+        using var scope = NewDisposeScope();
+        using var mode = inference_mode();
+        var ids = new long[k * longest];
+        var positions = new long[k * longest];
+        var real = new bool[k * longest];
+        bool padded = false;
+        for (int i = 0; i < k; i++)
+        {
+            int length = rows[i].WindowLength, pad = longest - length;
+            padded |= pad > 0;
+            for (int c = 0; c < longest; c++)
+            {
+                ids[i * longest + c] = c < pad ? 0 : rows[i].History[rows[i].Start + c - pad];
+                positions[i * longest + c] = Math.Max(0, c - pad);
+                real[i * longest + c] = c >= pad;
+            }
+        }
+        var input = tensor(ids, [k, longest], ScalarType.Int64, device);               // (k, T)
+        var logits = padded
+            ? model.NextTokenLogits(input, view, tensor(positions, [k, longest], ScalarType.Int64, device), tensor(real, [k, longest], ScalarType.Bool, device))
+            : model.NextTokenLogits(input, view);                                       // (k, V)
+        long t1 = System.Diagnostics.Stopwatch.GetTimestamp();
+        Choose(rows, Enumerable.Range(0, k).ToArray(), logits, result);
+        long t2 = System.Diagnostics.Stopwatch.GetTimestamp();
+
+        // The encoded windows (without the token just chosen, which the next step writes) end at column `longest` of
+        // the scratch rows; in the batch cache they end at `width`.
+        if (longest > width) Shift(longest - width);
+        foreach (var row in rows)
+            if (row.Slot < 0)
+            {
+                row.Slot = Array.IndexOf(slots, null);
+                slots[row.Slot] = row;
+            }
+        var slotIndex = tensor(rows.Select(r => (long)r.Slot).ToArray(), ScalarType.Int64, device);   // (k)
+        int before = width - longest;
+        for (int layer = 0; layer < model.Config.NLayer; layer++)
+        {
+            var (target, source) = (cache![layer], scratch![layer]);
+            target.Keys.narrow(2, before, longest).index_copy_(0, slotIndex, source.Keys.narrow(0, 0, k).narrow(2, 0, longest));
+            target.Values.narrow(2, before, longest).index_copy_(0, slotIndex, source.Values.narrow(0, 0, k).narrow(2, 0, longest));
+            if (before > 0)
+            {
+                // Masked columns still meet the attention weights (0 · x), so they must hold numbers, not a previous
+                // occupant's or uninitialised memory that may be NaN.
+                target.Keys.narrow(2, 0, before).index_fill_(0, slotIndex, 0);
+                target.Values.narrow(2, 0, before).index_fill_(0, slotIndex, 0);
+            }
+        }
+        foreach (var row in rows)
+        {
+            row.Fed = row.WindowLength - 1;
+            row.Pad = width - row.Fed;
+        }
+        WriteMasks(rows);
+        long t3 = System.Diagnostics.Stopwatch.GetTimestamp();
+        Timings.PrefillTicks += t1 - t0;
+        Timings.ChooseTicks += t2 - t1;
+        Timings.PlaceTicks += t3 - t2;
+        Timings.Prefills++;
+        Timings.PrefilledRows += k;
+    }
+
+    /// <summary>Position ids and key mask of <paramref name="rows"/>' slots from their <see cref="BatchRow.Pad"/>.</summary>
+    void WriteMasks(IReadOnlyList<BatchRow> rows)
+    {
+        using var scope = NewDisposeScope();
+        var positions = new long[rows.Count * context];
+        var real = new bool[rows.Count * context];
+        for (int i = 0; i < rows.Count; i++)
+            for (int c = 0; c < context; c++)
+            {
+                // Clamped: a row about to be re-encoded (its window slid) may be shifted past column 0 in the meantime;
+                // its slot computes a row nobody reads, but its position ids must still exist.
+                positions[i * context + c] = Math.Clamp(c - rows[i].Pad, 0, context - 1);
+                real[i * context + c] = c >= rows[i].Pad;
+            }
+        var slotIndex = tensor(rows.Select(r => (long)r.Slot).ToArray(), ScalarType.Int64, device);
+        positionColumns!.index_copy_(0, slotIndex, tensor(positions, [rows.Count, context], ScalarType.Int64, device));
+        realColumns!.index_copy_(0, slotIndex, tensor(real, [rows.Count, context], ScalarType.Bool, device));
+    }
+
+    /// <summary>
+    /// Moves every slot's columns [0, width) by <paramref name="by"/> columns (right when positive, left when negative)
+    /// and adjusts the placed rows' paddings. Moving right fills the columns it opens with zeros; moving left drops
+    /// columns that are padding in every placed row.
+    /// </summary>
+    void Shift(int by)
+    {
+        if (by == 0) return;
+        long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+        int n = Array.FindLastIndex(slots, s => s is not null) + 1;
+        if (n > 0 && width > 0)
         {
             using var scope = NewDisposeScope();
-            using var grad = no_grad();
-            var oldIndex = rows.Select((r, b) => (r, b)).ToDictionary(x => x.r, x => x.b);
+            using var mode = inference_mode();
+            int kept = by > 0 ? width : width + by;                               // columns that survive the move
+            int from = by > 0 ? 0 : -by, to = by > 0 ? by : 0;
             for (int layer = 0; layer < model.Config.NLayer; layer++)
-            {
-                var target = next[layer];
-                for (int i = 0; i < lengths.Length; i++)
+                foreach (var buffer in (Tensor[])[cache![layer].Keys, cache[layer].Values])
                 {
-                    int length = lengths[i];
-                    var (keys, values) = i < keep.Count
-                        ? (cache![layer].Keys.narrow(0, oldIndex[keep[i]], 1).narrow(2, keep[i].Pad, length),
-                           cache[layer].Values.narrow(0, oldIndex[keep[i]], 1).narrow(2, keep[i].Pad, length))
-                        : (fresh[i - keep.Count].Cache[layer].Keys.narrow(2, 0, length), fresh[i - keep.Count].Cache[layer].Values.narrow(2, 0, length));
-                    target.Keys.narrow(0, i, 1).narrow(2, newWidth - length, length).copy_(keys);
-                    target.Values.narrow(0, i, 1).narrow(2, newWidth - length, length).copy_(values);
-                    if (newWidth > length)
-                    {
-                        // Padding columns are masked out, but the buffer is uninitialised: a NaN there would still
-                        // reach the output through its zero attention weight (0 · NaN), so they are zeroed.
-                        target.Keys.narrow(0, i, 1).narrow(2, 0, newWidth - length).zero_();
-                        target.Values.narrow(0, i, 1).narrow(2, 0, newWidth - length).zero_();
-                    }
+                    var rows = buffer.narrow(0, 0, n);
+                    var moved = rows.narrow(2, from, kept).clone();
+                    rows.narrow(2, to, kept).copy_(moved);
+                    if (by > 0) rows.narrow(2, 0, by).zero_();
                 }
-            }
-            next.Advance(newWidth);
         }
-        var newRows = keep.Concat(fresh.Select(f => f.Row)).ToList();
-        foreach (var r in rows.Where(r => r.Dead && !newRows.Contains(r))) r.Dispose();   // a sliding row is re-encoded, not gone
-        FreeTensors();
-        rows = newRows;
-        cache = next;
-        width = newWidth;
-        for (int i = 0; i < rows.Count; i++) rows[i].Pad = newWidth - lengths[i];
-        if (rows.Any(r => r.Pad > 0))
+        width += by;
+        var placed = slots.Where(s => s is not null).Select(s => s!).ToList();
+        foreach (var row in placed) row.Pad += by;
+        if (placed.Count > 0) WriteMasks(placed);
+        Timings.ShiftTicks += System.Diagnostics.Stopwatch.GetTimestamp() - t0;
+        Timings.Shifts++;
+    }
+
+    /// <summary>
+    /// The next ids of <paramref name="rows"/> from <paramref name="logits"/> (N, V), row i at index
+    /// <paramref name="index"/>[i]: greedy rows share one argmax, sampled rows draw from their own streams, and the
+    /// log-probabilities asked for come from one log-softmax over all rows.
+    /// </summary>
+    static void Choose(List<BatchRow> rows, int[] index, Tensor logits, List<(BatchRow, RowChoice)> result)
+    {
+        if (logits.dtype != ScalarType.Float32) logits = logits.to(ScalarType.Float32);
+        long[]? greedy = null;
+        var ids = new int[rows.Count];
+        for (int i = 0; i < rows.Count; i++)
         {
-            int columns = cache!.Capacity;
-            var positions = new long[rows.Count * columns];
-            var real = new bool[rows.Count * columns];
-            for (int b = 0; b < rows.Count; b++)
-                for (int c = 0; c < columns; c++)
-                {
-                    positions[b * columns + c] = Math.Max(0, c - rows[b].Pad);
-                    real[b * columns + c] = c >= rows[b].Pad;
-                }
-            positionColumns = tensor(positions, [rows.Count, columns], ScalarType.Int64, device);
-            realColumns = tensor(real, [rows.Count, columns], ScalarType.Bool, device);
+            var row = rows[i];
+            if (row.Options.Temperature == 0 && row.Options.RepetitionPenalty == 1.0)
+            {
+                greedy ??= logits.argmax(-1).data<long>().ToArray();
+                ids[i] = (int)greedy[index[i]];
+            }
+            else
+            {
+                if (row.Options.RepetitionPenalty != 1.0) row.Seen ??= SeenMask(row, logits).DetachFromDisposeScope();
+                ids[i] = (int)LogitsProcessing.Choose(logits.narrow(0, index[i], 1), row.Options, row.Seen, row.Rng).item<long>();
+            }
+            row.History.Add(ids[i]);
+            if (row.Seen is not null) row.Seen[0, ids[i]] = true;
+        }
+        float[]? chosen = null;
+        Tensor? logProbs = null;
+        if (rows.Any(r => r.LogProbs >= 0))
+        {
+            logProbs = logits.log_softmax(-1);                                         // (N, V)
+            var flat = index.Select((b, i) => (long)b * logits.shape[1] + ids[i]).ToArray();
+            chosen = logProbs.flatten().index_select(0, tensor(flat, ScalarType.Int64, logits.device)).data<float>().ToArray();
+        }
+        for (int i = 0; i < rows.Count; i++)
+        {
+            var row = rows[i];
+            RowChoice choice = new(ids[i], float.NaN, null);
+            if (row.LogProbs == 0) choice = new(ids[i], chosen![i], []);
+            else if (row.LogProbs > 0)
+            {
+                var (values, indices) = logProbs![index[i]].topk(Math.Min(row.LogProbs, (int)logits.shape[1]));
+                var v = values.data<float>().ToArray();
+                var ix = indices.data<long>().ToArray();
+                choice = new(ids[i], chosen![i], ix.Select((x, j) => ((int)x, v[j])).ToArray());
+            }
+            result.Add((row, choice));
         }
     }
 
-    /// <summary>Forgets every row (after a failed step) and frees the cache; the next step starts afresh.</summary>
+    static Tensor SeenMask(BatchRow row, Tensor logits)
+    {
+        var mask = zeros([1, logits.shape[1]], ScalarType.Bool, logits.device);
+        var ids = tensor(row.History.Select(i => (long)i).ToArray(), [1, row.History.Count], ScalarType.Int64, logits.device);
+        return mask.scatter_(1, ids, ones_like(ids, ScalarType.Bool));
+    }
+
+    /// <summary>Forgets every row (after a failed step) and frees the buffers; the next step starts afresh.</summary>
     public IReadOnlyList<BatchRow> Clear()
     {
-        var all = rows.Concat(joining).ToList();
-        rows.Clear();
+        var all = slots.Where(s => s is not null).Select(s => s!).Concat(joining).ToList();
+        Array.Clear(slots);
         joining.Clear();
         foreach (var r in all) r.Dispose();
         FreeTensors();
         return all;
     }
 
-    /// <summary>True when no row is left at all (live or dead), so the cache can be freed.</summary>
-    public bool Empty => joining.Count == 0 && rows.All(r => r.Dead);
+    /// <summary>True when no row is left at all, so the buffers can be freed.</summary>
+    public bool Empty => joining.Count == 0 && slots.All(s => s is null);
 
-    /// <summary>Frees the cache once every row has left.</summary>
-    public void Release()
-    {
-        foreach (var r in rows) r.Dispose();
-        rows.Clear();
-        FreeTensors();
-    }
+    /// <summary>Frees the buffers once every row has left (they are allocated again at the next step).</summary>
+    public void Release() => FreeTensors();
 
     void FreeTensors()
     {
+        foreach (var v in views.Concat(scratchViews)) v?.Dispose();
+        Array.Clear(views);
+        Array.Clear(scratchViews);
         cache?.Dispose();
-        cache = null;
+        scratch?.Dispose();
+        cache = scratch = null;
         positionColumns?.Dispose();
         realColumns?.Dispose();
         positionColumns = realColumns = null;

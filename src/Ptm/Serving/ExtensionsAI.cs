@@ -106,12 +106,20 @@ public sealed class PtmChatClient(ModelScheduler scheduler, ChatTemplate templat
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         var request = ToRequest(messages, options);
-        if (!scheduler.TrySubmit(request, cancellationToken, out var stream)) throw new ModelOverloadedException(modelId);
+        // Cancelled however the enumeration ends, so a caller that stops reading early (breaks out of its loop) frees
+        // the row at once instead of leaving it to decode to its end.
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        if (!scheduler.TrySubmit(request, stop.Token, out var stream)) throw new ModelOverloadedException(modelId);
         string id = "chatcmpl-" + Guid.NewGuid().ToString("N");
-        await foreach (var token in stream.ReadAllAsync(cancellationToken).ConfigureAwait(false))
-            if (token.Text.Length > 0)
-                yield return new ChatResponseUpdate(ChatRole.Assistant, token.Text) { ResponseId = id, ModelId = modelId };
-        string reason = await stream.FinishReason.ConfigureAwait(false);
+        string reason;
+        try
+        {
+            await foreach (var token in stream.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+                if (token.Text.Length > 0)
+                    yield return new ChatResponseUpdate(ChatRole.Assistant, token.Text) { ResponseId = id, ModelId = modelId };
+            reason = await stream.FinishReason.ConfigureAwait(false);
+        }
+        finally { stop.Cancel(); }
         var usage = new UsageDetails
         {
             InputTokenCount = stream.PromptIds.Count, OutputTokenCount = stream.CompletionTokens,

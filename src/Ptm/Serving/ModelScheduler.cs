@@ -15,13 +15,50 @@ public sealed record SchedulerOptions
     /// refused as overloaded.</summary>
     public int MaxQueueLength { get; init; } = 64;
 
-    /// <summary>Throws <see cref="InvalidOptionException"/> for a limit below 1.</summary>
+    /// <summary>Most prompt positions encoded in one step for requests joining the batch (default 256), counted as
+    /// joining rows times the longest prompt among them. Encoding a prompt holds up the step of every running row, so
+    /// the budget bounds that stall; requests beyond it join at the next step. At least one request joins per step
+    /// whatever its length.</summary>
+    public int MaxPrefillTokens { get; init; } = 256;
+
+    /// <summary>
+    /// Prompts of at most this many tokens that join while other requests decode are fed through the batch's decode
+    /// steps, one token per step, instead of being encoded in a forward pass of their own (default 16; 0: never).
+    /// Feeding costs the joining request one step per prompt token before its first token, and costs the running
+    /// requests nothing; a separate forward pass would hold up every running request's step. Longer prompts, and any
+    /// prompt when nothing else is decoding, are encoded at once.
+    /// </summary>
+    public int FeedPromptsUpTo { get; init; } = 16;
+
+    /// <summary>Throws <see cref="InvalidOptionException"/> for a limit below 1 (below 0 for <see cref="FeedPromptsUpTo"/>).</summary>
     public void Validate()
     {
+        if (FeedPromptsUpTo < 0) throw new InvalidOptionException(nameof(SchedulerOptions), nameof(FeedPromptsUpTo), "must be at least 0", FeedPromptsUpTo);
+        if (MaxPrefillTokens < 1) throw new InvalidOptionException(nameof(SchedulerOptions), nameof(MaxPrefillTokens), "must be at least 1", MaxPrefillTokens);
         if (MaxBatchSize < 1) throw new InvalidOptionException(nameof(SchedulerOptions), nameof(MaxBatchSize), "must be at least 1", MaxBatchSize);
         if (MaxQueueLength < 1) throw new InvalidOptionException(nameof(SchedulerOptions), nameof(MaxQueueLength), "must be at least 1", MaxQueueLength);
     }
 }
+
+/// <summary>
+/// Where a <see cref="ModelScheduler"/>'s time went since it started, from its own thread's clock: the batched decode
+/// forward passes, choosing tokens (argmax, sampling, log-probabilities), encoding joining prompts, copying their keys and
+/// values into the batch's slots, moving every window when the batch runs out of columns, and handing tokens to the
+/// readers (detokenising, stop strings, channel writes). Requests' time waiting on the thread is not in it.
+/// </summary>
+/// <param name="DecodeSteps">batched decode steps</param>
+/// <param name="DecodeSeconds">forward passes of the decode steps</param>
+/// <param name="ChooseSeconds">choosing tokens, in decode steps and after prefills</param>
+/// <param name="PrefillSeconds">forward passes over joining prompts (and windows that slid)</param>
+/// <param name="PlaceSeconds">copying encoded prompts into their slots</param>
+/// <param name="ShiftSeconds">moving every window left (out of columns) or right (a longer prompt joined)</param>
+/// <param name="EmitSeconds">turning chosen ids into text and handing them to the streams</param>
+/// <param name="Prefills">prefill forward passes</param>
+/// <param name="PrefilledRows">rows encoded by them</param>
+/// <param name="FedRows">rows whose prompt was fed through the decode steps instead</param>
+/// <param name="Shifts">moves of every window</param>
+public sealed record SchedulerProfile(long DecodeSteps, double DecodeSeconds, double ChooseSeconds, double PrefillSeconds, double PlaceSeconds,
+    double ShiftSeconds, double EmitSeconds, long Prefills, long PrefilledRows, long FedRows, long Shifts);
 
 /// <summary>A request for a continuation, as the scheduler takes it.</summary>
 public sealed record CompletionRequest
@@ -106,9 +143,10 @@ public sealed class CompletionStream
 }
 
 /// <summary>
-/// Continuous batching for one model: every generation request joins the running decode batch at the next step and
-/// leaves it when it stops (stop string, &lt;|endoftext|&gt;, token limit or cancellation), without waiting for the
-/// others; between decode steps the scheduler also runs other work on the model (scoring, embeddings, fill-mask,
+/// Continuous batching for one model: every generation request joins the running decode batch at the next step (a
+/// short prompt is fed through the batch's steps, a longer one encoded within <see cref="SchedulerOptions.MaxPrefillTokens"/>
+/// per step) and leaves it when it stops (stop string, &lt;|endoftext|&gt;, token limit or cancellation), without
+/// waiting for the others; each row keeps one slot of a preallocated cache, so nothing else moves when it comes or goes; between decode steps the scheduler also runs other work on the model (scoring, embeddings, fill-mask,
 /// classification) submitted through <see cref="TryRun"/>. All of the model's tensor work happens on the scheduler's
 /// own thread, so TorchSharp's thread-static dispose scopes never meet an <c>await</c>. Submissions beyond
 /// <see cref="SchedulerOptions.MaxBatchSize"/> rows wait in a queue of <see cref="SchedulerOptions.MaxQueueLength"/>;
@@ -124,12 +162,13 @@ public sealed class ModelScheduler : IDisposable
     readonly ConcurrentQueue<CompletionStream> waiting = new();
     readonly ConcurrentQueue<(Action Run, Action<Exception> Fail)> jobs = new();
     readonly List<CompletionStream> running = [];
+    readonly Dictionary<BatchRow, CompletionStream> byRow = [];
     readonly SemaphoreSlim wake = new(0);
     readonly Thread thread;
     readonly DecodeBatch? batch;
     volatile bool stopping;
     int queued;
-    long steps, generatedTokens;
+    long steps, generatedTokens, emitTicks, cancelledRequests;
 
     /// <summary>Starts the scheduler's thread over <paramref name="model"/> (borrowed; it must outlive the scheduler).</summary>
     public ModelScheduler(LoadedModel model, SchedulerOptions? options = null)
@@ -137,7 +176,7 @@ public sealed class ModelScheduler : IDisposable
         this.options = options ?? new SchedulerOptions();
         this.options.Validate();
         this.model = model;
-        if (model.Gpt is Gpt gpt) batch = new DecodeBatch(gpt);
+        if (model.Gpt is Gpt gpt) batch = new DecodeBatch(gpt, this.options.MaxBatchSize, this.options.MaxPrefillTokens, this.options.FeedPromptsUpTo);
         thread = new Thread(Loop) { IsBackground = true, Name = "ptm-scheduler " + Path.GetFileName(model.Directory) };
         thread.Start();
     }
@@ -153,6 +192,22 @@ public sealed class ModelScheduler : IDisposable
 
     /// <summary>Tokens generated so far over all requests.</summary>
     public long GeneratedTokens => Interlocked.Read(ref generatedTokens);
+
+    /// <summary>Submissions whose cancellation token fired before they finished (clients that went away), counted when
+    /// the token fires; the scheduler drops each before its next decode step.</summary>
+    public long CancelledRequests => Interlocked.Read(ref cancelledRequests);
+
+    /// <summary>Where the scheduler's time went so far (a snapshot; the counters move while requests run).</summary>
+    public SchedulerProfile Profile
+    {
+        get
+        {
+            static double S(long ticks) => (double)ticks / System.Diagnostics.Stopwatch.Frequency;
+            var t = batch?.Timings ?? new BatchTimings();
+            return new SchedulerProfile(DecodeSteps, S(t.DecodeTicks), S(t.ChooseTicks), S(t.PrefillTicks), S(t.PlaceTicks), S(t.ShiftTicks),
+                S(Interlocked.Read(ref emitTicks)), t.Prefills, t.PrefilledRows, t.FedRows, t.Shifts);
+        }
+    }
 
     /// <summary>Requests and jobs waiting to start.</summary>
     public int QueueLength => Volatile.Read(ref queued);
@@ -176,7 +231,11 @@ public sealed class ModelScheduler : IDisposable
         stream = new CompletionStream(request, ids, new TokenTextStream(model.Tokenizer, request.Options.Stop), cancellation);
         if (!TryEnqueue()) return false;
         // A cancelled request waiting in the queue is dropped at once, not when the scheduler next wakes.
-        if (cancellation.CanBeCanceled) stream.Wakeup = cancellation.Register(Wake);
+        if (cancellation.CanBeCanceled) stream.Wakeup = cancellation.Register(() =>
+        {
+            Interlocked.Increment(ref cancelledRequests);
+            Wake();
+        });
         waiting.Enqueue(stream);
         wake.Release();
         return true;
@@ -243,14 +302,15 @@ public sealed class ModelScheduler : IDisposable
                 Admit();
                 DropCancelled();
                 if (running.Count > 0) Decode();
-                else if (batch is { Empty: true }) batch.Release();
-                if (running.Count == 0 && jobs.IsEmpty && waiting.IsEmpty) wake.Wait(1000);
+                // Idle for a second: give the batch's buffers back (a busy server keeps them from request to request).
+                if (running.Count == 0 && jobs.IsEmpty && waiting.IsEmpty && !wake.Wait(1000) && batch is { Empty: true }) batch.Release();
             }
             catch (Exception e)
             {
                 // A failed step fails the requests in it, never the scheduler: start again from an empty batch.
                 foreach (var s in running) s.Fail(e);
                 running.Clear();
+                byRow.Clear();
                 batch?.Clear();
                 ActiveRequests = 0;
             }
@@ -267,6 +327,7 @@ public sealed class ModelScheduler : IDisposable
             stream.Row = new BatchRow(stream.PromptIds.ToArray(), stream.Request.Options, stream.Request.LogProbs);
             batch!.Join(stream.Row);
             running.Add(stream);
+            byRow[stream.Row] = stream;
         }
         ActiveRequests = running.Count;
     }
@@ -278,6 +339,7 @@ public sealed class ModelScheduler : IDisposable
             {
                 var s = running[i];
                 running.RemoveAt(i);
+                byRow.Remove(s.Row!);
                 batch!.Leave(s.Row!);
                 s.Fail(new OperationCanceledException(s.Cancellation));
             }
@@ -287,14 +349,12 @@ public sealed class ModelScheduler : IDisposable
     void Decode()
     {
         var chosen = batch!.Step();
+        long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
         Interlocked.Increment(ref steps);
         Interlocked.Add(ref generatedTokens, chosen.Count);
-        var byRow = new Dictionary<BatchRow, RowChoice>(chosen.Count);
-        foreach (var (row, choice) in chosen) byRow[row] = choice;
-        for (int i = running.Count - 1; i >= 0; i--)
+        foreach (var (row, choice) in chosen)
         {
-            var s = running[i];
-            var choice = byRow[s.Row!];
+            var s = byRow[row];
             s.Generated++;
             string text = s.Text.Push(choice.Id);
             bool last = s.Text.Finished || s.Generated >= s.Request.Options.MaxNewTokens;
@@ -303,12 +363,14 @@ public sealed class ModelScheduler : IDisposable
             s.Channel.Writer.TryWrite(new GeneratedToken(choice.Id, text, choice.LogProbability, choice.Top));
             if (last)
             {
-                running.RemoveAt(i);
-                batch.Leave(s.Row!);
+                running.Remove(s);
+                byRow.Remove(row);
+                batch.Leave(row);
                 s.Complete(reason);
             }
         }
         ActiveRequests = running.Count;
+        Interlocked.Add(ref emitTicks, System.Diagnostics.Stopwatch.GetTimestamp() - t0);
     }
 
     /// <summary>Stops the thread; requests still waiting or running end with <see cref="ObjectDisposedException"/>.</summary>
