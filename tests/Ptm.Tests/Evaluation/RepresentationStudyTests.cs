@@ -1,6 +1,7 @@
 using System.Globalization;
 using Ptm.Evaluation.Representations;
 using Ptm.FineTuning;
+using Ptm.FineTuning.Baselines;
 using Ptm.Modeling;
 using Ptm.StaticVectors;
 using Ptm.Tests.Library;
@@ -243,5 +244,20 @@ public class LinearProbeTests
         Assert.Equal(1.0, report.Layers[0].ValidationAccuracy);
         Assert.True(report.Layers[1].TestAccuracy < 0.8, $"a constant feature cannot separate the classes ({report.Layers[1].TestAccuracy})");
         Assert.Equal(0, report.Uncovered);
+    }
+
+    [Fact]
+    public void TheDenseFitMinimisesTheSameObjectiveAsTheClassicBaseline()
+    {
+        var rng = new Random(4);
+        double[][] rows = Enumerable.Range(0, 40).Select(_ => Enumerable.Range(0, 5).Select(_ => rng.NextDouble() * 2 - 1).ToArray()).ToArray();
+        int[] labels = rows.Select(r => r[0] + r[1] > 0.3 ? 2 : r[2] > 0 ? 1 : 0).ToArray();
+        var sparse = new SparseRows(5);
+        foreach (var r in rows) sparse.AddRow(r.Select((v, i) => (i, v)));
+        var (reference, _) = ClassicBaseline.Fit(new LinearProblem(sparse, LinearLoss.Softmax, 3, labels.Select(l => (double)l).ToList()), 0.01);
+        var (w, b) = LinearProbe.DenseSoftmax.Fit(rows, labels, 3, 0.01, null);
+        for (int i = 0; i < 5; i++)
+            for (int o = 0; o < 3; o++) Assert.Equal(reference.Weight(i, o), w[i * 3 + o], 5);
+        for (int o = 0; o < 3; o++) Assert.Equal(reference.Bias(o), b[o], 5);
     }
 }

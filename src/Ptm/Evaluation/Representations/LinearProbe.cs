@@ -1,5 +1,6 @@
 using Ptm.FineTuning;
 using Ptm.FineTuning.Baselines;
+using static TorchSharp.torch;
 
 namespace Ptm.Evaluation.Representations;
 
@@ -19,8 +20,8 @@ public sealed record ProbeReport(IReadOnlyList<LayerProbe> Layers, int Uncovered
 /// <summary>
 /// Frozen features plus logistic regression: each text becomes the mean of its token vectors at one layer
 /// (<see cref="LayeredTokens.TextVector"/>), standardised with the training split's per-dimension mean and standard
-/// deviation, and a multinomial logistic regression (the classic baseline's L-BFGS fit to convergence, L2 on the
-/// weights) is trained on it for every strength of the grid; the strength with the best validation accuracy is kept
+/// deviation, and a multinomial logistic regression (L-BFGS to convergence, L2 on the weights, as the classic
+/// baseline fits its softmax problem) is trained on it for every strength of the grid; the strength with the best validation accuracy is kept
 /// (the stronger on a tie) and scored on test. Nothing in the representation is trained.
 /// </summary>
 public static class LinearProbe
@@ -50,30 +51,64 @@ public static class LinearProbe
         {
             int layer = l;
             var standardizer = Standardizer.Fit(trainX.Select(r => r[layer]));
-            var problem = new LinearProblem(standardizer.Rows(trainX.Select(r => r[layer])), LinearLoss.Softmax, labels.Count,
-                trainY.Select(y => (double)y).ToList());
-            var validRows = standardizer.Rows(validX.Select(r => r[layer]));
-            LinearModel? best = null;
+            var (trainRows, validRows, testRows) = (standardizer.Rows(trainX.Select(r => r[layer])),
+                standardizer.Rows(validX.Select(r => r[layer])), standardizer.Rows(testX.Select(r => r[layer])));
+            (double[] W, double[] B)? best = null;
             double bestL2 = 0, bestValid = double.NegativeInfinity;
             foreach (double l2 in grid)
             {
-                var (model, _) = ClassicBaseline.Fit(problem, l2, optimizer);
+                var model = DenseSoftmax.Fit(trainRows, trainY, labels.Count, l2, optimizer);
                 double acc = Accuracy(model, validRows, validY);
                 if (acc > bestValid || (acc == bestValid && l2 > bestL2)) (best, bestL2, bestValid) = (model, l2, acc);
             }
-            double testAcc = Accuracy(best!, standardizer.Rows(testX.Select(r => r[layer])), testY);
-            result.Add(new LayerProbe(l, representation.LayerNames[l], bestL2, bestValid, testAcc));
+            result.Add(new LayerProbe(l, representation.LayerNames[l], bestL2, bestValid, Accuracy(best!.Value, testRows, testY)));
         }
         return new ProbeReport(result, uncovered);
     }
 
-    static double Accuracy(LinearModel model, SparseRows rows, int[] labels)
+    static double Accuracy((double[] W, double[] B) model, double[][] rows, int[] labels)
     {
-        var scores = model.Scores(rows);
-        int k = model.Outputs, right = 0;
-        for (int r = 0; r < labels.Length; r++)
-            if (LinearModel.ArgMax(scores.AsSpan(r * k, k)) == labels[r]) right++;
+        int k = model.B.Length, right = 0;
+        var scores = new double[k];
+        for (int r = 0; r < rows.Length; r++)
+        {
+            model.B.CopyTo(scores, 0);
+            var x = rows[r];
+            for (int i = 0; i < x.Length; i++)
+                for (int o = 0; o < k; o++) scores[o] += x[i] * model.W[i * k + o];
+            if (LinearModel.ArgMax(scores) == labels[r]) right++;
+        }
         return (double)right / labels.Length;
+    }
+
+    /// <summary>
+    /// Multinomial logistic regression on dense rows, the objective of the classic baseline's softmax problem
+    /// (mean cross-entropy + λ/2·||W||², bias unpenalised) with dense matrix products instead of its sparse scatter:
+    /// probe features are dense, where a bag of words is not. Minimised from zero with L-BFGS.
+    /// </summary>
+    internal static class DenseSoftmax
+    {
+        public static (double[] W, double[] B) Fit(double[][] rows, int[] labels, int classes, double l2, LbfgsOptions? optimizer)
+        {
+            int n = rows.Length, d = rows[0].Length;
+            var flat = new double[n * d];
+            for (int r = 0; r < n; r++) rows[r].CopyTo(flat, r * d);
+            using var x = tensor(flat, float64).reshape(n, d).DetachFromDisposeScope();       // (N, D)
+            using var y = tensor(labels.Select(v => (long)v).ToArray()).DetachFromDisposeScope(); // (N)
+            double Objective(double[] theta, double[] gradient)
+            {
+                using var scope = NewDisposeScope();
+                var t = tensor(theta, float64).requires_grad_();
+                var w = t.narrow(0, 0, (long)d * classes).view(d, classes);                       // (D, C)
+                var scores = x.mm(w) + t.narrow(0, (long)d * classes, classes);                    // (N, C)
+                var loss = nn.functional.cross_entropy(scores, y) + 0.5 * l2 * w.square().sum();
+                loss.backward();
+                t.grad!.data<double>().CopyTo(gradient, 0);
+                return loss.item<double>();
+            }
+            var fit = Lbfgs.Minimize(Objective, new double[d * classes + classes], optimizer);
+            return (fit.X[..(d * classes)], fit.X[(d * classes)..]);
+        }
     }
 
     /// <summary>Per-dimension (x − mean) / sd from the training rows (sd 0 → 1); a missing row becomes all zeros,
@@ -94,12 +129,7 @@ public static class LinearProbe
             return new Standardizer(mean, scale);
         }
 
-        public SparseRows Rows(IEnumerable<float[]?> rows)
-        {
-            var x = new SparseRows(mean.Length);
-            foreach (var r in rows)
-                x.AddRow(r is null ? [] : Enumerable.Range(0, mean.Length).Select(i => (i, (r[i] - mean[i]) * scale[i])));
-            return x;
-        }
+        public double[][] Rows(IEnumerable<float[]?> rows) =>
+            rows.Select(r => r is null ? new double[mean.Length] : Enumerable.Range(0, mean.Length).Select(i => (r[i] - mean[i]) * scale[i]).ToArray()).ToArray();
     }
 }
