@@ -28,6 +28,7 @@ public static class Program
         root.Subcommands.Add(HfCommands.CreateExport());
         root.Subcommands.Add(HfCommands.CreateInspect());
         root.Subcommands.Add(ServeCommand.Create());
+        root.Subcommands.Add(StudyCommand.Create());
         return root.Parse(args).Invoke();
     }
 }

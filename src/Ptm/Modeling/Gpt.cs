@@ -149,6 +149,31 @@ public sealed class GptTransformer : Module<Tensor, Tensor>
         base.Dispose(disposing);
     }
 
+    /// <summary>
+    /// The embedding output (wte + wpe) followed by every block's output, each (B, T, C), as Hugging Face's
+    /// <c>output_hidden_states</c> gives them: for a pre-LN model the last entry is after <c>ln_f</c>, the states the
+    /// LM head reads (it equals <see cref="Forward(Tensor, KvCache?)"/>'s result). No cache; causal attention throughout.
+    /// The caller owns the returned tensors.
+    /// </summary>
+    /// <exception cref="InvalidInputException">The sequence is longer than <c>n_positions</c>.</exception>
+    public IReadOnlyList<Tensor> HiddenStates(Tensor idx)
+    {
+        long T = idx.size(1);
+        if (T > Config.NPositions)
+            throw new InvalidInputException($"sequence of {T} tokens is longer than the context (n_positions = {Config.NPositions})");
+        using var scope = NewDisposeScope();
+        var x = wte.forward(idx) + wpe.forward(arange(0, T, dtype: ScalarType.Int64, device: idx.device)); // (B, T, C)
+        if (drop.training) x = drop.forward(x);
+        var states = new List<Tensor> { x };
+        for (int i = 0; i < h.Count; i++)
+        {
+            x = h[i].forward(x, null, null);                                   // (B, T, C)
+            states.Add(i == h.Count - 1 && ln_f is not null ? ln_f.forward(x) : x);
+        }
+        foreach (var s in states) s.MoveToOuterDisposeScope();
+        return states;
+    }
+
     /// <summary>Token ids (B, T) to final hidden states (B, T, C), without a cache.</summary>
     public override Tensor forward(Tensor idx) => Forward(idx, null);
 
