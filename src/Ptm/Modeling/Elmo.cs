@@ -236,7 +236,7 @@ public sealed class ScalarMix : Module<Tensor, Tensor>
         var shape = new long[layers.dim()];
         Array.Fill(shape, 1L);
         shape[0] = w.size(0);
-        var mixed = (layers * w.view(shape)).sum(0) * gamma.to(layers.dtype);            // (…)
+        var mixed = (layers * w.view(shape)).sum(dim: 0L) * gamma.to(layers.dtype);            // (…)
         return mixed.MoveToOuterDisposeScope();
     }
 }
