@@ -129,7 +129,9 @@ public sealed class ElmoObjective : IDataParallelObjective
                 fSum += f.ToDouble();
                 bSum += b.ToDouble();
             }
-            return new StepOutcome((fSum + bSum) / totals[0], fCount + bCount, new Dictionary<string, double>
+            // Tokens are the windows' tokens (each read by both directions), so tokens/s compares with GPT's.
+            long windowTokens = batches.Sum(b => b.TypeIndex.numel());
+            return new StepOutcome((fSum + bSum) / totals[0], windowTokens, new Dictionary<string, double>
             {
                 ["forward_loss"] = fSum / Math.Max(1, fCount),
                 ["backward_loss"] = bSum / Math.Max(1, bCount),

@@ -1,4 +1,5 @@
 using Ptm.Embeddings;
+using Ptm.FineTuning;
 using Ptm.Modeling;
 using Ptm.Training;
 using TorchSharp;
@@ -275,5 +276,40 @@ public class ElmoTests : IDisposable
         using var loaded = LoadedModel.Load(runDir);
         Assert.NotNull(loaded.Elmo);
         Assert.Equal(6, loaded.Embed(["one two three four five six"])[0].Tokens.Count);
+    }
+
+    static TaskData Sentiment() => new("sentiment", Enumerable.Range(0, 8).Select(i => new TaskExample(i + 2,
+        i % 2 == 0 ? "Let there be light and the day." : "The darkness he called Night.", i % 2 == 0 ? "the earth" : "the heaven", null, i % 2 == 0 ? "light" : "dark")).ToList());
+
+    /// <summary>
+    /// `ptm finetune` over an ELMo folder: a classify head (frozen biLM: only the scalar mix and classifier move, and the
+    /// mix does move) and a pair head both learn a separable toy task, and a saved fine-tuned folder predicts the same.
+    /// </summary>
+    [Fact]
+    public void FineTunesClassifyAndPairHeads()
+    {
+        string pre = Path.Combine(dir, "pre");
+        using (var model = NewModel(Tiny(vocab: 5)))
+            ElmoFolder.Save(pre, model, new ElmoVocabulary(["<S>", "</S>", "<unk>", "light", "be"]));
+        var data = Sentiment();
+        var frozen = new FineTuner(pre, FineTuneTask.Classify, new FineTuningOptions { Epochs = 15, BatchSize = 4, LearningRate = 0.05, FreezeEncoder = true, Seed = 3 })
+            .Run(data, data, Path.Combine(dir, "ft"));
+        Assert.Equal(1.0, frozen.Best);
+        var head = (ElmoForSequenceClassification)frozen.Model.Module;
+        using (var original = NewModel(Tiny(vocab: 5)))
+            foreach (var ((name, a), (_, b)) in original.named_parameters().Zip(head.Elmo.named_parameters()))
+                Assert.True(a.allclose(b, 0, 0), $"frozen biLM parameter {name} changed");
+        Assert.False(head.Mix.Weights.allclose(zeros(3), 0, 0), "the scalar mix did not learn");
+        var reloaded = FineTuneModel.Load(frozen.BestDirectory!);
+        Assert.Equal("elmo", reloaded.Info.Family);
+        var p1 = FineTuneModel.Load(frozen.BestDirectory!).Predict(reloaded.Encode(data, requireLabels: false));
+        using var loaded = LoadedModel.Load(frozen.BestDirectory!);
+        var labels = loaded.Classify(data.Examples.Select(e => e.Text).ToList());
+        Assert.Equal(data.Examples.Select(e => e.Label), labels.Select(l => l.Label));
+        Assert.Equal(p1.Select(p => p.Class), labels.Select(l => l.Index));
+
+        var pair = new FineTuner(pre, FineTuneTask.Pair, new FineTuningOptions { Epochs = 15, BatchSize = 4, LearningRate = 0.01, Seed = 3 }).Run(data, data);
+        Assert.Equal(1.0, pair.Best);
+        Assert.Throws<InvalidInputException>(() => new FineTuner(pre, FineTuneTask.Choice).Run(data, data));
     }
 }
