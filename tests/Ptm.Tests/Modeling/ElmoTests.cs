@@ -1,6 +1,7 @@
 using Ptm.Embeddings;
 using Ptm.FineTuning;
 using Ptm.Modeling;
+using Ptm.Tests.Cli;
 using Ptm.Training;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -311,5 +312,37 @@ public class ElmoTests : IDisposable
         var pair = new FineTuner(pre, FineTuneTask.Pair, new FineTuningOptions { Epochs = 15, BatchSize = 4, LearningRate = 0.01, Seed = 3 }).Run(data, data);
         Assert.Equal(1.0, pair.Best);
         Assert.Throws<InvalidInputException>(() => new FineTuner(pre, FineTuneTask.Choice).Run(data, data));
+    }
+
+    /// <summary>`ptm pretrain elmo` on a tiny config reports both perplexities, resumes, names a bad field in one line,
+    /// and its run folder feeds `ptm embed`.</summary>
+    [Fact]
+    public void CliPretrainsResumesAndEmbeds()
+    {
+        string corpus = Path.Combine(dir, "corpus.txt");
+        File.WriteAllText(corpus, string.Join("\n", Enumerable.Range(0, 40).Select(i => i % 2 == 0 ? "And God said, Let there be light." : "And there was light.")));
+        string config = Path.Combine(dir, "elmo.json");
+        File.WriteAllText(config, """
+            { "model": { "max_characters_per_token": 8, "char_embedding_dim": 4, "filters": [[1, 3], [2, 4]], "n_highway": 1,
+                         "projection_dim": 8, "lstm_dim": 8, "n_layers": 2, "dropout": 0 },
+              "vocabulary": { "size": 50 },
+              "training": { "batch_size": 4, "block_size": 12, "max_steps": 4, "warmup_steps": 1, "eval_interval": 4, "eval_iters": 1,
+                            "log_interval": 2, "checkpoint_interval": 4 } }
+            """);
+        string run = Path.Combine(dir, "cli-run");
+        var r = CliHarness.Run("pretrain", "elmo", "--config", config, "--data", corpus, "--out", run);
+        Assert.True(r.ExitCode == 0, r.Err + r.Out);
+        Assert.Matches(@"validation perplexity: forward \d+\.\d\d \(loss \d+\.\d{4}\), backward \d+\.\d\d", r.Out);
+        var resumed = CliHarness.Run("pretrain", "elmo", "--out", run, "--resume", "--max-steps", "6");
+        Assert.True(resumed.ExitCode == 0, resumed.Err + resumed.Out);
+        Assert.Contains("resuming at step 4", resumed.Out);
+        var bad = CliHarness.Run("pretrain", "elmo", "--config", config, "--data", corpus, "--out", Path.Combine(dir, "bad"), "--set", "model.n_layers=0");
+        CliHarness.AssertOneLineError(bad, "n_layers");
+        string sentences = Path.Combine(dir, "sentences.txt");
+        File.WriteAllText(sentences, "Let there be light.\nAnd there was light.\n");
+        var embed = CliHarness.Run("embed", "--model", run, "--file", sentences, "--word", "light", "--layers", "-1");
+        Assert.True(embed.ExitCode == 0, embed.Err + embed.Out);
+        Assert.Contains("contextual vectors of \"light\"", embed.Out);
+        CliHarness.AssertOneLineError(CliHarness.Run("embed", "--model", run, "--file", sentences, "--out", Path.Combine(dir, "v.jsonl"), "--pooling", "cls"), "no [CLS]");
     }
 }
