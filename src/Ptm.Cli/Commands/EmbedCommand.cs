@@ -10,14 +10,14 @@ namespace Ptm.Cli.Commands;
 /// <summary>`ptm embed` (vectors to a file, or a word's senses compared) and `ptm similar` (rank sentences).</summary>
 static class EmbedCommand
 {
-    sealed record Common(Option<string> Model, Option<string> Pooling, Option<string> Layers, Option<bool> Mean, Option<int> Threads);
+    sealed record Common(Option<string> Model, Option<string> Pooling, Option<string?> Layers, Option<bool> Mean, Option<int> Threads);
 
     static Common CommonOptionsFor(Command command)
     {
         var c = new Common(
-            new Option<string>("--model") { Description = "BERT model folder, or a run folder (its latest checkpoint)", Required = true },
+            new Option<string>("--model") { Description = "BERT or ELMo model folder, or a run folder (its latest checkpoint)", Required = true },
             new Option<string>("--pooling") { Description = "sentence vector: cls or mean (of the sentence's own tokens)", DefaultValueFactory = _ => "mean" },
-            new Option<string>("--layers") { Description = "layers to use, comma-separated; -1 is the last, 0 the embedding output", DefaultValueFactory = _ => "-1" },
+            new Option<string?>("--layers") { Description = "layers to use, comma-separated; -1 is the last, 0 the embedding output (default: BERT -1; ELMo all layers averaged)" },
             new Option<bool>("--mean-layers") { Description = "average the chosen layers instead of concatenating them" },
             CommonOptions.Threads());
         command.Options.Add(c.Model);
@@ -29,7 +29,7 @@ static class EmbedCommand
     }
 
     /// <summary>The model (the caller disposes it) and an embedder over it.</summary>
-    static (ContextualEmbedder Embedder, Pooling Pooling, LoadedModel Model) Open(ParseResult r, Common c)
+    static (ITextEmbedder Embedder, Pooling Pooling, LoadedModel Model) Open(ParseResult r, Common c)
     {
         CommonOptions.ApplyThreads(r.GetValue(c.Threads));
         var pooling = r.GetValue(c.Pooling) switch
@@ -38,12 +38,14 @@ static class EmbedCommand
             "mean" => Pooling.Mean,
             var other => throw new InvalidInputException($"--pooling must be cls or mean (got \"{other}\")"),
         };
-        var layers = r.GetValue(c.Layers)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+        var layers = r.GetValue(c.Layers)?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
             .Select(l => int.TryParse(l, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int v) ? v : throw new InvalidInputException($"--layers: '{l}' is not an integer"))
             .ToArray();
-        var options = new EmbeddingOptions { Layers = layers, ConcatLayers = !r.GetValue(c.Mean), Pooling = pooling };
         var loaded = LoadedModel.Load(r.GetValue(c.Model)!);
-        try { return (loaded.CreateEmbedder(options), pooling, loaded); }
+        // Without --layers each family takes its default (ELMo: every layer averaged, the scalar mix with equal weights).
+        var options = layers is null && loaded.Elmo is not null ? null
+            : new EmbeddingOptions { Layers = layers ?? [-1], ConcatLayers = !r.GetValue(c.Mean), Pooling = pooling };
+        try { return (loaded.CreateTextEmbedder(options), pooling, loaded); }
         catch { loaded.Dispose(); throw; }
     }
 
@@ -54,7 +56,7 @@ static class EmbedCommand
         return lines;
     }
 
-    static IReadOnlyList<SentenceVectors> EmbedAll(ContextualEmbedder embedder, IReadOnlyList<string> sentences, Pooling pooling)
+    static IReadOnlyList<SentenceVectors> EmbedAll(ITextEmbedder embedder, IReadOnlyList<string> sentences, Pooling pooling)
     {
         var result = sentences.Select(s => embedder.Embed(s, pooling)).ToList();
         foreach (var v in result.Where(v => v.Truncated))
@@ -64,7 +66,7 @@ static class EmbedCommand
 
     public static Command CreateEmbed()
     {
-        var command = new Command("embed", "Contextual sentence (and token) vectors from a BERT, or how one word's vectors differ by context");
+        var command = new Command("embed", "Contextual sentence (and token) vectors from a BERT or ELMo, or how one word's vectors differ by context");
         var c = CommonOptionsFor(command);
         var file = new Option<string>("--file") { Description = "UTF-8 text, one sentence per line", Required = true };
         var output = new Option<string?>("--out") { Description = "JSONL file to write: one {text, vector[, tokens]} object per sentence" };

@@ -57,7 +57,7 @@ public sealed record EmbeddingOptions
 /// BERT paper's feature-based experiments, or averaged) and a pooled sentence vector.
 /// The encoder is borrowed: the caller disposes it; each call leaves its train/eval mode as it was.
 /// </summary>
-public sealed class ContextualEmbedder
+public sealed class ContextualEmbedder : ITextEmbedder
 {
     readonly BertModel model;
     readonly WordPieceTokenizer tokenizer;

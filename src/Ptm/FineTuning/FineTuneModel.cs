@@ -90,7 +90,7 @@ public sealed partial class FineTuneModel : IDisposable
 
     /// <summary>The head's own parameter names (fresh at the start of fine-tuning; everything else is pre-trained).</summary>
     public static bool IsHeadParameter(string name) => name.StartsWith("classifier.", StringComparison.Ordinal) || name.StartsWith("score.", StringComparison.Ordinal)
-        || name.StartsWith("qa_outputs.", StringComparison.Ordinal);
+        || name.StartsWith("qa_outputs.", StringComparison.Ordinal) || name.StartsWith("scalar_mix.", StringComparison.Ordinal);
 
     /// <summary>
     /// Loads a pre-trained model folder (or run folder) of either family and puts a freshly initialised head on it.
@@ -123,6 +123,16 @@ public sealed partial class FineTuneModel : IDisposable
             var module = GptHead(grown.Transformer, task, numLabels);
             var info = WithSpanOptions(new FineTuneInfo { Family = family.ModelType, Task = FineTuneTasks.Name(task), Head = module.GetName(), NumLabels = numLabels, MaxLength = max, LmCoef = options.LmCoef }, task, options);
             return new FineTuneModel(info, module, tokenizer, new GptTaskEncoder(tokenizer, ids, max), labels, grown.Config.ToJson());
+        }
+        if (family == ModelFamily.Elmo)
+        {
+            if (task is not (FineTuneTask.Classify or FineTuneTask.Pair or FineTuneTask.Similarity))
+                throw new InvalidInputException($"{dir}: ELMo fine-tuning supports the classify, pair and similarity tasks (got {FineTuneTasks.Name(task)})");
+            var (elmo, vocabulary) = ElmoFolder.Load(dir);
+            int max = CheckMaxLength(options.MaxLength, ElmoTaskEncoder.DefaultMaxWords);
+            var module = new ElmoForSequenceClassification(elmo, numLabels, pair: task != FineTuneTask.Classify);
+            var info = new FineTuneInfo { Family = family.ModelType, Task = FineTuneTasks.Name(task), Head = module.GetName(), NumLabels = numLabels, MaxLength = max };
+            return new FineTuneModel(info, module, vocabulary, new ElmoTaskEncoder(max, elmo.Config.MaxCharactersPerToken), labels, elmo.Config.ToJson());
         }
         throw new InvalidInputException($"{Path.Combine(dir, ModelFolder.ConfigFile)}: model_type \"{family.ModelType}\" has no fine-tuning heads");
     }
@@ -178,12 +188,19 @@ public sealed partial class FineTuneModel : IDisposable
         var labels = FineTuneTasks.HasLabelMap(task) ? LabelMap.Load(dir) : null;
         if (labels is not null && labels.Count != info.NumLabels)
             throw new InvalidInputException($"{Path.Combine(dir, LabelMap.FileName)}: {labels.Count} labels, but {InfoFile} says num_labels is {info.NumLabels}");
-        var tokenizer = TokenizerFiles.Load(dir);
         string configPath = Path.Combine(dir, ModelFolder.ConfigFile);
         FineTuneModel model;
         if (!ModelFamilies.TryParse(info.Family, out var infoFamily))
             throw new InvalidInputException($"{infoPath}: field 'family' must be {ModelFamilies.Expected} (got \"{info.Family}\")");
-        if (infoFamily == ModelFamily.Bert)
+        // ELMo reads words as characters; its folder holds the softmax vocabulary, not tokenizer files.
+        ITokenizer tokenizer = infoFamily == ModelFamily.Elmo ? ElmoVocabulary.Load(dir) : TokenizerFiles.Load(dir);
+        if (infoFamily == ModelFamily.Elmo)
+        {
+            var config = ElmoConfig.Load(configPath);
+            var module = new ElmoForSequenceClassification(new ElmoBiLm(config), info.NumLabels, pair: task != FineTuneTask.Classify);
+            model = new FineTuneModel(info, module, tokenizer, new ElmoTaskEncoder(info.MaxLength, config.MaxCharactersPerToken), labels, config.ToJson());
+        }
+        else if (infoFamily == ModelFamily.Bert)
         {
             var config = BertConfig.Load(configPath);
             if (tokenizer is not WordPieceTokenizer wp) throw new InvalidInputException($"{dir}: a BERT model needs a WordPiece vocabulary (vocab.txt or tokenizer.json)");

@@ -39,9 +39,10 @@ public sealed class LoadedModel : IDisposable
     bool disposed;
 
     LoadedModel(string directory, ModelFamily family, bool fromHuggingFace, ITokenizer tokenizer, Gpt? gpt, BertForPreTraining? bert, FineTuneModel? fineTuned,
-        BartForConditionalGeneration? seq2Seq = null)
+        BartForConditionalGeneration? seq2Seq = null, ElmoBiLm? elmo = null)
     {
         Seq2Seq = seq2Seq;
+        Elmo = elmo;
         Directory = directory;
         Family = family;
         IsHuggingFaceFolder = fromHuggingFace;
@@ -75,6 +76,9 @@ public sealed class LoadedModel : IDisposable
     /// <summary>The BERT with its pre-training heads, when the folder holds one without a task head (borrowed).</summary>
     public BertForPreTraining? Bert { get; }
 
+    /// <summary>The ELMo biLM, when the folder holds one without a task head (borrowed); <see cref="Tokenizer"/> is then its <see cref="ElmoVocabulary"/>.</summary>
+    public ElmoBiLm? Elmo { get; }
+
     /// <summary>The model with its fine-tuned task head, when the folder has finetune.json (borrowed).</summary>
     public FineTuneModel? FineTuned { get; }
 
@@ -87,7 +91,13 @@ public sealed class LoadedModel : IDisposable
 
     string Head => FineTuned is { } ft
         ? $"{FineTuneTasks.Name(ft.Task)} head" + (Labels is { } l ? $" ({string.Join(", ", l)})" : "")
-        : Family switch { ModelFamily.Gpt2 => "language model", ModelFamily.Bart => "encoder-decoder", _ => "pre-training heads" };
+        : Family switch
+        {
+            ModelFamily.Gpt2 => "language model",
+            ModelFamily.Bart => "encoder-decoder",
+            ModelFamily.Elmo => "bidirectional language model",
+            _ => "pre-training heads",
+        };
 
     string Refusal(string job, string needs) =>
         $"{Directory}: model_type is \"{Family.ModelType}\" ({Head}); {job} needs {needs}";
@@ -125,6 +135,11 @@ public sealed class LoadedModel : IDisposable
         {
             var ft = FineTuneModel.Load(dir);
             return new LoadedModel(dir, family, false, ft.Tokenizer, null, null, ft);
+        }
+        if (family == ModelFamily.Elmo)
+        {
+            var (elmo, vocabulary) = ElmoFolder.Load(dir);
+            return new LoadedModel(dir, family, false, vocabulary, null, null, null, elmo: elmo);
         }
         if (ModelFolder.IsPtmFolder(dir))
         {
@@ -176,11 +191,20 @@ public sealed class LoadedModel : IDisposable
     public ContextualEmbedder CreateEmbedder(EmbeddingOptions? options = null) =>
         new(RequireBert("embedding").Bert, (WordPieceTokenizer)Tokenizer, options ?? new EmbeddingOptions());
 
-    /// <summary>Sentence and token vectors of each text, in order (BERT).</summary>
+    /// <summary>An embedder over the ELMo biLM (borrowed: valid until this object is disposed); null options average
+    /// every layer (see <see cref="ElmoEmbedder"/>).</summary>
+    public ElmoEmbedder CreateElmoEmbedder(EmbeddingOptions? options = null) => new(RequireElmo("embedding"), options);
+
+    /// <summary>An embedder for whichever model this is: <see cref="CreateElmoEmbedder"/> for ELMo, else
+    /// <see cref="CreateEmbedder"/>; null options take the family's default (BERT: the last layer; ELMo: every layer averaged).</summary>
+    public ITextEmbedder CreateTextEmbedder(EmbeddingOptions? options = null) =>
+        Elmo is not null ? CreateElmoEmbedder(options) : CreateEmbedder(options);
+
+    /// <summary>Sentence and token vectors of each text, in order (BERT or ELMo).</summary>
     public IReadOnlyList<SentenceVectors> Embed(IEnumerable<string> texts, EmbeddingOptions? options = null)
     {
-        var embedder = CreateEmbedder(options);
-        return texts.Select(t => embedder.Embed(t)).ToList();
+        var embedder = CreateTextEmbedder(options);
+        return texts.Select(t => embedder.Embed(t, embedder.Pooling)).ToList();
     }
 
     /// <summary>Cosine similarity of two texts' sentence vectors (BERT).</summary>
@@ -247,6 +271,12 @@ public sealed class LoadedModel : IDisposable
         return Bert ?? throw new InvalidInputException(Refusal(job, "a BERT with its pre-training heads"));
     }
 
+    ElmoBiLm RequireElmo(string job)
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        return Elmo ?? throw new InvalidInputException(Refusal(job, "an ELMo biLM"));
+    }
+
     FineTuneModel RequireHead(string job)
     {
         ObjectDisposedException.ThrowIf(disposed, this);
@@ -260,6 +290,7 @@ public sealed class LoadedModel : IDisposable
         disposed = true;
         Gpt?.Dispose();
         Bert?.Dispose();
+        Elmo?.Dispose();
         FineTuned?.Dispose();
         Seq2Seq?.Dispose();
     }

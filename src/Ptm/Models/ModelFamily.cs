@@ -14,13 +14,16 @@ public enum ModelFamily
 
     /// <summary>Encoder–decoder BART (post-LN, <c>model_type</c> "bart"; its pre-LN mBART variant reads as "mbart").</summary>
     Bart,
+
+    /// <summary>ELMo's bidirectional LSTM language model with a character-CNN token encoder, <c>model_type</c> "elmo" (a Ptm format; Hugging Face has none).</summary>
+    Elmo,
 }
 
 /// <summary>Conversions between <see cref="ModelFamily"/> and config.json's <c>model_type</c>.</summary>
 public static class ModelFamilies
 {
     /// <summary>Every family, in declaration order.</summary>
-    public static IReadOnlyList<ModelFamily> All { get; } = [ModelFamily.Gpt2, ModelFamily.Bert, ModelFamily.Bart];
+    public static IReadOnlyList<ModelFamily> All { get; } = [ModelFamily.Gpt2, ModelFamily.Bert, ModelFamily.Bart, ModelFamily.Elmo];
 
     /// <summary>The accepted <c>model_type</c> values, quoted, for messages: <c>"gpt2" or "bert"</c>.</summary>
     public static string Expected => string.Join(" or ", All.Select(f => $"\"{f.ModelType}\""));
@@ -33,6 +36,7 @@ public static class ModelFamilies
             ModelFamily.Gpt2 => "gpt2",
             ModelFamily.Bert => "bert",
             ModelFamily.Bart => "bart",
+            ModelFamily.Elmo => "elmo",
             _ => throw new ArgumentOutOfRangeException(nameof(family), family, null),
         };
     }
