@@ -196,6 +196,51 @@ public class LayerProviderTests
     }
 
     [Fact]
+    public void ElmoLayersGiveEachWordsBiLmStatesWithTheForwardHalfCausal()
+    {
+        manual_seed(8);
+        using var elmo = new ElmoBiLm(new ElmoConfig
+        {
+            VocabSize = 12, MaxCharactersPerToken = 12, CharEmbeddingDim = 4, Filters = [[1, 3], [2, 4]], NHighway = 1,
+            ProjectionDim = 6, LstmDim = 5, NLayers = 2, Dropout = 0,
+        });
+        elmo.eval();
+        var layers = new ElmoLayers(elmo, "elmo");
+        const string text = "And God saw the firmament, and it was good.";
+        var target = SenseDataset.Locate("firmament", text)!.Value;
+        var tokens = layers.Encode(text);
+        Assert.Equal(3, tokens.Vectors.Count);                       // char-CNN + 2 LSTM layers
+        string[] words = ["And", "God", "saw", "the", "firmament", ",", "and", "it", "was", "good", "."];
+        Assert.Equal(words.Length, tokens.Spans.Count);                // punctuation kept, as the biLM reads it
+        Assert.Equal(text.IndexOf("firmament", StringComparison.Ordinal), tokens.Spans[4].Start);
+
+        // Independently: character ids of <S> words </S> through the biLM; word w is position w + 1.
+        string[] all = [ElmoVocabulary.BeginSentence, .. words, ElmoVocabulary.EndSentence];
+        int L = 12;
+        var chars = new long[all.Length * L];
+        var row = new int[L];
+        for (int t = 0; t < all.Length; t++)
+        {
+            ElmoVocabulary.CharIds(all[t], row);
+            for (int i = 0; i < L; i++) chars[t * L + i] = row[i];
+        }
+        using var _ = no_grad();
+        var states = elmo.Layers(tensor(chars, 1, all.Length, L), tensor(new long[] { all.Length }));   // (3, 1, T, 12)
+        for (int l = 0; l < 3; l++) AssertClose(states[l, 0, 5].data<float>().ToArray(), tokens.WordVector(l, target));
+        var v0 = tokens.WordVector(0, target)!;
+        Assert.Equal(v0[..6], v0[6..]);                                 // layer 0 is the token vector for both directions
+
+        // A change after the word leaves the forward half of every LSTM layer unchanged and moves the backward half.
+        var other = layers.Encode("And God saw the firmament, and it was light.");
+        for (int l = 1; l < 3; l++)
+        {
+            float[] a = tokens.WordVector(l, target)!, b = other.WordVector(l, target)!;
+            Assert.Equal(a[..6], b[..6]);
+            Assert.NotEqual(a[6..], b[6..]);
+        }
+    }
+
+    [Fact]
     public void StaticLayersGiveOneVectorPerWordAndNoneOutsideTheVocabulary()
     {
         var vectors = new WordVectors(["light", "good"], [1, 2, 3, 4], 2);
