@@ -1,7 +1,7 @@
 // The German→English experiment of docs/results.md, through the library:
 //   corpus   <train.csv> <validation.csv> <out folder>   the task's sources and targets as two monolingual texts
 //            (German block, blank line, English block) in train.txt / validation.txt, for `ptm pretrain seq2seq`
-//   finetune <model or run folder> <out folder> [--scratch] [--epochs N] [--lr X] [--batch N] [--seed N]
+//   finetune <model or run folder> <out folder> [--scratch] [--epochs N] [--lr X] [--batch N] [--seed N] [--limit N] [--validation-beam]
 //            fine-tunes on data/tasks/de-en/train.csv (from the checkpoint, or with --scratch from a random
 //            initialisation of the same config and tokenizer), then scores validation and test, greedy and beam 4.
 using System.Diagnostics;
@@ -39,6 +39,7 @@ int epochs = int.Parse(Arg("--epochs", "5"), CultureInfo.InvariantCulture);
 double lr = double.Parse(Arg("--lr", "5e-4"), CultureInfo.InvariantCulture);
 int batch = int.Parse(Arg("--batch", "32"), CultureInfo.InvariantCulture);
 long seed = long.Parse(Arg("--seed", "1"), CultureInfo.InvariantCulture);
+int limit = int.Parse(Arg("--limit", "0"), CultureInfo.InvariantCulture); // 0: every training pair; N: the first N
 
 var (model, tokenizer) = ModelFolder.LoadBart(modelPath);
 if (scratch)
@@ -50,6 +51,7 @@ if (scratch)
     model = new BartForConditionalGeneration(config);
 }
 var train = TaskFile.ReadSeq2Seq(Path.Combine(Task, "train.csv"));
+if (limit > 0) train = train.Take(limit).ToList();
 var options = new Seq2SeqTrainingOptions
 {
     Epochs = epochs, BatchSize = batch, LearningRate = lr, WeightDecay = 0.01, LabelSmoothing = 0.1,
@@ -62,7 +64,7 @@ var losses = Seq2SeqFineTuning.Train(model, tokenizer, train, options,
     (epoch, loss) => Console.WriteLine($"epoch {epoch}  loss {loss:F4}  {clock.Elapsed.TotalMinutes:F1} min"));
 ModelFolder.SaveModel(Path.Combine(outDir, "model"), model, tokenizer);
 
-var results = new Dictionary<string, object> { ["model"] = modelPath, ["scratch"] = scratch, ["epochs"] = epochs, ["lr"] = lr, ["batch"] = batch, ["seed"] = seed, ["train_losses"] = losses, ["train_minutes"] = clock.Elapsed.TotalMinutes };
+var results = new Dictionary<string, object> { ["model"] = modelPath, ["scratch"] = scratch, ["epochs"] = epochs, ["lr"] = lr, ["batch"] = batch, ["seed"] = seed, ["train_pairs"] = train.Count, ["train_losses"] = losses, ["train_minutes"] = clock.Elapsed.TotalMinutes };
 StepSearch beam4 = (decoder, max, eos) => BeamSearch.Run(decoder, new BeamSearchOptions { NumBeams = 4, MaxNewTokens = max, EosTokenId = eos }).Select(h => h[0].Tokens).ToArray();
 foreach (string split in new[] { "validation", "test" })
 {
@@ -71,6 +73,7 @@ foreach (string split in new[] { "validation", "test" })
     var references = pairs.Select(p => p.Target!).ToList();
     foreach (var (name, search) in new[] { ("greedy", (StepSearch?)null), ("beam4", beam4) })
     {
+        if (name == "beam4" && split == "validation" && !args.Contains("--validation-beam")) continue;
         var t = Stopwatch.StartNew();
         var outputs = Seq2SeqFineTuning.Predict(model, tokenizer, sources, maxNewTokens: 64, maxSourceLength: 64, batchSize: 32, search: search);
         double bleu = Bleu.Corpus(outputs, references).Score, chrf = ChrF.Corpus(outputs, references);

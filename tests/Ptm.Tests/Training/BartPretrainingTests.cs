@@ -61,7 +61,7 @@ public class BartPretrainingTests
                 using (loaded)
                 {
                     var mine = run.Model.state_dict();
-                    foreach (var (name, t) in loaded.state_dict()) Assert.True(t.equal(mine[name]).item<bool>(), name);
+                    foreach (var (name, t) in loaded.state_dict()) Assert.True(t.equal(mine[name]).all().item<bool>(), name);
                     Assert.Equal(run.Data.Tokenizer.Encode("Licht und light"), tokenizer.Encode("Licht und light"));
                     var losses = Seq2SeqFineTuning.Train(loaded, tokenizer, [new Seq2SeqExample(1, "Licht", "light"), new Seq2SeqExample(2, "Gott", "God")],
                         new Seq2SeqTrainingOptions { Epochs = 2, BatchSize = 2, LearningRate = 1e-3 });
@@ -90,7 +90,7 @@ public class BartPretrainingTests
             var lossesC = c.Train().Losses;
             Assert.Equal(lossesA.Skip(3), lossesC);
             var wa = a.Model.state_dict();
-            foreach (var (name, t) in c.Model.state_dict()) Assert.True(t.equal(wa[name]).item<bool>(), name);
+            foreach (var (name, t) in c.Model.state_dict()) Assert.True(t.equal(wa[name]).all().item<bool>(), name);
         }
         finally
         {
