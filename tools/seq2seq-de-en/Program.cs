@@ -1,6 +1,7 @@
 // The German→English experiment of docs/results.md, through the library:
 //   corpus   <train.csv> <validation.csv> <out folder>   the task's sources and targets as two monolingual texts
 //            (German block, blank line, English block) in train.txt / validation.txt, for `ptm pretrain seq2seq`
+//   fertility <tokenizer folder>...   tokens per word of the test split's German and English under each vocabulary
 //   finetune <model or run folder> <out folder> [--scratch] [--epochs N] [--lr X] [--batch N] [--seed N] [--limit N] [--validation-beam]
 //            fine-tunes on data/tasks/de-en/train.csv (from the checkpoint, or with --scratch from a random
 //            initialisation of the same config and tokenizer), then scores validation and test, greedy and beam 4.
@@ -24,6 +25,18 @@ if (args.Length >= 4 && args[0] == "corpus")
         File.WriteAllText(Path.Combine(args[3], name),
             string.Join("\n", pairs.Select(p => p.Source)) + "\n\n" + string.Join("\n", pairs.Select(p => p.Target)) + "\n");
         Console.WriteLine($"{name}: {pairs.Count} German and {pairs.Count} English sentences from {csv}");
+    }
+    return 0;
+}
+if (args.Length >= 2 && args[0] == "fertility")
+{
+    // Tokens per whitespace-separated word of the test split's German sources and English targets, per vocabulary.
+    var pairs = TaskFile.ReadSeq2Seq(Path.Combine(Task, "test.csv"));
+    foreach (string dir in args.Skip(1))
+    {
+        var vocabulary = Ptm.Tokenization.TokenizerFiles.Load(dir);
+        double Rate(IEnumerable<string> texts) => (double)texts.Sum(t => vocabulary.Encode(t).Length) / texts.Sum(t => t.Split(' ', StringSplitOptions.RemoveEmptyEntries).Length);
+        Console.WriteLine($"{dir}: German {Rate(pairs.Select(p => p.Source)):F2}, English {Rate(pairs.Select(p => p.Target!)):F2} tokens per word");
     }
     return 0;
 }
