@@ -19,6 +19,7 @@ static class PretrainCommand
         command.Subcommands.Add(CreateFor(new BertFamily(), "Masked-LM (+ next-sentence or sentence-order) pre-training of a BERT on raw text"));
         command.Subcommands.Add(CreateFor(new ElectraFamily(), "ELECTRA pre-training: a small MLM generator and a BERT discriminator trained on replaced-token detection"));
         command.Subcommands.Add(CreateFor(new ElmoFamily(), "ELMo pre-training: forward and backward LSTM language models over character-CNN word representations"));
+        command.Subcommands.Add(CreateFor(new Seq2SeqFamily(), "BART denoising pre-training of an encoder-decoder: text infilling (and sentence permutation) reconstructed by the decoder"));
         command.Subcommands.Add(StaticVectorsCommand.CreateWord2Vec());
         command.Subcommands.Add(StaticVectorsCommand.CreateGlove());
         return command;
