@@ -74,7 +74,7 @@ public class ElectraResumeExportTests : IDisposable
             Assert.Equal(straight, losses);
             // Generator included: every weight equals the uninterrupted run's.
             foreach (var (name, t) in resumed.Model.state_dict())
-                Assert.True(t.equal(straightWeights[name]).item<bool>(), name);
+                Assert.True(t.eq(straightWeights[name]).all().item<bool>(), name);
         }
     }
 
@@ -144,8 +144,8 @@ public class ElectraResumeExportTests : IDisposable
             var ids = randint(5, 60, [2, 12]);
             var inputs = new BertInputs(ids, zeros_like(ids), ones_like(ids));
             using var _ = no_grad();
-            Assert.True(run.Model.Discriminate(inputs).equal(back.Discriminate(inputs)).item<bool>());
-            Assert.True(run.Model.Discriminator.Bert.forward(inputs).Sequence.equal(back.Discriminator.Bert.forward(inputs).Sequence).item<bool>());
+            Assert.True(run.Model.Discriminate(inputs).eq(back.Discriminate(inputs)).all().item<bool>());
+            Assert.True(run.Model.Discriminator.Bert.forward(inputs).Sequence.eq(back.Discriminator.Bert.forward(inputs).Sequence).all().item<bool>());
         }
 
         // A BERT folder has no ELECTRA head and is refused by the loader.
