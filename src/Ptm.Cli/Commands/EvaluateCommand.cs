@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using Ptm.FineTuning;
 using Ptm.IO;
+using Ptm.Training;
 
 namespace Ptm.Cli.Commands;
 
@@ -11,8 +12,8 @@ static class EvaluateCommand
 {
     public static Command Create()
     {
-        var model = new Option<string>("--model") { Description = "fine-tuned model folder, or a fine-tuning run folder", Required = true };
-        var file = new Option<string>("--file") { Description = "labelled examples (.csv, .tsv or .jsonl; seq2seq: source and target columns)", Required = true };
+        var model = new Option<string>("--model") { Description = "fine-tuned model folder, or a fine-tuning run folder; with a .txt file, a pre-trained BERT (model or run folder)", Required = true };
+        var file = new Option<string>("--file") { Description = "labelled examples (.csv, .tsv or .jsonl; seq2seq: source and target columns), or plain text (.txt) for a BERT's masked-word and content-word accuracy", Required = true };
         file.Aliases.Add("--input");
         var output = new Option<string?>("--out") { Description = "metrics JSON (default: <file>.metrics.json)" };
         var batch = new Option<int>("--batch-size") { Description = "examples per forward pass", DefaultValueFactory = _ => 32 };
@@ -26,6 +27,7 @@ static class EvaluateCommand
             if (Seq2SeqCommands.IsSeq2SeqModel(r.GetValue(model)!))
                 return Seq2SeqCommands.Evaluate(r.GetValue(model)!, r.GetValue(file)!, r.GetValue(output), decoding.Options(r, Math.Max(1, r.GetValue(batch))));
             decoding.RefuseFor(r, r.GetValue(model)!);
+            if (Path.GetExtension(r.GetValue(file)!) == ".txt") return MaskedWords(r.GetValue(model)!, r.GetValue(file)!, r.GetValue(output), Math.Max(1, r.GetValue(batch)));
             using var ft = FineTuneModel.Load(r.GetValue(model)!);
             string path = r.GetValue(file)!;
             var set = ft.Encode(TaskFile.Read(path, ft.Task, columns.Columns(r)), requireLabels: true);
@@ -73,6 +75,29 @@ static class EvaluateCommand
             return 0;
         }));
         return command;
+    }
+
+    /// <summary>A pre-trained BERT's masked-word and content-word accuracy on held-out text (<see cref="MaskedWordEvaluation"/>).</summary>
+    static int MaskedWords(string modelPath, string path, string? outPath, int batch)
+    {
+        if (!File.Exists(path)) throw new InvalidInputException($"{path}: no such file");
+        using var loaded = LoadedModel.Load(modelPath);
+        if (loaded.Bert is null || loaded.Tokenizer is not Ptm.Tokenization.WordPieceTokenizer wordPiece)
+            throw new InvalidInputException($"{modelPath}: a .txt file is scored by masked-word accuracy, which needs a pre-trained BERT model (found {loaded.Description})");
+        var options = new MaskedWordEvaluationOptions { BatchSize = batch };
+        var m = MaskedWordEvaluation.Evaluate(loaded.Bert, wordPiece, File.ReadLines(path), options);
+        Console.WriteLine($"sequences     {m.Sequences} (of at most {options.MaxSeqLength} tokens; {options.MaskedFraction:P0} of each one's words masked whole)");
+        Console.WriteLine($"word acc.     {m.WordAccuracy:F4}   ({m.Words} masked words)");
+        Console.WriteLine($"content acc.  {m.ContentAccuracy:F4}   ({m.ContentWords} masked content words)");
+        var json = new Dictionary<string, object?>
+        {
+            ["file"] = path, ["sequences"] = m.Sequences, ["masked_words"] = m.Words, ["word_accuracy"] = m.WordAccuracy,
+            ["masked_content_words"] = m.ContentWords, ["content_word_accuracy"] = m.ContentAccuracy,
+        };
+        outPath ??= path + ".metrics.json";
+        AtomicFile.WriteAllText(outPath, JsonSerializer.Serialize(json, JsonFiles.Indented));
+        Console.WriteLine($"metrics written to {outPath}");
+        return 0;
     }
 
     /// <summary>Rows are gold labels, columns predictions (numbered, with the names listed on the rows).</summary>

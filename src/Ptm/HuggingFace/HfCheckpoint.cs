@@ -232,12 +232,18 @@ public static class HfCheckpoint
 
     static readonly JsonSerializerOptions JsonOut = new() { WriteIndented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
-    /// <summary>Our model folder (or run folder) to a Hugging Face folder; config fields kept at import are written back.</summary>
+    /// <summary>Our model folder (or run folder) to a Hugging Face folder; config fields kept at import are written back.
+    /// An ELECTRA checkpoint exports its discriminator as ElectraForPreTraining (<see cref="HfElectra.Export"/>).</summary>
     public static string ExportFolder(string modelDir, string to)
     {
         string dir = Checkpoints.ResolveModelDirectory(modelDir);
         string extraPath = Path.Combine(dir, ExtraConfigFile);
         var extra = File.Exists(extraPath) ? JsonObject.Create(JsonFiles.ReadObject(extraPath)) : null;
+        if (HfElectra.IsElectraFolder(dir))
+        {
+            HfElectra.Export(dir, to);
+            return HfElectra.Architecture;
+        }
         if (ModelFolder.Family(dir) == ModelFamily.Bart)
         {
             var (bart, bpe) = ModelFolder.LoadBart(dir);

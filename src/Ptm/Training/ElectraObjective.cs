@@ -27,6 +27,9 @@ public sealed class ElectraObjective(ElectraForPreTraining model, WordPieceToken
     /// <inheritdoc />
     public nn.Module Model => model;
 
+    /// <summary><see cref="ElectraWeightsFile"/>: model.safetensors holds the discriminator alone.</summary>
+    public string ResumeWeightsFile => ElectraWeightsFile;
+
     /// <inheritdoc />
     public StepOutcome ForwardBackward(long firstIndex, int count) => ForwardBackward(firstIndex, count, _ => { });
 
@@ -50,7 +53,8 @@ public sealed class ElectraObjective(ElectraForPreTraining model, WordPieceToken
 
     /// <summary>Over the first <paramref name="maxBatches"/> validation batches, with a fixed sampler: "loss"
     /// (MLM + λ·RTD), the generator's "mlm_loss" and "mlm_acc", the discriminator's "rtd_loss" and "rtd_acc" (over
-    /// every real token), and "replaced" (the fraction of real tokens the generator changed).</summary>
+    /// every real token), "replaced" (the fraction of real tokens the generator changed), and the generator's
+    /// "word_acc" and "content_acc" (<see cref="MaskedWordAccuracy"/>; the discriminator has no trained MLM head).</summary>
     /// <exception cref="InvalidInputException">the validation batches have no masked position</exception>
     public IReadOnlyDictionary<string, double> Evaluate(int maxBatches)
     {
@@ -59,14 +63,22 @@ public sealed class ElectraObjective(ElectraForPreTraining model, WordPieceToken
         long tokens = batches.Sum(b => b.AttentionMask.LongCount(m => m != 0));
         if (masked == 0) throw new InvalidInputException("validation split has no masked positions to evaluate");
         var sums = new Sums();
+        var words = new MaskedWordAccuracy(tokenizer);
         using var sampler = new Generator((ulong)EvaluationSamplerSeed);
         foreach (var batch in batches)
         {
             using var scope = NewDisposeScope();
             var (inputs, mlmLabels, _) = MaskedLmObjective.ToTensors(batch);
-            sums.Add(model.Forward(inputs, mlmLabels, sampler), inputs.AttentionMask, rtdWeight, masked, tokens);
+            var output = model.Forward(inputs, mlmLabels, sampler);
+            sums.Add(output, inputs.AttentionMask, rtdWeight, masked, tokens);
+            MaskedLmObjective.AddWords(words, batch, output.GeneratorLogits);
         }
-        return new Dictionary<string, double>(sums.Metrics()) { ["loss"] = sums.MlmLoss + rtdWeight * sums.RtdLoss };
+        return new Dictionary<string, double>(sums.Metrics())
+        {
+            ["loss"] = sums.MlmLoss + rtdWeight * sums.RtdLoss,
+            ["word_acc"] = words.WordAccuracy,
+            ["content_acc"] = words.ContentAccuracy,
+        };
     }
 
     /// <summary>Writes the discriminator as a BERT model folder (config.json, model.safetensors, tokenizer files), which

@@ -78,7 +78,8 @@ public static partial class Pretraining
     /// <summary>
     /// Prepares <paramref name="corpus"/> into masked-LM instances as <see cref="Bert"/> does (unless it is a prepared
     /// BERT folder) and builds an ELECTRA generator and discriminator and their trainer. Checkpoints are BERT model
-    /// folders of the discriminator (see <see cref="ElectraObjective.SaveModel"/>). ELECTRA runs cannot be resumed.
+    /// folders of the discriminator (see <see cref="ElectraObjective.SaveModel"/>) that also hold the whole model in
+    /// electra.safetensors, from which <see cref="ResumeElectra"/> continues.
     /// </summary>
     /// <param name="corpus">the text, or a folder prepared for BERT pre-training</param>
     /// <param name="options">discriminator, vocabulary, data, training and ELECTRA settings; null for the defaults</param>
@@ -95,6 +96,21 @@ public static partial class Pretraining
         return Coordinated(processGroup, runFolder is null,
             () => Start(corpus, runFolder, log, IsPreparedBert, (dir, l) => PrepareBert(corpus, options.Bert, dir, l), open, r => r.RunConfigNode(), processGroup),
             () => Follow(runFolder!.Path, open, processGroup!));
+    }
+
+    /// <summary>Continues an ELECTRA run folder from its latest checkpoint (see <see cref="ResumeGpt"/>): generator,
+    /// discriminator, optimizer, step, data position and random state, so the continued run equals an uninterrupted one.</summary>
+    public static ElectraPretraining ResumeElectra(string runDirectory, ElectraPretrainingOptions? options = null, ResumeOptions? resume = null,
+        IProcessGroup? processGroup = null)
+    {
+        ElectraPretraining Open(bool lead)
+        {
+            var (node, runFile, dataDir, checkpoint) = OpenForResume(runDirectory, resume: resume ?? new ResumeOptions());
+            var resolved = options ?? ElectraPretrainingOptions.FromNode(node, runFile, vocabSizeFromTokenizer: false);
+            resolved.Validate();
+            return Continue(new ElectraPretraining(resolved, dataDir), runDirectory, runFile, node, checkpoint, r => r.RunConfigNode(), processGroup, lead);
+        }
+        return Coordinated(processGroup, false, () => Open(lead: true), () => Open(lead: false));
     }
 }
 

@@ -28,6 +28,10 @@ public interface ITrainingObjective
 
     /// <summary>Writes config.json, model.safetensors and tokenizer files into <paramref name="directory"/>.</summary>
     void SaveModel(string directory);
+
+    /// <summary>The file <see cref="SaveModel"/> writes that holds every weight of <see cref="Model"/> under its own
+    /// names, which a resume loads: model.safetensors, unless that file holds only part of the model.</summary>
+    string ResumeWeightsFile => ModelFolder.WeightsFile;
 }
 
 /// <summary>

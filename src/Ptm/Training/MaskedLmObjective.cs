@@ -43,7 +43,8 @@ public sealed class MaskedLmObjective(BertForPreTraining model, WordPieceTokeniz
     }
 
     /// <summary>Over the first <paramref name="maxBatches"/> validation batches: "loss" (masked-LM plus pair loss),
-    /// "mlm_loss", "mlm_acc" and, where sequences carry pair labels, "pair_loss" and "pair_acc".</summary>
+    /// "mlm_loss", "mlm_acc" (per masked token), "word_acc" and "content_acc" (per masked word, and per masked content
+    /// word: <see cref="MaskedWordAccuracy"/>) and, where sequences carry pair labels, "pair_loss" and "pair_acc".</summary>
     /// <exception cref="InvalidInputException">the validation batches have no masked position</exception>
     public IReadOnlyDictionary<string, double> Evaluate(int maxBatches)
     {
@@ -52,15 +53,42 @@ public sealed class MaskedLmObjective(BertForPreTraining model, WordPieceTokeniz
         long pairs = batches.Sum(b => b.NspLabels.LongCount(l => l != Ignore));
         if (masked == 0) throw new InvalidInputException("validation split has no masked positions to evaluate");
         var sums = new Sums();
+        var words = new MaskedWordAccuracy(tokenizer);
         foreach (var batch in batches)
         {
             using var scope = NewDisposeScope();
             var (inputs, mlmLabels, pairLabels) = ToTensors(batch);
             var (mlmLogits, chosenLabels, pairLogits) = model.ForwardMasked(inputs, mlmLabels);
             sums.Add(mlmLogits, pairLogits, chosenLabels, pairLabels, masked, pairs);
+            AddWords(words, batch, mlmLogits);
         }
-        var metrics = new Dictionary<string, double>(sums.Metrics()) { ["loss"] = sums.MlmLoss + sums.PairLoss };
+        var metrics = new Dictionary<string, double>(sums.Metrics())
+        {
+            ["loss"] = sums.MlmLoss + sums.PairLoss,
+            ["word_acc"] = words.WordAccuracy,
+            ["content_acc"] = words.ContentAccuracy,
+        };
         return metrics;
+    }
+
+    /// <summary>Adds one batch's masked words to <paramref name="words"/>; <paramref name="chosenLogits"/> (N, V) are
+    /// the MLM logits at the batch's masked positions in row-major order, as <see cref="BertForPreTraining.ForwardMasked"/> gives them.</summary>
+    internal static void AddWords(MaskedWordAccuracy words, BertBatch batch, Tensor chosenLogits)
+    {
+        var top = chosenLogits.argmax(-1).data<long>().ToArray();
+        int T = batch.SeqLen, n = batch.BatchSize * T, k = 0;
+        var original = new long[n];
+        var masked = new bool[n];
+        var predicted = new long[n];
+        for (int i = 0; i < n; i++)
+        {
+            masked[i] = batch.MlmLabels[i] != Ignore;
+            original[i] = masked[i] ? batch.MlmLabels[i] : batch.InputIds[i];
+            if (masked[i]) predicted[i] = top[k++];
+        }
+        if (k != top.Length) throw new InvalidOperationException($"{top.Length} MLM predictions for {k} masked positions");
+        for (int r = 0; r < batch.BatchSize; r++)
+            words.Add(original.AsSpan(r * T, T), masked.AsSpan(r * T, T), predicted.AsSpan(r * T, T));
     }
 
     /// <inheritdoc />

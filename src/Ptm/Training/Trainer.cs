@@ -173,7 +173,7 @@ public sealed class Trainer : IDisposable
     public void Resume(string checkpointDir)
     {
         ObjectDisposedException.ThrowIf(disposed, this);
-        ModelFolder.LoadWeights(objective.Model, Path.Combine(checkpointDir, ModelFolder.WeightsFile));
+        ModelFolder.LoadWeights(objective.Model, Path.Combine(checkpointDir, objective.ResumeWeightsFile));
         Checkpoints.LoadOptimizer(checkpointDir, optimizer);
         state = Checkpoints.LoadState(checkpointDir);
         if (state.RngState.Length > 0)

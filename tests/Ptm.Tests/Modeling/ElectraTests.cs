@@ -221,7 +221,7 @@ public class ElectraTests : IDisposable
         Assert.Equal(16, loaded.Bert!.Config.HiddenSize);
 
         var resume = CliHarness.Run("pretrain", "electra", "--out", run, "--resume");
-        CliHarness.AssertOneLineError(resume, "cannot be resumed");
+        Assert.True(resume.ExitCode == 0, resume.Err + resume.Out); // nothing left to do: the run reached max_steps
 
         var bad = CliHarness.Run("pretrain", "electra", "--config", config, "--data", corpus, "--out", Path.Combine(dir, "bad"), "--set", "electra.rtd_weight=-1");
         CliHarness.AssertOneLineError(bad, "Electra.RtdWeight");

@@ -40,6 +40,12 @@ sealed class BertFamily : IPretrainFamily
             double baseline = bert.UnigramBaseline(bert.Training.EvalIters);
             Console.WriteLine($"unigram baseline (always the most frequent training token) on the same masked positions: {baseline:P1}");
         }
+        if (bert.Manifest.Source.Validation is { } heldOut && File.Exists(heldOut))
+        {
+            var m = MaskedWordEvaluation.Evaluate(bert.Model, bert.WordPiece, File.ReadLines(heldOut));
+            Console.WriteLine($"held-out {heldOut}, 15% of words masked whole: word accuracy {m.WordAccuracy:P1} ({m.Words} words), "
+                + $"content-word accuracy {m.ContentAccuracy:P1} ({m.ContentWords} content words)");
+        }
         if (samples <= 0) return;
         Console.WriteLine();
         Console.WriteLine("fill-mask:");

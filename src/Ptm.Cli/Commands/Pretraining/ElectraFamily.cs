@@ -23,13 +23,14 @@ sealed class ElectraFamily : IPretrainFamily
         Ptm.Training.Pretraining.Electra(corpus, Options(config, source), runFolder, log, group);
 
     public PretrainingRun Resume(JsonObject config, string source, string runDir, IProcessGroup? group) =>
-        throw new InvalidInputException($"{runDir}: ELECTRA runs cannot be resumed yet (a checkpoint's model.safetensors is the discriminator alone); start a new run with --force");
+        Ptm.Training.Pretraining.ResumeElectra(runDir, Options(config, source), processGroup: group);
 
     public void Report(PretrainingRun run, EvalReport? lastEval, int samples)
     {
         if (lastEval is not { } e) return;
         Console.WriteLine($"validation generator MLM accuracy {e.Metrics["mlm_acc"]:P1} (loss {e.Metrics["mlm_loss"]:F4}), "
             + $"discriminator RTD accuracy {e.Metrics["rtd_acc"]:P1} (loss {e.Metrics["rtd_loss"]:F4}) with {e.Metrics["replaced"]:P1} of tokens replaced");
+        Console.WriteLine($"generator masked-word accuracy {e.Metrics["word_acc"]:P1}, content-word accuracy {e.Metrics["content_acc"]:P1} (the discriminator has no trained MLM head)");
         Console.WriteLine("the discriminator is saved as a BERT model folder: fine-tune or embed it with --model (its MLM head is untrained)");
     }
 }

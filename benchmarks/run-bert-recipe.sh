@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# BERT recipe levers at proxy scale, one at a time against the classic recipe, then scored with the same held-out
+# masked-word protocol (ptm evaluate on a .txt file: 15% of words masked whole, content words counted apart) and the
+# README's fill-mask example. Results: benchmarks/results/2026-12-07-bert-recipe.md.
+#
+#   benchmarks/run-bert-recipe.sh [STEPS]     # default 375 = a quarter of configs/bert-classic-kjv.json's 1500
+#
+# Each lever is run at the same step count; tokens/s of every run is printed so that the step counts of the full-budget
+# runs can be set to equal wall clock (steps × tokens/s ratio against classic). Run on a quiet machine: about
+# 2.5 min per lever there. Runs go to runs/recipe-<lever>/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+steps=${1:-375}
+warmup=$(( steps / 15 ))
+classic=configs/bert-classic-kjv.json
+example="And God said, Let there be [MASK]: and there was light."
+
+declare -A levers=(
+  [classic]=""
+  [mask40]="--set data.masked_lm_prob=0.4 --set data.max_predictions_per_seq=26"
+  [whole-word]="--set data.masking_unit=whole-word"
+  [phrase]="--set data.masking_unit=phrase"
+  [packed]="--set data.pair_task=none"
+  [lr1e-3]="--set training.learning_rate=0.001"
+  [no-dropout]="--set model.hidden_dropout_prob=0 --set model.attention_probs_dropout_prob=0"
+  [vocab3000]="--set tokenizer.vocab_size=3000"
+  [batch64]="--set training.batch_size=64"
+)
+order=(classic mask40 whole-word phrase packed lr1e-3 no-dropout vocab3000 batch64)
+
+summary() {
+  local name=$1 run=runs/recipe-$1
+  local tps; tps=$(grep -o '"tokens_per_sec":[0-9.]*' "$run/metrics.jsonl" | tail -n +3 | cut -d: -f2 | awk '{s+=$1;n++} END {printf "%.0f", s/n}')
+  local acc; acc=$(grep -o '"val_mlm_acc":[0-9.]*' "$run/metrics.jsonl" | tail -1 | cut -d: -f2)
+  ./ptm evaluate --model "$run" --file data/kjv/validation.txt --out "$run/masked-words.json" > /dev/null
+  local words content
+  words=$(grep -o '"word_accuracy": [0-9.]*' "$run/masked-words.json" | cut -d' ' -f2)
+  content=$(grep -o '"content_word_accuracy": [0-9.]*' "$run/masked-words.json" | cut -d' ' -f2)
+  local top; top=$(./ptm fill-mask --model "$run" "$example" | awk '{printf "%s ", $1}')
+  printf '%-12s steps %5s  tok/s %6s  val_mlm_acc %-8s  word_acc %-8s  content_acc %-8s  top5: %s\n' "$name" "$steps" "$tps" "$acc" "$words" "$content" "$top"
+}
+
+for name in "${order[@]}"; do
+  # shellcheck disable=SC2086
+  ./ptm pretrain bert --config "$classic" --out "runs/recipe-$name" --force --samples 0 --max-steps "$steps" \
+    --set training.warmup_steps="$warmup" --set training.eval_interval="$steps" --set training.checkpoint_interval="$steps" \
+    ${levers[$name]} > "runs/recipe-$name.log"
+  summary "$name"
+done
+# ELECTRA at the same step count (a step costs about 1.1x BERT's; compare tokens/s). Its content-word figure is the
+# generator's, from the run's own validation masks: the discriminator has no trained MLM head.
+./ptm pretrain electra --out runs/recipe-electra --force --max-steps "$steps" --set training.warmup_steps="$warmup" \
+  --set training.eval_interval="$steps" --set training.checkpoint_interval="$steps" > runs/recipe-electra.log
+grep -E "generator masked-word|discriminator RTD" runs/recipe-electra.log
