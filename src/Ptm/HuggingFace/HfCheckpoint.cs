@@ -230,7 +230,23 @@ public static class HfCheckpoint
         if (extra.Count > 0) AtomicFile.WriteAllText(Path.Combine(dir, ExtraConfigFile), extra.ToJsonString(JsonOut) + "\n");
     }
 
-    static readonly JsonSerializerOptions JsonOut = new() { WriteIndented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+    internal static readonly JsonSerializerOptions JsonOut = new() { WriteIndented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    /// <summary>A WordPiece tokenizer's Hugging Face files in <paramref name="folder"/>: what
+    /// <see cref="WordPieceTokenizer"/> saves, plus <c>special_tokens_map.json</c> with BERT's special tokens.</summary>
+    internal static void WriteWordPieceFiles(string folder, WordPieceTokenizer tokenizer)
+    {
+        tokenizer.Save(folder);
+        var special = new JsonObject
+        {
+            ["unk_token"] = tokenizer.Settings.UnknownToken,
+            ["sep_token"] = WordPieceTokenizer.SepToken,
+            ["pad_token"] = WordPieceTokenizer.PadToken,
+            ["cls_token"] = WordPieceTokenizer.ClsToken,
+            ["mask_token"] = WordPieceTokenizer.MaskToken,
+        };
+        AtomicFile.WriteAllText(Path.Combine(folder, "special_tokens_map.json"), special.ToJsonString(JsonOut) + "\n");
+    }
 
     /// <summary>Our model folder (or run folder) to a Hugging Face folder; config fields kept at import are written back.
     /// An ELECTRA checkpoint exports its discriminator as ElectraForPreTraining (<see cref="HfElectra.Export"/>).</summary>
@@ -316,16 +332,7 @@ public static class HfCheckpoint
         {
             SafeTensorsWriter.Write(Path.Combine(temp, ModelFolder.WeightsFile), model.state_dict(), new Dictionary<string, string> { ["format"] = "pt" });
             AtomicFile.WriteAllText(Path.Combine(temp, ModelFolder.ConfigFile), json.ToJsonString(JsonOut) + "\n");
-            tokenizer.Save(temp);
-            var special = new JsonObject
-            {
-                ["unk_token"] = tokenizer.Settings.UnknownToken,
-                ["sep_token"] = WordPieceTokenizer.SepToken,
-                ["pad_token"] = WordPieceTokenizer.PadToken,
-                ["cls_token"] = WordPieceTokenizer.ClsToken,
-                ["mask_token"] = WordPieceTokenizer.MaskToken,
-            };
-            AtomicFile.WriteAllText(Path.Combine(temp, "special_tokens_map.json"), special.ToJsonString(JsonOut) + "\n");
+            WriteWordPieceFiles(temp, tokenizer);
         });
     }
 

@@ -1,4 +1,3 @@
-using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Ptm.IO;
@@ -65,17 +64,8 @@ public static class HfElectra
                 SafeTensorsWriter.Write(Path.Combine(temp, ModelFolder.WeightsFile), tensors, new Dictionary<string, string> { ["format"] = "pt" });
             }
             finally { foreach (var t in tensors) t.Value.Dispose(); }
-            AtomicFile.WriteAllText(Path.Combine(temp, ModelFolder.ConfigFile), json.ToJsonString(JsonOut) + "\n");
-            tokenizer.Save(temp);
-            var special = new JsonObject
-            {
-                ["unk_token"] = tokenizer.Settings.UnknownToken,
-                ["sep_token"] = WordPieceTokenizer.SepToken,
-                ["pad_token"] = WordPieceTokenizer.PadToken,
-                ["cls_token"] = WordPieceTokenizer.ClsToken,
-                ["mask_token"] = WordPieceTokenizer.MaskToken,
-            };
-            AtomicFile.WriteAllText(Path.Combine(temp, "special_tokens_map.json"), special.ToJsonString(JsonOut) + "\n");
+            AtomicFile.WriteAllText(Path.Combine(temp, ModelFolder.ConfigFile), json.ToJsonString(HfCheckpoint.JsonOut) + "\n");
+            HfCheckpoint.WriteWordPieceFiles(temp, tokenizer);
         });
     }
 
@@ -148,7 +138,6 @@ public static class HfElectra
         }
     }
 
-    static readonly JsonSerializerOptions JsonOut = new() { WriteIndented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     static string DTypeName(string safetensorsDType) => safetensorsDType.ToUpperInvariant() switch
     {
