@@ -124,6 +124,10 @@ public sealed class CompletionStream
     /// like <see cref="ReadAllAsync"/>.</summary>
     public Task<string> FinishReason => finish.Task;
 
+    /// <summary>The scheduler's <see cref="ModelScheduler.DecodeSteps"/> when the last token was chosen, recorded on the
+    /// scheduler's thread (0 until then, and for a completion that ended before decoding).</summary>
+    public long FinishedAtStep { get; internal set; }
+
     /// <summary>The generated tokens, in order, as they come; throws <see cref="OperationCanceledException"/> once the
     /// submission's token is cancelled, or the error that stopped the decoding.</summary>
     public IAsyncEnumerable<GeneratedToken> ReadAllAsync(CancellationToken cancellation = default) => Channel.Reader.ReadAllAsync(cancellation);
@@ -366,6 +370,7 @@ public sealed class ModelScheduler : IDisposable
                 running.Remove(s);
                 byRow.Remove(row);
                 batch.Leave(row);
+                s.FinishedAtStep = Interlocked.Read(ref steps);
                 s.Complete(reason);
             }
         }
