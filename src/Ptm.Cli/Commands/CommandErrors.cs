@@ -58,6 +58,8 @@ static class CommandErrors
         [$"{nameof(Seq2SeqTrainingOptions)}.{nameof(Seq2SeqTrainingOptions.LabelSmoothing)}"] = "--label-smoothing",
         [$"{nameof(Seq2SeqTrainingOptions)}.{nameof(Seq2SeqTrainingOptions.MaxSourceLength)}"] = "--max-source-length",
         [$"{nameof(Seq2SeqTrainingOptions)}.{nameof(Seq2SeqTrainingOptions.MaxTargetLength)}"] = "--max-target-length",
+        [$"{nameof(Seq2SeqTrainingOptions)}.{nameof(Seq2SeqTrainingOptions.WarmupRatio)}"] = "--warmup-ratio",
+        [$"{nameof(Seq2SeqTrainingOptions)}.{nameof(Seq2SeqTrainingOptions.Dropout)}"] = "--dropout",
         [$"{nameof(Seq2SeqDecodingOptions)}.{nameof(Seq2SeqDecodingOptions.MaxNewTokens)}"] = "--max-new-tokens",
         [$"{nameof(Seq2SeqDecodingOptions)}.{nameof(Seq2SeqDecodingOptions.MaxSourceLength)}"] = "--max-source-length",
         [$"{nameof(Seq2SeqDecodingOptions)}.{nameof(Seq2SeqDecodingOptions.BatchSize)}"] = "--batch-size",

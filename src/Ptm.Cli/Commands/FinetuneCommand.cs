@@ -20,7 +20,7 @@ static class FinetuneCommand
         var lr = new Option<double?>("--learning-rate") { Description = "peak learning rate (default: BERT 3e-5, GPT 6.25e-5, seq2seq 3e-5; tiny models want more)" };
         lr.Aliases.Add("--lr");
         var batch = new Option<int?>("--batch-size") { Description = "examples per step (default 32)" };
-        var warmup = new Option<double?>("--warmup-ratio") { Description = "share of steps with linear warm-up (default: BERT 0.1, GPT 0.002)" };
+        var warmup = new Option<double?>("--warmup-ratio") { Description = "share of steps with linear warm-up (default: BERT 0.1, GPT 0.002, seq2seq 0.1)" };
         var decay = new Option<double?>("--weight-decay") { Description = "AdamW weight decay on matrices (default 0.01)" };
         var lmCoef = new Option<double>("--lm-coef") { Description = "GPT only: weight λ of the auxiliary LM loss (0 turns it off)", DefaultValueFactory = _ => 0.5 };
         var freeze = new Option<bool>("--freeze-encoder") { Description = "train only the head; the pre-trained weights stay fixed" };
@@ -34,12 +34,13 @@ static class FinetuneCommand
         var labelSmoothing = new Option<double?>("--label-smoothing") { Description = "seq2seq: label smoothing ε of the cross-entropy (default 0; BART uses 0.1)" };
         var maxSource = new Option<int?>("--max-source-length") { Description = "seq2seq: longest source in tokens (default: max_position_embeddings); longer ones are cut" };
         var maxTarget = new Option<int?>("--max-target-length") { Description = "seq2seq: longest target in tokens (default: max_position_embeddings); longer ones are cut" };
+        var dropout = new Option<double?>("--dropout") { Description = "seq2seq: the model's dropout while fine-tuning (default: its config's), saved in the run's config.json" };
         var fromScratch = new Option<bool>("--from-scratch") { Description = "seq2seq: re-initialise the model's weights (same config and tokenizer) instead of using the pre-trained ones" };
         var threads = CommonOptions.Threads();
         var command = new Command("finetune", "Fine-tune a pre-trained GPT, BERT or encoder-decoder on a labelled task")
         {
             model, task, train, validation, split, output, force, epochs, lr, batch, warmup, decay, lmCoef, freeze, maxLength, seed,
-            docStride, maxAnswer, nBest, lrSweep, patience, labelSmoothing, maxSource, maxTarget, fromScratch, threads,
+            docStride, maxAnswer, nBest, lrSweep, patience, labelSmoothing, maxSource, maxTarget, dropout, fromScratch, threads,
         };
         var columns = TaskFileOptions.AddTo(command);
         command.SetAction(r => CommandErrors.Run(() =>
@@ -47,21 +48,21 @@ static class FinetuneCommand
             CommonOptions.ApplyThreads(r.GetValue(threads));
             if (r.GetValue(task) == "seq2seq")
             {
-                if (r.GetValue(lrSweep) is not null || r.GetValue(warmup) is not null || r.GetValue(freeze) || r.GetValue(maxLength) is not null || r.GetValue(patience) != 0)
-                    throw new InvalidInputException("--lr-sweep, --warmup-ratio, --freeze-encoder, --max-length and --patience do not apply to --task seq2seq (the best epoch by validation loss is kept)");
+                if (r.GetValue(lrSweep) is not null || r.GetValue(freeze) || r.GetValue(maxLength) is not null || r.GetValue(patience) != 0)
+                    throw new InvalidInputException("--lr-sweep, --freeze-encoder, --max-length and --patience do not apply to --task seq2seq (the best epoch by validation loss is kept)");
                 var defaults = new Seq2SeqTrainingOptions();
                 var s2s = new Seq2SeqTrainingOptions
                 {
                     Epochs = r.GetValue(epochs) ?? defaults.Epochs, BatchSize = r.GetValue(batch) ?? defaults.BatchSize,
-                    LearningRate = r.GetValue(lr) ?? defaults.LearningRate, WeightDecay = r.GetValue(decay) ?? defaults.WeightDecay,
+                    LearningRate = r.GetValue(lr) ?? defaults.LearningRate, WarmupRatio = r.GetValue(warmup) ?? defaults.WarmupRatio, WeightDecay = r.GetValue(decay) ?? defaults.WeightDecay,
                     LabelSmoothing = r.GetValue(labelSmoothing) ?? defaults.LabelSmoothing, MaxSourceLength = r.GetValue(maxSource),
-                    MaxTargetLength = r.GetValue(maxTarget), Seed = r.GetValue(seed),
+                    MaxTargetLength = r.GetValue(maxTarget), Dropout = r.GetValue(dropout), Seed = r.GetValue(seed),
                 };
                 return Seq2SeqCommands.Finetune(r.GetValue(model)!, r.GetValue(train)!, r.GetValue(validation), r.GetValue(split), r.GetValue(output)!,
                     r.GetValue(force), s2s, r.GetValue(fromScratch));
             }
-            if (r.GetValue(labelSmoothing) is not null || r.GetValue(maxSource) is not null || r.GetValue(maxTarget) is not null || r.GetValue(fromScratch))
-                throw new InvalidInputException("--label-smoothing, --max-source-length, --max-target-length and --from-scratch apply to --task seq2seq only");
+            if (r.GetValue(labelSmoothing) is not null || r.GetValue(maxSource) is not null || r.GetValue(maxTarget) is not null || r.GetValue(dropout) is not null || r.GetValue(fromScratch))
+                throw new InvalidInputException("--label-smoothing, --max-source-length, --max-target-length, --dropout and --from-scratch apply to --task seq2seq only");
             var t = FineTuneTasks.Parse(r.GetValue(task)!, "--task");
             string runDir = r.GetValue(output)!;
             if (File.Exists(runDir)) throw new InvalidInputException($"--out {runDir}: is a file; give a folder for the run");

@@ -13,8 +13,16 @@ public sealed record Seq2SeqTrainingOptions
     public int Epochs { get; init; } = 3;
     /// <summary>Examples per optimizer step.</summary>
     public int BatchSize { get; init; } = 16;
-    /// <summary>AdamW's learning rate, constant (BART fine-tunes at 1e-5 to 5e-5; tiny models from scratch want ~1e-3).</summary>
+    /// <summary>AdamW's peak learning rate (BART fine-tunes at 1e-5 to 5e-5; tiny models from scratch want ~1e-3).
+    /// The rate rises linearly over the first <see cref="WarmupRatio"/> of the steps, then follows a half cosine to 0
+    /// at the last step, as the other fine-tuning tasks do.</summary>
     public double LearningRate { get; init; } = 3e-5;
+    /// <summary>Share of all optimizer steps spent warming the learning rate up from 0, in [0, 1); a post-LN model
+    /// trained from scratch needs some, or its first updates at the full rate can stall it.</summary>
+    public double WarmupRatio { get; init; } = 0.1;
+    /// <summary>Global L2 norm the gradients are clipped to before each update (Hugging Face's <c>max_grad_norm</c>);
+    /// 0 turns clipping off.</summary>
+    public double MaxGradNorm { get; init; } = 1.0;
     /// <summary>AdamW's decoupled weight decay on matrices.</summary>
     public double WeightDecay { get; init; } = 0.01;
     /// <summary>Label smoothing ε of the cross-entropy, in [0, 1) (BART's summarisation and translation runs use 0.1).</summary>
@@ -25,6 +33,12 @@ public sealed record Seq2SeqTrainingOptions
     /// <summary>Longest target in tokens, &lt;/s&gt; included; longer targets are cut (the end token kept).
     /// Null: <c>max_position_embeddings</c>.</summary>
     public int? MaxTargetLength { get; init; }
+    /// <summary>Dropout of the model <see cref="Seq2SeqRun.Run"/> trains (<c>dropout</c> in its config.json, saved with
+    /// the run), as Hugging Face's <c>from_pretrained(..., dropout=x)</c> sets it; null keeps the model folder's. Small
+    /// translation sets overfit at BART's 0.1. <see cref="Seq2SeqFineTuning.Train(BartForConditionalGeneration, ITokenizer, IReadOnlyList{Seq2SeqExample}, IReadOnlyList{Seq2SeqExample}?, Seq2SeqTrainingOptions, Action{Seq2SeqEpoch}?)"/>
+    /// trains the model it is given and requires null or that model's value (<see cref="Seq2SeqFineTuning.WithDropout"/>
+    /// changes it).</summary>
+    public double? Dropout { get; init; }
     /// <summary>Seeds the shuffling of examples (and dropout).</summary>
     public long Seed { get; init; } = 1;
 
@@ -40,6 +54,9 @@ public sealed record Seq2SeqTrainingOptions
         Require(BatchSize > 0, nameof(BatchSize), "positive", BatchSize);
         Require(LearningRate > 0, nameof(LearningRate), "positive", LearningRate);
         Require(WeightDecay >= 0, nameof(WeightDecay), "non-negative", WeightDecay);
+        Require(WarmupRatio is >= 0 and < 1, nameof(WarmupRatio), "in [0, 1)", WarmupRatio);
+        Require(MaxGradNorm >= 0, nameof(MaxGradNorm), "non-negative (0 turns clipping off)", MaxGradNorm);
+        Require(Dropout is null || Dropout is >= 0 and < 1, nameof(Dropout), "in [0, 1)", Dropout!);
         Require(LabelSmoothing is >= 0 and < 1, nameof(LabelSmoothing), "in [0, 1)", LabelSmoothing);
         Require(MaxSourceLength is null || (MaxSourceLength >= 2 && MaxSourceLength <= config.MaxPositionEmbeddings), nameof(MaxSourceLength), $"in [2, max_position_embeddings = {config.MaxPositionEmbeddings}]", MaxSourceLength!);
         Require(MaxTargetLength is null || (MaxTargetLength >= 1 && MaxTargetLength <= config.MaxPositionEmbeddings), nameof(MaxTargetLength), $"in [1, max_position_embeddings = {config.MaxPositionEmbeddings}]", MaxTargetLength!);
@@ -100,6 +117,9 @@ public static class Seq2SeqFineTuning
     {
         var config = model.Config;
         options.Validate(config);
+        if (options.Dropout is { } dropout && dropout != config.Dropout)
+            throw new InvalidOptionException(nameof(Seq2SeqTrainingOptions), nameof(Seq2SeqTrainingOptions.Dropout),
+                $"must be null or the model's dropout ({config.Dropout}); WithDropout builds the model with another", dropout);
         if (examples.Count == 0) throw new InvalidInputException("no training examples");
         if (validation is { Count: 0 }) throw new InvalidInputException("no validation examples");
         var encoded = Encode(tokenizer, config, examples, options);
@@ -107,6 +127,9 @@ public static class Seq2SeqFineTuning
         manual_seed(options.Seed);
         var rng = new Random((int)options.Seed);
         using var optimizer = Training.OptimizerFactory.AdamW(model, options.LearningRate, options.WeightDecay, 0.9, 0.999);
+        var schedule = Schedule(options, encoded.Count);
+        var parameters = model.parameters().Where(p => p.requires_grad).ToList();
+        int step = 0;
         var epochs = new List<Seq2SeqEpoch>();
         Dictionary<string, Tensor>? best = null;
         int bestEpoch = 0;
@@ -129,6 +152,8 @@ public static class Seq2SeqFineTuning
                     var loss = BartForConditionalGeneration.Loss(logits, labels, options.LabelSmoothing);
                     optimizer.zero_grad();
                     loss.backward();
+                    if (options.MaxGradNorm > 0) nn.utils.clip_grad_norm_(parameters, options.MaxGradNorm);
+                    Training.OptimizerFactory.SetLearningRate(optimizer, schedule.At(step++));
                     optimizer.step();
                     sum += loss.item<float>();
                     steps++;
@@ -188,6 +213,32 @@ public static class Seq2SeqFineTuning
         var model = new BartForConditionalGeneration(config);
         model.eval();
         return model;
+    }
+
+    /// <summary>
+    /// The same model with another <c>dropout</c>: a new instance of <paramref name="model"/>'s config with
+    /// <see cref="BartConfig.Dropout"/> = <paramref name="dropout"/>, holding copies of its weights, in eval mode.
+    /// <paramref name="model"/> is left as it was (the caller still owns and disposes it).
+    /// </summary>
+    public static BartForConditionalGeneration WithDropout(BartForConditionalGeneration model, double dropout)
+    {
+        if (dropout is not (>= 0 and < 1)) throw new InvalidOptionException(nameof(BartConfig), nameof(BartConfig.Dropout), "must be in [0, 1)", dropout);
+        var config = model.Config with { Dropout = dropout };
+        var copy = new BartForConditionalGeneration(config);
+        using (no_grad())
+        {
+            var source = model.state_dict();
+            foreach (var (name, t) in copy.state_dict()) t.copy_(source[name]);
+        }
+        copy.eval();
+        return copy;
+    }
+
+    // Warm-up over WarmupRatio of every step of every epoch, then a half cosine to 0 at the last step.
+    internal static Training.LearningRateSchedule Schedule(Seq2SeqTrainingOptions options, int exampleCount)
+    {
+        int totalSteps = (exampleCount + options.BatchSize - 1) / options.BatchSize * options.Epochs;
+        return new Training.LearningRateSchedule(options.LearningRate, 0, (int)Math.Round(options.WarmupRatio * totalSteps), totalSteps);
     }
 
     static List<(long[] Source, long[] Labels)> Encode(ITokenizer tokenizer, BartConfig config, IReadOnlyList<Seq2SeqExample> examples, Seq2SeqTrainingOptions options) =>

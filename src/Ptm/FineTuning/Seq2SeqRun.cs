@@ -106,12 +106,19 @@ public static class Seq2SeqRun
         var model = loaded;
         try
         {
+            options.Validate(loaded.Config);
             if (fromScratch)
             {
                 var config = loaded.Config;
                 loaded.Dispose();
                 model = null!;
-                model = Seq2SeqFineTuning.FromScratch(config, options.Seed);
+                model = Seq2SeqFineTuning.FromScratch(options.Dropout is { } d ? config with { Dropout = d } : config, options.Seed);
+            }
+            else if (options.Dropout is { } d && d != model.Config.Dropout)
+            {
+                var rebuilt = Seq2SeqFineTuning.WithDropout(model, d);
+                model.Dispose();
+                model = rebuilt;
             }
             long parameters = model.ParameterCount();
             onStart?.Invoke(parameters);
@@ -127,7 +134,8 @@ public static class Seq2SeqRun
                 var info = new Dictionary<string, object?>
                 {
                     ["task"] = "seq2seq", ["model"] = modelPath, ["from_scratch"] = fromScratch, ["epochs"] = options.Epochs,
-                    ["batch_size"] = options.BatchSize, ["learning_rate"] = options.LearningRate, ["weight_decay"] = options.WeightDecay,
+                    ["batch_size"] = options.BatchSize, ["learning_rate"] = options.LearningRate, ["warmup_ratio"] = options.WarmupRatio,
+                    ["max_grad_norm"] = options.MaxGradNorm, ["dropout"] = model.Config.Dropout, ["weight_decay"] = options.WeightDecay,
                     ["label_smoothing"] = options.LabelSmoothing, ["max_source_length"] = options.MaxSourceLength,
                     ["max_target_length"] = options.MaxTargetLength, ["seed"] = options.Seed, ["train_examples"] = train.Count,
                     ["validation_examples"] = validation?.Count ?? 0, ["best_epoch"] = result.BestEpoch,

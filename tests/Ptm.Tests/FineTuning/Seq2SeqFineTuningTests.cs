@@ -51,6 +51,25 @@ public class Seq2SeqFineTuningTests
     }
 
     [Fact]
+    public void LearningRateWarmsUpOverItsShareOfAllStepsThenFallsToZero()
+    {
+        // 100 examples in batches of 10 for 2 epochs: 20 steps, WarmupRatio 0.25 -> 5 warm-up steps.
+        var schedule = Seq2SeqFineTuning.Schedule(new Seq2SeqTrainingOptions { LearningRate = 1e-3, BatchSize = 10, Epochs = 2, WarmupRatio = 0.25 }, 100);
+        Assert.Equal(2e-4, schedule.At(0), 12);
+        Assert.Equal(1e-3, schedule.At(4), 12);
+        Assert.Equal(1e-3, schedule.At(5), 12);                                  // the cosine starts at the peak
+        Assert.Equal(0.5e-3 * (1 + Math.Cos(Math.PI * 14 / 15)), schedule.At(19), 12); // the last update: near 0
+        Assert.Equal(0, schedule.At(20), 12);
+        // A partial last batch is a step of its own: 101 examples -> 11 steps per epoch, 22 in all, 6 warm-up (5.5 rounds to even).
+        var partial = Seq2SeqFineTuning.Schedule(new Seq2SeqTrainingOptions { LearningRate = 1e-3, BatchSize = 10, Epochs = 2, WarmupRatio = 0.25 }, 101);
+        Assert.Equal(1e-3 / 6, partial.At(0), 12);
+        Assert.Equal(0, partial.At(22), 12);
+        Assert.True(partial.At(21) > 0);
+        // No warm-up: the first update is at the peak.
+        Assert.Equal(1e-3, Seq2SeqFineTuning.Schedule(new Seq2SeqTrainingOptions { LearningRate = 1e-3, WarmupRatio = 0 }, 50).At(0), 12);
+    }
+
+    [Fact]
     public void EncodingWrapsSourcesAndEndsTargets()
     {
         var tokenizer = Tokenizer();

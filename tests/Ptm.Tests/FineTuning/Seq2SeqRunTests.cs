@@ -35,6 +35,44 @@ public class Seq2SeqRunTests
         }
     }
 
+    /// <summary>Another dropout keeps every weight and the eval-mode outputs, changes the config, and a run with it saves
+    /// that config; training a model whose dropout differs from the options' is refused.</summary>
+    [Fact]
+    public void DropoutOverrideKeepsTheWeightsAndIsSavedWithTheRun()
+    {
+        string fixture = Path.Combine(HfFixtures.Root, "bart");
+        var (pretrained, tokenizer) = ModelFolder.LoadBart(fixture);
+        using (pretrained)
+        {
+            using var changed = Seq2SeqFineTuning.WithDropout(pretrained, 0.3);
+            Assert.Equal(pretrained.Config with { Dropout = 0.3 }, changed.Config);
+            var before = pretrained.state_dict();
+            foreach (var (name, t) in changed.state_dict()) Assert.True(t.equal(before[name]).all().item<bool>(), name);
+            using var src = tensor(new long[] { 0, 31, 42, 2 }).unsqueeze(0);
+            using var tgt = tensor(new long[] { 2, 0, 50 }).unsqueeze(0);
+            using var mask = ones_like(src);
+            pretrained.eval();
+            using var a = pretrained.forward(src, mask, tgt);
+            using var b = changed.forward(src, mask, tgt);
+            Assert.True(a.allclose(b, 0, 0));
+
+            var examples = new List<Seq2SeqExample> { new(1, "ab", "ba"), new(2, "cd", "dc") };
+            var options = new Seq2SeqTrainingOptions { Epochs = 1, BatchSize = 2, Dropout = 0.3 };
+            var error = Assert.Throws<InvalidOptionException>(() => Seq2SeqFineTuning.Train(pretrained, tokenizer, examples, null, options));
+            Assert.Contains("Dropout", error.Message);
+            Assert.Contains("WithDropout", error.Message);
+
+            string run = Path.Combine(Path.GetTempPath(), "ptm-s2s-dropout-" + Guid.NewGuid().ToString("N"));
+            try
+            {
+                Seq2SeqRun.Run(fixture, examples, null, options, run);
+                var (saved, _) = ModelFolder.LoadBart(Path.Combine(run, "best"));
+                using (saved) Assert.Equal(0.3, saved.Config.Dropout);
+            }
+            finally { if (Directory.Exists(run)) Directory.Delete(run, recursive: true); }
+        }
+    }
+
     /// <summary>Training on reversal while validating on copying: the validation loss is lowest early, so the kept
     /// weights are an earlier epoch's and their validation loss is the one logged for it (not the last epoch's).</summary>
     [Fact]
