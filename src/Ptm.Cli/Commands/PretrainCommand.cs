@@ -28,7 +28,9 @@ static class PretrainCommand
     static Command CreateFor(IPretrainFamily family, string description)
     {
         var config = new Option<string?>("--config") { Description = $"run config JSON (default {family.DefaultConfig})" };
-        var data = new Option<string?>("--data") { Description = $"a prepared folder (manifest.json) or raw text to prepare (default {DefaultData})" };
+        var data = new Option<string?>("--data") { Description = $"a prepared folder (manifest.json), raw text to prepare, or a task file (.csv, .tsv, .jsonl) whose --columns become separate blocks of text (default {DefaultData})" };
+        var validationData = new Option<string?>("--validation-data") { Description = "separate validation text: a file, folder or glob of text, or with a task file as --data, a task file with the same columns (default: hold out part of --data)" };
+        var columns = new Option<string?>("--columns") { Description = "with a task file as --data: its comma-separated text columns, each its own block, never aligned (default source,target)" };
         var output = new Option<string?>("--out") { Description = $"run folder (default runs/{family.Name}-<time>)" };
         var resume = new Option<bool>("--resume") { Description = "continue the run in --out from its latest checkpoint" };
         var useIntact = new Option<bool>("--use-intact") { Description = "with --resume: if the latest checkpoint fails its checksums, resume from the newest intact one" };
@@ -41,7 +43,7 @@ static class PretrainCommand
         var samples = new Option<int>("--samples") { Description = "examples printed at the end", DefaultValueFactory = _ => 3 };
         var threads = CommonOptions.Threads();
         var distributed = new Option<bool>("--distributed") { Description = "train data-parallel on the ranks mpirun started (Open MPI); rank 0 writes the run folder" };
-        var command = new Command(family.Name, description) { config, data, output, resume, useIntact, force, maxSteps, batchSize, lr, seed, set, samples, threads, distributed };
+        var command = new Command(family.Name, description) { config, data, validationData, columns, output, resume, useIntact, force, maxSteps, batchSize, lr, seed, set, samples, threads, distributed };
         command.SetAction(r => CommandErrors.Run(() =>
         {
             var overrides = new List<string>(r.GetValue(set) ?? []);
@@ -49,7 +51,7 @@ static class PretrainCommand
             if (r.GetValue(batchSize) is int bs) overrides.Add($"training.batch_size={bs}");
             if (r.GetValue(lr) is double l) overrides.Add($"training.learning_rate={l.ToString(CultureInfo.InvariantCulture)}");
             if (r.GetValue(seed) is long s) overrides.Add($"training.seed={s}");
-            var request = new PretrainRequest(r.GetValue(config), r.GetValue(data), r.GetValue(output), r.GetValue(resume), r.GetValue(force), overrides, r.GetValue(samples), r.GetValue(threads), r.GetValue(useIntact));
+            var request = new PretrainRequest(r.GetValue(config), r.GetValue(data), r.GetValue(validationData), r.GetValue(columns), r.GetValue(output), r.GetValue(resume), r.GetValue(force), overrides, r.GetValue(samples), r.GetValue(threads), r.GetValue(useIntact));
             if (!r.GetValue(distributed)) return Run(family, request, null);
             if (request.Out is null) throw new InvalidInputException("--distributed needs --out: every rank must name the same run folder");
             using var group = MpiProcessGroup.Start();
@@ -58,7 +60,7 @@ static class PretrainCommand
         return command;
     }
 
-    sealed record PretrainRequest(string? Config, string? Data, string? Out, bool Resume, bool Force, IReadOnlyList<string> Overrides, int Samples, int Threads, bool UseIntact = false);
+    sealed record PretrainRequest(string? Config, string? Data, string? ValidationData, string? Columns, string? Out, bool Resume, bool Force, IReadOnlyList<string> Overrides, int Samples, int Threads, bool UseIntact = false);
 
     /// <summary>One rank of a data-parallel run: rank 0 prints as a single process would, the others print only errors.
     /// Any failure on any rank ends every rank (MPI_Abort), since the others may be waiting for it in a collective.</summary>
@@ -148,8 +150,25 @@ static class PretrainCommand
         var node = RunConfigFile.ReadNode(configPath);
         family.ApplyOverrides(node, request.Overrides);
         BlameOverrides(() => family.Validate(node, configPath), configPath, request.Overrides); // everything checked before any slow work
-        var corpus = PretrainingCorpus.FromPath(request.Data ?? CommonOptions.Shipped(DefaultData));
+        var corpus = Corpus(request);
         return family.Start(node, configPath, corpus, new RunFolder(runDir, RunFolderMode.Replace), Console.WriteLine, group);
+    }
+
+    /// <summary>--data as the library reads it: a task file (by its extension) gives its columns as separate blocks,
+    /// anything else is text or a prepared folder.</summary>
+    static PretrainingCorpus Corpus(PretrainRequest request)
+    {
+        string data = request.Data ?? CommonOptions.Shipped(DefaultData);
+        bool taskFile = File.Exists(data) && Ptm.FineTuning.TaskFile.HasTaskExtension(data);
+        if (!taskFile)
+        {
+            if (request.Columns is not null) throw new InvalidInputException($"--columns applies to a task file (.csv, .tsv or .jsonl) as --data, not to {data}");
+            return PretrainingCorpus.FromPath(data, request.ValidationData);
+        }
+        string[]? columns = request.Columns?.Split(',', StringSplitOptions.TrimEntries);
+        if (columns is not null && (columns.Any(c => c.Length == 0) || columns.Distinct().Count() != columns.Length))
+            throw new InvalidInputException($"--columns must name one or more distinct columns, separated by commas (got \"{request.Columns}\")");
+        return PretrainingCorpus.FromTaskFile(data, request.ValidationData, columns);
     }
 
     static PretrainingRun Resume(IPretrainFamily family, string runDir, IReadOnlyList<string> overrides, bool useIntact, IProcessGroup? group)

@@ -15,7 +15,8 @@ public static partial class Pretraining
     /// encoder–decoder (<see cref="BartForConditionalGeneration"/>) and its trainer. Checkpoints are BART model folders
     /// that <see cref="ModelFolder.LoadBart"/> loads for fine-tuning.
     /// </summary>
-    /// <param name="corpus">the text, or a folder prepared for denoising pre-training</param>
+    /// <param name="corpus">the text (e.g. a translation task file's source and target columns as two monolingual
+    /// blocks, <see cref="PretrainingCorpus.FromTaskFile"/>), or a folder prepared for denoising pre-training</param>
     /// <param name="options">model, vocabulary, noise and training settings; null for the defaults</param>
     /// <param name="runFolder">where to keep run.json, data, metrics and checkpoints; null to write nothing lasting</param>
     /// <param name="log">receives one line per preparation step; null for silence</param>

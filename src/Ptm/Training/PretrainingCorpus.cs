@@ -4,7 +4,8 @@ namespace Ptm.Training;
 
 /// <summary>
 /// The text a pre-training recipe (<see cref="Pretraining"/>) learns from: a file, folder or glob of text; a folder
-/// already prepared for the model family (manifest.json); or documents held in memory.
+/// already prepared for the model family (manifest.json); columns of a task file (<see cref="FromTaskFile"/>); or
+/// documents held in memory.
 /// </summary>
 /// <remarks>
 /// Without separate validation text, <see cref="ValidationFraction"/> of the documents is held out (whole
@@ -16,12 +17,14 @@ public sealed record PretrainingCorpus
     /// <summary>The name given to in-memory text in manifests and messages.</summary>
     public const string InMemoryName = "(in-memory text)";
 
-    PretrainingCorpus(string? path, string? validationPath, IReadOnlyList<string>? texts, IReadOnlyList<string>? validationTexts)
+    PretrainingCorpus(string? path, string? validationPath, IReadOnlyList<string>? texts, IReadOnlyList<string>? validationTexts,
+        IReadOnlyList<string>? taskColumns = null)
     {
         Path = path;
         ValidationPath = validationPath;
         Texts = texts;
         ValidationTexts = validationTexts;
+        TaskColumns = taskColumns;
     }
 
     /// <summary>A file, folder (every *.txt below it; one holding train.txt and validation.txt uses those as its
@@ -30,6 +33,21 @@ public sealed record PretrainingCorpus
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         return new PretrainingCorpus(path, validationPath, null, null);
+    }
+
+    /// <summary>
+    /// The text of a task file's columns (.csv, .tsv or .jsonl, as fine-tuning reads them), each column a block of its
+    /// own, one example per line, never beside another column's text: e.g. a translation file's German sources and
+    /// English targets as two monolingual texts (see <see cref="TaskFileCorpus"/>). <paramref name="validationPath"/>
+    /// is a task file with the same columns; without it, <see cref="ValidationFraction"/> of the examples is held out.
+    /// </summary>
+    /// <param name="path">the training task file</param>
+    /// <param name="validationPath">the validation task file, or null</param>
+    /// <param name="columns">the text columns; null for <c>source</c> and <c>target</c> (<see cref="TaskFileCorpus.DefaultColumns"/>)</param>
+    public static PretrainingCorpus FromTaskFile(string path, string? validationPath = null, IReadOnlyList<string>? columns = null)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(path);
+        return new PretrainingCorpus(path, validationPath, null, null, [.. columns ?? TaskFileCorpus.DefaultColumns]);
     }
 
     /// <summary>Documents held in memory; <paramref name="validation"/>, if given, is the held-out text.</summary>
@@ -48,6 +66,9 @@ public sealed record PretrainingCorpus
     /// <summary>Separate validation text (file, folder or glob), or null.</summary>
     public string? ValidationPath { get; }
 
+    /// <summary>The task file's text columns when <see cref="Path"/> is a task file (<see cref="FromTaskFile"/>), else null.</summary>
+    public IReadOnlyList<string>? TaskColumns { get; }
+
     /// <summary>In-memory documents, or null.</summary>
     public IReadOnlyList<string>? Texts { get; }
 
@@ -65,14 +86,21 @@ public sealed record PretrainingCorpus
 
     /// <summary>Whether <see cref="Path"/> is a folder written by a preparer (it holds manifest.json).</summary>
     public bool IsPreparedFolder =>
-        Path is not null && ValidationPath is null && Directory.Exists(Path) && File.Exists(System.IO.Path.Combine(Path, DataManifest.FileName));
+        Path is not null && ValidationPath is null && TaskColumns is null && HoldsManifest(Path);
+
+    static bool HoldsManifest(string path) => Directory.Exists(path) && File.Exists(System.IO.Path.Combine(path, DataManifest.FileName));
 
     /// <summary>Loads the documents of both splits.</summary>
     /// <exception cref="InvalidOptionException">ValidationFraction is not in (0, 1)</exception>
+    /// <exception cref="InvalidInputException">a file is missing or unusable (a task file without a column, say), or
+    /// a prepared folder was given with separate validation text</exception>
     public Corpus Load()
     {
         if (!(ValidationFraction > 0 && ValidationFraction < 1))
             throw new InvalidOptionException(nameof(PretrainingCorpus), nameof(ValidationFraction), "must be between 0 and 1 exclusive", ValidationFraction);
+        if (TaskColumns is not null) return TaskFileCorpus.Load(Path!, ValidationPath, TaskColumns, ValidationFraction, Seed);
+        if (Path is not null && ValidationPath is not null && HoldsManifest(Path))
+            throw new InvalidInputException($"{Path}: a prepared folder (manifest.json) carries its own validation split; give no separate validation text");
         if (Path is not null) return Corpus.Load(CorpusTokenizer.Options(Path, ValidationPath, ValidationFraction, Seed));
         var options = new CorpusOptions(InMemoryName, ValidationTexts is null ? null : InMemoryName + " (validation)", ValidationFraction, Seed);
         var train = Documents(Texts!, InMemoryName);
