@@ -240,22 +240,27 @@ static class Program
     }
 
     /// <summary>The cost of one batched decode step (a forward pass over one new token per row, with the key mask and
-    /// position ids a serving batch passes, and an argmax) at 1, 4 and 16 rows, interleaved so the machine's load falls
-    /// on every batch size alike; min, p25 and p50 in ms, and each size's p50 over the lone row's.</summary>
+    /// position ids a serving batch passes, and an argmax) at 1, 4 and 16 rows, each with libtorch's products and with
+    /// the serving batch's (<see cref="Ptm.Kernels.TransposedWeights"/>), interleaved so the machine's load falls on every
+    /// case alike; min, p25 and p50 in ms, and each size's p50 over the lone row's of the same kind.</summary>
     static void StepCost(string dir, int repeats)
     {
         using var loaded = LoadedModel.Load(dir);
         var gpt = loaded.Gpt ?? throw new ArgumentException($"{dir} is not a GPT");
         int[] sizes = [1, 4, 16];
+        string[] kinds = ["libtorch", "transposed"];
         const int Prefix = 32;
-        var caches = sizes.ToDictionary(b => b, b => gpt.NewCache(b));
-        var times = sizes.ToDictionary(b => b, _ => new List<double>());
+        var cases = kinds.SelectMany(k => sizes.Select(b => (Kind: k, Rows: b))).ToArray();
+        var caches = cases.ToDictionary(c => c, c => gpt.NewCache(c.Rows));
+        var times = cases.ToDictionary(c => c, _ => new List<double>());
+        using var transposed = new Ptm.Kernels.TransposedWeights();
         for (int r = 0; r < repeats; r++)
-            foreach (int b in sizes)
+            foreach (var c in cases)
             {
-                var cache = caches[b];
+                var (cache, b) = (caches[c], c.Rows);
                 using var scope = TorchSharp.torch.NewDisposeScope();
                 using var mode = TorchSharp.torch.inference_mode();
+                using var products = c.Kind == "transposed" ? transposed.Use() : null;
                 if (cache.Length == 0 || cache.Length >= gpt.Config.NPositions - 1)
                 {
                     cache.Reset();
@@ -266,14 +271,17 @@ static class Program
                 var keyMask = TorchSharp.torch.ones(b, cache.Length + 1, TorchSharp.torch.ScalarType.Bool);
                 long t0 = Stopwatch.GetTimestamp();
                 _ = gpt.NextTokenLogits(input, cache, positions, keyMask).argmax(-1).data<long>().ToArray();
-                times[b].Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+                times[c].Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
             }
-        Console.WriteLine($"# decode step cost, {dir}, {TorchSharp.torch.get_num_threads()} torch threads, load average {LoadAverage()}");
-        double lone = P([.. times[1]], 50);
-        foreach (int b in sizes)
+        Console.WriteLine($"# decode step cost, {dir}, {TorchSharp.torch.get_num_threads()} torch threads, {repeats} repeats, load average {LoadAverage()}");
+        foreach (string kind in kinds)
         {
-            double[] t = [.. times[b]];
-            Console.WriteLine($"{b,3} rows: min {t.Min():F2} ms, p25 {P(t, 25):F2}, p50 {P(t, 50):F2} ({P(t, 50) / lone:F2}x one row)");
+            double lone = P([.. times[(kind, 1)]], 50);
+            foreach (int b in sizes)
+            {
+                double[] t = [.. times[(kind, b)]];
+                Console.WriteLine($"{kind,-10} {b,3} rows: min {t.Min():F2} ms, p25 {P(t, 25):F2}, p50 {P(t, 50):F2} ({P(t, 50) / lone:F2}x one row, min {t.Min() / times[(kind, 1)].Min():F2}x)");
+            }
         }
         foreach (var c in caches.Values) c.Dispose();
     }

@@ -15,11 +15,14 @@ namespace Ptm.Kernels;
 public static class Ops
 {
     /// <summary>
-    /// x·Wᵀ + b (…, in) → (…, out): in the current compute type (handed back in x's type), and with
-    /// <paramref name="singleRow"/> (the layer's cache) as two half products when x is one row and autograd is off.
+    /// x·Wᵀ + b (…, in) → (…, out): in the current compute type (handed back in x's type); with
+    /// <paramref name="singleRow"/> (the layer's cache) as two half products when x is one row and autograd is off; and
+    /// from a transposed copy of W when x has several rows, autograd is off and a <see cref="TransposedWeights"/> set is
+    /// in use on this thread.
     /// </summary>
     public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias, SplitRowProduct? singleRow = null) =>
-        (MixedPrecision.Current is null ? singleRow?.TryForward(x, weight, bias) : null) ?? MixedPrecision.Linear(x, weight, bias);
+        (MixedPrecision.Current is null ? singleRow?.TryForward(x, weight, bias) ?? TransposedWeights.Current?.TryForward(x, weight, bias) : null)
+        ?? MixedPrecision.Linear(x, weight, bias);
 
     /// <summary>
     /// GELU (tanh approximation, GPT-2's) of <paramref name="layer"/>(x). Under autograd, on float32 CPU tensors with the

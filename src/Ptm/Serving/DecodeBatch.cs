@@ -1,4 +1,5 @@
 using Ptm.Generation;
+using Ptm.Kernels;
 using Ptm.Modeling;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -62,6 +63,9 @@ sealed class BatchTimings
 /// row per step; sliding rows always), and their windows copied into their slots. All windows move together only when
 /// the last column is reached (every window shifts left by the smallest padding) or a copied window is longer than the
 /// columns in use (every window shifts right). Every method runs on the scheduler's thread.</para>
+/// <para>The steps' products of several rows run from transposed copies of the model's weights
+/// (<see cref="TransposedWeights"/>), made at the first step and freed with the cache when the batch is released: the
+/// model does not change while it serves.</para>
 /// </summary>
 sealed class DecodeBatch : IDisposable
 {
@@ -76,6 +80,7 @@ sealed class DecodeBatch : IDisposable
     KvCache? scratch;                      // (maxRows, nh, context, hs) per layer, for prefill
     Tensor? positionColumns;               // (maxRows, context) position id of each cache column
     Tensor? realColumns;                   // (maxRows, context) whether a cache column holds a real token
+    TransposedWeights? transposed;         // the model's weights transposed, for the steps' products of several rows
     int width;                             // cache columns in use: every window ends at width
 
     public DecodeBatch(Gpt model, int maxRows, int prefillBudget, int feedLimit)
@@ -161,6 +166,7 @@ sealed class DecodeBatch : IDisposable
         using var scope = NewDisposeScope();
         positionColumns = arange(context, ScalarType.Int64, device).expand(maxRows, context).contiguous().DetachFromDisposeScope();
         realColumns = ones([maxRows, context], ScalarType.Bool, device).DetachFromDisposeScope();
+        transposed = new TransposedWeights();
     }
 
     /// <summary>Gives each of <paramref name="rows"/> a free slot whose window starts at column <see cref="width"/>:
@@ -205,6 +211,7 @@ sealed class DecodeBatch : IDisposable
         view.SetLength(width);
         using var scope = NewDisposeScope();
         using var mode = inference_mode();
+        using var products = transposed!.Use();
         var input = tensor(ids, [n, 1], ScalarType.Int64, device);                    // (n, 1)
         var positions = positionColumns!.narrow(0, 0, n).narrow(1, width, 1);         // (n, 1)
         var keyMask = realColumns!.narrow(0, 0, n).narrow(1, 0, width + 1);           // (n, width+1)
@@ -231,6 +238,7 @@ sealed class DecodeBatch : IDisposable
         view.SetLength(0);
         using var scope = NewDisposeScope();
         using var mode = inference_mode();
+        using var products = transposed!.Use();
         var ids = new long[k * longest];
         var positions = new long[k * longest];
         var real = new bool[k * longest];
@@ -429,6 +437,8 @@ sealed class DecodeBatch : IDisposable
         positionColumns?.Dispose();
         realColumns?.Dispose();
         positionColumns = realColumns = null;
+        transposed?.Dispose();
+        transposed = null;
         width = 0;
     }
 
