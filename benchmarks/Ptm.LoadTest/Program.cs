@@ -247,7 +247,7 @@ static class Program
     {
         using var loaded = LoadedModel.Load(dir);
         var gpt = loaded.Gpt ?? throw new ArgumentException($"{dir} is not a GPT");
-        int[] sizes = [1, 4, 16];
+        int[] sizes = [1, 2, 4, 8, 12, 16];
         string[] kinds = ["libtorch", "transposed"];
         const int Prefix = 32;
         var cases = kinds.SelectMany(k => sizes.Select(b => (Kind: k, Rows: b))).ToArray();

@@ -17,7 +17,7 @@ public static class Ops
     /// <summary>
     /// x·Wᵀ + b (…, in) → (…, out): in the current compute type (handed back in x's type); with
     /// <paramref name="singleRow"/> (the layer's cache) as two half products when x is one row and autograd is off; and
-    /// from a transposed copy of W when x has several rows, autograd is off and a <see cref="TransposedWeights"/> set is
+    /// from a transposed copy of W when x has at least <see cref="TransposedWeights.MinRows"/> rows, autograd is off and a <see cref="TransposedWeights"/> set is
     /// in use on this thread.
     /// </summary>
     public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias, SplitRowProduct? singleRow = null) =>
