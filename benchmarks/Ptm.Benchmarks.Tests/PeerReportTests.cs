@@ -269,7 +269,7 @@ public class PeerReportTests
         var bert = r.GetProperty("bert");
         Assert.Equal("bert", bert.GetProperty("name").GetString());
         Assert.Equal(64, bert.GetProperty("seq_len").GetInt32());
-        Assert.Equal(10, bert.GetProperty("max_predictions").GetInt32());
+        Assert.Equal(26, bert.GetProperty("max_predictions").GetInt32());  // configs/bert-kjv.json: 40% of 64 positions
         Assert.Equal(4000, bert.GetProperty("model").GetProperty("vocab_size").GetInt32());
         Assert.Equal(256, bert.GetProperty("model").GetProperty("hidden_size").GetInt32());
         Assert.Equal("gelu", bert.GetProperty("model").GetProperty("hidden_act").GetString());
