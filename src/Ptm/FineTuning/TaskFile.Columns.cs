@@ -19,16 +19,7 @@ public static partial class TaskFile
     {
         ArgumentNullException.ThrowIfNull(columns);
         if (columns.Count == 0) throw new ArgumentException("no columns to read", nameof(columns));
-        if (!File.Exists(path)) throw new InvalidInputException($"{path}: no such file");
-        string ext = Path.GetExtension(path).ToLowerInvariant();
-        var table = ext switch
-        {
-            ".csv" => ReadDelimited(path, ','),
-            ".tsv" or ".tab" => ReadDelimited(path, '\t'),
-            ".jsonl" or ".ndjson" => ReadJsonLines(path),
-            _ => throw new InvalidInputException($"{path}: unknown format '{ext}'; expected .csv, .tsv or .jsonl"),
-        };
-        if (table.Rows.Count == 0) throw new InvalidInputException($"{path}: the file has no examples");
+        var table = ReadTable(path);
         foreach (string c in columns)
             if (!table.Columns.Contains(c))
                 throw new InvalidInputException($"{path}: unknown column '{c}' (the file has: {string.Join(", ", table.Columns)})");

@@ -14,16 +14,7 @@ public static partial class TaskFile
     /// <exception cref="InvalidInputException">The file is missing, malformed, empty or lacks a column; the message names the file and line.</exception>
     public static IReadOnlyList<Seq2SeqExample> ReadSeq2Seq(string path, string sourceColumn = "source", string targetColumn = "target", bool requireTarget = true)
     {
-        if (!File.Exists(path)) throw new InvalidInputException($"{path}: no such file");
-        string ext = Path.GetExtension(path).ToLowerInvariant();
-        var table = ext switch
-        {
-            ".csv" => ReadDelimited(path, ','),
-            ".tsv" or ".tab" => ReadDelimited(path, '\t'),
-            ".jsonl" or ".ndjson" => ReadJsonLines(path),
-            _ => throw new InvalidInputException($"{path}: unknown format '{ext}'; expected .csv, .tsv or .jsonl"),
-        };
-        if (table.Rows.Count == 0) throw new InvalidInputException($"{path}: the file has no examples");
+        var table = ReadTable(path);
         bool hasTarget = table.Columns.Contains(targetColumn);
         foreach (string c in requireTarget ? [sourceColumn, targetColumn] : new[] { sourceColumn })
             if (!table.Columns.Contains(c))

@@ -28,16 +28,7 @@ public static partial class TaskFile
     /// <param name="requireLabel">False for prediction, where the label column may be absent.</param>
     public static TaskData Read(string path, FineTuneTask task, TaskColumns columns, bool requireLabel = true)
     {
-        if (!File.Exists(path)) throw new InvalidInputException($"{path}: no such file");
-        string ext = Path.GetExtension(path).ToLowerInvariant();
-        var rows = ext switch
-        {
-            ".csv" => ReadDelimited(path, ','),
-            ".tsv" or ".tab" => ReadDelimited(path, '\t'),
-            ".jsonl" or ".ndjson" => ReadJsonLines(path),
-            _ => throw new InvalidInputException($"{path}: unknown format '{ext}'; expected .csv, .tsv or .jsonl"),
-        };
-        if (rows.Rows.Count == 0) throw new InvalidInputException($"{path}: the file has no examples");
+        var rows = ReadTable(path);
         if (task == FineTuneTask.Tag) return ReadTags(path, rows, columns, requireLabel);
         if (task == FineTuneTask.Span) return ReadSpans(path, rows, columns, requireLabel);
 
@@ -83,6 +74,22 @@ public static partial class TaskFile
 
     sealed record Row(int Line, Dictionary<string, object> Fields);
     sealed record Table(IReadOnlyList<string> Columns, List<Row> Rows);
+
+    // The examples of a .csv, .tsv/.tab or .jsonl/.ndjson file, refusing a missing, unknown or empty one.
+    static Table ReadTable(string path)
+    {
+        if (!File.Exists(path)) throw new InvalidInputException($"{path}: no such file");
+        string ext = Path.GetExtension(path).ToLowerInvariant();
+        var table = ext switch
+        {
+            ".csv" => ReadDelimited(path, ','),
+            ".tsv" or ".tab" => ReadDelimited(path, '\t'),
+            ".jsonl" or ".ndjson" => ReadJsonLines(path),
+            _ => throw new InvalidInputException($"{path}: unknown format '{ext}'; expected .csv, .tsv or .jsonl"),
+        };
+        if (table.Rows.Count == 0) throw new InvalidInputException($"{path}: the file has no examples");
+        return table;
+    }
 
     static Table ReadDelimited(string path, char separator)
     {
