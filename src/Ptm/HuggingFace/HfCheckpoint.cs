@@ -272,6 +272,10 @@ public static class HfCheckpoint
             using (model) Export(model, tokenizer, to, extra);
             return "GPT2LMHeadModel";
         }
+        string configPath = Path.Combine(dir, ModelFolder.ConfigFile);
+        // Checked on the file first, so that the message names it (Export checks the loaded model too).
+        if (JsonFiles.ReadObject(configPath).TryGetProperty("pre_layer_norm", out var pre) && pre.ValueKind == JsonValueKind.True)
+            throw new InvalidInputException($"{configPath}: {PreLayerNormRefusal("BERT")}");
         var (bert, wordPiece) = ModelFolder.LoadBert(dir);
         using (bert) Export(bert, wordPiece, to, extra);
         return "BertForPreTraining";
@@ -322,11 +326,14 @@ public static class HfCheckpoint
     /// Writes a BertForPreTraining folder: our keys are HF's; the decoder weight and bias are tied and, as in
     /// save_pretrained, not written. vocab.txt, tokenizer.json, tokenizer_config.json, special_tokens_map.json.
     /// </summary>
+    /// <exception cref="InvalidInputException">The model is ALBERT-style or pre-LN (<c>pre_layer_norm</c>); Hugging Face's BERT has neither.</exception>
     public static void Export(BertForPreTraining model, WordPieceTokenizer tokenizer, string dir, JsonObject? extraConfig = null)
     {
         var c = model.Config;
         if ((c.EmbeddingSize is int e && e != c.HiddenSize) || c.ShareLayers)
             throw new InvalidInputException("an ALBERT-style model (factorised embeddings or shared layers) has no Hugging Face BERT equivalent");
+        if (c.PreLayerNorm)
+            throw new InvalidInputException(PreLayerNormRefusal("BERT"));
         var json = HfConfig.ToHuggingFace(c, "BertForPreTraining", DTypeName(model), extraConfig);
         StagedDirectory.Create(dir, temp =>
         {
@@ -370,6 +377,10 @@ public static class HfCheckpoint
             AtomicFile.WriteAllText(Path.Combine(temp, "special_tokens_map.json"), special.ToJsonString(JsonOut) + "\n");
         });
     }
+
+    /// <summary>Why a pre-LN BERT or ELECTRA cannot be exported: Hugging Face's BERT and ELECTRA layers are post-LN only.</summary>
+    internal static string PreLayerNormRefusal(string family) =>
+        $"config field 'pre_layer_norm' is true: a pre-LayerNorm model has no Hugging Face {family} equivalent (its layers are post-LN only)";
 
     static string DTypeName(nn.Module model) => model.parameters().First().dtype switch
     {

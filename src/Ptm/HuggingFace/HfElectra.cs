@@ -44,13 +44,14 @@ public static class HfElectra
     /// (<c>model_type</c> "electra", <c>embedding_size</c>), vocab.txt, tokenizer.json, tokenizer_config.json,
     /// special_tokens_map.json. Written to a temporary folder and renamed into place.
     /// </summary>
-    /// <exception cref="InvalidInputException">the folder is not an ELECTRA checkpoint, or its model shares layers (no HF equivalent)</exception>
+    /// <exception cref="InvalidInputException">the folder is not an ELECTRA checkpoint, or its model shares layers or is pre-LN (no HF equivalent)</exception>
     public static void Export(string modelDir, string to)
     {
         string weights = Path.Combine(modelDir, ElectraObjective.ElectraWeightsFile);
         if (!File.Exists(weights)) throw new InvalidInputException($"{modelDir}: no {ElectraObjective.ElectraWeightsFile}; not an ELECTRA checkpoint");
         var config = BertConfig.Load(Path.Combine(modelDir, ModelFolder.ConfigFile));
         if (config.ShareLayers) throw new InvalidInputException($"{Path.Combine(modelDir, ModelFolder.ConfigFile)}: share_layers has no Hugging Face ELECTRA equivalent");
+        if (config.PreLayerNorm) throw new InvalidInputException($"{Path.Combine(modelDir, ModelFolder.ConfigFile)}: {HfCheckpoint.PreLayerNormRefusal("ELECTRA")}");
         var tokenizer = ModelFolder.LoadWordPiece(modelDir, config.VocabSize);
         using var file = SafeTensorsFile.Open(weights);
         var json = ConfigJson(config, file.Names.Count == 0 ? "float32" : DTypeName(file.GetInfo(file.Names[0]).DType));

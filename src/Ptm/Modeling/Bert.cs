@@ -14,7 +14,8 @@ public sealed record BertInputs(Tensor InputIds, Tensor TokenTypeIds, Tensor Att
 /// and next-sentence prediction. Parameter names are Hugging Face's BertForPreTraining keys
 /// (<c>bert.embeddings.word_embeddings.weight</c>, <c>bert.encoder.layer.0.attention.self.query.weight</c>,
 /// <c>cls.predictions.transform.dense.weight</c>, <c>cls.seq_relationship.weight</c>, ...). The MLM decoder
-/// is tied to the word embeddings, so it has only its bias (<c>cls.predictions.bias</c>).
+/// is tied to the word embeddings, so it has only its bias (<c>cls.predictions.bias</c>). Post-LN layers as in
+/// BERT, or pre-LN layers with a final <c>bert.encoder.LayerNorm</c> by <see cref="BertConfig.PreLayerNorm"/>.
 /// </summary>
 public sealed class BertForPreTraining : Module<BertInputs, (Tensor MlmLogits, Tensor NspLogits)>
 {
@@ -121,7 +122,8 @@ public sealed class BertModel : Module<BertInputs, (Tensor Sequence, Tensor Pool
     }
 
     /// <summary>The embedding output followed by every layer's output, each (B, T, H), like HF's output_hidden_states.
-    /// The caller owns the returned tensors.</summary>
+    /// With pre-LN layers the last one is after the encoder's final LayerNorm (the encoder's output), the others are
+    /// the un-normalised residual stream. The caller owns the returned tensors.</summary>
     /// <exception cref="InvalidInputException">The sequence is longer than <c>max_position_embeddings</c>.</exception>
     public IReadOnlyList<Tensor> HiddenStates(BertInputs inputs)
     {
@@ -168,11 +170,13 @@ internal sealed class BertEmbeddings : Module<Tensor, Tensor>
     }
 }
 
-/// <summary>The stack of post-LN layers; with ALBERT's sharing one layer is applied num_hidden_layers times.</summary>
+/// <summary>The stack of layers, post-LN or pre-LN; with ALBERT's sharing one layer is applied num_hidden_layers
+/// times. Pre-LN layers leave their sum un-normalised, so the stack then ends with a final LayerNorm.</summary>
 internal sealed class BertEncoder : Module<Tensor, Tensor>
 {
     readonly Linear? embedding_hidden_mapping_in;
     readonly ModuleList<BertLayer> layer;
+    readonly LayerNorm? LayerNorm;
     readonly int depth;
 
     public BertEncoder(BertConfig config) : base("encoder")
@@ -181,13 +185,15 @@ internal sealed class BertEncoder : Module<Tensor, Tensor>
             embedding_hidden_mapping_in = new Linear(config.EmbeddingWidth, config.HiddenSize);
         int distinct = config.ShareLayers ? 1 : config.NumHiddenLayers;
         layer = new ModuleList<BertLayer>(Enumerable.Range(0, distinct).Select(_ => new BertLayer(config)).ToArray());
+        if (config.PreLayerNorm) LayerNorm = nn.LayerNorm(config.HiddenSize, config.LayerNormEps);
         depth = config.NumHiddenLayers;
         RegisterComponents();
     }
 
     public override Tensor forward(Tensor x) => Forward(x, null)[^1];
 
-    /// <summary>Returns the input (after the ALBERT projection, if any) and every layer's output.</summary>
+    /// <summary>Returns the input (after the ALBERT projection, if any) and every layer's output, the last one
+    /// after the final LayerNorm when the layers are pre-LN.</summary>
     public List<Tensor> Forward(Tensor x, Tensor? keep)
     {
         if (embedding_hidden_mapping_in is not null) x = embedding_hidden_mapping_in.forward(x); // (B, T, H)
@@ -197,11 +203,14 @@ internal sealed class BertEncoder : Module<Tensor, Tensor>
             x = layer[layer.Count == 1 ? 0 : i].Forward(x, keep);
             states.Add(x);
         }
+        if (LayerNorm is not null) states[^1] = LayerNorm.forward(x);            // (B, T, H)
         return states;
     }
 }
 
-/// <summary>One encoder layer: bidirectional self-attention and feed-forward, each followed by Add &amp; LayerNorm.</summary>
+/// <summary>One encoder layer: bidirectional self-attention and feed-forward, each with a residual connection.
+/// Post-LN: LN(x + Sublayer(x)). Pre-LN: x + Sublayer(LN(x)), where <c>attention.output.LayerNorm</c> is the LN
+/// before the attention and <c>output.LayerNorm</c> the LN before the feed-forward.</summary>
 internal sealed class BertLayer : Module<Tensor, Tensor>
 {
     readonly BertAttention attention;
@@ -221,12 +230,14 @@ internal sealed class BertLayer : Module<Tensor, Tensor>
     public Tensor Forward(Tensor x, Tensor? keep)                              // (B, T, H) -> (B, T, H)
     {
         using var scope = NewDisposeScope();
-        var a = attention.Forward(x, keep);
-        return output.Forward(intermediate.forward(a), a).MoveToOuterDisposeScope();
+        var a = attention.Forward(x, keep);                                    // (B, T, H)
+        var f = intermediate.forward(output.SublayerInput(a));                 // (B, T, I)
+        return output.Forward(f, a).MoveToOuterDisposeScope();
     }
 }
 
-/// <summary>Self-attention sub-layer: attention, then Add &amp; LayerNorm with its input (B, T, H).</summary>
+/// <summary>Self-attention sub-layer with its residual connection, (B, T, H) to (B, T, H): post-LN
+/// LN(x + Attn(x)) or pre-LN x + Attn(LN(x)).</summary>
 internal sealed class BertAttention : Module<Tensor, Tensor>
 {
     readonly BertSelfAttention self;
@@ -241,7 +252,7 @@ internal sealed class BertAttention : Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor x) => Forward(x, null);
 
-    public Tensor Forward(Tensor x, Tensor? keep) => output.Forward(self.Forward(x, keep), x);
+    public Tensor Forward(Tensor x, Tensor? keep) => output.Forward(self.Forward(output.SublayerInput(x), keep), x);
 }
 
 /// <summary>Bidirectional multi-head self-attention with separate query, key and value projections (HF names).</summary>
@@ -276,24 +287,35 @@ internal sealed class BertSelfAttention : Module<Tensor, Tensor>
 }
 
 /// <summary>
-/// Post-LN sub-layer output, HF's BertSelfOutput and BertOutput (the same computation at different widths):
-/// project back to the hidden size, dropout, then LayerNorm of the residual sum.
+/// Sub-layer output, HF's BertSelfOutput and BertOutput (the same computation at different widths): project back
+/// to the hidden size, dropout, and add the residual. Post-LN normalises the sum; pre-LN instead normalises the
+/// sub-layer's input (<see cref="SublayerInput"/>) and leaves the sum as it is.
 /// </summary>
 internal sealed class BertResidualOutput : Module
 {
     readonly Linear dense;
     readonly LayerNorm LayerNorm;
     readonly Dropout dropout;
+    readonly bool preLayerNorm;
 
     public BertResidualOutput(int inFeatures, BertConfig config) : base("output")
     {
         dense = new Linear(inFeatures, config.HiddenSize);
         LayerNorm = nn.LayerNorm(config.HiddenSize, config.LayerNormEps);
         dropout = Dropout(config.HiddenDropoutProb);
+        preLayerNorm = config.PreLayerNorm;
         RegisterComponents();
     }
 
-    public Tensor Forward(Tensor hidden, Tensor residual) => LayerNorm.forward(dropout.forward(dense.forward(hidden)) + residual);
+    /// <summary>What the sub-layer reads from the residual stream x (B, T, H): LN(x) with pre-LN, x itself with post-LN.</summary>
+    public Tensor SublayerInput(Tensor x) => preLayerNorm ? LayerNorm.forward(x) : x;
+
+    /// <summary>The sub-layer's output <paramref name="hidden"/> (B, T, inFeatures) back into the residual stream (B, T, H).</summary>
+    public Tensor Forward(Tensor hidden, Tensor residual)
+    {
+        var y = dropout.forward(dense.forward(hidden)) + residual;              // (B, T, H)
+        return preLayerNorm ? y : LayerNorm.forward(y);
+    }
 }
 
 /// <summary>First half of the feed-forward sub-layer: dense to <c>intermediate_size</c> and GELU, (B, T, H) to (B, T, I).</summary>

@@ -8,7 +8,8 @@ namespace Ptm.Modeling;
 /// BERT hyper-parameters under Hugging Face BERT <c>config.json</c> names. Two switches cover the ALBERT
 /// variant (Lan et al. 2019): <see cref="EmbeddingSize"/> below <see cref="HiddenSize"/> factorises the
 /// embedding (HF ALBERT's <c>embedding_size</c>), and <see cref="ShareLayers"/> reuses one encoder layer
-/// for every layer (ALBERT's cross-layer sharing; Ptm's own field).
+/// for every layer (ALBERT's cross-layer sharing; Ptm's own field). <see cref="PreLayerNorm"/> (Ptm's own field)
+/// moves each layer's LayerNorms before its sub-layers (Xiong et al. 2020).
 /// </summary>
 public sealed record BertConfig
 {
@@ -48,6 +49,16 @@ public sealed record BertConfig
     [JsonPropertyName("embedding_size")] public int? EmbeddingSize { get; init; }
     /// <summary><c>share_layers</c>: true applies one encoder layer <c>num_hidden_layers</c> times (ALBERT's cross-layer sharing).</summary>
     [JsonPropertyName("share_layers")] public bool ShareLayers { get; init; }
+    /// <summary>
+    /// <c>pre_layer_norm</c> (Ptm's own field, as in GPT's config): false (default) is BERT's post-LN layer,
+    /// LN(x + Sublayer(x)); true is the pre-LN layer of Xiong et al. 2020, x + Sublayer(LN(x)), which trains without
+    /// warm-up and at larger learning rates. Pre-LN reuses the layer's two LayerNorms under their Hugging Face names:
+    /// <c>attention.output.LayerNorm</c> normalises the attention's input and <c>output.LayerNorm</c> the
+    /// feed-forward's input; the encoder then ends with one more LayerNorm, <c>encoder.LayerNorm</c> (present only
+    /// with pre-LN). The embeddings' LayerNorm stays. Hugging Face's BERT has no pre-LN layout, so such a model
+    /// cannot be exported to it.
+    /// </summary>
+    [JsonPropertyName("pre_layer_norm")] public bool PreLayerNorm { get; init; }
 
     /// <summary>Width E of the embeddings: <c>embedding_size</c>, or <c>hidden_size</c> when that is null.</summary>
 

@@ -507,7 +507,7 @@ public sealed class BertPretraining : PretrainingRun
         var m = RunConfig.Model;
         var t = RunConfig.Training;
         yield return $"data      {DataDirectory} ({data.Train.Count:N0} train instances, {data.Train.Manifest.Objective}, WordPiece vocabulary of {tokenizer.VocabSize})";
-        yield return $"model     BERT, {m.NumHiddenLayers} layers, {m.NumAttentionHeads} heads, hidden {m.HiddenSize}, intermediate {m.IntermediateSize}: {Model.parameters().Sum(p => p.numel()):N0} parameters";
+        yield return $"model     BERT{(m.PreLayerNorm ? " (pre-LN)" : "")}, {m.NumHiddenLayers} layers, {m.NumAttentionHeads} heads, hidden {m.HiddenSize}, intermediate {m.IntermediateSize}: {Model.parameters().Sum(p => p.numel()):N0} parameters";
         yield return $"training  {t.MaxSteps} steps of {t.BatchSize * t.GradientAccumulationSteps} sequences of {data.Train.MaxSeqLength}, lr {t.LearningRate} -> {t.MinLr}";
     }
 
