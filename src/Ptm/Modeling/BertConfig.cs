@@ -56,9 +56,11 @@ public sealed record BertConfig
     /// <c>attention.output.LayerNorm</c> normalises the attention's input and <c>output.LayerNorm</c> the
     /// feed-forward's input; the encoder then ends with one more LayerNorm, <c>encoder.LayerNorm</c> (present only
     /// with pre-LN). The embeddings' LayerNorm stays. Hugging Face's BERT has no pre-LN layout, so such a model
-    /// cannot be exported to it.
+    /// cannot be exported to it. Written to <c>config.json</c> only when true, so a post-LN config reads and compares
+    /// (on resume) exactly as one written without the field.
     /// </summary>
-    [JsonPropertyName("pre_layer_norm")] public bool PreLayerNorm { get; init; }
+    [JsonPropertyName("pre_layer_norm"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public bool PreLayerNorm { get; init; }
 
     /// <summary>Width E of the embeddings: <c>embedding_size</c>, or <c>hidden_size</c> when that is null.</summary>
 

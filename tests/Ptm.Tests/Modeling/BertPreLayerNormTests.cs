@@ -196,10 +196,10 @@ public class BertPreLayerNormTests : IDisposable
             var (m1, p1) = loaded.forward(inputs);
             Assert.True(m0.equal(m1).item<bool>() && p0.equal(p1).item<bool>());
         }
-        // A Ptm folder saved without the switch reads back post-LN, and an older config.json without the field too.
-        var json = System.Text.Json.Nodes.JsonNode.Parse(config.ToJson())!.AsObject();
-        json.Remove("pre_layer_norm");
-        Assert.False(BertConfig.FromJson(System.Text.Json.JsonSerializer.SerializeToElement(json), "config.json").PreLayerNorm);
+        // Post-LN configs leave the field out (a run folder written before it existed resumes unchanged) and read back post-LN.
+        string postJson = (config with { PreLayerNorm = false }).ToJson();
+        Assert.DoesNotContain("pre_layer_norm", postJson);
+        Assert.False(BertConfig.FromJson(System.Text.Json.JsonDocument.Parse(postJson).RootElement, "config.json").PreLayerNorm);
 
         // Export to Hugging Face is refused with the field named, in one line, and writes nothing.
         string hf = Path.Combine(dir, "hf");
