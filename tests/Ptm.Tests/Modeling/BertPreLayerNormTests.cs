@@ -119,7 +119,7 @@ public class BertPreLayerNormTests : IDisposable
             Assert.True(diff < 1e-10, $"layer {i} output differs from the reference by {diff}");
         }
         // The other placement of the LayerNorms is far off: the comparison above can fail.
-        var other = Reference(sd, states[0], inputs.AttentionMask, config with { PreLayerNorm = !pre });
+        var other = Reference(sd, states[0], inputs.AttentionMask, config with { PreLayerNorm = !pre }, finalLayerNorm: pre); // a post-LN model has no final LayerNorm
         Assert.True((states[^1] - other[^1]).abs().max().item<double>() > 1e-2);
         // Pre-LN without the final LayerNorm is far off too.
         if (pre)
