@@ -99,14 +99,14 @@ public class ElectraGeneratorBertTests : IDisposable
         manual_seed(9);
         using (var a = ElectraGeneratorBert.From(model))
         {
-            Assert.True(expected.equal(rand(4)));
+            Assert.True(expected.eq(rand(4)).all().item<bool>());
             using var b = ElectraGeneratorBert.From(model);
             // The untrained pooler comes from a fixed seed: the same generator gives the same BERT.
-            foreach (var (name, t) in a.state_dict()) Assert.True(t.equal(b.state_dict()[name]), name);
+            foreach (var (name, t) in a.state_dict()) Assert.True(t.eq(b.state_dict()[name]).all().item<bool>(), name);
             // Copies, not views: training the ELECTRA model further does not move the exported BERT.
             using (no_grad()) foreach (var p in a.parameters()) p.add_(1);
         }
-        foreach (var (name, t) in model.state_dict()) Assert.True(t.equal(before[name]), name);
+        foreach (var (name, t) in model.state_dict()) Assert.True(t.eq(before[name]).all().item<bool>(), name);
     }
 
     static ElectraPretrainingOptions TinyRun(int steps) => new()
