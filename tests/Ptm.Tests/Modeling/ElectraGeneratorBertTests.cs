@@ -82,8 +82,8 @@ public class ElectraGeneratorBertTests : IDisposable
         {
             if (ElectraGeneratorBert.ElectraName(name) is null) continue;
             using var saved = t.clone();
-            t.copy_(randn_like(t));
-            Assert.True(MaxDiff(expected, AsBert(bert, inputs)) > 1e-3, name);
+            t.copy_(randn_like(t) * 10);
+            Assert.True(MaxDiff(expected, AsBert(bert, inputs)) > 1e-5, name);
             t.copy_(saved);
         }
         Assert.True(MaxDiff(expected, AsBert(bert, inputs)) <= 1e-5);
