@@ -47,9 +47,16 @@ static class HfCommands
         var model = new Option<string>("--model") { Description = "Ptm model folder, or a run folder (its latest checkpoint)", Required = true };
         var to = new Option<string>("--to") { Description = "new folder to create", Required = true };
         var format = new Option<string>("--format") { Description = "output layout; only \"hf\" (Hugging Face)", DefaultValueFactory = _ => "hf" };
-        var command = new Command("export", "Export a Ptm model folder in Hugging Face layout") { model, to, format };
+        var generator = new Option<bool>("--generator") { Description = "ELECTRA: write the generator as a Ptm masked-LM BERT model folder (for fill-mask and evaluate) instead" };
+        var command = new Command("export", "Export a Ptm model folder in Hugging Face layout") { model, to, format, generator };
         command.SetAction(r => CommandErrors.Run(() =>
         {
+            if (r.GetValue(generator))
+            {
+                Ptm.Training.Pretraining.ExportElectraGenerator(r.GetValue(model)!, r.GetValue(to)!);
+                Console.WriteLine($"wrote {r.GetValue(to)} (ELECTRA generator as BertForPreTraining)");
+                return 0;
+            }
             if (r.GetValue(format) != "hf") throw new InvalidInputException($"--format must be hf (got {r.GetValue(format)})");
             string architecture = HfCheckpoint.ExportFolder(r.GetValue(model)!, r.GetValue(to)!);
             Console.WriteLine($"wrote {r.GetValue(to)} ({architecture})");

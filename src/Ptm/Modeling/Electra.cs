@@ -45,6 +45,7 @@ public sealed class ElectraForPreTraining : nn.Module
     {
         config.Validate("model config");
         Config = config;
+        GeneratorSize = generatorSize;
         GeneratorConfig = GeneratorConfigFor(config, generatorSize);
         discriminator = new BertForPreTraining(config);
         electra = discriminator.Bert;
@@ -59,6 +60,9 @@ public sealed class ElectraForPreTraining : nn.Module
 
     /// <summary>The discriminator's hyper-parameters (a BERT config; also the saved model folder's config.json).</summary>
     public BertConfig Config { get; }
+
+    /// <summary>The generator's hidden size, intermediate size and heads as a fraction of the discriminator's.</summary>
+    public double GeneratorSize { get; }
 
     /// <summary>The generator's hyper-parameters: the discriminator's scaled by the generator size, with
     /// <c>embedding_size</c> set to the shared embeddings' width.</summary>

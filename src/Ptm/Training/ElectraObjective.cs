@@ -81,14 +81,29 @@ public sealed class ElectraObjective(ElectraForPreTraining model, WordPieceToken
         };
     }
 
+    /// <summary>The subfolder of a saved ELECTRA model folder holding the generator as a masked-LM BERT model folder.</summary>
+    public const string GeneratorFolder = "generator";
+
+    /// <summary><see cref="ElectraWeightsFile"/>'s metadata key for the generator size (<see cref="ElectraSpec.GeneratorSize"/>),
+    /// which the tensor shapes alone do not fix (the generator's head count).</summary>
+    public const string GeneratorSizeMetadata = "generator_size";
+
     /// <summary>Writes the discriminator as a BERT model folder (config.json, model.safetensors, tokenizer files), which
-    /// loads with <see cref="ModelFolder.LoadBert"/> and <see cref="LoadedModel"/> for fine-tuning and embedding, and the
-    /// whole ELECTRA model (generator and discriminator head included) to <see cref="ElectraWeightsFile"/>.</summary>
+    /// loads with <see cref="ModelFolder.LoadBert"/> and <see cref="LoadedModel"/> for fine-tuning and embedding; the
+    /// whole ELECTRA model (generator and discriminator head included) to <see cref="ElectraWeightsFile"/>; and the
+    /// generator as a masked-LM BERT model folder in <see cref="GeneratorFolder"/> (<see cref="ElectraGeneratorBert"/>),
+    /// which fills masks and scores masked words as a BERT does.</summary>
     public void SaveModel(string directory)
     {
         ModelFolder.SaveModel(directory, model.Discriminator, tokenizer);
         SafeTensorsWriter.Write(Path.Combine(directory, ElectraWeightsFile), model.state_dict(),
-            new Dictionary<string, string> { ["format"] = "pt", ["producer"] = "ptm", ["architecture"] = "ElectraForPreTraining" });
+            new Dictionary<string, string>
+            {
+                ["format"] = "pt", ["producer"] = "ptm", ["architecture"] = "ElectraForPreTraining",
+                [GeneratorSizeMetadata] = model.GeneratorSize.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
+            });
+        using var generator = ElectraGeneratorBert.From(model);
+        ModelFolder.SaveModel(Path.Combine(directory, GeneratorFolder), generator, tokenizer);
     }
 
     /// <summary>Accumulates both losses (already divided by the step's counts) and the accuracies.</summary>

@@ -1,8 +1,10 @@
+using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using Ptm.Data;
 using Ptm.Distributed;
+using Ptm.HuggingFace;
 using Ptm.IO;
 using Ptm.Modeling;
 using Ptm.Tokenization;
@@ -111,6 +113,43 @@ public static partial class Pretraining
             return Continue(new ElectraPretraining(resolved, dataDir), runDirectory, runFile, node, checkpoint, r => r.RunConfigNode(), processGroup, lead);
         }
         return Coordinated(processGroup, false, () => Open(lead: true), () => Open(lead: false));
+    }
+
+    /// <summary>
+    /// Writes the generator of an ELECTRA checkpoint (a run folder's latest, or a checkpoint or saved model folder
+    /// holding <see cref="ElectraObjective.ElectraWeightsFile"/>) to <paramref name="to"/> as a masked-LM BERT model
+    /// folder: config.json, model.safetensors and the tokenizer files (see <see cref="ElectraGeneratorBert"/>), the same
+    /// folder a checkpoint keeps in <see cref="ElectraObjective.GeneratorFolder"/>. Written to a temporary folder and
+    /// renamed into place. The generator size comes from the weights file's metadata, or, for files without it, from
+    /// the generator's width over the discriminator's.
+    /// </summary>
+    /// <exception cref="InvalidInputException">the folder is not an ELECTRA checkpoint, a generator tensor is missing or
+    /// mis-shaped, or <paramref name="to"/> is a file or a non-empty folder</exception>
+    public static void ExportElectraGenerator(string runOrCheckpoint, string to)
+    {
+        string dir = Checkpoints.ResolveModelDirectory(runOrCheckpoint);
+        string weights = Path.Combine(dir, ElectraObjective.ElectraWeightsFile);
+        if (!File.Exists(weights)) throw new InvalidInputException($"{dir}: no {ElectraObjective.ElectraWeightsFile}; not an ELECTRA checkpoint");
+        var config = BertConfig.Load(Path.Combine(dir, ModelFolder.ConfigFile));
+        var tokenizer = ModelFolder.LoadWordPiece(dir, config.VocabSize);
+        using var file = SafeTensorsFile.Open(weights);
+        var generatorConfig = ElectraForPreTraining.GeneratorConfigFor(config, GeneratorSizeOf(file, config));
+        using var generator = ElectraGeneratorBert.Build(generatorConfig,
+            name => file.Contains(name) ? (file.GetInfo(name).Shape, dtype => file.Load(name, dtype)) : null, weights);
+        StagedDirectory.Create(to, temp => ModelFolder.SaveModel(temp, generator, tokenizer));
+    }
+
+    static double GeneratorSizeOf(SafeTensorsFile file, BertConfig config)
+    {
+        const string key = ElectraObjective.GeneratorSizeMetadata;
+        if (file.Metadata.TryGetValue(key, out string? text))
+            return double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double size) ? size
+                : throw new InvalidInputException($"{file.Path}: metadata '{key}' must be a number (got \"{text}\")");
+        // The width ratio reproduces the generator's hidden size exactly; its head count too whenever the size times
+        // the discriminator's width was a whole number (as for the default 1/4 of 256).
+        const string query = "generator.encoder.layer.0.attention.self.query.weight";
+        if (!file.Contains(query)) throw new InvalidInputException($"{file.Path}: no tensor '{query}'; not an ELECTRA checkpoint with a generator");
+        return (double)file.GetInfo(query).Shape[0] / config.HiddenSize;
     }
 }
 
