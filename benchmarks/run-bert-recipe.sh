@@ -4,11 +4,13 @@
 # (its top 5 and the rank of "light"). Results: docs/bert.md ("Recipe levers") and
 # benchmarks/results/2026-12-07-bert-recipe.md.
 #
-#   benchmarks/run-bert-recipe.sh [STEPS] [levers|fill-mask]
+#   benchmarks/run-bert-recipe.sh [STEPS] [levers|fill-mask|ablate]
 #
 # levers (the default): each lever alone against the classic recipe, configs/bert-classic-kjv.json, plus the default
 # recipe (configs/bert-kjv.json, every lever that won, together) and ELECTRA. fill-mask: the levers tried on the default
-# recipe for the Genesis 1:3 example. STEPS defaults to 375 = a quarter of the 1500 of both configs.
+# recipe for the Genesis 1:3 example. ablate: each lever of the default recipe undone (or pre-LN added) alone, and
+# ELECTRA scored through its generator; run it with STEPS 1500, the full budget (about 13 min a run on one thread).
+# STEPS defaults to 375 = a quarter of the 1500 of both configs.
 #
 # Each lever is run at the same step count; tokens/s of every run is printed so that the step counts of the full-budget
 # runs can be set to equal wall clock (steps × tokens/s ratio against classic; tokens/s counts real tokens, and packed
@@ -37,17 +39,26 @@ declare -A levers=(
   [default-mask15]="--set data.masked_lm_prob=0.15 --set data.max_predictions_per_seq=10"
   [default-lr2e-3]="--set training.learning_rate=0.002"
   [default-token]="--set data.masking_unit=token"
+  [default-pairs-nsp]="--set data.pair_task=nsp"
+  [default-lr5e-4]="--set training.learning_rate=0.0005"
+  [default-preln]="--set model.pre_layer_norm=true"
+  [default-preln-lr2e-3]="--set model.pre_layer_norm=true --set training.learning_rate=0.002"
 )
 if [ "$mode" = fill-mask ]; then
   order=(default default-mask15 default-lr2e-3 default-token)
+elif [ "$mode" = ablate ]; then
+  order=(default default-mask15 default-lr5e-4 default-pairs-nsp default-preln default-preln-lr2e-3)
 else
   order=(classic mask40 whole-word phrase packed lr1e-3 no-dropout vocab3000 batch64 default)
 fi
 
 summary() {
   local name=$1 run=runs/recipe-$1
-  local tps; tps=$(grep -o '"tokens_per_sec":[0-9.]*' "$run/metrics.jsonl" | tail -n +3 | cut -d: -f2 | awk '{s+=$1;n++} END {printf "%.0f", s/n}')
-  local acc; acc=$(grep -o '"val_mlm_acc":[0-9.]*' "$run/metrics.jsonl" | tail -1 | cut -d: -f2)
+  local tps="" acc=""   # an exported generator folder has no metrics of its own
+  if [ -f "$run/metrics.jsonl" ]; then
+    tps=$(grep -o '"tokens_per_sec":[0-9.]*' "$run/metrics.jsonl" | tail -n +3 | cut -d: -f2 | awk '{s+=$1;n++} END {printf "%.0f", s/n}')
+    acc=$(grep -o '"val_mlm_acc":[0-9.]*' "$run/metrics.jsonl" | tail -1 | cut -d: -f2 || true)
+  fi
   ./ptm evaluate --model "$run" --file data/kjv/validation.txt --out "$run/masked-words.json" > /dev/null
   local words content
   words=$(grep -o '"word_accuracy": [0-9.]*' "$run/masked-words.json" | cut -d' ' -f2)
@@ -69,6 +80,14 @@ for name in "${order[@]}"; do
   summary "$name"
 done
 if [ "$mode" = fill-mask ]; then exit 0; fi
+if [ "$mode" = ablate ]; then
+  # ELECTRA as shipped (configs/electra-kjv.json: its own step count for the same budget), scored through its
+  # generator, the only masked LM it trains, exported as a BERT folder.
+  ./ptm pretrain electra --out runs/recipe-electra --force > runs/recipe-electra.log
+  ./ptm export --model runs/recipe-electra --generator --to runs/recipe-electra-generator > /dev/null
+  summary electra-generator
+  exit 0
+fi
 # ELECTRA at the same step count (a step costs about 1.1x BERT's; compare tokens/s). Its content-word figure is the
 # generator's, from the run's own validation masks: the discriminator has no trained MLM head.
 ./ptm pretrain electra --out runs/recipe-electra --force --max-steps "$steps" --set training.warmup_steps="$warmup" \
