@@ -47,7 +47,7 @@ public class InterruptTests(TinyRunFixture run) : IClassFixture<TinyRunFixture>
         }
         string text;
         lock (stdout) text = stdout.ToString();
-        Assert.Equal(130, process.ExitCode);
+        Assert.True(process.ExitCode == 130, $"exit code {process.ExitCode}, not 130; output:\n{text}\nerrors:\n{stderr}");
         Assert.Contains("interrupted at step", text);
         Assert.Contains("--resume", text);
         string latest = Checkpoints.Latest(output)!;
@@ -56,7 +56,7 @@ public class InterruptTests(TinyRunFixture run) : IClassFixture<TinyRunFixture>
         Assert.Contains($"interrupted at step {step};", text);
 
         var resumed = CliHarness.Run("pretrain", "gpt", "--out", output, "--resume", "--max-steps", (step + 2).ToString(), "--samples", "0");
-        Assert.Equal(0, resumed.ExitCode);
+        Assert.True(resumed.ExitCode == 0, $"resume exited with {resumed.ExitCode}:\n{resumed.Out}\n{resumed.Err}");
         Assert.Contains($"resuming at step {step}", resumed.Out);
     }
 }
