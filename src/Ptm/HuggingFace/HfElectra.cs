@@ -47,8 +47,7 @@ public static class HfElectra
     /// <exception cref="InvalidInputException">the folder is not an ELECTRA checkpoint, or its model shares layers or is pre-LN (no HF equivalent)</exception>
     public static void Export(string modelDir, string to)
     {
-        string weights = Path.Combine(modelDir, ElectraObjective.ElectraWeightsFile);
-        if (!File.Exists(weights)) throw new InvalidInputException($"{modelDir}: no {ElectraObjective.ElectraWeightsFile}; not an ELECTRA checkpoint");
+        string weights = ElectraObjective.RequireWeightsFile(modelDir);
         var config = BertConfig.Load(Path.Combine(modelDir, ModelFolder.ConfigFile));
         if (config.ShareLayers) throw new InvalidInputException($"{Path.Combine(modelDir, ModelFolder.ConfigFile)}: share_layers has no Hugging Face ELECTRA equivalent");
         if (config.PreLayerNorm) throw new InvalidInputException($"{Path.Combine(modelDir, ModelFolder.ConfigFile)}: {HfCheckpoint.PreLayerNormRefusal("ELECTRA")}");

@@ -19,6 +19,15 @@ public sealed class ElectraObjective(ElectraForPreTraining model, WordPieceToken
     /// <summary>The file next to a saved model folder's BERT weights holding the whole ELECTRA model (generator included).</summary>
     public const string ElectraWeightsFile = "electra.safetensors";
 
+    /// <summary>The path of <see cref="ElectraWeightsFile"/> in saved model folder <paramref name="modelDir"/>.</summary>
+    /// <exception cref="InvalidInputException">The folder has no such file: it is not an ELECTRA checkpoint.</exception>
+    internal static string RequireWeightsFile(string modelDir)
+    {
+        string weights = Path.Combine(modelDir, ElectraWeightsFile);
+        if (!File.Exists(weights)) throw new InvalidInputException($"{modelDir}: no {ElectraWeightsFile}; not an ELECTRA checkpoint");
+        return weights;
+    }
+
     const int Ignore = MlmMasker.IgnoreLabel;
 
     /// <summary>Seed of the sampler used by <see cref="Evaluate"/>, so every evaluation sees the same replacements.</summary>

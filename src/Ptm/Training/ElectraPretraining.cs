@@ -128,8 +128,7 @@ public static partial class Pretraining
     public static void ExportElectraGenerator(string runOrCheckpoint, string to)
     {
         string dir = Checkpoints.ResolveModelDirectory(runOrCheckpoint);
-        string weights = Path.Combine(dir, ElectraObjective.ElectraWeightsFile);
-        if (!File.Exists(weights)) throw new InvalidInputException($"{dir}: no {ElectraObjective.ElectraWeightsFile}; not an ELECTRA checkpoint");
+        string weights = ElectraObjective.RequireWeightsFile(dir);
         var config = BertConfig.Load(Path.Combine(dir, ModelFolder.ConfigFile));
         var tokenizer = ModelFolder.LoadWordPiece(dir, config.VocabSize);
         using var file = SafeTensorsFile.Open(weights);
