@@ -60,6 +60,8 @@ static class CommandErrors
         [$"{nameof(Seq2SeqTrainingOptions)}.{nameof(Seq2SeqTrainingOptions.MaxTargetLength)}"] = "--max-target-length",
         [$"{nameof(Seq2SeqTrainingOptions)}.{nameof(Seq2SeqTrainingOptions.WarmupRatio)}"] = "--warmup-ratio",
         [$"{nameof(Seq2SeqTrainingOptions)}.{nameof(Seq2SeqTrainingOptions.Dropout)}"] = "--dropout",
+        [$"{nameof(Seq2SeqTrainingOptions)}.{nameof(Seq2SeqTrainingOptions.BestModelMetric)}"] = "--metric-for-best-model",
+        [$"{nameof(Seq2SeqTrainingOptions)}.{nameof(Seq2SeqTrainingOptions.AverageLastEpochs)}"] = "--average-last-epochs",
         [$"{nameof(Seq2SeqDecodingOptions)}.{nameof(Seq2SeqDecodingOptions.MaxNewTokens)}"] = "--max-new-tokens",
         [$"{nameof(Seq2SeqDecodingOptions)}.{nameof(Seq2SeqDecodingOptions.MaxSourceLength)}"] = "--max-source-length",
         [$"{nameof(Seq2SeqDecodingOptions)}.{nameof(Seq2SeqDecodingOptions.BatchSize)}"] = "--batch-size",

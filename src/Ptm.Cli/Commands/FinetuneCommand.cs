@@ -35,12 +35,14 @@ static class FinetuneCommand
         var maxSource = new Option<int?>("--max-source-length") { Description = "seq2seq: longest source in tokens (default: max_position_embeddings); longer ones are cut" };
         var maxTarget = new Option<int?>("--max-target-length") { Description = "seq2seq: longest target in tokens (default: max_position_embeddings); longer ones are cut" };
         var dropout = new Option<double?>("--dropout") { Description = "seq2seq: the model's dropout while fine-tuning (default: its config's), saved in the run's config.json" };
+        var bestMetric = new Option<string?>("--metric-for-best-model") { Description = "seq2seq: loss (lowest validation loss, the default) or bleu (highest validation BLEU of greedy translations) picks the kept epoch" };
+        var average = new Option<int?>("--average-last-epochs") { Description = "seq2seq: also score the mean of the last N epochs' weights on validation and keep it when it is at least as good (default 1: off)" };
         var fromScratch = new Option<bool>("--from-scratch") { Description = "seq2seq: re-initialise the model's weights (same config and tokenizer) instead of using the pre-trained ones" };
         var threads = CommonOptions.Threads();
         var command = new Command("finetune", "Fine-tune a pre-trained GPT, BERT or encoder-decoder on a labelled task")
         {
             model, task, train, validation, split, output, force, epochs, lr, batch, warmup, decay, lmCoef, freeze, maxLength, seed,
-            docStride, maxAnswer, nBest, lrSweep, patience, labelSmoothing, maxSource, maxTarget, dropout, fromScratch, threads,
+            docStride, maxAnswer, nBest, lrSweep, patience, labelSmoothing, maxSource, maxTarget, dropout, bestMetric, average, fromScratch, threads,
         };
         var columns = TaskFileOptions.AddTo(command);
         command.SetAction(r => CommandErrors.Run(() =>
@@ -49,7 +51,7 @@ static class FinetuneCommand
             if (r.GetValue(task) == "seq2seq")
             {
                 if (r.GetValue(lrSweep) is not null || r.GetValue(freeze) || r.GetValue(maxLength) is not null || r.GetValue(patience) != 0)
-                    throw new InvalidInputException("--lr-sweep, --freeze-encoder, --max-length and --patience do not apply to --task seq2seq (the best epoch by validation loss is kept)");
+                    throw new InvalidInputException("--lr-sweep, --freeze-encoder, --max-length and --patience do not apply to --task seq2seq (the best epoch by validation loss or BLEU is kept)");
                 var defaults = new Seq2SeqTrainingOptions();
                 var s2s = new Seq2SeqTrainingOptions
                 {
@@ -57,12 +59,20 @@ static class FinetuneCommand
                     LearningRate = r.GetValue(lr) ?? defaults.LearningRate, WarmupRatio = r.GetValue(warmup) ?? defaults.WarmupRatio, WeightDecay = r.GetValue(decay) ?? defaults.WeightDecay,
                     LabelSmoothing = r.GetValue(labelSmoothing) ?? defaults.LabelSmoothing, MaxSourceLength = r.GetValue(maxSource),
                     MaxTargetLength = r.GetValue(maxTarget), Dropout = r.GetValue(dropout), Seed = r.GetValue(seed),
+                    BestModelMetric = r.GetValue(bestMetric) switch
+                    {
+                        null or "loss" => Seq2SeqBestModelMetric.Loss,
+                        "bleu" => Seq2SeqBestModelMetric.Bleu,
+                        var other => throw new InvalidInputException($"--metric-for-best-model: expected loss or bleu, got '{other}'"),
+                    },
+                    AverageLastEpochs = r.GetValue(average) ?? defaults.AverageLastEpochs,
                 };
                 return Seq2SeqCommands.Finetune(r.GetValue(model)!, r.GetValue(train)!, r.GetValue(validation), r.GetValue(split), r.GetValue(output)!,
                     r.GetValue(force), s2s, r.GetValue(fromScratch));
             }
-            if (r.GetValue(labelSmoothing) is not null || r.GetValue(maxSource) is not null || r.GetValue(maxTarget) is not null || r.GetValue(dropout) is not null || r.GetValue(fromScratch))
-                throw new InvalidInputException("--label-smoothing, --max-source-length, --max-target-length, --dropout and --from-scratch apply to --task seq2seq only");
+            if (r.GetValue(labelSmoothing) is not null || r.GetValue(maxSource) is not null || r.GetValue(maxTarget) is not null || r.GetValue(dropout) is not null
+                || r.GetValue(bestMetric) is not null || r.GetValue(average) is not null || r.GetValue(fromScratch))
+                throw new InvalidInputException("--label-smoothing, --max-source-length, --max-target-length, --dropout, --metric-for-best-model, --average-last-epochs and --from-scratch apply to --task seq2seq only");
             var t = FineTuneTasks.Parse(r.GetValue(task)!, "--task");
             string runDir = r.GetValue(output)!;
             if (File.Exists(runDir)) throw new InvalidInputException($"--out {runDir}: is a file; give a folder for the run");

@@ -77,11 +77,16 @@ static class Seq2SeqCommands
                 Console.WriteLine($"task      seq2seq: {train.Count} train, {validation.Count} validation pairs (columns source, target)");
                 Console.WriteLine(FormattableString.Invariant($"training  {options.Epochs} epochs, batch {options.BatchSize}, lr {options.LearningRate}, weight decay {options.WeightDecay}, label smoothing {options.LabelSmoothing}, seed {options.Seed}"));
             },
-            onEpoch: e => Console.WriteLine(FormattableString.Invariant($"epoch {e.Epoch,3}  train loss {e.TrainLoss:F4}  val loss {e.ValidationLoss:F4}")));
+            onEpoch: e => Console.WriteLine(FormattableString.Invariant($"epoch {e.Epoch,3}  train loss {e.TrainLoss:F4}  val loss {e.ValidationLoss:F4}{Bleu(e.ValidationBleu)}")));
         var best = result.Training.Epochs[result.Training.BestEpoch - 1];
-        Console.WriteLine(FormattableString.Invariant($"best      epoch {best.Epoch}: val loss {best.ValidationLoss:F4}, kept in {result.ModelDirectory} (--model {runDir} uses it)"));
+        if (result.Training.Average is { } a)
+            Console.WriteLine(FormattableString.Invariant($"average   epochs {a.FirstEpoch}-{a.LastEpoch}: val loss {a.ValidationLoss:F4}{Bleu(a.ValidationBleu)}{(a.Kept ? $", kept in {result.ModelDirectory} (--model {runDir} uses it)" : ", not kept")}"));
+        if (result.Training.Average is not { Kept: true })
+            Console.WriteLine(FormattableString.Invariant($"best      epoch {best.Epoch}: val loss {best.ValidationLoss:F4}{Bleu(best.ValidationBleu)}, kept in {result.ModelDirectory} (--model {runDir} uses it)"));
         return 0;
     }
+
+    static string Bleu(double? bleu) => bleu is { } b ? FormattableString.Invariant($"  val BLEU {b:F2}") : "";
 
     /// <summary>`ptm predict` on an encoder–decoder model: one target per source, as text lines or (for a .jsonl
     /// output) JSON objects with the line, source, prediction and, when the file has one, the gold target.</summary>

@@ -41,6 +41,14 @@ public sealed record Seq2SeqTrainingOptions
     public double? Dropout { get; init; }
     /// <summary>Seeds the shuffling of examples (and dropout).</summary>
     public long Seed { get; init; } = 1;
+    /// <summary>Which validation measure picks the epoch the run keeps (Hugging Face's <c>metric_for_best_model</c>):
+    /// the lowest teacher-forced loss, or the highest corpus BLEU of greedy translations of the validation sources
+    /// (one extra decode per epoch). BLEU needs a validation set.</summary>
+    public Seq2SeqBestModelMetric BestModelMetric { get; init; } = Seq2SeqBestModelMetric.Loss;
+    /// <summary>When above 1, the element-wise mean of the weights after the last N epochs (fairseq's
+    /// <c>average_checkpoints</c>) is scored on validation like one more epoch and kept when it scores at least as well
+    /// as the best single epoch; without a validation set the mean is kept. 1 (the default) averages nothing.</summary>
+    public int AverageLastEpochs { get; init; } = 1;
 
     /// <summary>Checks every field; messages name the property.</summary>
     /// <exception cref="InvalidOptionException">A field is out of range.</exception>
@@ -57,6 +65,8 @@ public sealed record Seq2SeqTrainingOptions
         Require(WarmupRatio is >= 0 and < 1, nameof(WarmupRatio), "in [0, 1)", WarmupRatio);
         Require(MaxGradNorm >= 0, nameof(MaxGradNorm), "non-negative (0 turns clipping off)", MaxGradNorm);
         Require(Dropout is null || Dropout is >= 0 and < 1, nameof(Dropout), "in [0, 1)", Dropout!);
+        Require(Enum.IsDefined(BestModelMetric), nameof(BestModelMetric), "Loss or Bleu", BestModelMetric);
+        Require(AverageLastEpochs >= 1 && AverageLastEpochs <= Epochs, nameof(AverageLastEpochs), $"in [1, Epochs = {Epochs}]", AverageLastEpochs);
         Require(LabelSmoothing is >= 0 and < 1, nameof(LabelSmoothing), "in [0, 1)", LabelSmoothing);
         Require(MaxSourceLength is null || (MaxSourceLength >= 2 && MaxSourceLength <= config.MaxPositionEmbeddings), nameof(MaxSourceLength), $"in [2, max_position_embeddings = {config.MaxPositionEmbeddings}]", MaxSourceLength!);
         Require(MaxTargetLength is null || (MaxTargetLength >= 1 && MaxTargetLength <= config.MaxPositionEmbeddings), nameof(MaxTargetLength), $"in [1, max_position_embeddings = {config.MaxPositionEmbeddings}]", MaxTargetLength!);
@@ -120,6 +130,9 @@ public static class Seq2SeqFineTuning
         if (options.Dropout is { } dropout && dropout != config.Dropout)
             throw new InvalidOptionException(nameof(Seq2SeqTrainingOptions), nameof(Seq2SeqTrainingOptions.Dropout),
                 $"must be null or the model's dropout ({config.Dropout}); WithDropout builds the model with another", dropout);
+        if (options.BestModelMetric == Seq2SeqBestModelMetric.Bleu && validation is null)
+            throw new InvalidOptionException(nameof(Seq2SeqTrainingOptions), nameof(Seq2SeqTrainingOptions.BestModelMetric),
+                "must be Loss when there is no validation set (BLEU is measured on it)", options.BestModelMetric);
         if (examples.Count == 0) throw new InvalidInputException("no training examples");
         if (validation is { Count: 0 }) throw new InvalidInputException("no validation examples");
         var encoded = Encode(tokenizer, config, examples, options);
@@ -131,9 +144,9 @@ public static class Seq2SeqFineTuning
         var parameters = model.parameters().Where(p => p.requires_grad).ToList();
         int step = 0;
         var epochs = new List<Seq2SeqEpoch>();
-        Dictionary<string, Tensor>? best = null;
-        int bestEpoch = 0;
-        double bestLoss = double.PositiveInfinity;
+        var best = new Seq2SeqBestWeights(options.BestModelMetric);
+        var recent = new Queue<Dictionary<string, Tensor>>(); // the last AverageLastEpochs epochs' weights, oldest first
+        Seq2SeqAverage? average = null;
         try
         {
             for (int epoch = 0; epoch < options.Epochs; epoch++)
@@ -159,30 +172,77 @@ public static class Seq2SeqFineTuning
                     steps++;
                 }
                 model.eval();
-                double? validationLoss = encodedValidation is null ? null : MeanLoss(model, config, encodedValidation, options.BatchSize);
-                var report = new Seq2SeqEpoch(epoch + 1, sum / steps, validationLoss);
+                var (validationLoss, validationBleu) = Score(model, tokenizer, validation, encodedValidation, options);
+                var report = new Seq2SeqEpoch(epoch + 1, sum / steps, validationLoss, validationBleu);
                 epochs.Add(report);
-                if (validationLoss is { } v && (v < bestLoss || best is null))
+                best.Offer(model, epoch + 1, validationLoss, validationBleu);
+                if (options.AverageLastEpochs > 1)
                 {
-                    bestLoss = v;
-                    bestEpoch = epoch + 1;
-                    if (best is not null) foreach (var t in best.Values) t.Dispose();
-                    best = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
+                    if (recent.Count == options.AverageLastEpochs) DisposeAll(recent.Dequeue());
+                    recent.Enqueue(Snapshot(model));
                 }
                 onEpoch?.Invoke(report);
             }
-            if (best is not null && bestEpoch != options.Epochs)
+            if (options.AverageLastEpochs > 1)
             {
-                using var _ = no_grad();
-                foreach (var (name, t) in model.state_dict()) t.copy_(best[name]);
+                var last = Snapshot(model);
+                LoadMean(model, recent);
+                var (loss, bleu) = Score(model, tokenizer, validation, encodedValidation, options);
+                bool kept = validation is null || best.IsAtLeastAsGoodAs(loss, bleu);
+                average = new Seq2SeqAverage(options.Epochs - options.AverageLastEpochs + 1, options.Epochs, loss, bleu, kept);
+                if (!kept) Load(model, last);
+                DisposeAll(last);
             }
+            if (average is not { Kept: true } && best.Epoch is > 0 && best.Epoch != options.Epochs) Load(model, best.Weights!);
         }
         finally
         {
             model.eval();
-            if (best is not null) foreach (var t in best.Values) t.Dispose();
+            best.Dispose();
+            foreach (var weights in recent) DisposeAll(weights);
         }
-        return new Seq2SeqTrainingResult(epochs, validation is null ? options.Epochs : bestEpoch);
+        int bestEpoch = validation is null || best.Epoch == 0 ? options.Epochs : best.Epoch;
+        return new Seq2SeqTrainingResult(epochs, bestEpoch, average);
+    }
+
+    // Validation loss and, when BLEU picks the kept epoch, greedy BLEU; both null without a validation set.
+    static (double? Loss, double? Bleu) Score(BartForConditionalGeneration model, ITokenizer tokenizer, IReadOnlyList<Seq2SeqExample>? validation,
+        List<(long[] Source, long[] Labels)>? encodedValidation, Seq2SeqTrainingOptions options)
+    {
+        if (validation is null || encodedValidation is null) return (null, null);
+        double loss = MeanLoss(model, model.Config, encodedValidation, options.BatchSize);
+        if (options.BestModelMetric != Seq2SeqBestModelMetric.Bleu) return (loss, null);
+        int maxPositions = model.Config.MaxPositionEmbeddings;
+        var hypotheses = Predict(model, tokenizer, validation.Select(e => e.Source).ToList(), maxNewTokens: options.MaxTargetLength ?? maxPositions,
+            maxSourceLength: options.MaxSourceLength ?? maxPositions, batchSize: options.BatchSize);
+        return (loss, Evaluation.Seq2SeqScore.Of(hypotheses, validation).Bleu.Score);
+    }
+
+    static Dictionary<string, Tensor> Snapshot(BartForConditionalGeneration model) =>
+        model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
+
+    static void Load(BartForConditionalGeneration model, Dictionary<string, Tensor> weights)
+    {
+        using var _ = no_grad();
+        foreach (var (name, t) in model.state_dict()) t.copy_(weights[name]);
+    }
+
+    // The element-wise mean of several epochs' weights, written into the model.
+    static void LoadMean(BartForConditionalGeneration model, IReadOnlyCollection<Dictionary<string, Tensor>> snapshots)
+    {
+        using var _ = no_grad();
+        foreach (var (name, t) in model.state_dict())
+        {
+            using var scope = NewDisposeScope();
+            var total = zeros_like(t, dtype: ScalarType.Float64);
+            foreach (var s in snapshots) total.add_(s[name].to_type(ScalarType.Float64));
+            t.copy_(total.div_(snapshots.Count).to_type(t.dtype));
+        }
+    }
+
+    internal static void DisposeAll(Dictionary<string, Tensor> weights)
+    {
+        foreach (var t in weights.Values) t.Dispose();
     }
 
     /// <summary>

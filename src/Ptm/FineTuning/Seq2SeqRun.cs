@@ -9,11 +9,18 @@ using Ptm.Training;
 namespace Ptm.FineTuning;
 
 /// <summary>One epoch of sequence-to-sequence training: the mean training loss (label smoothing included) and, when
-/// there is a validation set, its mean per-token cross-entropy after the epoch (no smoothing).</summary>
-public sealed record Seq2SeqEpoch(int Epoch, double TrainLoss, double? ValidationLoss);
+/// there is a validation set, its mean per-token cross-entropy after the epoch (no smoothing) and, when BLEU picks the
+/// kept epoch, the corpus BLEU of its greedy translations.</summary>
+public sealed record Seq2SeqEpoch(int Epoch, double TrainLoss, double? ValidationLoss, double? ValidationBleu = null);
 
-/// <summary>What Seq2SeqFineTuning.Train with a validation set did: every epoch's losses and the 1-based epoch whose weights the model ends with.</summary>
-public sealed record Seq2SeqTrainingResult(IReadOnlyList<Seq2SeqEpoch> Epochs, int BestEpoch);
+/// <summary>The mean of the weights after epochs <paramref name="FirstEpoch"/>..<paramref name="LastEpoch"/>, its
+/// validation scores (null without a validation set) and whether the run kept it.</summary>
+public sealed record Seq2SeqAverage(int FirstEpoch, int LastEpoch, double? ValidationLoss, double? ValidationBleu, bool Kept);
+
+/// <summary>What Seq2SeqFineTuning.Train did: every epoch's scores, the 1-based epoch that scored best on validation
+/// (the last without a validation set), and the weight average when one was asked for; the model ends with the
+/// average when <see cref="Seq2SeqAverage.Kept"/>, else with the best epoch's weights.</summary>
+public sealed record Seq2SeqTrainingResult(IReadOnlyList<Seq2SeqEpoch> Epochs, int BestEpoch, Seq2SeqAverage? Average = null);
 
 /// <summary>
 /// How <see cref="Seq2SeqFineTuning.Translate"/> writes targets: greedy decoding by default, beam search when
@@ -129,7 +136,7 @@ public static class Seq2SeqRun
                 ModelFolder.SaveModel(Path.Combine(dir, Checkpoints.BestFolder), model, tokenizer);
                 var metrics = new StringBuilder();
                 foreach (var e in result.Epochs)
-                    metrics.Append(JsonSerializer.Serialize(new Dictionary<string, object?> { ["epoch"] = e.Epoch, ["train_loss"] = e.TrainLoss, ["val_loss"] = e.ValidationLoss })).Append('\n');
+                    metrics.Append(JsonSerializer.Serialize(new Dictionary<string, object?> { ["epoch"] = e.Epoch, ["train_loss"] = e.TrainLoss, ["val_loss"] = e.ValidationLoss, ["val_bleu"] = e.ValidationBleu })).Append('\n');
                 AtomicFile.WriteAllText(Path.Combine(dir, MetricsFile), metrics.ToString());
                 var info = new Dictionary<string, object?>
                 {
@@ -138,7 +145,12 @@ public static class Seq2SeqRun
                     ["max_grad_norm"] = options.MaxGradNorm, ["dropout"] = model.Config.Dropout, ["weight_decay"] = options.WeightDecay,
                     ["label_smoothing"] = options.LabelSmoothing, ["max_source_length"] = options.MaxSourceLength,
                     ["max_target_length"] = options.MaxTargetLength, ["seed"] = options.Seed, ["train_examples"] = train.Count,
-                    ["validation_examples"] = validation?.Count ?? 0, ["best_epoch"] = result.BestEpoch,
+                    ["validation_examples"] = validation?.Count ?? 0, ["best_model_metric"] = options.BestModelMetric.ToString().ToLowerInvariant(),
+                    ["best_epoch"] = result.BestEpoch, ["average_last_epochs"] = options.AverageLastEpochs,
+                    ["average"] = result.Average is not { } a ? null : new Dictionary<string, object?>
+                    {
+                        ["first_epoch"] = a.FirstEpoch, ["last_epoch"] = a.LastEpoch, ["val_loss"] = a.ValidationLoss, ["val_bleu"] = a.ValidationBleu, ["kept"] = a.Kept,
+                    },
                 };
                 AtomicFile.WriteAllText(Path.Combine(dir, InfoFile), JsonSerializer.Serialize(info, JsonFiles.Indented));
             });

@@ -77,6 +77,27 @@ public class Seq2SeqCliTests(Seq2SeqRunFixture f) : IClassFixture<Seq2SeqRunFixt
     }
 
     [Fact]
+    public void BleuAsTheMetricAndWeightAveragingAreRecordedInTheRun()
+    {
+        string run = Path.Combine(f.Root, "bleu-run");
+        var r = CliHarness.Run("finetune", "--task", "seq2seq", "--model", f.Pretrained, "--train", f.Train, "--validation", f.Validation,
+            "--out", run, "--epochs", "4", "--batch-size", "8", "--lr", "3e-3", "--weight-decay", "0", "--seed", "3",
+            "--metric-for-best-model", "bleu", "--average-last-epochs", "2");
+        Assert.True(r.ExitCode == 0, r.Err + r.Out);
+        var bleus = File.ReadAllLines(Path.Combine(run, Seq2SeqRun.MetricsFile)).Select(l => JsonDocument.Parse(l).RootElement.GetProperty("val_bleu").GetDouble()).ToList();
+        Assert.Equal(4, bleus.Count);
+        using var info = JsonDocument.Parse(File.ReadAllText(Path.Combine(run, Seq2SeqRun.InfoFile)));
+        var root = info.RootElement;
+        Assert.Equal("bleu", root.GetProperty("best_model_metric").GetString());
+        Assert.Equal(bleus.IndexOf(bleus.Max()) + 1, root.GetProperty("best_epoch").GetInt32());
+        var average = root.GetProperty("average");
+        Assert.Equal(3, average.GetProperty("first_epoch").GetInt32());
+        Assert.Equal(4, average.GetProperty("last_epoch").GetInt32());
+        Assert.Equal(average.GetProperty("val_bleu").GetDouble() >= bleus.Max(), average.GetProperty("kept").GetBoolean());
+        Assert.Contains("average   epochs 3-4: val loss", r.Out);
+    }
+
+    [Fact]
     public void PredictWritesEveryReversalAndEvaluateScoresBleuAndChrF100()
     {
         Assert.True(f.Finetune.ExitCode == 0, f.Finetune.Err + f.Finetune.Out);
@@ -146,6 +167,11 @@ public class Seq2SeqCliTests(Seq2SeqRunFixture f) : IClassFixture<Seq2SeqRunFixt
         // Options name their flag; seq2seq-only flags are refused elsewhere; an existing run needs --force.
         CliHarness.AssertOneLineError(CliHarness.Run("finetune", "--task", "seq2seq", "--model", f.Pretrained, "--train", f.Train,
             "--validation", f.Validation, "--out", Path.Combine(f.Root, "r4"), "--label-smoothing", "1.5"), "--label-smoothing");
+        CliHarness.AssertOneLineError(CliHarness.Run("finetune", "--task", "seq2seq", "--model", f.Pretrained, "--train", f.Train,
+            "--validation", f.Validation, "--out", Path.Combine(f.Root, "r4"), "--metric-for-best-model", "accuracy"), "--metric-for-best-model", "accuracy");
+        CliHarness.AssertOneLineError(CliHarness.Run("finetune", "--task", "seq2seq", "--model", f.Pretrained, "--train", f.Train,
+            "--validation", f.Validation, "--out", Path.Combine(f.Root, "r4"), "--epochs", "2", "--average-last-epochs", "3"), "--average-last-epochs");
+        Assert.False(Directory.Exists(Path.Combine(f.Root, "r4")));
         CliHarness.AssertOneLineError(CliHarness.Run("predict", "--model", f.Run, "--input", f.Train, "--output", Path.Combine(f.Root, "p.txt"),
             "--num-beams", "2", "--num-return-sequences", "2"), "--num-return-sequences");
         CliHarness.AssertOneLineError(CliHarness.Run("finetune", "--task", "classify", "--model", HfFixtures.Gpt2, "--train", f.Train,

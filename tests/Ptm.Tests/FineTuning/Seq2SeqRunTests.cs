@@ -1,3 +1,4 @@
+using Ptm.Evaluation;
 using Ptm.FineTuning;
 using Ptm.Modeling;
 using Ptm.Tests.HuggingFace;
@@ -78,6 +79,110 @@ public class Seq2SeqRunTests
     [Fact]
     public void TrainingKeepsTheEpochWithTheLowestValidationLoss()
     {
+        var (tokenizer, train, copy, model) = ReversalTask(seed: 11);
+        using var _ = model;
+        var options = new Seq2SeqTrainingOptions { Epochs = 8, BatchSize = 8, LearningRate = 3e-3, WeightDecay = 0, Seed = 3, LabelSmoothing = 0.1 };
+        var result = Seq2SeqFineTuning.Train(model, tokenizer, train, copy, options);
+        var losses = result.Epochs.Select(e => e.ValidationLoss!.Value).ToList();
+        Assert.Equal(losses.IndexOf(losses.Min()) + 1, result.BestEpoch);
+        Assert.True(result.BestEpoch < options.Epochs, string.Join(", ", losses));
+        Assert.Equal(losses[result.BestEpoch - 1], Seq2SeqFineTuning.ValidationLoss(model, tokenizer, copy, options), 5);
+        Assert.NotEqual(losses[^1], Seq2SeqFineTuning.ValidationLoss(model, tokenizer, copy, options), 3);
+    }
+
+    /// <summary>With BLEU picking the epoch, each epoch's logged BLEU is the corpus BLEU of the greedy translations of
+    /// the validation sources by that epoch's weights, and the kept weights are the epoch with the highest.</summary>
+    [Fact]
+    public void BleuAsTheMetricKeepsTheEpochWithTheHighestGreedyBleu()
+    {
+        // Five-word sentences (so BLEU has 4-grams to count), reversed; validation on unseen sentences.
+        var tokenizer = ByteLevelBpeTokenizer.Load(Path.Combine(HfFixtures.Root, "bart"));
+        var rng = new Random(4);
+        var pairs = new List<Seq2SeqExample>();
+        while (pairs.Count < 80)
+        {
+            var words = Enumerable.Range(0, 5).Select(_ => "abcd"[rng.Next(4)].ToString()).ToArray();
+            pairs.Add(new Seq2SeqExample(pairs.Count + 1, string.Join(' ', words), string.Join(' ', words.Reverse())));
+        }
+        var (train, copy) = (pairs[..64], pairs[64..]);
+        manual_seed(2);
+        var model = new BartForConditionalGeneration(new BartConfig
+        {
+            VocabSize = tokenizer.VocabSize, DModel = 32, EncoderLayers = 1, DecoderLayers = 1, EncoderAttentionHeads = 4,
+            DecoderAttentionHeads = 4, EncoderFfnDim = 64, DecoderFfnDim = 64, MaxPositionEmbeddings = 16, Dropout = 0, InitStd = 0.2,
+        });
+        using (model)
+        {
+            var options = new Seq2SeqTrainingOptions
+            {
+                Epochs = 8, BatchSize = 8, LearningRate = 3e-3, WeightDecay = 0, Seed = 3, BestModelMetric = Seq2SeqBestModelMetric.Bleu,
+            };
+            var logged = new List<double>();
+            var result = Seq2SeqFineTuning.Train(model, tokenizer, train, copy, options, e =>
+            {
+                // The callback runs with the epoch's own weights: score them independently of the trainer.
+                var hypotheses = Seq2SeqFineTuning.Predict(model, tokenizer, copy.Select(c => c.Source).ToList(), maxNewTokens: 16, maxSourceLength: 16, batchSize: 8);
+                logged.Add(Seq2SeqScore.Of(hypotheses, copy).Bleu.Score);
+            });
+            var bleus = result.Epochs.Select(e => e.ValidationBleu!.Value).ToList();
+            Assert.Equal(logged, bleus);
+            Assert.Equal(bleus.IndexOf(bleus.Max()) + 1, result.BestEpoch);
+            Assert.True(bleus.Distinct().Count() > 1, string.Join(", ", bleus));
+            var kept = Seq2SeqFineTuning.Predict(model, tokenizer, copy.Select(c => c.Source).ToList(), maxNewTokens: 16, maxSourceLength: 16, batchSize: 8);
+            Assert.Equal(bleus.Max(), Seq2SeqScore.Of(kept, copy).Bleu.Score, 9);
+            Assert.Null(result.Average);
+
+            var error = Assert.Throws<InvalidOptionException>(() => Seq2SeqFineTuning.Train(model, tokenizer, train, null, options));
+            Assert.Contains("BestModelMetric", error.Message);
+        }
+    }
+
+    /// <summary>Averaging the last epochs leaves the element-wise mean of the weights each of those epochs ended with
+    /// (without validation it is always kept); with validation it is scored and kept only if no worse than the best epoch.</summary>
+    [Fact]
+    public void AveragingTheLastEpochsKeepsTheMeanOfTheirWeights()
+    {
+        var (tokenizer, train, copy, model) = ReversalTask(seed: 5);
+        using (model)
+        {
+            var options = new Seq2SeqTrainingOptions { Epochs = 4, BatchSize = 8, LearningRate = 3e-3, WeightDecay = 0, Seed = 3, AverageLastEpochs = 3 };
+            var snapshots = new List<Dictionary<string, Tensor>>();
+            var result = Seq2SeqFineTuning.Train(model, tokenizer, train, null, options,
+                _ => snapshots.Add(model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone())));
+            Assert.Equal(new Seq2SeqAverage(2, 4, null, null, Kept: true), result.Average);
+            int compared = 0;
+            foreach (var (name, t) in model.state_dict())
+            {
+                if (!t.is_floating_point()) continue;
+                using var mean = (snapshots[1][name] + snapshots[2][name] + snapshots[3][name]) / 3;
+                Assert.True(t.allclose(mean, 1e-6, 1e-6), name);
+                if (!snapshots[3][name].allclose(mean, 1e-6, 1e-6)) compared++;
+            }
+            Assert.True(compared > 10, $"only {compared} tensors changed over the last epochs");
+
+            var invalid = options with { AverageLastEpochs = 5 };
+            var error = Assert.Throws<InvalidOptionException>(() => Seq2SeqFineTuning.Train(model, tokenizer, train, null, invalid));
+            Assert.Contains("AverageLastEpochs", error.Message);
+            foreach (var s in snapshots) foreach (var t in s.Values) t.Dispose();
+        }
+
+        var (tokenizer2, train2, copy2, model2) = ReversalTask(seed: 11);
+        using (model2)
+        {
+            // Reversal training scored on copying: the loss is lowest early, so the late average loses to the best epoch.
+            var options = new Seq2SeqTrainingOptions { Epochs = 8, BatchSize = 8, LearningRate = 3e-3, WeightDecay = 0, Seed = 3, AverageLastEpochs = 2 };
+            var result = Seq2SeqFineTuning.Train(model2, tokenizer2, train2, copy2, options);
+            var average = Assert.IsType<Seq2SeqAverage>(result.Average);
+            var losses = result.Epochs.Select(e => e.ValidationLoss!.Value).ToList();
+            Assert.Equal(average.ValidationLoss <= losses.Min(), average.Kept);
+            Assert.False(average.Kept, $"average {average.ValidationLoss} against {string.Join(", ", losses)}");
+            Assert.Equal(losses.Min(), Seq2SeqFineTuning.ValidationLoss(model2, tokenizer2, copy2, options), 5);
+        }
+    }
+
+    // Three-letter strings: train to reverse them, validate on copying them; a tiny model that learns in seconds.
+    static (ITokenizer Tokenizer, List<Seq2SeqExample> Train, List<Seq2SeqExample> Copy, BartForConditionalGeneration Model) ReversalTask(int seed)
+    {
         var tokenizer = ByteLevelBpeTokenizer.Load(Path.Combine(HfFixtures.Root, "bart"));
         const string letters = "abcd";
         var train = new List<Seq2SeqExample>();
@@ -88,19 +193,13 @@ public class Seq2SeqRunTests
             train.Add(new Seq2SeqExample(train.Count + 1, $"{a}{b}{c}", $"{c}{b}{a}"));
             copy.Add(new Seq2SeqExample(copy.Count + 1, $"{a}{b}{c}", $"{a}{b}{c}"));
         }
-        manual_seed(11);
-        using var model = new BartForConditionalGeneration(new BartConfig
+        manual_seed(seed);
+        var model = new BartForConditionalGeneration(new BartConfig
         {
             VocabSize = tokenizer.VocabSize, DModel = 32, EncoderLayers = 1, DecoderLayers = 1, EncoderAttentionHeads = 4,
             DecoderAttentionHeads = 4, EncoderFfnDim = 64, DecoderFfnDim = 64, MaxPositionEmbeddings = 12, Dropout = 0, InitStd = 0.2,
         });
-        var options = new Seq2SeqTrainingOptions { Epochs = 8, BatchSize = 8, LearningRate = 3e-3, WeightDecay = 0, Seed = 3, LabelSmoothing = 0.1 };
-        var result = Seq2SeqFineTuning.Train(model, tokenizer, train, copy, options);
-        var losses = result.Epochs.Select(e => e.ValidationLoss!.Value).ToList();
-        Assert.Equal(losses.IndexOf(losses.Min()) + 1, result.BestEpoch);
-        Assert.True(result.BestEpoch < options.Epochs, string.Join(", ", losses));
-        Assert.Equal(losses[result.BestEpoch - 1], Seq2SeqFineTuning.ValidationLoss(model, tokenizer, copy, options), 5);
-        Assert.NotEqual(losses[^1], Seq2SeqFineTuning.ValidationLoss(model, tokenizer, copy, options), 3);
+        return (tokenizer, train, copy, model);
     }
 
     [Fact]
