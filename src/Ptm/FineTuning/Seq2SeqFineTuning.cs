@@ -49,6 +49,13 @@ public sealed record Seq2SeqTrainingOptions
     /// <c>average_checkpoints</c>) is scored on validation like one more epoch and kept when it scores at least as well
     /// as the best single epoch; without a validation set the mean is kept. 1 (the default) averages nothing.</summary>
     public int AverageLastEpochs { get; init; } = 1;
+    /// <summary>Share of source tokens (not &lt;s&gt; or &lt;/s&gt;) replaced by &lt;mask&gt; in each training batch, drawn afresh
+    /// every time (word dropout on the source, Marian's <c>--dropout-src</c> done as a token replacement), in [0, 1);
+    /// a regulariser for small translation sets. Needs a BART vocabulary with &lt;mask&gt;.</summary>
+    public double SourceTokenDropout { get; init; }
+    /// <summary>The same for the decoder's inputs (the shifted target, not its start token), so it leans less on the
+    /// previous word (Marian's <c>--dropout-trg</c>); the labels are never changed. In [0, 1).</summary>
+    public double TargetTokenDropout { get; init; }
 
     /// <summary>Checks every field; messages name the property.</summary>
     /// <exception cref="InvalidOptionException">A field is out of range.</exception>
@@ -66,6 +73,8 @@ public sealed record Seq2SeqTrainingOptions
         Require(MaxGradNorm >= 0, nameof(MaxGradNorm), "non-negative (0 turns clipping off)", MaxGradNorm);
         Require(Dropout is null || Dropout is >= 0 and < 1, nameof(Dropout), "in [0, 1)", Dropout!);
         Require(Enum.IsDefined(BestModelMetric), nameof(BestModelMetric), "Loss or Bleu", BestModelMetric);
+        Require(SourceTokenDropout is >= 0 and < 1, nameof(SourceTokenDropout), "in [0, 1)", SourceTokenDropout);
+        Require(TargetTokenDropout is >= 0 and < 1, nameof(TargetTokenDropout), "in [0, 1)", TargetTokenDropout);
         Require(AverageLastEpochs >= 1 && AverageLastEpochs <= Epochs, nameof(AverageLastEpochs), $"in [1, Epochs = {Epochs}]", AverageLastEpochs);
         Require(LabelSmoothing is >= 0 and < 1, nameof(LabelSmoothing), "in [0, 1)", LabelSmoothing);
         Require(MaxSourceLength is null || (MaxSourceLength >= 2 && MaxSourceLength <= config.MaxPositionEmbeddings), nameof(MaxSourceLength), $"in [2, max_position_embeddings = {config.MaxPositionEmbeddings}]", MaxSourceLength!);
@@ -137,6 +146,7 @@ public static class Seq2SeqFineTuning
         if (validation is { Count: 0 }) throw new InvalidInputException("no validation examples");
         var encoded = Encode(tokenizer, config, examples, options);
         var encodedValidation = validation is null ? null : Encode(tokenizer, config, validation, options);
+        long maskId = options.SourceTokenDropout > 0 || options.TargetTokenDropout > 0 ? MaskId(tokenizer) : -1;
         manual_seed(options.Seed);
         var rng = new Random((int)options.Seed);
         using var optimizer = Training.OptimizerFactory.AdamW(model, options.LearningRate, options.WeightDecay, 0.9, 0.999);
@@ -161,7 +171,10 @@ public static class Seq2SeqFineTuning
                     var batch = order.Skip(start).Take(options.BatchSize).Select(i => encoded[i]).ToList();
                     var (src, mask) = PadSources(batch.Select(b => b.Source).ToList(), config.PadTokenId);
                     var (labels, _) = PadSources(batch.Select(b => b.Labels).ToList(), -100); // (B, T), -100 where padded
-                    var logits = model.forward(src, mask, model.ShiftTokensRight(labels)); // (B, T, V)
+                    var decoderInput = model.ShiftTokensRight(labels); // (B, T)
+                    if (options.SourceTokenDropout > 0) src = DropTokens(src, mask.logical_and(src.ne(config.BosTokenId)).logical_and(src.ne(config.EosTokenId)), options.SourceTokenDropout, maskId);
+                    if (options.TargetTokenDropout > 0) decoderInput = DropTokens(decoderInput, labels.ne(-100).logical_and(arange(labels.shape[1]).ne(0)), options.TargetTokenDropout, maskId);
+                    var logits = model.forward(src, mask, decoderInput); // (B, T, V)
                     var loss = BartForConditionalGeneration.Loss(logits, labels, options.LabelSmoothing);
                     optimizer.zero_grad();
                     loss.backward();
@@ -217,6 +230,15 @@ public static class Seq2SeqFineTuning
             maxSourceLength: options.MaxSourceLength ?? maxPositions, batchSize: options.BatchSize);
         return (loss, Evaluation.Seq2SeqScore.Of(hypotheses, validation).Bleu.Score);
     }
+
+    // Each token where `eligible` is true becomes `maskId` with probability p (torch's generator, seeded by the run).
+    static Tensor DropTokens(Tensor ids, Tensor eligible, double p, long maskId) =>
+        ids.masked_fill(rand(ids.shape).lt(p).logical_and(eligible), maskId);
+
+    static long MaskId(ITokenizer tokenizer) => tokenizer is ByteLevelBpeTokenizer bpe
+        ? Data.BartVocabulary.Id(bpe, Data.BartVocabulary.Mask, $"{nameof(Seq2SeqTrainingOptions)}.{nameof(Seq2SeqTrainingOptions.SourceTokenDropout)}/{nameof(Seq2SeqTrainingOptions.TargetTokenDropout)}")
+        : throw new InvalidOptionException(nameof(Seq2SeqTrainingOptions), nameof(Seq2SeqTrainingOptions.SourceTokenDropout),
+            $"needs a byte-level BPE tokenizer with {Data.BartVocabulary.Mask} (this model's is {tokenizer.Kind})", tokenizer.Kind);
 
     static Dictionary<string, Tensor> Snapshot(BartForConditionalGeneration model) =>
         model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
