@@ -232,7 +232,7 @@ public static class Seq2SeqFineTuning
     }
 
     // Each token where `eligible` is true becomes `maskId` with probability p (torch's generator, seeded by the run).
-    static Tensor DropTokens(Tensor ids, Tensor eligible, double p, long maskId) =>
+    internal static Tensor DropTokens(Tensor ids, Tensor eligible, double p, long maskId) =>
         ids.masked_fill(rand(ids.shape).lt(p).logical_and(eligible), maskId);
 
     static long MaskId(ITokenizer tokenizer) => tokenizer is ByteLevelBpeTokenizer bpe

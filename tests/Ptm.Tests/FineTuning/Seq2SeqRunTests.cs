@@ -180,6 +180,44 @@ public class Seq2SeqRunTests
         }
     }
 
+    /// <summary>Token dropout replaces about p of the eligible tokens by the mask id and never touches the others.</summary>
+    [Fact]
+    public void TokenDropoutMasksTheShareAskedForOfEligibleTokensOnly()
+    {
+        manual_seed(7);
+        using var ids = randint(4, 100, [64, 50]);
+        using var eligible = arange(50).ge(5).unsqueeze(0).expand(64, 50); // the first five positions are never dropped
+        using var dropped = Seq2SeqFineTuning.DropTokens(ids, eligible, 0.25, 3);
+        using var changed = dropped.ne(ids);
+        Assert.True(dropped.where(changed, 3).eq(3).all().item<bool>(), "a changed token is not the mask id");
+        Assert.False(changed.logical_and(eligible.logical_not()).any().item<bool>(), "an ineligible token was dropped");
+        double share = changed.sum().item<long>() / (64.0 * 45);
+        Assert.InRange(share, 0.22, 0.28); // 2,880 draws: the standard deviation of the share is 0.008
+        using var none = Seq2SeqFineTuning.DropTokens(ids, eligible, 0, 3);
+        Assert.True(none.equal(ids).all().item<bool>());
+    }
+
+    /// <summary>With nearly every source token dropped the model cannot see what to reverse: its validation loss
+    /// stays far above the run that sees the source, so the option reaches the training batches.</summary>
+    [Fact]
+    public void SourceTokenDropoutReachesTheTrainingBatches()
+    {
+        double Loss(double sourceDropout)
+        {
+            var (tokenizer, train, _, model) = ReversalTask(seed: 5);
+            using (model)
+            {
+                var options = new Seq2SeqTrainingOptions { Epochs = 6, BatchSize = 8, LearningRate = 3e-3, WeightDecay = 0, Seed = 3, SourceTokenDropout = sourceDropout };
+                Seq2SeqFineTuning.Train(model, tokenizer, train, options);
+                return Seq2SeqFineTuning.ValidationLoss(model, tokenizer, train, options);
+            }
+        }
+        double seeing = Loss(0), blind = Loss(0.99);
+        Assert.True(blind > seeing + 0.5, $"validation loss {blind} with the source dropped, {seeing} without");
+        var error = Assert.Throws<InvalidOptionException>(() => new Seq2SeqTrainingOptions { TargetTokenDropout = 1 }.Validate(new BartConfig()));
+        Assert.Contains("TargetTokenDropout", error.Message);
+    }
+
     // Three-letter strings: train to reverse them, validate on copying them; a tiny model that learns in seconds.
     static (ITokenizer Tokenizer, List<Seq2SeqExample> Train, List<Seq2SeqExample> Copy, BartForConditionalGeneration Model) ReversalTask(int seed)
     {
