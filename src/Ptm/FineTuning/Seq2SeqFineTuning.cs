@@ -126,9 +126,11 @@ public static class Seq2SeqFineTuning
     /// <summary>
     /// Trains <paramref name="model"/> in place as <see cref="Train(BartForConditionalGeneration, ITokenizer, IReadOnlyList{Seq2SeqExample}, Seq2SeqTrainingOptions, Action{int, double}?)"/>
     /// does and, when <paramref name="validation"/> is given, measures the validation loss after every epoch
-    /// (<see cref="ValidationLoss"/>) and ends with the weights of the epoch where it was lowest (the earlier epoch on
-    /// a tie), as Hugging Face's <c>load_best_model_at_end</c> does. Without validation the last epoch is kept. Leaves
-    /// the model in eval mode.
+    /// (<see cref="ValidationLoss"/>), and greedy BLEU when <see cref="Seq2SeqTrainingOptions.BestModelMetric"/> says
+    /// so, and ends with the weights of the epoch that scored best (the earlier epoch on a tie), as Hugging Face's
+    /// <c>load_best_model_at_end</c> does, or with the mean of the last epochs' weights when
+    /// <see cref="Seq2SeqTrainingOptions.AverageLastEpochs"/> asks for it and it scores no worse. Without validation the
+    /// last epoch (or the mean) is kept. Leaves the model in eval mode.
     /// </summary>
     /// <exception cref="InvalidInputException">An option is out of range, or an example has no target.</exception>
     public static Seq2SeqTrainingResult Train(BartForConditionalGeneration model, ITokenizer tokenizer, IReadOnlyList<Seq2SeqExample> examples,

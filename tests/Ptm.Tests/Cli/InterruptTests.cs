@@ -38,7 +38,13 @@ public class InterruptTests(TinyRunFixture run) : IClassFixture<TinyRunFixture>
         {
             Assert.True(sawSteps.Wait(TimeSpan.FromSeconds(120)), $"training never started: {stdout}{stderr}");
             using (var kill = Process.Start("kill", $"-INT {process.Id}")) kill.WaitForExit();
-            Assert.True(process.WaitForExit(60_000), "the process did not stop after SIGINT");
+            // Generous: the child shares two cores with the rest of the suite and may be niced; a hang still fails.
+            if (!process.WaitForExit(180_000))
+            {
+                string sofar;
+                lock (stdout) sofar = stdout.ToString();
+                Assert.Fail($"the process did not stop within 180 s of SIGINT; output so far:\n{sofar}\nerrors:\n{stderr}");
+            }
             process.WaitForExit();
         }
         finally
