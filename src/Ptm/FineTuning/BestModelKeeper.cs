@@ -19,7 +19,7 @@ public sealed class BestModelKeeper
     int sinceBest;
 
     readonly TorchSharp.torch.nn.Module? module;
-    Dictionary<string, TorchSharp.torch.Tensor>? snapshot;
+    Modeling.WeightSnapshot? snapshot;
 
     /// <param name="runDir">The run folder; the best model goes to its best/ folder.</param>
     /// <param name="task">The task, which decides the metric (<see cref="PrimaryMetric"/>).</param>
@@ -48,9 +48,7 @@ public sealed class BestModelKeeper
     public void RestoreBest()
     {
         if (module is null) throw new InvalidOperationException("this keeper saves the best model to a folder; load it from there");
-        if (snapshot is null) return;
-        using var _ = TorchSharp.torch.no_grad();
-        foreach (var (name, t) in module.state_dict()) t.copy_(snapshot[name]);
+        snapshot?.LoadInto(module);
     }
 
     /// <summary>The number each task is judged by (higher is better): the metric its papers report.</summary>
@@ -85,8 +83,8 @@ public sealed class BestModelKeeper
             sinceBest = 0;
             if (module is not null)
             {
-                if (snapshot is not null) foreach (var t in snapshot.Values) t.Dispose();
-                snapshot = module.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
+                snapshot?.Dispose();
+                snapshot = Modeling.WeightSnapshot.Of(module);
                 return true;
             }
             // Written beside and then swapped in, so a crash never leaves a half-written best/.

@@ -1,5 +1,4 @@
 using Ptm.Modeling;
-using static TorchSharp.torch;
 
 namespace Ptm.FineTuning;
 
@@ -23,8 +22,8 @@ sealed class Seq2SeqBestWeights(Seq2SeqBestModelMetric metric) : IDisposable
 
     /// <summary>The 1-based epoch held, 0 before the first one with a validation score.</summary>
     public int Epoch { get; private set; }
-    /// <summary>That epoch's weights by state_dict key; null while <see cref="Epoch"/> is 0.</summary>
-    public Dictionary<string, Tensor>? Weights { get; private set; }
+    /// <summary>That epoch's weights; null while <see cref="Epoch"/> is 0.</summary>
+    public WeightSnapshot? Weights { get; private set; }
 
     /// <summary>Copies the model's weights when this epoch's score beats the one held.</summary>
     public void Offer(BartForConditionalGeneration model, int epoch, double? loss, double? bleu)
@@ -32,7 +31,7 @@ sealed class Seq2SeqBestWeights(Seq2SeqBestModelMetric metric) : IDisposable
         if (loss is null || Epoch > 0 && !Beats(loss, bleu)) return;
         Dispose();
         (bestLoss, bestBleu, Epoch) = (loss.Value, bleu ?? double.NegativeInfinity, epoch);
-        Weights = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
+        Weights = WeightSnapshot.Of(model);
     }
 
     /// <summary>Whether a candidate with these scores is at least as good as the epoch held.</summary>
@@ -45,7 +44,7 @@ sealed class Seq2SeqBestWeights(Seq2SeqBestModelMetric metric) : IDisposable
     /// <summary>Frees the held copy.</summary>
     public void Dispose()
     {
-        if (Weights is not null) Seq2SeqFineTuning.DisposeAll(Weights);
+        Weights?.Dispose();
         Weights = null;
     }
 }

@@ -157,7 +157,7 @@ public static class Seq2SeqFineTuning
         int step = 0;
         var epochs = new List<Seq2SeqEpoch>();
         var best = new Seq2SeqBestWeights(options.BestModelMetric);
-        var recent = new Queue<Dictionary<string, Tensor>>(); // the last AverageLastEpochs epochs' weights, oldest first
+        var recent = new Queue<WeightSnapshot>(); // the last AverageLastEpochs epochs' weights, oldest first
         Seq2SeqAverage? average = null;
         try
         {
@@ -193,28 +193,27 @@ public static class Seq2SeqFineTuning
                 best.Offer(model, epoch + 1, validationLoss, validationBleu);
                 if (options.AverageLastEpochs > 1)
                 {
-                    if (recent.Count == options.AverageLastEpochs) DisposeAll(recent.Dequeue());
-                    recent.Enqueue(Snapshot(model));
+                    if (recent.Count == options.AverageLastEpochs) recent.Dequeue().Dispose();
+                    recent.Enqueue(WeightSnapshot.Of(model));
                 }
                 onEpoch?.Invoke(report);
             }
             if (options.AverageLastEpochs > 1)
             {
-                var last = Snapshot(model);
-                LoadMean(model, recent);
+                using var last = WeightSnapshot.Of(model);
+                WeightSnapshot.LoadMean(model, recent);
                 var (loss, bleu) = Score(model, tokenizer, validation, encodedValidation, options);
                 bool kept = validation is null || best.IsAtLeastAsGoodAs(loss, bleu);
                 average = new Seq2SeqAverage(options.Epochs - options.AverageLastEpochs + 1, options.Epochs, loss, bleu, kept);
-                if (!kept) Load(model, last);
-                DisposeAll(last);
+                if (!kept) last.LoadInto(model);
             }
-            if (average is not { Kept: true } && best.Epoch is > 0 && best.Epoch != options.Epochs) Load(model, best.Weights!);
+            if (average is not { Kept: true } && best.Epoch is > 0 && best.Epoch != options.Epochs) best.Weights!.LoadInto(model);
         }
         finally
         {
             model.eval();
             best.Dispose();
-            foreach (var weights in recent) DisposeAll(weights);
+            foreach (var weights in recent) weights.Dispose();
         }
         int bestEpoch = validation is null || best.Epoch == 0 ? options.Epochs : best.Epoch;
         return new Seq2SeqTrainingResult(epochs, bestEpoch, average);
@@ -242,32 +241,6 @@ public static class Seq2SeqFineTuning
         : throw new InvalidOptionException(nameof(Seq2SeqTrainingOptions), nameof(Seq2SeqTrainingOptions.SourceTokenDropout),
             $"needs a byte-level BPE tokenizer with {Data.BartVocabulary.Mask} (this model's is {tokenizer.Kind})", tokenizer.Kind);
 
-    static Dictionary<string, Tensor> Snapshot(BartForConditionalGeneration model) =>
-        model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
-
-    static void Load(BartForConditionalGeneration model, Dictionary<string, Tensor> weights)
-    {
-        using var _ = no_grad();
-        foreach (var (name, t) in model.state_dict()) t.copy_(weights[name]);
-    }
-
-    // The element-wise mean of several epochs' weights, written into the model.
-    static void LoadMean(BartForConditionalGeneration model, IReadOnlyCollection<Dictionary<string, Tensor>> snapshots)
-    {
-        using var _ = no_grad();
-        foreach (var (name, t) in model.state_dict())
-        {
-            using var scope = NewDisposeScope();
-            var total = zeros_like(t, dtype: ScalarType.Float64);
-            foreach (var s in snapshots) total.add_(s[name].to_type(ScalarType.Float64));
-            t.copy_(total.div_(snapshots.Count).to_type(t.dtype));
-        }
-    }
-
-    internal static void DisposeAll(Dictionary<string, Tensor> weights)
-    {
-        foreach (var t in weights.Values) t.Dispose();
-    }
 
     /// <summary>
     /// Mean per-token cross-entropy (no label smoothing, so runs trained with different ε compare) of the targets of

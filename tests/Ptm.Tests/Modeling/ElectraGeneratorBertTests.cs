@@ -1,5 +1,6 @@
 using Ptm.HuggingFace;
 using Ptm.Modeling;
+using Ptm.Tests.Data;
 using Ptm.Tests.Cli;
 using Ptm.Tests.Training;
 using Ptm.Training;
@@ -9,18 +10,8 @@ namespace Ptm.Tests.Modeling;
 
 /// <summary>ELECTRA's generator saved as a masked-LM BERT gives the generator's own MLM logits, every tensor mapped
 /// where it belongs; checkpoints carry it, it exports from a checkpoint, and fill-mask and evaluate load it.</summary>
-public class ElectraGeneratorBertTests : IDisposable
+public class ElectraGeneratorBertTests
 {
-    readonly string dir = Path.Combine(Path.GetTempPath(), "ptm-electra-gen-" + Guid.NewGuid().ToString("N"));
-
-    public ElectraGeneratorBertTests() => Directory.CreateDirectory(dir);
-
-    public void Dispose()
-    {
-        if (Directory.Exists(dir)) Directory.Delete(dir, true);
-        GC.SuppressFinalize(this);
-    }
-
     // Factorised: the generator (hidden 8, 1 head) projects the shared 32-wide embeddings.
     static readonly BertConfig Tiny = new()
     {
@@ -129,6 +120,8 @@ public class ElectraGeneratorBertTests : IDisposable
     [Fact]
     public void CheckpointsCarryTheGeneratorFolderAndItExportsFillsMasksAndEvaluates()
     {
+        using var temp = new TempDir();
+        string dir = temp.Path;
         string corpus = Path.Combine(dir, "text.txt");
         File.WriteAllText(corpus, LibraryTrainingTests.Text(30));
         string runDir = Path.Combine(dir, "run");
