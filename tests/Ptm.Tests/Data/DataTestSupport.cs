@@ -4,31 +4,6 @@ using Ptm.Tokenization;
 
 namespace Ptm.Tests.Data;
 
-/// <summary>A fresh folder under the system temp folder, deleted on dispose.</summary>
-sealed class TempDir : IDisposable
-{
-    public string Path { get; } = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "ptm-data-" + Guid.NewGuid().ToString("N"));
-
-    public TempDir() => Directory.CreateDirectory(Path);
-
-    public string File(string relative, string text) => Bytes(relative, Encoding.UTF8.GetBytes(text));
-
-    public string Bytes(string relative, byte[] bytes)
-    {
-        string full = System.IO.Path.Combine(Path, relative);
-        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(full)!);
-        System.IO.File.WriteAllBytes(full, bytes);
-        return full;
-    }
-
-    public string Sub(string relative) => System.IO.Path.Combine(Path, relative);
-
-    public void Dispose()
-    {
-        try { Directory.Delete(Path, recursive: true); } catch (IOException) { }
-    }
-}
-
 /// <summary>Wraps a char tokenizer and adds an end-of-text id after its vocabulary, like GPT-2's &lt;|endoftext|&gt;.</summary>
 sealed class EotCharTokenizer(CharTokenizer inner) : ITokenizer
 {

@@ -37,8 +37,8 @@ public class Seq2SeqBaselineTests
     [Fact]
     public void CliPrintsAndWritesTheLibrarysScores()
     {
-        using var dir = new TempDirectory();
-        string train = dir.File("train.csv"), test = dir.File("test.csv"), json = dir.File("metrics.json");
+        using var dir = new TempDir();
+        string train = dir.Sub("train.csv"), test = dir.Sub("test.csv"), json = dir.Sub("metrics.json");
         File.WriteAllText(train, "source,target\ndas Haus ist klein.,the house is small.\ndas Buch ist klein.,the book is small.\nein Buch ist alt.,a book is old.\n");
         File.WriteAllText(test, "source,target\nDas Haus ist alt.,The house is old.\n\"Ein Buch, das Haus.\",\"A book, the house.\"\n");
         var r = CliHarness.Run("baseline", "--task", "seq2seq", "--train", train, "--test", test, "--out", json);
@@ -58,8 +58,8 @@ public class Seq2SeqBaselineTests
     [Fact]
     public void CliNeedsAFileToScore()
     {
-        using var dir = new TempDirectory();
-        string train = dir.File("train.csv");
+        using var dir = new TempDir();
+        string train = dir.Sub("train.csv");
         File.WriteAllText(train, "source,target\na,b\n");
         var r = CliHarness.Run("baseline", "--task", "seq2seq", "--train", train);
         Assert.NotEqual(0, r.ExitCode);

@@ -7,9 +7,9 @@ namespace Ptm.Tests.FineTuning;
 /// <summary>`ptm baseline` end to end on small files, and its one-line errors.</summary>
 public class BaselineCliTests
 {
-    static string Csv(TempDirectory dir, string name, string content)
+    static string Csv(TempDir dir, string name, string content)
     {
-        string path = dir.File(name);
+        string path = dir.Sub(name);
         File.WriteAllText(path, content);
         return path;
     }
@@ -21,9 +21,9 @@ public class BaselineCliTests
     [Fact]
     public void ClassifyPrintsTheSearchTheChosenL2AndTheMajorityAndWritesTheSameJson()
     {
-        using var dir = new TempDirectory();
+        using var dir = new TempDir();
         string train = Csv(dir, "train.csv", Sentiment(0, 21)), validation = Csv(dir, "validation.csv", Sentiment(100, 6)), test = Csv(dir, "test.csv", Sentiment(200, 5));
-        string json = dir.File("out/metrics.json");
+        string json = dir.Sub("out/metrics.json");
         int threads = TorchSharp.torch.get_num_threads();
         var r = CliHarness.Run("baseline", "--task", "classify", "--train", train, "--validation", validation, "--test", test,
             "--text", "sentence", "--l2", "1e-3,1e-1", "--out", json, "--threads", threads == 1 ? "2" : "1");
@@ -48,13 +48,13 @@ public class BaselineCliTests
         Assert.Equal("pos", root.GetProperty("majority").GetProperty("label").GetString());
         Assert.Equal(0.6, root.GetProperty("majority").GetProperty("test_metrics").GetProperty("accuracy").GetDouble(), 12);
         Assert.Equal(5, root.GetProperty("examples").GetProperty("test").GetInt32());
-        Assert.Equal(["metrics.json"], Directory.GetFiles(dir.File("out")).Select(Path.GetFileName));   // no temporary left
+        Assert.Equal(["metrics.json"], Directory.GetFiles(dir.Sub("out")).Select(Path.GetFileName));   // no temporary left
     }
 
     [Fact]
     public void WithoutValidationASeededSplitIsHeldOut()
     {
-        using var dir = new TempDirectory();
+        using var dir = new TempDir();
         string train = Csv(dir, "train.csv", Sentiment(0, 40));
         var a = CliHarness.Run("baseline", "--task", "classify", "--train", train, "--text", "sentence", "--validation-split", "0.25", "--seed", "3");
         var b = CliHarness.Run("baseline", "--task", "classify", "--train", train, "--text", "sentence", "--validation-split", "0.25", "--seed", "3");
@@ -66,7 +66,7 @@ public class BaselineCliTests
     [Fact]
     public void SpanColumnsAreRenamedWithTheFinetuneOptions()
     {
-        using var dir = new TempDirectory();
+        using var dir = new TempDir();
         string[] colours = ["red", "blue", "green"];
         string rows = "q,ctx,at,ans\n" + string.Concat(Enumerable.Range(0, 12).Select(i => i % 2 == 0
             ? $"which colour,the {colours[i % 3]} car,4,{colours[i % 3]}\n"
@@ -82,7 +82,7 @@ public class BaselineCliTests
     [Fact]
     public void BadInputIsOneLineAndExitCodeOne()
     {
-        using var dir = new TempDirectory();
+        using var dir = new TempDir();
         string empty = Csv(dir, "empty.csv", "");
         string train = Csv(dir, "train.csv", Sentiment(0, 10));
         CliHarness.AssertOneLineError(CliHarness.Run("baseline", "--task", "classify", "--train", empty), empty, "empty");
@@ -91,7 +91,7 @@ public class BaselineCliTests
         CliHarness.AssertOneLineError(CliHarness.Run("baseline", "--task", "classify", "--train", train, "--text", "sentence", "--min-count", "0"), "--min-count");
         CliHarness.AssertOneLineError(CliHarness.Run("baseline", "--task", "classify", "--train", train, "--text", "sentence", "--min-count", "50"), train, "no word occurs 50");
         CliHarness.AssertOneLineError(CliHarness.Run("baseline", "--task", "rank", "--train", train), "--task");
-        CliHarness.AssertOneLineError(CliHarness.Run("baseline", "--task", "classify", "--train", dir.File("missing.csv")), "missing.csv", "no such file");
+        CliHarness.AssertOneLineError(CliHarness.Run("baseline", "--task", "classify", "--train", dir.Sub("missing.csv")), "missing.csv", "no such file");
         string unseen = Csv(dir, "unseen.csv", "sentence,label\ngood film,meh\n");
         CliHarness.AssertOneLineError(CliHarness.Run("baseline", "--task", "classify", "--train", train, "--text", "sentence", "--validation", unseen),
             unseen, "line 2", "label 'meh' was not seen in training");

@@ -6,10 +6,10 @@ namespace Ptm.Tests.FineTuning;
 /// <summary>Task files in three formats, the label map, splits, metrics, and every documented bad input.</summary>
 public class FineTuningDataTests
 {
-    static TaskData Read(TempDirectory dir, string name, string content, FineTuneTask task = FineTuneTask.Classify, TaskColumns? columns = null, bool requireLabel = true)
+    static TaskData Read(TempDir dir, string name, string content, FineTuneTask task = FineTuneTask.Classify, TaskColumns? columns = null, bool requireLabel = true)
     {
-        File.WriteAllText(dir.File(name), content);
-        return TaskFile.Read(dir.File(name), task, columns ?? new TaskColumns(), requireLabel);
+        File.WriteAllText(dir.Sub(name), content);
+        return TaskFile.Read(dir.Sub(name), task, columns ?? new TaskColumns(), requireLabel);
     }
 
     static InvalidInputException Fails(Action action) => Assert.Throws<InvalidInputException>(action);
@@ -17,7 +17,7 @@ public class FineTuningDataTests
     [Fact]
     public void CsvHandlesQuotesCommasAndNewlinesAndTracksLines()
     {
-        using var dir = new TempDirectory();
+        using var dir = new TempDir();
         var data = Read(dir, "a.csv", "label,text\npos,\"Light, and \"\"day\"\"\"\n\nneg,\"two\nlines\"\npos,plain\n");
         Assert.Equal(["Light, and \"day\"", "two\nlines", "plain"], data.Examples.Select(e => e.Text));
         Assert.Equal([2, 4, 6], data.Examples.Select(e => e.Line));
@@ -27,7 +27,7 @@ public class FineTuningDataTests
     [Fact]
     public void TsvAndJsonlWithRenamedColumnsAndChoiceArrays()
     {
-        using var dir = new TempDirectory();
+        using var dir = new TempDir();
         var tsv = Read(dir, "a.tsv", "premise\thypothesis\ty\nA man.\tA person.\tyes\n", FineTuneTask.Pair, new TaskColumns("premise", "hypothesis", "y"));
         Assert.Equal(("A man.", "A person.", "yes"), (tsv.Examples[0].Text, tsv.Examples[0].TextPair, tsv.Examples[0].Label));
         var jsonl = Read(dir, "c.jsonl", "{\"q\":\"Let there be\",\"opts\":[\"light\",\"dark\"],\"label\":0}\n\n{\"q\":\"x\",\"opts\":[\"a\",\"b\"],\"label\":1}\n",
@@ -42,7 +42,7 @@ public class FineTuningDataTests
     [Fact]
     public void UnknownColumnNamesTheColumnAndTheFileColumns()
     {
-        using var dir = new TempDirectory();
+        using var dir = new TempDir();
         var e = Fails(() => Read(dir, "a.csv", "sentence,label\nhi,pos\n"));
         Assert.Contains("unknown column 'text'", e.Message);
         Assert.Contains("sentence, label", e.Message);
@@ -52,7 +52,7 @@ public class FineTuningDataTests
     [Fact]
     public void EmptyFilesAreErrors()
     {
-        using var dir = new TempDirectory();
+        using var dir = new TempDir();
         Assert.Contains("a.csv: the file is empty", Fails(() => Read(dir, "a.csv", "")).Message);
         Assert.Contains("no examples", Fails(() => Read(dir, "b.csv", "text,label\n")).Message);
         Assert.Contains("no examples", Fails(() => Read(dir, "c.jsonl", "\n\n")).Message);
@@ -61,7 +61,7 @@ public class FineTuningDataTests
     [Fact]
     public void UnequalChoiceCountsNameBothLines()
     {
-        using var dir = new TempDirectory();
+        using var dir = new TempDir();
         var e = Fails(() => Read(dir, "a.jsonl", "{\"text\":\"a\",\"choices\":[\"x\",\"y\"],\"label\":0}\n{\"text\":\"b\",\"choices\":[\"x\",\"y\",\"z\"],\"label\":0}\n", FineTuneTask.Choice));
         Assert.Contains("line 2: 3 choices, but line 1 has 2", e.Message);
     }
@@ -69,7 +69,7 @@ public class FineTuningDataTests
     [Fact]
     public void OtherMalformedRowsAreOneLineErrors()
     {
-        using var dir = new TempDirectory();
+        using var dir = new TempDir();
         Assert.Contains("line 2: 3 fields, but the header has 2", Fails(() => Read(dir, "a.csv", "text,label\na,b,c\n")).Message);
         Assert.Contains("line 2: not valid JSON", Fails(() => Read(dir, "b.jsonl", "{\"text\":\"a\",\"label\":\"x\"}\n{oops\n")).Message);
         Assert.Contains("unknown format '.txt'", Fails(() => Read(dir, "c.txt", "x")).Message);
@@ -91,7 +91,7 @@ public class FineTuningDataTests
     [Fact]
     public void LabelMapRoundTripsThroughLabelsJson()
     {
-        using var dir = new TempDirectory();
+        using var dir = new TempDir();
         new LabelMap(["b", "a", "c"]).Save(dir.Path);
         Assert.Equal(["b", "a", "c"], LabelMap.Load(dir.Path).Labels);
     }

@@ -117,7 +117,7 @@ public class FineTuningTransformTests
     {
         var (tokenizer, model) = BytesOnly();
         var (_, grown, ids) = GptTaskVocabulary.Extend(model, tokenizer);
-        using var dir = new Ptm.Tests.Tokenization.TempDirectory();
+        using var dir = new TempDir();
         grown.Save(dir.Path);
         var reloaded = (ByteLevelBpeTokenizer)TokenizerFiles.Load(dir.Path);
         Assert.Equal(ids, GptTaskVocabulary.Find(reloaded));

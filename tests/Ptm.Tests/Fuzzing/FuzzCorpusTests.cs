@@ -28,7 +28,7 @@ public class FuzzCorpusTests
     {
         Assert.True(FuzzTargets.All.ContainsKey(target), $"fixtures/fuzz/{target}: no such fuzz target");
         byte[] input = File.ReadAllBytes(Path.Combine(CorpusRoot, target, file));
-        using var scratch = new TempDirectory();
+        using var scratch = new TempDir();
         FuzzTargets.Run(target, input, scratch.Path); // throws anything but InvalidInputException
     }
 

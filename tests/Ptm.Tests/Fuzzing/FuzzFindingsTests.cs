@@ -17,8 +17,8 @@ public class FuzzFindingsTests
     public void RepeatedPropertyInAConfig_IsRefusedNamingTheFile()
     {
         // Was: ArgumentException from JsonObject ("An item with the same key has already been added").
-        using var dir = new TempDirectory();
-        string path = dir.File("config.json");
+        using var dir = new TempDir();
+        string path = dir.Sub("config.json");
         File.WriteAllText(path, """{"model_type": "gpt2", "n_embd": 8, "n_embd": 16}""");
         foreach (var load in new Action[] { () => HfConfig.Load(path), () => GptConfig.Load(path) })
         {
@@ -31,18 +31,18 @@ public class FuzzFindingsTests
     [Fact]
     public void RepeatedPropertyInATokenizerJson_IsRefused()
     {
-        using var dir = new TempDirectory();
-        File.WriteAllText(dir.File("tokenizer.json"), """{"model": {"type": "WordPiece", "vocab": {"[UNK]": 0}, "vocab": {}}}""");
+        using var dir = new TempDir();
+        File.WriteAllText(dir.Sub("tokenizer.json"), """{"model": {"type": "WordPiece", "vocab": {"[UNK]": 0}, "vocab": {}}}""");
         var e = Assert.Throws<InvalidInputException>(() => TokenizerFiles.Load(dir.Path));
-        Assert.StartsWith($"{dir.File("tokenizer.json")}: not valid JSON", e.Message);
+        Assert.StartsWith($"{dir.Sub("tokenizer.json")}: not valid JSON", e.Message);
     }
 
     [Fact]
     public void InvalidUtf8InASafeTensorsIndex_IsRefused()
     {
         // Was: InvalidOperationException ("Cannot transcode invalid UTF-8 JSON text") when a tensor name was read.
-        using var dir = new TempDirectory();
-        string path = dir.File("model.safetensors.index.json");
+        using var dir = new TempDir();
+        string path = dir.Sub("model.safetensors.index.json");
         byte[] before = Encoding.UTF8.GetBytes("{\"weight_map\": {\"a"), after = Encoding.UTF8.GetBytes("\": \"x.safetensors\"}}");
         File.WriteAllBytes(path, [.. before, 0xC3, 0x28, .. after]);
         var e = Assert.Throws<InvalidInputException>(() => SafeTensorsIndex.Open(path));
@@ -62,8 +62,8 @@ public class FuzzFindingsTests
     [InlineData("model.safetensors")]
     public void EscapedLoneSurrogate_IsRefusedByEveryJsonLoader(string file)
     {
-        using var dir = new TempDirectory();
-        string path = dir.File(file);
+        using var dir = new TempDir();
+        string path = dir.Sub(file);
         string json = """{"model_type": "gpt2", "model": {"type": "BPE", "vocab": {"\ud800x": 0}}, "weight_map": {"\udc00": "a"}, "text": "\ud800\u0041", "formatVersion": 1}""";
         if (file == "char_vocab.json") json = """["a", "\ud800"]""";
         if (file == "model.safetensors")
@@ -72,7 +72,7 @@ public class FuzzFindingsTests
             File.WriteAllBytes(path, [.. BitConverter.GetBytes((ulong)header.Length), .. header]);
         }
         else File.WriteAllText(path, json);
-        if (file == "vocab.json") File.WriteAllText(dir.File("merges.txt"), "#version: 0.2\n");
+        if (file == "vocab.json") File.WriteAllText(dir.Sub("merges.txt"), "#version: 0.2\n");
         Action load = file switch
         {
             "config.json" => () => HfConfig.Load(path),
@@ -90,8 +90,8 @@ public class FuzzFindingsTests
     [Fact]
     public void EscapedSurrogatePair_StillLoads()
     {
-        using var dir = new TempDirectory();
-        File.WriteAllText(dir.File("char_vocab.json"), """["a", "\ud83d\ude00", "\\u", "\\ud800"]""");
+        using var dir = new TempDir();
+        File.WriteAllText(dir.Sub("char_vocab.json"), """["a", "\ud83d\ude00", "\\u", "\\ud800"]""");
         var tokenizer = (CharTokenizer)TokenizerFiles.Load(dir.Path);
         Assert.Equal(["a", "😀", "\\u", "\\ud800"], tokenizer.Symbols);
     }
@@ -101,13 +101,13 @@ public class FuzzFindingsTests
     {
         // 2^62 + 2 int32 tokens are 2^64 + 8 bytes, which wrapped to the 8 bytes of the file: the dataset then read
         // far past its mapping (a native crash).
-        using var dir = new TempDirectory();
-        File.WriteAllText(dir.File("manifest.json"), """
+        using var dir = new TempDir();
+        File.WriteAllText(dir.Sub("manifest.json"), """
             {"formatVersion": 1, "dtype": "int32", "tokenizer": {"kind": "char", "vocabSize": 4, "endOfTextId": null, "files": []},
              "source": {"train": "x", "validation": null, "validationFraction": null, "seed": null},
              "splits": {"train": {"file": "train.bin", "tokens": 4611686018427387906, "sourceBytes": 8, "documents": 1}}}
             """);
-        File.WriteAllBytes(dir.File("train.bin"), new byte[8]);
+        File.WriteAllBytes(dir.Sub("train.bin"), new byte[8]);
         var e = Assert.Throws<InvalidInputException>(() => Ptm.Data.TokenDataset.Open(dir.Path, "train"));
         Assert.Contains("4611686018427387906 tokens", e.Message);
         Assert.Contains("is not a possible size", e.Message);
@@ -117,8 +117,8 @@ public class FuzzFindingsTests
     public void AnswerOffsetNearIntMax_IsRefused()
     {
         // Was: ArgumentOutOfRangeException, the offset plus the answer's length having wrapped negative.
-        using var dir = new TempDirectory();
-        string path = dir.File("qa.csv");
+        using var dir = new TempDir();
+        string path = dir.Sub("qa.csv");
         File.WriteAllText(path, "question,context,answer_start,answer\nq,abc,2147483647,b\n", Encoding.UTF8);
         var e = Assert.Throws<InvalidInputException>(() => TaskFile.Read(path, FineTuneTask.Span, new TaskColumns()));
         Assert.Contains("lies outside its context", e.Message);

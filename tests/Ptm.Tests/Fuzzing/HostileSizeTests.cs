@@ -28,7 +28,7 @@ public class HostileSizeTests
         // Another test may allocate while this one measures: a disturbed reading is taken again (three tries).
         for (int attempt = 0; attempt < 3; attempt++)
         {
-            using var dir = new TempDirectory();
+            using var dir = new TempDir();
             var (message, peak) = HostileInputs.Measure(c, dir.Path);
             if (c.Expected is null) Assert.Null(message);
             else

@@ -29,11 +29,11 @@ public class BpeHuggingFaceJsonTests
     [Fact]
     public void Gpt2_RoundTripsThroughTokenizerJson_WithGoldenIds()
     {
-        using var dir = new TempDirectory();
+        using var dir = new TempDir();
         var gpt2 = Gpt2Files.Tokenizer;
-        gpt2.SaveHuggingFaceJson(dir.File("tokenizer.json"));
+        gpt2.SaveHuggingFaceJson(dir.Sub("tokenizer.json"));
 
-        var root = JsonNode.Parse(File.ReadAllText(dir.File("tokenizer.json")))!;
+        var root = JsonNode.Parse(File.ReadAllText(dir.Sub("tokenizer.json")))!;
         Assert.Equal("1.0", (string?)root["version"]);
         Assert.Equal("<|endoftext|>", (string?)root["added_tokens"]![0]!["content"]);
         Assert.Equal(50256, (int)root["added_tokens"]![0]!["id"]!);
@@ -41,7 +41,7 @@ public class BpeHuggingFaceJsonTests
         Assert.Equal("Ġ t", (string?)root["model"]!["merges"]![0]);
         Assert.False((bool)root["pre_tokenizer"]!["add_prefix_space"]!);
 
-        var loaded = ByteLevelBpeTokenizer.LoadHuggingFaceJson(dir.File("tokenizer.json"));
+        var loaded = ByteLevelBpeTokenizer.LoadHuggingFaceJson(dir.Sub("tokenizer.json"));
         AssertSameTokenizer(gpt2, loaded);
         foreach (var (text, ids) in Golden()) Assert.Equal(ids, loaded.Encode(text));
 
@@ -49,8 +49,8 @@ public class BpeHuggingFaceJsonTests
         var merges = root["model"]!["merges"]!.AsArray();
         var pairs = new JsonArray(merges.Select(m => (JsonNode)new JsonArray(((string)m!).Split(' ').Select(p => (JsonNode)p).ToArray())).ToArray());
         root["model"]!["merges"] = pairs;
-        File.WriteAllText(dir.File("pairs.json"), root.ToJsonString());
-        AssertSameTokenizer(gpt2, ByteLevelBpeTokenizer.LoadHuggingFaceJson(dir.File("pairs.json")));
+        File.WriteAllText(dir.Sub("pairs.json"), root.ToJsonString());
+        AssertSameTokenizer(gpt2, ByteLevelBpeTokenizer.LoadHuggingFaceJson(dir.Sub("pairs.json")));
     }
 
     [Fact]
@@ -65,10 +65,10 @@ public class BpeHuggingFaceJsonTests
         Assert.Equal("hello world<|endoftext|><|pad|>", t.Decode(ids));
 
         // Saved and read back through a folder, the added token outside model.vocab keeps its id.
-        using var dir = new TempDirectory();
+        using var dir = new TempDir();
         t.Save(dir.Path);
-        File.Delete(dir.File("vocab.json"));
-        File.Delete(dir.File("merges.txt"));
+        File.Delete(dir.Sub("vocab.json"));
+        File.Delete(dir.Sub("merges.txt"));
         var back = Assert.IsType<ByteLevelBpeTokenizer>(TokenizerFiles.Load(dir.Path));
         AssertSameTokenizer(t, back);
     }
@@ -102,10 +102,10 @@ public class BpeHuggingFaceJsonTests
         _ = name;
         var root = JsonNode.Parse(File.ReadAllText(FixturePath))!.AsObject();
         Merge(root, JsonNode.Parse(patch)!.AsObject());
-        using var dir = new TempDirectory();
-        File.WriteAllText(dir.File("tokenizer.json"), root.ToJsonString());
-        var e = Assert.Throws<InvalidInputException>(() => ByteLevelBpeTokenizer.LoadHuggingFaceJson(dir.File("tokenizer.json")));
-        Assert.Contains(dir.File("tokenizer.json"), e.Message);
+        using var dir = new TempDir();
+        File.WriteAllText(dir.Sub("tokenizer.json"), root.ToJsonString());
+        var e = Assert.Throws<InvalidInputException>(() => ByteLevelBpeTokenizer.LoadHuggingFaceJson(dir.Sub("tokenizer.json")));
+        Assert.Contains(dir.Sub("tokenizer.json"), e.Message);
         Assert.Contains(field, e.Message);
         Assert.DoesNotContain('\n', e.Message);
     }

@@ -90,12 +90,12 @@ public class BpeTrainerTests
     public void Train_SameInput_WritesIdenticalFiles()
     {
         string corpus = SampleCorpus();
-        using var first = new TempDirectory();
-        using var second = new TempDirectory();
+        using var first = new TempDir();
+        using var second = new TempDir();
         ByteLevelBpeTokenizer.Train(new[] { corpus }, 600, Eot).Save(first.Path);
         ByteLevelBpeTokenizer.Train(new[] { corpus }, 600, Eot).Save(second.Path);
-        Assert.Equal(File.ReadAllBytes(first.File("vocab.json")), File.ReadAllBytes(second.File("vocab.json")));
-        Assert.Equal(File.ReadAllBytes(first.File("merges.txt")), File.ReadAllBytes(second.File("merges.txt")));
+        Assert.Equal(File.ReadAllBytes(first.Sub("vocab.json")), File.ReadAllBytes(second.Sub("vocab.json")));
+        Assert.Equal(File.ReadAllBytes(first.Sub("merges.txt")), File.ReadAllBytes(second.Sub("merges.txt")));
     }
 
     [Fact]
@@ -104,9 +104,9 @@ public class BpeTrainerTests
         string corpus = SampleCorpus();
         var trained = ByteLevelBpeTokenizer.Train(corpus.Split('\n'), 700, Eot);
         Assert.Equal(700, trained.VocabSize);
-        using var dir = new TempDirectory();
+        using var dir = new TempDir();
         trained.Save(dir.Path);
-        Assert.StartsWith("#version", File.ReadAllLines(dir.File("merges.txt"))[0]);
+        Assert.StartsWith("#version", File.ReadAllLines(dir.Sub("merges.txt"))[0]);
 
         var loaded = (ByteLevelBpeTokenizer)TokenizerFiles.Load(dir.Path);
         Assert.Equal(trained.VocabSize, loaded.VocabSize);
@@ -120,7 +120,7 @@ public class BpeTrainerTests
     [Fact]
     public void SaveThenLoad_Gpt2Vocabulary_RoundTripsInHuggingFaceLayout()
     {
-        using var dir = new TempDirectory();
+        using var dir = new TempDir();
         Gpt2Files.Tokenizer.Save(dir.Path);
         var loaded = ByteLevelBpeTokenizer.Load(dir.Path);
         const string text = "Saving GPT-2's files, then loading them again.<|endoftext|>";

@@ -8,19 +8,19 @@ public class WordPieceFilesTests
 {
     static string FixturePath => Path.Combine(AppContext.BaseDirectory, "fixtures", "wordpiece", "tokenizer.json");
 
-    static void WriteVocab(TempDirectory dir, params string[] tokens) =>
-        File.WriteAllText(dir.File("vocab.txt"), string.Join("\n", tokens) + "\n");
+    static void WriteVocab(TempDir dir, params string[] tokens) =>
+        File.WriteAllText(dir.Sub("vocab.txt"), string.Join("\n", tokens) + "\n");
 
     [Fact]
     public void SaveLoad_RoundTripsVocabularyAndCasing()
     {
-        using var dir = new TempDirectory();
+        using var dir = new TempDir();
         var original = new WordPieceTokenizer(WordPieceTokenizerTests.TinyVocab,
             new WordPieceSettings { DoLowerCase = false, StripAccents = true, ModelMaxLength = 128 });
         original.Save(dir.Path);
 
-        Assert.Equal(string.Join("\n", WordPieceTokenizerTests.TinyVocab) + "\n", File.ReadAllText(dir.File("vocab.txt")));
-        using (var config = JsonDocument.Parse(File.ReadAllText(dir.File("tokenizer_config.json"))))
+        Assert.Equal(string.Join("\n", WordPieceTokenizerTests.TinyVocab) + "\n", File.ReadAllText(dir.Sub("vocab.txt")));
+        using (var config = JsonDocument.Parse(File.ReadAllText(dir.Sub("tokenizer_config.json"))))
         {
             Assert.False(config.RootElement.GetProperty("do_lower_case").GetBoolean());
             Assert.True(config.RootElement.GetProperty("strip_accents").GetBoolean());
@@ -38,7 +38,7 @@ public class WordPieceFilesTests
     [Fact]
     public void Load_WithoutConfig_LowerCasesLikeHuggingFace()
     {
-        using var dir = new TempDirectory();
+        using var dir = new TempDir();
         WriteVocab(dir, WordPieceTokenizerTests.TinyVocab);
         var t = WordPieceTokenizer.Load(dir.Path);
         Assert.True(t.DoLowerCase);
@@ -48,9 +48,9 @@ public class WordPieceFilesTests
     [Fact]
     public void Load_HonoursDoLowerCaseFalseInConfig()
     {
-        using var dir = new TempDirectory();
+        using var dir = new TempDir();
         WriteVocab(dir, WordPieceTokenizerTests.TinyVocab);
-        File.WriteAllText(dir.File("tokenizer_config.json"), """{"do_lower_case": false, "tokenizer_class": "BertTokenizer", "model_max_length": 1000000000000000019884624838656}""");
+        File.WriteAllText(dir.Sub("tokenizer_config.json"), """{"do_lower_case": false, "tokenizer_class": "BertTokenizer", "model_max_length": 1000000000000000019884624838656}""");
         var t = WordPieceTokenizer.Load(dir.Path);
         Assert.False(t.DoLowerCase);
         Assert.Equal(512, t.Settings.ModelMaxLength);    // Hugging Face's "no limit" sentinel keeps the default
@@ -68,47 +68,47 @@ public class WordPieceFilesTests
         Assert.Equal(new[] { 5, 6, 6, 6, 6, 6, 6 }, t.Encode("un" + string.Concat(Enumerable.Repeat("aff", 6))));
         Assert.Equal(new[] { 1 }, t.Encode("un" + string.Concat(Enumerable.Repeat("aff", 6)) + "x"));
 
-        using var dir = new TempDirectory();
-        File.Copy(FixturePath, dir.File("tokenizer.json"));
+        using var dir = new TempDir();
+        File.Copy(FixturePath, dir.Sub("tokenizer.json"));
         Assert.Equal(t.Vocabulary, Assert.IsType<WordPieceTokenizer>(TokenizerFiles.Load(dir.Path)).Vocabulary);
     }
 
     [Fact]
     public void HuggingFaceJson_OtherModelOrNormalizer_IsRejected()
     {
-        using var dir = new TempDirectory();
+        using var dir = new TempDir();
         string json = File.ReadAllText(FixturePath);
-        File.WriteAllText(dir.File("tokenizer.json"), json.Replace("\"type\": \"WordPiece\"", "\"type\": \"BPE\""));
-        var e = Assert.Throws<InvalidInputException>(() => WordPieceTokenizer.LoadHuggingFaceJson(dir.File("tokenizer.json")));
+        File.WriteAllText(dir.Sub("tokenizer.json"), json.Replace("\"type\": \"WordPiece\"", "\"type\": \"BPE\""));
+        var e = Assert.Throws<InvalidInputException>(() => WordPieceTokenizer.LoadHuggingFaceJson(dir.Sub("tokenizer.json")));
         Assert.Contains("'BPE', expected 'WordPiece'", e.Message);
         // TokenizerFiles hands a BPE tokenizer.json to the byte-level loader, which refuses BERT's pre-tokenizer.
         e = Assert.Throws<InvalidInputException>(() => TokenizerFiles.Load(dir.Path));
         Assert.Contains("normalizer", e.Message);
         // A tokenizer.json of a model type Ptm lacks is left alone: nothing it knows is there, and it says why.
-        File.WriteAllText(dir.File("tokenizer.json"), json.Replace("\"type\": \"WordPiece\"", "\"type\": \"Unigram\""));
+        File.WriteAllText(dir.Sub("tokenizer.json"), json.Replace("\"type\": \"WordPiece\"", "\"type\": \"Unigram\""));
         e = Assert.Throws<InvalidInputException>(() => TokenizerFiles.Load(dir.Path));
         Assert.Contains("no tokenizer files", e.Message);
         Assert.Contains("'Unigram'", e.Message);
 
-        File.WriteAllText(dir.File("tokenizer.json"), json.Replace("\"BertNormalizer\"", "\"NFKC\""));
-        e = Assert.Throws<InvalidInputException>(() => WordPieceTokenizer.LoadHuggingFaceJson(dir.File("tokenizer.json")));
+        File.WriteAllText(dir.Sub("tokenizer.json"), json.Replace("\"BertNormalizer\"", "\"NFKC\""));
+        e = Assert.Throws<InvalidInputException>(() => WordPieceTokenizer.LoadHuggingFaceJson(dir.Sub("tokenizer.json")));
         Assert.Contains("normalizer", e.Message);
     }
 
     [Fact]
     public void MissingSpecialTokens_AreNamedWithTheFile()
     {
-        using var dir = new TempDirectory();
+        using var dir = new TempDir();
         WriteVocab(dir, "[UNK]", "[CLS]", "[SEP]", "a", "##b");
         var e = Assert.Throws<InvalidInputException>(() => TokenizerFiles.Load(dir.Path));
-        Assert.Contains(dir.File("vocab.txt"), e.Message);
+        Assert.Contains(dir.Sub("vocab.txt"), e.Message);
         Assert.Contains("[PAD] [MASK]", e.Message);
     }
 
     [Fact]
     public void DuplicateToken_NamesBothLines()
     {
-        using var dir = new TempDirectory();
+        using var dir = new TempDir();
         WriteVocab(dir, "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "a");
         var e = Assert.Throws<InvalidInputException>(() => WordPieceTokenizer.Load(dir.Path));
         Assert.Contains("vocab.txt, line 7", e.Message);
@@ -118,8 +118,8 @@ public class WordPieceFilesTests
     [Fact]
     public void EmptyVocabulary_IsAnError()
     {
-        using var dir = new TempDirectory();
-        File.WriteAllText(dir.File("vocab.txt"), "");
+        using var dir = new TempDir();
+        File.WriteAllText(dir.Sub("vocab.txt"), "");
         var e = Assert.Throws<InvalidInputException>(() => TokenizerFiles.Load(dir.Path));
         Assert.Contains("vocab.txt", e.Message);
         Assert.Contains("empty", e.Message);
@@ -128,9 +128,9 @@ public class WordPieceFilesTests
     [Fact]
     public void MalformedConfig_NamesTheFieldAndFile()
     {
-        using var dir = new TempDirectory();
+        using var dir = new TempDir();
         WriteVocab(dir, WordPieceTokenizerTests.TinyVocab);
-        File.WriteAllText(dir.File("tokenizer_config.json"), """{"do_lower_case": "yes"}""");
+        File.WriteAllText(dir.Sub("tokenizer_config.json"), """{"do_lower_case": "yes"}""");
         var e = Assert.Throws<InvalidInputException>(() => WordPieceTokenizer.Load(dir.Path));
         Assert.Contains("tokenizer_config.json", e.Message);
         Assert.Contains("do_lower_case", e.Message);
@@ -149,16 +149,16 @@ public class WordPieceFilesTests
     [MemberData(nameof(RoundTripSettings))]
     public void HuggingFaceJson_SaveThenLoad_GivesSameSettingsAndIds(string name)
     {
-        using var dir = new TempDirectory();
+        using var dir = new TempDir();
         var original = new WordPieceTokenizer(WordPieceTokenizerTests.TinyVocab, SettingsFor(name));
-        original.SaveHuggingFaceJson(dir.File("tokenizer.json"));
-        var loaded = WordPieceTokenizer.LoadHuggingFaceJson(dir.File("tokenizer.json"));
+        original.SaveHuggingFaceJson(dir.Sub("tokenizer.json"));
+        var loaded = WordPieceTokenizer.LoadHuggingFaceJson(dir.Sub("tokenizer.json"));
         Assert.Equal(original.Settings, loaded.Settings);
         Assert.Equal(original.Vocabulary, loaded.Vocabulary);
         foreach (string text in new[] { "UnAffable unaffablé", "wanted\u0000 中 [CLS] x", "un" + string.Concat(Enumerable.Repeat("aff", 8)) })
             Assert.Equal(original.Encode(text), loaded.Encode(text));
 
-        using var doc = JsonDocument.Parse(File.ReadAllText(dir.File("tokenizer.json")));
+        using var doc = JsonDocument.Parse(File.ReadAllText(dir.Sub("tokenizer.json")));
         var root = doc.RootElement;
         Assert.Equal("BertPreTokenizer", root.GetProperty("pre_tokenizer").GetProperty("type").GetString());
         Assert.Equal("WordPiece", root.GetProperty("decoder").GetProperty("type").GetString());
@@ -175,12 +175,12 @@ public class WordPieceFilesTests
     [Fact]
     public void Save_AlsoWritesTokenizerJson_ThatTokenizerFilesPrefers()
     {
-        using var dir = new TempDirectory();
+        using var dir = new TempDir();
         var original = new WordPieceTokenizer(WordPieceTokenizerTests.TinyVocab, new WordPieceSettings { DoLowerCase = false, ModelMaxLength = 64 });
         original.Save(dir.Path);
-        Assert.True(File.Exists(dir.File("tokenizer.json")));
-        File.Delete(dir.File("vocab.txt"));
-        File.Delete(dir.File("tokenizer_config.json"));
+        Assert.True(File.Exists(dir.Sub("tokenizer.json")));
+        File.Delete(dir.Sub("vocab.txt"));
+        File.Delete(dir.Sub("tokenizer_config.json"));
         var loaded = Assert.IsType<WordPieceTokenizer>(TokenizerFiles.Load(dir.Path));
         Assert.Equal(original.Settings, loaded.Settings);
     }
