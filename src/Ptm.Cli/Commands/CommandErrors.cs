@@ -63,6 +63,7 @@ static class CommandErrors
         [$"{nameof(Seq2SeqTrainingOptions)}.{nameof(Seq2SeqTrainingOptions.BestModelMetric)}"] = "--metric-for-best-model",
         [$"{nameof(Seq2SeqTrainingOptions)}.{nameof(Seq2SeqTrainingOptions.AverageLastEpochs)}"] = "--average-last-epochs",
         [$"{nameof(Seq2SeqTrainingOptions)}.{nameof(Seq2SeqTrainingOptions.SourceTokenDropout)}"] = "--source-token-dropout",
+        [$"{nameof(Seq2SeqTrainingOptions)}.{nameof(Seq2SeqTrainingOptions.BpeDropout)}"] = "--bpe-dropout",
         [$"{nameof(Seq2SeqTrainingOptions)}.{nameof(Seq2SeqTrainingOptions.TargetTokenDropout)}"] = "--target-token-dropout",
         [$"{nameof(Seq2SeqDecodingOptions)}.{nameof(Seq2SeqDecodingOptions.MaxNewTokens)}"] = "--max-new-tokens",
         [$"{nameof(Seq2SeqDecodingOptions)}.{nameof(Seq2SeqDecodingOptions.MaxSourceLength)}"] = "--max-source-length",

@@ -39,12 +39,13 @@ static class FinetuneCommand
         var average = new Option<int?>("--average-last-epochs") { Description = "seq2seq: also score the mean of the last N epochs' weights on validation and keep it when it is at least as good (default 1: off)" };
         var srcDrop = new Option<double?>("--source-token-dropout") { Description = "seq2seq: share of source tokens replaced by <mask> in each training batch (default 0)" };
         var trgDrop = new Option<double?>("--target-token-dropout") { Description = "seq2seq: share of the decoder's input tokens replaced by <mask> in each training batch (default 0)" };
+        var bpeDrop = new Option<double?>("--bpe-dropout") { Description = "seq2seq: BPE-dropout rate of the training pairs, tokenised afresh every epoch (default 0; Provilkov et al. use 0.1)" };
         var fromScratch = new Option<bool>("--from-scratch") { Description = "seq2seq: re-initialise the model's weights (same config and tokenizer) instead of using the pre-trained ones" };
         var threads = CommonOptions.Threads();
         var command = new Command("finetune", "Fine-tune a pre-trained GPT, BERT or encoder-decoder on a labelled task")
         {
             model, task, train, validation, split, output, force, epochs, lr, batch, warmup, decay, lmCoef, freeze, maxLength, seed,
-            docStride, maxAnswer, nBest, lrSweep, patience, labelSmoothing, maxSource, maxTarget, dropout, bestMetric, average, srcDrop, trgDrop, fromScratch, threads,
+            docStride, maxAnswer, nBest, lrSweep, patience, labelSmoothing, maxSource, maxTarget, dropout, bestMetric, average, srcDrop, trgDrop, bpeDrop, fromScratch, threads,
         };
         var columns = TaskFileOptions.AddTo(command);
         command.SetAction(r => CommandErrors.Run(() =>
@@ -69,13 +70,14 @@ static class FinetuneCommand
                     },
                     AverageLastEpochs = r.GetValue(average) ?? defaults.AverageLastEpochs,
                     SourceTokenDropout = r.GetValue(srcDrop) ?? defaults.SourceTokenDropout, TargetTokenDropout = r.GetValue(trgDrop) ?? defaults.TargetTokenDropout,
+                    BpeDropout = r.GetValue(bpeDrop) ?? defaults.BpeDropout,
                 };
                 return Seq2SeqCommands.Finetune(r.GetValue(model)!, r.GetValue(train)!, r.GetValue(validation), r.GetValue(split), r.GetValue(output)!,
                     r.GetValue(force), s2s, r.GetValue(fromScratch));
             }
             if (r.GetValue(labelSmoothing) is not null || r.GetValue(maxSource) is not null || r.GetValue(maxTarget) is not null || r.GetValue(dropout) is not null
-                || r.GetValue(bestMetric) is not null || r.GetValue(average) is not null || r.GetValue(srcDrop) is not null || r.GetValue(trgDrop) is not null || r.GetValue(fromScratch))
-                throw new InvalidInputException("--label-smoothing, --max-source-length, --max-target-length, --dropout, --metric-for-best-model, --average-last-epochs, --source-token-dropout, --target-token-dropout and --from-scratch apply to --task seq2seq only");
+                || r.GetValue(bestMetric) is not null || r.GetValue(average) is not null || r.GetValue(srcDrop) is not null || r.GetValue(trgDrop) is not null || r.GetValue(bpeDrop) is not null || r.GetValue(fromScratch))
+                throw new InvalidInputException("--label-smoothing, --max-source-length, --max-target-length, --dropout, --metric-for-best-model, --average-last-epochs, --source-token-dropout, --target-token-dropout, --bpe-dropout and --from-scratch apply to --task seq2seq only");
             var t = FineTuneTasks.Parse(r.GetValue(task)!, "--task");
             string runDir = r.GetValue(output)!;
             if (File.Exists(runDir)) throw new InvalidInputException($"--out {runDir}: is a file; give a folder for the run");

@@ -56,6 +56,11 @@ public sealed record Seq2SeqTrainingOptions
     /// <summary>The same for the decoder's inputs (the shifted target, not its start token), so it leans less on the
     /// previous word (Marian's <c>--dropout-trg</c>); the labels are never changed. In [0, 1).</summary>
     public double TargetTokenDropout { get; init; }
+    /// <summary>BPE-dropout (Provilkov et al., 2020; the <c>dropout</c> of a Hugging Face BPE model) on the training
+    /// pairs: every epoch the sources and targets are tokenised afresh with each applicable merge skipped with this
+    /// probability, so rare words are also seen in their finer pieces; validation, scoring and decoding use plain BPE.
+    /// In [0, 1); the paper uses 0.1. Needs a byte-level BPE tokenizer.</summary>
+    public double BpeDropout { get; init; }
 
     /// <summary>Checks every field; messages name the property.</summary>
     /// <exception cref="InvalidOptionException">A field is out of range.</exception>
@@ -75,6 +80,7 @@ public sealed record Seq2SeqTrainingOptions
         Require(Enum.IsDefined(BestModelMetric), nameof(BestModelMetric), "Loss or Bleu", BestModelMetric);
         Require(SourceTokenDropout is >= 0 and < 1, nameof(SourceTokenDropout), "in [0, 1)", SourceTokenDropout);
         Require(TargetTokenDropout is >= 0 and < 1, nameof(TargetTokenDropout), "in [0, 1)", TargetTokenDropout);
+        Require(BpeDropout is >= 0 and < 1, nameof(BpeDropout), "in [0, 1)", BpeDropout);
         Require(AverageLastEpochs >= 1 && AverageLastEpochs <= Epochs, nameof(AverageLastEpochs), $"in [1, Epochs = {Epochs}]", AverageLastEpochs);
         Require(LabelSmoothing is >= 0 and < 1, nameof(LabelSmoothing), "in [0, 1)", LabelSmoothing);
         Require(MaxSourceLength is null || (MaxSourceLength >= 2 && MaxSourceLength <= config.MaxPositionEmbeddings), nameof(MaxSourceLength), $"in [2, max_position_embeddings = {config.MaxPositionEmbeddings}]", MaxSourceLength!);
@@ -91,15 +97,18 @@ public sealed record Seq2SeqTrainingOptions
 public static class Seq2SeqFineTuning
 {
     /// <summary>Source token ids: &lt;s&gt; text &lt;/s&gt;, cut to <paramref name="maxLength"/> with the end token kept.</summary>
-    public static long[] EncodeSource(ITokenizer tokenizer, BartConfig config, string text, int maxLength)
-    {
-        var body = tokenizer.Encode(text).Take(Math.Max(0, maxLength - 2)).Select(i => (long)i);
-        return [config.BosTokenId, .. body, config.EosTokenId];
-    }
+    public static long[] EncodeSource(ITokenizer tokenizer, BartConfig config, string text, int maxLength) =>
+        Source(tokenizer.Encode(text), config, maxLength);
 
     /// <summary>Labels: text &lt;/s&gt;, cut to <paramref name="maxLength"/> with the end token kept.</summary>
     public static long[] EncodeTarget(ITokenizer tokenizer, BartConfig config, string text, int maxLength) =>
-        [.. tokenizer.Encode(text).Take(maxLength - 1).Select(i => (long)i), config.EosTokenId];
+        Target(tokenizer.Encode(text), config, maxLength);
+
+    static long[] Source(int[] tokens, BartConfig config, int maxLength) =>
+        [config.BosTokenId, .. tokens.Take(Math.Max(0, maxLength - 2)).Select(i => (long)i), config.EosTokenId];
+
+    static long[] Target(int[] tokens, BartConfig config, int maxLength) =>
+        [.. tokens.Take(maxLength - 1).Select(i => (long)i), config.EosTokenId];
 
     /// <summary>Sources (B, S) right-padded with <c>pad_token_id</c> and their mask (B, S), 1 at real tokens.</summary>
     public static (Tensor Ids, Tensor Mask) PadSources(IReadOnlyList<long[]> rows, int padId)
@@ -149,6 +158,8 @@ public static class Seq2SeqFineTuning
         var encoded = Encode(tokenizer, config, examples, options);
         var encodedValidation = validation is null ? null : Encode(tokenizer, config, validation, options);
         long maskId = options.SourceTokenDropout > 0 || options.TargetTokenDropout > 0 ? MaskId(tokenizer) : -1;
+        var dropoutBpe = options.BpeDropout > 0 ? DropoutTokenizer(tokenizer) : null;
+        var segmentationRandom = new Random((int)options.Seed + 1); // its own stream, so the shuffling stays the same
         manual_seed(options.Seed);
         var rng = new Random((int)options.Seed);
         using var optimizer = Training.OptimizerFactory.AdamW(model, options.LearningRate, options.WeightDecay, 0.9, 0.999);
@@ -165,12 +176,14 @@ public static class Seq2SeqFineTuning
             {
                 model.train();
                 var order = Enumerable.Range(0, encoded.Count).OrderBy(_ => rng.Next()).ToArray();
+                var pairs = dropoutBpe is null ? encoded
+                    : Encode(text => dropoutBpe.EncodeWithDropout(text, options.BpeDropout, segmentationRandom), config, examples, options);
                 double sum = 0;
                 int steps = 0;
                 for (int start = 0; start < order.Length; start += options.BatchSize)
                 {
                     using var scope = NewDisposeScope();
-                    var batch = order.Skip(start).Take(options.BatchSize).Select(i => encoded[i]).ToList();
+                    var batch = order.Skip(start).Take(options.BatchSize).Select(i => pairs[i]).ToList();
                     var (src, mask) = PadSources(batch.Select(b => b.Source).ToList(), config.PadTokenId);
                     var (labels, _) = PadSources(batch.Select(b => b.Labels).ToList(), -100); // (B, T), -100 where padded
                     var decoderInput = model.ShiftTokensRight(labels); // (B, T)
@@ -241,6 +254,9 @@ public static class Seq2SeqFineTuning
         : throw new InvalidOptionException(nameof(Seq2SeqTrainingOptions), nameof(Seq2SeqTrainingOptions.SourceTokenDropout),
             $"needs a byte-level BPE tokenizer with {Data.BartVocabulary.Mask} (this model's is {tokenizer.Kind})", tokenizer.Kind);
 
+    static ByteLevelBpeTokenizer DropoutTokenizer(ITokenizer tokenizer) => tokenizer as ByteLevelBpeTokenizer
+        ?? throw new InvalidOptionException(nameof(Seq2SeqTrainingOptions), nameof(Seq2SeqTrainingOptions.BpeDropout),
+            $"needs a byte-level BPE tokenizer (this model's is {tokenizer.Kind})", tokenizer.Kind);
 
     /// <summary>
     /// Mean per-token cross-entropy (no label smoothing, so runs trained with different ε compare) of the targets of
@@ -299,9 +315,12 @@ public static class Seq2SeqFineTuning
     }
 
     static List<(long[] Source, long[] Labels)> Encode(ITokenizer tokenizer, BartConfig config, IReadOnlyList<Seq2SeqExample> examples, Seq2SeqTrainingOptions options) =>
+        Encode(tokenizer.Encode, config, examples, options);
+
+    static List<(long[] Source, long[] Labels)> Encode(Func<string, int[]> encode, BartConfig config, IReadOnlyList<Seq2SeqExample> examples, Seq2SeqTrainingOptions options) =>
         examples.Select(e => (
-            Source: EncodeSource(tokenizer, config, e.Source, options.MaxSourceLength ?? config.MaxPositionEmbeddings),
-            Labels: EncodeTarget(tokenizer, config, e.Target ?? throw new InvalidInputException($"line {e.Line}: the example has no target"), options.MaxTargetLength ?? config.MaxPositionEmbeddings))).ToList();
+            Source: Source(encode(e.Source), config, options.MaxSourceLength ?? config.MaxPositionEmbeddings),
+            Labels: Target(encode(e.Target ?? throw new InvalidInputException($"line {e.Line}: the example has no target")), config, options.MaxTargetLength ?? config.MaxPositionEmbeddings))).ToList();
 
     // Token-weighted mean cross-entropy over every labelled position (eval mode, no gradients).
     static double MeanLoss(BartForConditionalGeneration model, BartConfig config, List<(long[] Source, long[] Labels)> encoded, int batchSize)

@@ -143,7 +143,7 @@ public static class Seq2SeqRun
                     ["task"] = "seq2seq", ["model"] = modelPath, ["from_scratch"] = fromScratch, ["epochs"] = options.Epochs,
                     ["batch_size"] = options.BatchSize, ["learning_rate"] = options.LearningRate, ["warmup_ratio"] = options.WarmupRatio,
                     ["max_grad_norm"] = options.MaxGradNorm, ["dropout"] = model.Config.Dropout, ["weight_decay"] = options.WeightDecay,
-                    ["label_smoothing"] = options.LabelSmoothing, ["source_token_dropout"] = options.SourceTokenDropout, ["target_token_dropout"] = options.TargetTokenDropout, ["max_source_length"] = options.MaxSourceLength,
+                    ["label_smoothing"] = options.LabelSmoothing, ["source_token_dropout"] = options.SourceTokenDropout, ["target_token_dropout"] = options.TargetTokenDropout, ["bpe_dropout"] = options.BpeDropout, ["max_source_length"] = options.MaxSourceLength,
                     ["max_target_length"] = options.MaxTargetLength, ["seed"] = options.Seed, ["train_examples"] = train.Count,
                     ["validation_examples"] = validation?.Count ?? 0, ["best_model_metric"] = options.BestModelMetric.ToString().ToLowerInvariant(),
                     ["best_epoch"] = result.BestEpoch, ["average_last_epochs"] = options.AverageLastEpochs,

@@ -57,4 +57,30 @@ internal sealed class BpeMergeTable
         }
         return count;
     }
+
+    /// <summary>
+    /// BPE-dropout (Provilkov et al., 2020): at every step each applicable adjacent pair is left out with probability
+    /// <paramref name="dropout"/>, and the lowest-ranked pair left is merged at that one position; the word stops
+    /// when every pair was left out or none has a rule. With 0 this gives <see cref="Apply"/>'s result, since merging
+    /// the leftmost occurrence of the best pair first is what Apply's left-to-right pass does. Returns the new count.
+    /// </summary>
+    public int ApplyWithDropout(Span<int> symbols, int count, double dropout, Random random)
+    {
+        while (count > 1)
+        {
+            int bestRank = int.MaxValue, bestResult = -1, at = -1;
+            for (int i = 0; i + 1 < count; i++)
+            {
+                if (TryGet(symbols[i], symbols[i + 1], out int rank, out int result) && random.NextDouble() >= dropout && rank < bestRank)
+                {
+                    bestRank = rank; bestResult = result; at = i;
+                }
+            }
+            if (at < 0) break;
+            symbols[at] = bestResult;
+            symbols[(at + 2)..count].CopyTo(symbols[(at + 1)..]);
+            count--;
+        }
+        return count;
+    }
 }

@@ -139,7 +139,23 @@ public sealed partial class ByteLevelBpeTokenizer : ITokenizer
         return ids.ToArray();
     }
 
-    void EncodeCore(string text, List<int> ids, List<CharSpan>? offsets)
+    /// <summary>
+    /// Encodes as <see cref="Encode"/> does but with BPE-dropout (Provilkov et al., 2020; the <c>dropout</c> field of a
+    /// Hugging Face BPE model): within each pre-token every applicable merge is skipped with probability
+    /// <paramref name="dropout"/> at every step, so a word comes out in one of its finer segmentations, drawn from
+    /// <paramref name="random"/>. Meant for training data; 0 gives <see cref="Encode"/>'s ids, 1 the bytes alone.
+    /// Special tokens are matched as usual.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="dropout"/> is outside [0, 1].</exception>
+    public int[] EncodeWithDropout(string text, double dropout, Random random)
+    {
+        if (dropout is not (>= 0 and <= 1)) throw new ArgumentOutOfRangeException(nameof(dropout), dropout, "must be in [0, 1]");
+        var ids = new List<int>(text.Length / 2 + 4);
+        EncodeCore(text, ids, null, dropout > 0 ? (dropout, random) : null);
+        return ids.ToArray();
+    }
+
+    void EncodeCore(string text, List<int> ids, List<CharSpan>? offsets, (double Rate, Random Random)? dropout = null)
     {
         int position = 0;
         var nextSpecial = new int[specialTokens.Length];
@@ -147,7 +163,7 @@ public sealed partial class ByteLevelBpeTokenizer : ITokenizer
         while (position < text.Length)
         {
             int at = FindNextSpecial(text, position, nextSpecial, out int which);
-            EncodeOrdinary(text, position, (at < 0 ? text.Length : at) - position, ids, offsets);
+            EncodeOrdinary(text, position, (at < 0 ? text.Length : at) - position, ids, offsets, dropout);
             if (at < 0) break;
             ids.Add(specialIds[which]);
             offsets?.Add(new CharSpan(at, at + specialTokens[which].Length));
@@ -174,14 +190,14 @@ public sealed partial class ByteLevelBpeTokenizer : ITokenizer
         return best;
     }
 
-    void EncodeOrdinary(string text, int start, int count, List<int> ids, List<CharSpan>? offsets)
+    void EncodeOrdinary(string text, int start, int count, List<int> ids, List<CharSpan>? offsets, (double Rate, Random Random)? dropout)
     {
         var span = text.AsSpan(start, count);
         int i = 0;
         while (i < span.Length)
         {
             int length = Gpt2PreTokenizer.PieceLength(span, i);
-            int[] pieceIds = EncodePiece(span.Slice(i, length));
+            int[] pieceIds = EncodePiece(span.Slice(i, length), dropout);
             ids.AddRange(pieceIds);
             if (offsets is not null) AddPieceOffsets(text, start + i, length, pieceIds, offsets);
             i += length;
@@ -190,9 +206,9 @@ public sealed partial class ByteLevelBpeTokenizer : ITokenizer
 
     // Skipping the zeroing of the stack buffers matters here: this runs once per distinct pre-token.
     [System.Runtime.CompilerServices.SkipLocalsInit]
-    int[] EncodePiece(ReadOnlySpan<char> piece)
+    int[] EncodePiece(ReadOnlySpan<char> piece, (double Rate, Random Random)? dropout)
     {
-        if (cacheBySpan.TryGetValue(piece, out int[]? cached)) return cached;
+        if (dropout is null && cacheBySpan.TryGetValue(piece, out int[]? cached)) return cached;
 
         int maxBytes = Encoding.UTF8.GetMaxByteCount(piece.Length);
         byte[]? rentedBytes = maxBytes > StackBytes ? ArrayPool<byte>.Shared.Rent(maxBytes) : null;
@@ -203,6 +219,8 @@ public sealed partial class ByteLevelBpeTokenizer : ITokenizer
             Span<int> symbols = rentedSymbols ?? stackalloc int[StackBytes];
             int count = Encoding.UTF8.GetBytes(piece, bytes);
             for (int k = 0; k < count; k++) symbols[k] = byteIds[bytes[k]];
+            if (dropout is var (rate, random))
+                return symbols[..mergeTable.ApplyWithDropout(symbols, count, rate, random)].ToArray(); // a draw, never cached
             int[] result = symbols[..mergeTable.Apply(symbols, count)].ToArray();
             // ConcurrentDictionary.Count takes every lock, so keep our own (approximate under races) count.
             if (piece.Length <= MaxCachedPieceLength && Volatile.Read(ref cacheEntries) < MaxCacheEntries && cacheBySpan.TryAdd(piece, result))

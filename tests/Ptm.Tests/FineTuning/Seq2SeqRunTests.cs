@@ -218,6 +218,29 @@ public class Seq2SeqRunTests
         Assert.Contains("TargetTokenDropout", error.Message);
     }
 
+    /// <summary>BPE-dropout re-tokenises the training pairs every epoch: on words the fixture's merges apply to
+    /// (" the", "in"), rate 0.5 trains on other token sequences than plain BPE (the epochs' losses differ), and the
+    /// same seed draws the same segmentations (the losses repeat exactly).</summary>
+    [Fact]
+    public void BpeDropoutReachesTheTrainingBatchesAndRepeatsWithTheSeed()
+    {
+        IReadOnlyList<double> Losses(double rate)
+        {
+            var (tokenizer, _, _, model) = ReversalTask(seed: 5);
+            string[] words = ["the", "in", "then", "thin", "hein"];
+            var pairs = (from a in words from b in words where a != b select new Seq2SeqExample(0, $"{a} {b}", $"{b} {a}")).ToList();
+            using (model)
+                return Seq2SeqFineTuning.Train(model, tokenizer, pairs,
+                    new Seq2SeqTrainingOptions { Epochs = 3, BatchSize = 8, LearningRate = 3e-3, Seed = 3, BpeDropout = rate });
+        }
+        var plain = Losses(0);
+        var dropped = Losses(0.5);
+        Assert.NotEqual(plain, dropped);
+        Assert.Equal(dropped, Losses(0.5));
+        var error = Assert.Throws<InvalidOptionException>(() => new Seq2SeqTrainingOptions { BpeDropout = 1 }.Validate(new BartConfig()));
+        Assert.Contains("BpeDropout", error.Message);
+    }
+
     // Three-letter strings: train to reverse them, validate on copying them; a tiny model that learns in seconds.
     static (ITokenizer Tokenizer, List<Seq2SeqExample> Train, List<Seq2SeqExample> Copy, BartForConditionalGeneration Model) ReversalTask(int seed)
     {
