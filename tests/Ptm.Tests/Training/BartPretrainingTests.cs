@@ -144,4 +144,18 @@ public class BartPretrainingTests
         Assert.Equal(3.0, config.Data.PoissonLambda);
         Assert.True(config.Data.PermuteSentences);
     }
+
+    /// <summary>The de-en recipe adds learned positions to unscaled token embeddings: with √d_model scaling at
+    /// init_std 0.09 the positions are a tenth of the sum, and both pre-training and translation were worse
+    /// (docs/results.md).</summary>
+    [Fact]
+    public void ShippedDeEnConfigReads()
+    {
+        string path = Path.Combine(Ptm.Tests.Data.DataFixtures.FindRepoRoot(), "configs", "bart-de-en.json");
+        var config = BartRunConfig.FromNode(RunConfigFile.ReadNode(path), path);
+        Assert.False(config.Model.ScaleEmbedding);
+        Assert.Equal(1.0, config.Model.EmbedScale);
+        Assert.Equal(8000, config.Tokenizer.VocabSize);
+        Assert.False(config.Data.PermuteSentences);
+    }
 }
