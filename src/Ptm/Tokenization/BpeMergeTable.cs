@@ -61,8 +61,9 @@ internal sealed class BpeMergeTable
     /// <summary>
     /// BPE-dropout (Provilkov et al., 2020): at every step each applicable adjacent pair is left out with probability
     /// <paramref name="dropout"/>, and the lowest-ranked pair left is merged at that one position; the word stops
-    /// when every pair was left out or none has a rule. With 0 this gives <see cref="Apply"/>'s result, since merging
-    /// the leftmost occurrence of the best pair first is what Apply's left-to-right pass does. Returns the new count.
+    /// when every pair was left out or none has a rule. With 0 this gives <see cref="Apply"/>'s result for merges
+    /// learned in order (a merge never outranks the merges that made its parts): merging the best pair's leftmost
+    /// occurrence, then its next, is what Apply's left-to-right pass does. Returns the new count.
     /// </summary>
     public int ApplyWithDropout(Span<int> symbols, int count, double dropout, Random random)
     {
