@@ -158,7 +158,7 @@ public static class Seq2SeqFineTuning
         var encoded = Encode(tokenizer, config, examples, options);
         var encodedValidation = validation is null ? null : Encode(tokenizer, config, validation, options);
         long maskId = options.SourceTokenDropout > 0 || options.TargetTokenDropout > 0 ? MaskId(tokenizer) : -1;
-        var dropoutBpe = options.BpeDropout > 0 ? DropoutTokenizer(tokenizer) : null;
+        var dropoutBpe = options.BpeDropout > 0 ? RequireBpe(tokenizer, nameof(Seq2SeqTrainingOptions.BpeDropout)) : null;
         var segmentationRandom = new Random((int)options.Seed + 1); // its own stream, so the shuffling stays the same
         manual_seed(options.Seed);
         var rng = new Random((int)options.Seed);
@@ -249,14 +249,14 @@ public static class Seq2SeqFineTuning
     internal static Tensor DropTokens(Tensor ids, Tensor eligible, double p, long maskId) =>
         ids.masked_fill(rand(ids.shape).lt(p).logical_and(eligible), maskId);
 
-    static long MaskId(ITokenizer tokenizer) => tokenizer is ByteLevelBpeTokenizer bpe
-        ? Data.BartVocabulary.Id(bpe, Data.BartVocabulary.Mask, $"{nameof(Seq2SeqTrainingOptions)}.{nameof(Seq2SeqTrainingOptions.SourceTokenDropout)}/{nameof(Seq2SeqTrainingOptions.TargetTokenDropout)}")
-        : throw new InvalidOptionException(nameof(Seq2SeqTrainingOptions), nameof(Seq2SeqTrainingOptions.SourceTokenDropout),
-            $"needs a byte-level BPE tokenizer with {Data.BartVocabulary.Mask} (this model's is {tokenizer.Kind})", tokenizer.Kind);
+    static long MaskId(ITokenizer tokenizer) =>
+        Data.BartVocabulary.Id(RequireBpe(tokenizer, nameof(Seq2SeqTrainingOptions.SourceTokenDropout), $" with {Data.BartVocabulary.Mask}"),
+            Data.BartVocabulary.Mask, $"{nameof(Seq2SeqTrainingOptions)}.{nameof(Seq2SeqTrainingOptions.SourceTokenDropout)}/{nameof(Seq2SeqTrainingOptions.TargetTokenDropout)}");
 
-    static ByteLevelBpeTokenizer DropoutTokenizer(ITokenizer tokenizer) => tokenizer as ByteLevelBpeTokenizer
-        ?? throw new InvalidOptionException(nameof(Seq2SeqTrainingOptions), nameof(Seq2SeqTrainingOptions.BpeDropout),
-            $"needs a byte-level BPE tokenizer (this model's is {tokenizer.Kind})", tokenizer.Kind);
+    // The options that work on BPE tokens name themselves when the model's tokenizer is another kind.
+    static ByteLevelBpeTokenizer RequireBpe(ITokenizer tokenizer, string option, string needs = "") => tokenizer as ByteLevelBpeTokenizer
+        ?? throw new InvalidOptionException(nameof(Seq2SeqTrainingOptions), option,
+            $"needs a byte-level BPE tokenizer{needs} (this model's is {tokenizer.Kind})", tokenizer.Kind);
 
     /// <summary>
     /// Mean per-token cross-entropy (no label smoothing, so runs trained with different ε compare) of the targets of

@@ -2,7 +2,6 @@ using System.Text.Json;
 using Ptm.Evaluation;
 using Ptm.FineTuning;
 using Ptm.Tests.Cli;
-using Ptm.Tests.Tokenization;
 
 namespace Ptm.Tests.Evaluation;
 
@@ -38,9 +37,9 @@ public class Seq2SeqBaselineTests
     public void CliPrintsAndWritesTheLibrarysScores()
     {
         using var dir = new TempDir();
-        string train = dir.Sub("train.csv"), test = dir.Sub("test.csv"), json = dir.Sub("metrics.json");
-        File.WriteAllText(train, "source,target\ndas Haus ist klein.,the house is small.\ndas Buch ist klein.,the book is small.\nein Buch ist alt.,a book is old.\n");
-        File.WriteAllText(test, "source,target\nDas Haus ist alt.,The house is old.\n\"Ein Buch, das Haus.\",\"A book, the house.\"\n");
+        string train = dir.File("train.csv", "source,target\ndas Haus ist klein.,the house is small.\ndas Buch ist klein.,the book is small.\nein Buch ist alt.,a book is old.\n");
+        string test = dir.File("test.csv", "source,target\nDas Haus ist alt.,The house is old.\n\"Ein Buch, das Haus.\",\"A book, the house.\"\n");
+        string json = dir.Sub("metrics.json");
         var r = CliHarness.Run("baseline", "--task", "seq2seq", "--train", train, "--test", test, "--out", json);
         Assert.True(r.ExitCode == 0, r.Err + r.Out);
         var testPairs = TaskFile.ReadSeq2Seq(test);
@@ -59,8 +58,7 @@ public class Seq2SeqBaselineTests
     public void CliNeedsAFileToScore()
     {
         using var dir = new TempDir();
-        string train = dir.Sub("train.csv");
-        File.WriteAllText(train, "source,target\na,b\n");
+        string train = dir.File("train.csv", "source,target\na,b\n");
         var r = CliHarness.Run("baseline", "--task", "seq2seq", "--train", train);
         Assert.NotEqual(0, r.ExitCode);
         Assert.Contains("--validation and/or --test", r.Err);

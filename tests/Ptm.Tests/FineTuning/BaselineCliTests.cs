@@ -1,19 +1,11 @@
 using System.Text.Json;
 using Ptm.Tests.Cli;
-using Ptm.Tests.Tokenization;
 
 namespace Ptm.Tests.FineTuning;
 
 /// <summary>`ptm baseline` end to end on small files, and its one-line errors.</summary>
 public class BaselineCliTests
 {
-    static string Csv(TempDir dir, string name, string content)
-    {
-        string path = dir.Sub(name);
-        File.WriteAllText(path, content);
-        return path;
-    }
-
     static string Sentiment(int first, int count) => "id,sentence,label\n" + string.Concat(Enumerable.Range(first, count).Select(i => i % 2 == 0
         ? $"{i},\"a {(i % 4 == 0 ? "good" : "great")} film, really\",pos\n"
         : $"{i},\"a {(i % 3 == 0 ? "bad" : "awful")} film, really\",neg\n"));
@@ -22,7 +14,7 @@ public class BaselineCliTests
     public void ClassifyPrintsTheSearchTheChosenL2AndTheMajorityAndWritesTheSameJson()
     {
         using var dir = new TempDir();
-        string train = Csv(dir, "train.csv", Sentiment(0, 21)), validation = Csv(dir, "validation.csv", Sentiment(100, 6)), test = Csv(dir, "test.csv", Sentiment(200, 5));
+        string train = dir.File("train.csv", Sentiment(0, 21)), validation = dir.File("validation.csv", Sentiment(100, 6)), test = dir.File("test.csv", Sentiment(200, 5));
         string json = dir.Sub("out/metrics.json");
         int threads = TorchSharp.torch.get_num_threads();
         var r = CliHarness.Run("baseline", "--task", "classify", "--train", train, "--validation", validation, "--test", test,
@@ -55,7 +47,7 @@ public class BaselineCliTests
     public void WithoutValidationASeededSplitIsHeldOut()
     {
         using var dir = new TempDir();
-        string train = Csv(dir, "train.csv", Sentiment(0, 40));
+        string train = dir.File("train.csv", Sentiment(0, 40));
         var a = CliHarness.Run("baseline", "--task", "classify", "--train", train, "--text", "sentence", "--validation-split", "0.25", "--seed", "3");
         var b = CliHarness.Run("baseline", "--task", "classify", "--train", train, "--text", "sentence", "--validation-split", "0.25", "--seed", "3");
         Assert.True(a.ExitCode == 0, a.Err);
@@ -71,7 +63,7 @@ public class BaselineCliTests
         string rows = "q,ctx,at,ans\n" + string.Concat(Enumerable.Range(0, 12).Select(i => i % 2 == 0
             ? $"which colour,the {colours[i % 3]} car,4,{colours[i % 3]}\n"
             : $"which colour,{colours[i % 3]} is nice,0,{colours[i % 3]}\n"));
-        string train = Csv(dir, "span.csv", rows);
+        string train = dir.File("span.csv", rows);
         var r = CliHarness.Run("baseline", "--task", "span", "--train", train, "--validation", train,
             "--question", "q", "--context", "ctx", "--answer-start", "at", "--answer", "ans");
         Assert.True(r.ExitCode == 0, r.Err);
@@ -83,8 +75,8 @@ public class BaselineCliTests
     public void BadInputIsOneLineAndExitCodeOne()
     {
         using var dir = new TempDir();
-        string empty = Csv(dir, "empty.csv", "");
-        string train = Csv(dir, "train.csv", Sentiment(0, 10));
+        string empty = dir.File("empty.csv", "");
+        string train = dir.File("train.csv", Sentiment(0, 10));
         CliHarness.AssertOneLineError(CliHarness.Run("baseline", "--task", "classify", "--train", empty), empty, "empty");
         CliHarness.AssertOneLineError(CliHarness.Run("baseline", "--task", "classify", "--train", train), train, "unknown column 'text'", "sentence");
         CliHarness.AssertOneLineError(CliHarness.Run("baseline", "--task", "classify", "--train", train, "--text", "sentence", "--l2", "0"), "--l2", "'0'");
@@ -92,7 +84,7 @@ public class BaselineCliTests
         CliHarness.AssertOneLineError(CliHarness.Run("baseline", "--task", "classify", "--train", train, "--text", "sentence", "--min-count", "50"), train, "no word occurs 50");
         CliHarness.AssertOneLineError(CliHarness.Run("baseline", "--task", "rank", "--train", train), "--task");
         CliHarness.AssertOneLineError(CliHarness.Run("baseline", "--task", "classify", "--train", dir.Sub("missing.csv")), "missing.csv", "no such file");
-        string unseen = Csv(dir, "unseen.csv", "sentence,label\ngood film,meh\n");
+        string unseen = dir.File("unseen.csv", "sentence,label\ngood film,meh\n");
         CliHarness.AssertOneLineError(CliHarness.Run("baseline", "--task", "classify", "--train", train, "--text", "sentence", "--validation", unseen),
             unseen, "line 2", "label 'meh' was not seen in training");
     }

@@ -1,16 +1,12 @@
 using Ptm.FineTuning;
-using Ptm.Tests.Tokenization;
 
 namespace Ptm.Tests.FineTuning;
 
 /// <summary>Task files in three formats, the label map, splits, metrics, and every documented bad input.</summary>
 public class FineTuningDataTests
 {
-    static TaskData Read(TempDir dir, string name, string content, FineTuneTask task = FineTuneTask.Classify, TaskColumns? columns = null, bool requireLabel = true)
-    {
-        File.WriteAllText(dir.Sub(name), content);
-        return TaskFile.Read(dir.Sub(name), task, columns ?? new TaskColumns(), requireLabel);
-    }
+    static TaskData Read(TempDir dir, string name, string content, FineTuneTask task = FineTuneTask.Classify, TaskColumns? columns = null, bool requireLabel = true) =>
+        TaskFile.Read(dir.File(name, content), task, columns ?? new TaskColumns(), requireLabel);
 
     static InvalidInputException Fails(Action action) => Assert.Throws<InvalidInputException>(action);
 

@@ -1,5 +1,4 @@
 using Ptm.Fuzz;
-using Ptm.Tests.Tokenization;
 
 namespace Ptm.Tests.Fuzzing;
 

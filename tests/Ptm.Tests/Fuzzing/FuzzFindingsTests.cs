@@ -2,7 +2,6 @@ using System.Text;
 using Ptm.FineTuning;
 using Ptm.HuggingFace;
 using Ptm.Modeling;
-using Ptm.Tests.Tokenization;
 using Ptm.Tokenization;
 
 namespace Ptm.Tests.Fuzzing;
@@ -18,8 +17,7 @@ public class FuzzFindingsTests
     {
         // Was: ArgumentException from JsonObject ("An item with the same key has already been added").
         using var dir = new TempDir();
-        string path = dir.Sub("config.json");
-        File.WriteAllText(path, """{"model_type": "gpt2", "n_embd": 8, "n_embd": 16}""");
+        string path = dir.File("config.json", """{"model_type": "gpt2", "n_embd": 8, "n_embd": 16}""");
         foreach (var load in new Action[] { () => HfConfig.Load(path), () => GptConfig.Load(path) })
         {
             var e = Assert.Throws<InvalidInputException>(load);
@@ -32,7 +30,7 @@ public class FuzzFindingsTests
     public void RepeatedPropertyInATokenizerJson_IsRefused()
     {
         using var dir = new TempDir();
-        File.WriteAllText(dir.Sub("tokenizer.json"), """{"model": {"type": "WordPiece", "vocab": {"[UNK]": 0}, "vocab": {}}}""");
+        dir.File("tokenizer.json", """{"model": {"type": "WordPiece", "vocab": {"[UNK]": 0}, "vocab": {}}}""");
         var e = Assert.Throws<InvalidInputException>(() => TokenizerFiles.Load(dir.Path));
         Assert.StartsWith($"{dir.Sub("tokenizer.json")}: not valid JSON", e.Message);
     }
@@ -72,7 +70,7 @@ public class FuzzFindingsTests
             File.WriteAllBytes(path, [.. BitConverter.GetBytes((ulong)header.Length), .. header]);
         }
         else File.WriteAllText(path, json);
-        if (file == "vocab.json") File.WriteAllText(dir.Sub("merges.txt"), "#version: 0.2\n");
+        if (file == "vocab.json") dir.File("merges.txt", "#version: 0.2\n");
         Action load = file switch
         {
             "config.json" => () => HfConfig.Load(path),
@@ -91,7 +89,7 @@ public class FuzzFindingsTests
     public void EscapedSurrogatePair_StillLoads()
     {
         using var dir = new TempDir();
-        File.WriteAllText(dir.Sub("char_vocab.json"), """["a", "\ud83d\ude00", "\\u", "\\ud800"]""");
+        dir.File("char_vocab.json", """["a", "\ud83d\ude00", "\\u", "\\ud800"]""");
         var tokenizer = (CharTokenizer)TokenizerFiles.Load(dir.Path);
         Assert.Equal(["a", "😀", "\\u", "\\ud800"], tokenizer.Symbols);
     }
@@ -102,7 +100,7 @@ public class FuzzFindingsTests
         // 2^62 + 2 int32 tokens are 2^64 + 8 bytes, which wrapped to the 8 bytes of the file: the dataset then read
         // far past its mapping (a native crash).
         using var dir = new TempDir();
-        File.WriteAllText(dir.Sub("manifest.json"), """
+        dir.File("manifest.json", """
             {"formatVersion": 1, "dtype": "int32", "tokenizer": {"kind": "char", "vocabSize": 4, "endOfTextId": null, "files": []},
              "source": {"train": "x", "validation": null, "validationFraction": null, "seed": null},
              "splits": {"train": {"file": "train.bin", "tokens": 4611686018427387906, "sourceBytes": 8, "documents": 1}}}

@@ -1,6 +1,5 @@
 using Ptm.HuggingFace;
 using Ptm.Modeling;
-using Ptm.Tests.Data;
 using Ptm.Tests.Cli;
 using Ptm.Tests.Training;
 using Ptm.Training;
@@ -122,8 +121,7 @@ public class ElectraGeneratorBertTests
     {
         using var temp = new TempDir();
         string dir = temp.Path;
-        string corpus = Path.Combine(dir, "text.txt");
-        File.WriteAllText(corpus, LibraryTrainingTests.Text(30));
+        string corpus = temp.File("text.txt", LibraryTrainingTests.Text(30));
         string runDir = Path.Combine(dir, "run");
         using var run = Pretraining.Electra(PretrainingCorpus.FromPath(corpus), TinyRun(2), new RunFolder(runDir));
         string checkpoint = run.Train().Checkpoint!;
@@ -178,8 +176,7 @@ public class ElectraGeneratorBertTests
         var fill = CliHarness.Run("fill-mask", "--model", saved, "--top-k", "3", "the [MASK] of the");
         Assert.True(fill.ExitCode == 0, fill.Err + fill.Out);
         Assert.Matches(@"%", fill.Out);
-        string held = Path.Combine(dir, "held.txt");
-        File.WriteAllText(held, LibraryTrainingTests.Text(4));
+        string held = temp.File("held.txt", LibraryTrainingTests.Text(4));
         MaskedWordReport expected;
         using (var inMemory = ElectraGeneratorBert.From(run.Model))
             expected = MaskedWordEvaluation.Evaluate(inMemory, run.WordPiece, File.ReadLines(held));

@@ -4,7 +4,6 @@ using Ptm.Modeling;
 using Ptm.Prompting;
 using Ptm.Tests.Cli;
 using Ptm.Tests.Library;
-using Ptm.Tests.Tokenization;
 using Ptm.Tokenization;
 using static TorchSharp.torch;
 
@@ -264,9 +263,8 @@ public class PromptingTests(PromptTestModel fixture) : IClassFixture<PromptTestM
     public void PromptCommandWritesMetricsForEveryCalibration()
     {
         using var dir = new TempDir();
-        string train = dir.Sub("train.csv"), test = dir.Sub("test.csv");
-        File.WriteAllText(train, "text,label\nLet there be light,light\nAnd the darkness he called Night,dark\nthe first day,light\nthe evening,dark\n");
-        File.WriteAllText(test, "text,label\nAnd God said,light\nthe morning,dark\nthe darkness,dark\n");
+        string train = dir.File("train.csv", "text,label\nLet there be light,light\nAnd the darkness he called Night,dark\nthe first day,light\nthe evening,dark\n");
+        string test = dir.File("test.csv", "text,label\nAnd God said,light\nthe morning,dark\nthe darkness,dark\n");
         string metrics = dir.Sub("m.json"), preds = dir.Sub("p.jsonl");
         var r = CliHarness.Run("prompt", "--model", fixture.Folder, "--task", "classify", "--file", test, "--train", train, "--shots", "2",
             "--demo-selection", "balanced", "--template", "{text}\\nIt is {label}", "--calibration", "contextual,none,pmi", "--out", metrics, "--predictions", preds);
@@ -286,8 +284,7 @@ public class PromptingTests(PromptTestModel fixture) : IClassFixture<PromptTestM
     public void PromptCommandReadsAHuggingFaceGpt2Folder()
     {
         using var dir = new TempDir();
-        string test = dir.Sub("test.csv");
-        File.WriteAllText(test, "text,label\nhello world,yes\nthe cat,no\n");
+        string test = dir.File("test.csv", "text,label\nhello world,yes\nthe cat,no\n");
         string metrics = dir.Sub("m.json");
         var r = CliHarness.Run("prompt", "--model", Ptm.Tests.HuggingFace.HfFixtures.Gpt2, "--task", "classify", "--file", test,
             "--template", "{text}? {label}", "--calibration", "pmi", "--out", metrics);

@@ -49,7 +49,7 @@ public class BpeHuggingFaceJsonTests
         var merges = root["model"]!["merges"]!.AsArray();
         var pairs = new JsonArray(merges.Select(m => (JsonNode)new JsonArray(((string)m!).Split(' ').Select(p => (JsonNode)p).ToArray())).ToArray());
         root["model"]!["merges"] = pairs;
-        File.WriteAllText(dir.Sub("pairs.json"), root.ToJsonString());
+        dir.File("pairs.json", root.ToJsonString());
         AssertSameTokenizer(gpt2, ByteLevelBpeTokenizer.LoadHuggingFaceJson(dir.Sub("pairs.json")));
     }
 
@@ -103,7 +103,7 @@ public class BpeHuggingFaceJsonTests
         var root = JsonNode.Parse(File.ReadAllText(FixturePath))!.AsObject();
         Merge(root, JsonNode.Parse(patch)!.AsObject());
         using var dir = new TempDir();
-        File.WriteAllText(dir.Sub("tokenizer.json"), root.ToJsonString());
+        dir.File("tokenizer.json", root.ToJsonString());
         var e = Assert.Throws<InvalidInputException>(() => ByteLevelBpeTokenizer.LoadHuggingFaceJson(dir.Sub("tokenizer.json")));
         Assert.Contains(dir.Sub("tokenizer.json"), e.Message);
         Assert.Contains(field, e.Message);

@@ -13,8 +13,8 @@ public class TokenizerFilesTests
         trained.Save(dir.Path);
         if (vocabName != "vocab.json") File.Move(dir.Sub("vocab.json"), dir.Sub(vocabName));
         if (mergesName != "merges.txt") File.Move(dir.Sub("merges.txt"), dir.Sub(mergesName));
-        if (merges is not null) File.WriteAllText(dir.Sub(mergesName), merges);
-        if (extraVocab is not null) File.WriteAllText(dir.Sub(vocabName), extraVocab);
+        if (merges is not null) dir.File(mergesName, merges);
+        if (extraVocab is not null) dir.File(vocabName, extraVocab);
     }
 
     [Fact]
@@ -31,7 +31,7 @@ public class TokenizerFilesTests
     public void Load_MalformedCharVocabulary_ThrowsInvalidInput()
     {
         using var dir = new TempDir();
-        File.WriteAllText(dir.Sub("char_vocab.json"), "{\"a\": 1}");
+        dir.File("char_vocab.json", "{\"a\": 1}");
         var e = Assert.Throws<InvalidInputException>(() => TokenizerFiles.Load(dir.Path));
         Assert.Contains("char_vocab.json", e.Message);
     }
@@ -150,7 +150,7 @@ public class TokenizerFilesTests
     {
         using var dir = new TempDir();
         WriteTiny(dir, "vocab.json", "merges.txt");
-        File.WriteAllText(dir.Sub("tokenizer.json"), "not json");   // never read while the pair is there
+        dir.File("tokenizer.json", "not json");   // never read while the pair is there
         Assert.IsType<ByteLevelBpeTokenizer>(TokenizerFiles.Load(dir.Path));
     }
 
@@ -158,7 +158,7 @@ public class TokenizerFilesTests
     public void Load_MalformedBpeTokenizerJson_NamesTheFileAndField()
     {
         using var dir = new TempDir();
-        File.WriteAllText(dir.Sub("tokenizer.json"), """{"model": {"type": "BPE", "vocab": {}, "merges": []}, "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false}}""");
+        dir.File("tokenizer.json", """{"model": {"type": "BPE", "vocab": {}, "merges": []}, "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false}}""");
         var e = Assert.Throws<InvalidInputException>(() => TokenizerFiles.Load(dir.Path));
         Assert.Contains(dir.Sub("tokenizer.json"), e.Message);
         Assert.Contains("model.vocab", e.Message);

@@ -9,7 +9,7 @@ public class WordPieceFilesTests
     static string FixturePath => Path.Combine(AppContext.BaseDirectory, "fixtures", "wordpiece", "tokenizer.json");
 
     static void WriteVocab(TempDir dir, params string[] tokens) =>
-        File.WriteAllText(dir.Sub("vocab.txt"), string.Join("\n", tokens) + "\n");
+        dir.File("vocab.txt", string.Join("\n", tokens) + "\n");
 
     [Fact]
     public void SaveLoad_RoundTripsVocabularyAndCasing()
@@ -50,7 +50,7 @@ public class WordPieceFilesTests
     {
         using var dir = new TempDir();
         WriteVocab(dir, WordPieceTokenizerTests.TinyVocab);
-        File.WriteAllText(dir.Sub("tokenizer_config.json"), """{"do_lower_case": false, "tokenizer_class": "BertTokenizer", "model_max_length": 1000000000000000019884624838656}""");
+        dir.File("tokenizer_config.json", """{"do_lower_case": false, "tokenizer_class": "BertTokenizer", "model_max_length": 1000000000000000019884624838656}""");
         var t = WordPieceTokenizer.Load(dir.Path);
         Assert.False(t.DoLowerCase);
         Assert.Equal(512, t.Settings.ModelMaxLength);    // Hugging Face's "no limit" sentinel keeps the default
@@ -78,19 +78,19 @@ public class WordPieceFilesTests
     {
         using var dir = new TempDir();
         string json = File.ReadAllText(FixturePath);
-        File.WriteAllText(dir.Sub("tokenizer.json"), json.Replace("\"type\": \"WordPiece\"", "\"type\": \"BPE\""));
+        dir.File("tokenizer.json", json.Replace("\"type\": \"WordPiece\"", "\"type\": \"BPE\""));
         var e = Assert.Throws<InvalidInputException>(() => WordPieceTokenizer.LoadHuggingFaceJson(dir.Sub("tokenizer.json")));
         Assert.Contains("'BPE', expected 'WordPiece'", e.Message);
         // TokenizerFiles hands a BPE tokenizer.json to the byte-level loader, which refuses BERT's pre-tokenizer.
         e = Assert.Throws<InvalidInputException>(() => TokenizerFiles.Load(dir.Path));
         Assert.Contains("normalizer", e.Message);
         // A tokenizer.json of a model type Ptm lacks is left alone: nothing it knows is there, and it says why.
-        File.WriteAllText(dir.Sub("tokenizer.json"), json.Replace("\"type\": \"WordPiece\"", "\"type\": \"Unigram\""));
+        dir.File("tokenizer.json", json.Replace("\"type\": \"WordPiece\"", "\"type\": \"Unigram\""));
         e = Assert.Throws<InvalidInputException>(() => TokenizerFiles.Load(dir.Path));
         Assert.Contains("no tokenizer files", e.Message);
         Assert.Contains("'Unigram'", e.Message);
 
-        File.WriteAllText(dir.Sub("tokenizer.json"), json.Replace("\"BertNormalizer\"", "\"NFKC\""));
+        dir.File("tokenizer.json", json.Replace("\"BertNormalizer\"", "\"NFKC\""));
         e = Assert.Throws<InvalidInputException>(() => WordPieceTokenizer.LoadHuggingFaceJson(dir.Sub("tokenizer.json")));
         Assert.Contains("normalizer", e.Message);
     }
@@ -119,7 +119,7 @@ public class WordPieceFilesTests
     public void EmptyVocabulary_IsAnError()
     {
         using var dir = new TempDir();
-        File.WriteAllText(dir.Sub("vocab.txt"), "");
+        dir.File("vocab.txt", "");
         var e = Assert.Throws<InvalidInputException>(() => TokenizerFiles.Load(dir.Path));
         Assert.Contains("vocab.txt", e.Message);
         Assert.Contains("empty", e.Message);
@@ -130,7 +130,7 @@ public class WordPieceFilesTests
     {
         using var dir = new TempDir();
         WriteVocab(dir, WordPieceTokenizerTests.TinyVocab);
-        File.WriteAllText(dir.Sub("tokenizer_config.json"), """{"do_lower_case": "yes"}""");
+        dir.File("tokenizer_config.json", """{"do_lower_case": "yes"}""");
         var e = Assert.Throws<InvalidInputException>(() => WordPieceTokenizer.Load(dir.Path));
         Assert.Contains("tokenizer_config.json", e.Message);
         Assert.Contains("do_lower_case", e.Message);
